@@ -1,0 +1,1 @@
+"""function-capi-vip: VIPs for Cluster API clusters, allocated from IPAM pools."""

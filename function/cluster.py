@@ -1,0 +1,126 @@
+"""The composed CAPI Cluster: the user's spec, plus the endpoint and VIP variables.
+
+The Cluster is emitted in the configured API version. The ClusterClass reference
+is converted to that version's shape (``class`` + ``classNamespace`` in v1beta1,
+``classRef {name, namespace}`` in v1beta2); every other field passes through as
+the user wrote it. Fields CAPI fills in (``infrastructureRef``,
+``controlPlaneRef``, status) are never copied from the observed Cluster.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+from function import addresses
+from function.input import Input
+
+V1BETA2 = "cluster.x-k8s.io/v1beta2"
+
+
+@dataclasses.dataclass(frozen=True)
+class ObservedCluster:
+    """What the function reads back from the Cluster Crossplane observed."""
+
+    name: str
+    namespace: str
+    host: str | None  # spec.controlPlaneEndpoint.host; never changes once set
+    port: int | None
+    variables: dict[str, object]  # our VIP variables as the Cluster carries them
+    ingress_annotation: str | None
+    ready: bool
+
+    @property
+    def label(self) -> str:
+        return f"Cluster {self.namespace}/{self.name}"
+
+
+def _condition_true(status: object, typ: str) -> bool:
+    conditions = status.get("conditions") if isinstance(status, dict) else None
+    if not isinstance(conditions, list):
+        return False
+    return any(isinstance(c, dict) and c.get("type") == typ and c.get("status") == "True" for c in conditions)
+
+
+def read_observed(obj: dict | None, inp: Input) -> ObservedCluster | None:
+    """The observed Cluster, or None if it is absent or has no readable name."""
+    if not isinstance(obj, dict):
+        return None
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not isinstance(meta.get("namespace"), str):
+        return None
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    endpoint = spec.get("controlPlaneEndpoint") if isinstance(spec.get("controlPlaneEndpoint"), dict) else {}
+    host = endpoint.get("host") if isinstance(endpoint.get("host"), str) and endpoint.get("host") else None
+    port = endpoint.get("port")
+    port = int(port) if isinstance(port, (int, float)) and not isinstance(port, bool) and 0 < port < 65536 else None
+    wanted = {inp.roles.control_plane.variable, inp.roles.ingress.variable}
+    topology = spec.get("topology") if isinstance(spec.get("topology"), dict) else {}
+    variables = {}
+    for v in topology.get("variables") or []:
+        if isinstance(v, dict) and v.get("name") in wanted and "value" in v:
+            variables[v["name"]] = v["value"]
+    annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+    ingress = addresses.parse_ip(annotations.get(inp.annotations.ingress_vip))
+    # v1beta2 summarises health in Available; v1beta1 in Ready.
+    ready_type = "Available" if obj.get("apiVersion") == V1BETA2 else "Ready"
+    return ObservedCluster(
+        name=meta["name"],
+        namespace=meta["namespace"],
+        host=host,
+        port=port,
+        variables=variables,
+        ingress_annotation=ingress,
+        ready=_condition_true(obj.get("status"), ready_type),
+    )
+
+
+def _convert_class_ref(topology: dict, api_version: str) -> None:
+    """Rewrite the class reference in place into the emitted version's shape."""
+    ref = topology.pop("classRef", None)
+    name = ref.get("name") if isinstance(ref, dict) else topology.get("class")
+    ns = ref.get("namespace") if isinstance(ref, dict) else topology.get("classNamespace")
+    topology.pop("class", None)
+    topology.pop("classNamespace", None)
+    if api_version == V1BETA2:
+        topology["classRef"] = {"name": name, **({"namespace": ns} if ns else {})}
+    else:
+        topology["class"] = name
+        if ns:
+            topology["classNamespace"] = ns
+
+
+def render(
+    inp: Input,
+    *,
+    name: str,
+    namespace: str,
+    spec: dict,
+    host: str | None,
+    port: int,
+    variables: dict[str, str],
+    ingress_vip: str | None,
+) -> dict:
+    """The desired Cluster.
+
+    ``variables`` are the VIP variables to set; any variable of the same names the
+    user wrote is replaced, every other variable is kept as written.
+    """
+    out_spec = copy.deepcopy(spec)
+    out_spec.pop("controlPlaneEndpoint", None)
+    if host is not None:
+        out_spec["controlPlaneEndpoint"] = {"host": host, "port": port}
+    topology = out_spec["topology"]
+    _convert_class_ref(topology, inp.cluster.api_version)
+    ours = {inp.roles.control_plane.variable, inp.roles.ingress.variable}
+    kept = [v for v in topology.get("variables") or [] if not (isinstance(v, dict) and v.get("name") in ours)]
+    kept.extend({"name": n, "value": v} for n, v in variables.items())
+    if kept:
+        topology["variables"] = kept
+    else:
+        # v1beta2 rejects an empty list (minItems: 1).
+        topology.pop("variables", None)
+    meta: dict = {"name": name, "namespace": namespace}
+    if ingress_vip is not None:
+        meta["annotations"] = {inp.annotations.ingress_vip: ingress_vip}
+    return {"apiVersion": inp.cluster.api_version, "kind": "Cluster", "metadata": meta, "spec": out_spec}

@@ -1,0 +1,64 @@
+"""What the function tells a platform engineer: XR conditions and results (events).
+
+- Each role's condition (ControlPlaneVIPReady, IngressVIPReady) is set on every
+  response, True with reason Allocated, Manual or Disabled, or False with the
+  reason something is missing.
+- A Normal result marks a transition (a VIP first assigned, a VIP released).
+- A Warning result repeats on every reconcile while a problem lasts, and says
+  what to fix.
+- A converged reconcile emits no result at all, so a fleet of thousands of
+  clusters does not flood the event stream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+CONTROL_PLANE_READY = "ControlPlaneVIPReady"
+INGRESS_READY = "IngressVIPReady"
+
+
+class Reason(str, enum.Enum):
+    ALLOCATED = "Allocated"
+    MANUAL = "Manual"
+    DISABLED = "Disabled"
+    WAITING_FOR_ADDRESS = "WaitingForAddress"
+    WAITING_FOR_CLUSTER_CLASS = "WaitingForClusterClass"
+    POOL_NOT_FOUND = "PoolNotFound"
+    POOL_EXHAUSTED = "PoolExhausted"
+    CLUSTER_CLASS_NOT_FOUND = "ClusterClassNotFound"
+    CLUSTER_CLASS_MISSING_VARIABLE = "ClusterClassMissingVariable"
+    INVALID_ADDRESS = "InvalidAddress"
+    ADDRESS_MISMATCH = "AddressMismatch"
+    CONFLICT = "Conflict"
+    RELEASED = "Released"
+    ASSIGNED = "Assigned"
+
+
+class Severity(str, enum.Enum):
+    NORMAL = "Normal"
+    WARNING = "Warning"
+
+
+@dataclasses.dataclass(frozen=True)
+class Condition:
+    type: str
+    status: bool
+    reason: Reason
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    severity: Severity
+    reason: Reason
+    message: str
+
+
+def warning(reason: Reason, message: str) -> Result:
+    return Result(Severity.WARNING, reason, message)
+
+
+def normal(reason: Reason, message: str) -> Result:
+    return Result(Severity.NORMAL, reason, message)

@@ -1,0 +1,191 @@
+"""RunFunction: protobuf in, decision, protobuf out. No decisions are made here."""
+
+from __future__ import annotations
+
+import grpc
+from crossplane.function import logging, response
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
+
+from function import decide as core
+from function import input as inputs
+from function.conditions import Severity
+from function.requirements import Fetched, Selector
+from function.structs import ALL, pluck, struct_to_py
+from function.xr import Fatal
+
+_META = {"name": ALL, "namespace": ALL}
+_CONDITIONS = {"conditions": [{"type": ALL, "status": ALL}]}
+
+# What the decision reads of each object; nothing else is converted.
+OBSERVED_SHAPES = {
+    core.CLUSTER: {
+        "apiVersion": ALL,
+        "metadata": {**_META, "annotations": ALL},
+        "spec": {"controlPlaneEndpoint": ALL, "topology": {"variables": [{"name": ALL, "value": ALL}]}},
+        "status": _CONDITIONS,
+    },
+    **{
+        name: {"metadata": _META, "spec": {"poolRef": ALL}, "status": {"addressRef": ALL}}
+        for name in core.CLAIM_RESOURCE.values()
+    },
+}
+_POOL_SHAPE = {
+    "apiVersion": ALL,
+    "kind": ALL,
+    "metadata": {**_META, "labels": ALL, "annotations": ALL},
+    "status": {"ipAddresses": ALL},
+}
+_CLASS_SHAPE = {
+    "kind": ALL,
+    "metadata": _META,
+    "spec": {"variables": [{"name": ALL}]},
+    "status": {"variables": [{"name": ALL}]},
+}
+_ADDRESS_SHAPE = {"kind": ALL, "metadata": _META, "spec": {"address": ALL}}
+
+_SEVERITY = {Severity.NORMAL: fnv1.SEVERITY_NORMAL, Severity.WARNING: fnv1.SEVERITY_WARNING}
+
+
+def _required_shape(requirement: str) -> dict:
+    if requirement.startswith("pools/"):
+        return _POOL_SHAPE
+    if requirement.startswith("address/"):
+        return _ADDRESS_SHAPE
+    return _CLASS_SHAPE
+
+
+def _path_shape(path: str) -> dict:
+    shape: object = ALL
+    for part in reversed(path.split(".")):
+        shape = {part: shape}
+    return shape  # type: ignore[return-value]
+
+
+def xr_shape(inp: inputs.Input) -> dict:
+    shape = _path_shape(inp.xr.cluster_spec_path)
+    meta = {**_META, "annotations": ALL}
+    spec = shape.setdefault("spec", {})
+    if isinstance(spec, dict):
+        spec.setdefault("claimRef", {"namespace": ALL})
+    shape["metadata"] = meta
+    return shape
+
+
+def read_fetched(req: fnv1.RunFunctionRequest) -> Fetched:
+    """Required resources from both fields: required_resources (v2) and extra_resources (v1)."""
+    out: dict[str, list[dict]] = {}
+    for field in (req.extra_resources, req.required_resources):  # the v2 field wins
+        for name, resources in field.items():
+            shape = _required_shape(name)
+            out[name] = [pluck(item.resource, shape) for item in resources.items]
+    return Fetched(out)
+
+
+def _set_path(s, path: str, value: dict) -> None:
+    parts = path.split(".")
+    for part in parts[:-1]:
+        if part not in s.fields or s.fields[part].WhichOneof("kind") != "struct_value":
+            s.fields[part].struct_value.Clear()
+        s = s.fields[part].struct_value
+    s.fields[parts[-1]].struct_value.Clear()
+    s.fields[parts[-1]].struct_value.update(value)
+
+
+def _selector(sel: Selector) -> fnv1.ResourceSelector:
+    out = fnv1.ResourceSelector(api_version=sel.api_version, kind=sel.kind)
+    if sel.name is not None:
+        out.match_name = sel.name
+    else:
+        out.match_labels.SetInParent()  # an empty map still selects: every object of the kind
+        out.match_labels.labels.update(sel.labels or {})
+    if sel.namespace is not None:
+        out.namespace = sel.namespace
+    return out
+
+
+def to_response(req: fnv1.RunFunctionRequest, inp: inputs.Input, decision: core.Decision) -> fnv1.RunFunctionResponse:
+    rsp = response.to(req, decision.ttl)
+    for name in decision.released:
+        if name in rsp.desired.resources:
+            del rsp.desired.resources[name]
+    for name, composed in decision.composed.items():
+        r = rsp.desired.resources[name]
+        r.resource.Clear()
+        r.resource.update(composed.resource)
+        r.ready = fnv1.READY_TRUE if composed.ready else fnv1.READY_FALSE
+    _set_path(rsp.desired.composite.resource, inp.xr.status_path, decision.status)
+
+    modern = fnv1.CAPABILITY_REQUIRED_RESOURCES in req.meta.capabilities
+    for name, sel in sorted(decision.requirements.items()):
+        if modern:
+            rsp.requirements.resources[name].CopyFrom(_selector(sel))
+        else:
+            rsp.requirements.extra_resources[name].CopyFrom(_selector(sel.for_legacy()))
+
+    for c in decision.conditions:
+        rsp.conditions.append(
+            fnv1.Condition(
+                type=c.type,
+                status=fnv1.STATUS_CONDITION_TRUE if c.status else fnv1.STATUS_CONDITION_FALSE,
+                reason=c.reason.value,
+                message=c.message,
+                target=fnv1.TARGET_COMPOSITE_AND_CLAIM,
+            )
+        )
+    for r in decision.results:
+        rsp.results.append(
+            fnv1.Result(
+                severity=_SEVERITY[r.severity],
+                reason=r.reason.value,
+                message=r.message,
+                target=fnv1.TARGET_COMPOSITE_AND_CLAIM,
+            )
+        )
+    return rsp
+
+
+def fatal(req: fnv1.RunFunctionRequest, message: str) -> fnv1.RunFunctionResponse:
+    """A Fatal response: Crossplane applies nothing, so nothing can be deleted."""
+    rsp = response.to(req, inputs.parse_duration(inputs.DEFAULT.ttl.waiting))
+    rsp.results.append(
+        fnv1.Result(severity=fnv1.SEVERITY_FATAL, message=message, target=fnv1.TARGET_COMPOSITE_AND_CLAIM)
+    )
+    return rsp
+
+
+def run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
+    """One RunFunction call, start to end; never raises."""
+    log = logging.get_logger().bind(tag=req.meta.tag)
+    try:
+        try:
+            inp = inputs.load(struct_to_py(req.input) if req.HasField("input") else None)
+        except inputs.InputError as e:
+            return fatal(req, f"the function's Input is invalid: {e}")
+        xr = pluck(req.observed.composite.resource, xr_shape(inp))
+        log = log.bind(xr=(xr.get("metadata") or {}).get("name"))
+        observed = {
+            name: pluck(req.observed.resources[name].resource, shape)
+            for name, shape in OBSERVED_SHAPES.items()
+            if name in req.observed.resources
+        }
+        decision = core.decide(inp, xr, observed, read_fetched(req))
+    except Fatal as e:
+        log.info("fatal", reason=str(e))
+        return fatal(req, str(e))
+    except Exception as e:  # noqa: BLE001 - an exception must never reach gRPC; Fatal applies nothing.
+        log.exception("unexpected error")
+        return fatal(req, f"function-capi-vip failed unexpectedly ({type(e).__name__}: {e}); nothing was applied")
+    for r in decision.results:
+        log.info(r.message, reason=r.reason.value, severity=r.severity.value)
+    log.debug("decided", status=decision.status, composed=sorted(decision.composed), ttl=str(decision.ttl))
+    return to_response(req, inp, decision)
+
+
+class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):
+    """The gRPC servicer."""
+
+    async def RunFunction(  # noqa: N802 - the gRPC method name
+        self, req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext
+    ) -> fnv1.RunFunctionResponse:
+        return run(req)

@@ -1,0 +1,142 @@
+"""Which IPAM pool a new claim draws from.
+
+A pool serves a ClusterClass and a role when it carries both labels:
+
+    vip.capi.gorizond.io/cluster-class: <class>       (or "true" plus an annotation
+    vip.capi.gorizond.io/role: control-plane|ingress   with the same key listing classes)
+
+Among the pools that serve a cluster, the rule is, in order:
+
+1. a pool whose status shows no free address is passed over while another has room;
+2. namespaced pools (in the Cluster's namespace) before cluster-scoped ones;
+3. more free addresses (status.ipAddresses.free) before fewer;
+4. the pool name, so the choice is stable.
+
+The rule applies only when a claim is first made: a claim's pool never changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from function import addresses
+from function.input import Input, PoolKind
+from function.requirements import Fetched, Selector
+
+# The in-cluster IPAM provider serves only claims whose poolRef.apiGroup is exactly this.
+API_GROUP = "ipam.cluster.x-k8s.io"
+
+
+@dataclasses.dataclass(frozen=True)
+class Pool:
+    kind: PoolKind
+    name: str
+    namespace: str | None
+    free: int | None  # None: the provider has not reported yet
+    total: int | None
+
+    @property
+    def exhausted(self) -> bool:
+        return self.free is not None and self.free <= 0
+
+    @property
+    def label(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind.kind} {where}{self.name}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """The outcome of pool selection for one role."""
+
+    pool: Pool | None  # the pool to claim from; None if no pool has room or none matched
+    candidates: tuple[Pool, ...]  # every matching pool, best first
+    resolved: bool  # False while Crossplane has not yet fetched the pools
+
+
+def requirements(inp: Input, role_value: str, class_name: str, namespace: str) -> dict[str, Selector]:
+    """The selectors that fetch every pool that may serve this class and role.
+
+    Two per pool kind: the exact form (label value = class name) and the operator's
+    list form (label value "true", class names in the annotation). A class name that
+    cannot be a label value is served by the list form alone.
+    """
+    out: dict[str, Selector] = {}
+    forms = {"list": "true"}
+    if addresses.is_label_value(class_name):
+        forms["exact"] = class_name
+    for kind in inp.ipam.pool_kinds:
+        for form, value in sorted(forms.items()):
+            out[f"pools/{role_value}/{kind.kind}/{form}"] = Selector(
+                api_version=kind.api_version,
+                kind=kind.kind,
+                labels={inp.labels.cluster_class: value, inp.labels.role: role_value},
+                namespace=namespace if kind.namespaced else None,
+            )
+    return out
+
+
+def serves(pool: dict, inp: Input, role_value: str, class_name: str) -> bool:
+    """Whether a fetched pool object carries the labels for this class and role."""
+    meta = pool.get("metadata")
+    if not isinstance(meta, dict):
+        return False
+    labels = meta.get("labels")
+    if not isinstance(labels, dict) or labels.get(inp.labels.role) != role_value:
+        return False
+    value = labels.get(inp.labels.cluster_class)
+    if value == class_name:
+        return True
+    if value != "true":
+        return False
+    annotations = meta.get("annotations")
+    listed = annotations.get(inp.labels.cluster_class) if isinstance(annotations, dict) else None
+    if not isinstance(listed, str):
+        return False
+    return class_name in {c.strip() for c in listed.split(",")}
+
+
+def _count(status: object, field: str) -> int | None:
+    if not isinstance(status, dict):
+        return None
+    ips = status.get("ipAddresses")
+    value = ips.get(field) if isinstance(ips, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return int(value)
+
+
+def choose(
+    inp: Input, fetched: Fetched, role_value: str, class_name: str, namespace: str
+) -> Choice:
+    """Apply the selection rule to the pools Crossplane fetched."""
+    reqs = requirements(inp, role_value, class_name, namespace)
+    resolved = all(fetched.resolved(name) for name in reqs)
+    seen: dict[tuple[str, str | None, str], Pool] = {}
+    for req_name, selector in reqs.items():
+        kind = next(k for k in inp.ipam.pool_kinds if k.kind == selector.kind and k.api_version == selector.api_version)
+        for obj in fetched.items(req_name):
+            if obj.get("kind") not in (None, kind.kind) or not serves(obj, inp, role_value, class_name):
+                continue
+            meta = obj["metadata"]
+            name = meta.get("name")
+            ns = meta.get("namespace") if kind.namespaced else None
+            if not isinstance(name, str) or not name:
+                continue
+            # Crossplane before v2.2 ignores the selector's namespace: filter here.
+            if kind.namespaced and ns != namespace:
+                continue
+            status = obj.get("status")
+            seen[(kind.kind, ns, name)] = Pool(
+                kind=kind, name=name, namespace=ns, free=_count(status, "free"), total=_count(status, "total")
+            )
+    ranked = tuple(
+        sorted(seen.values(), key=lambda p: (p.exhausted, not p.kind.namespaced, -(p.free or 0), p.name, p.kind.kind))
+    )
+    best = ranked[0] if ranked and not ranked[0].exhausted else None
+    return Choice(pool=best, candidates=ranked, resolved=resolved)
+
+
+def api_group(api_version: str) -> str:
+    """The API group of an apiVersion: ipam.cluster.x-k8s.io/v1alpha2 -> ipam.cluster.x-k8s.io."""
+    return api_version.rpartition("/")[0]

@@ -1,0 +1,186 @@
+"""The XR contract: what a user asks for, read from the composite resource.
+
+Everything wrong here is Fatal, on purpose: a Fatal result applies nothing, so
+a typo in an XR can never make Crossplane delete a Cluster or a claim that was
+composed from an earlier, valid version of the same XR.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from function import addresses
+from function.input import Input
+
+
+class Fatal(Exception):
+    """The request cannot be served; the message tells the user what to fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterRequest:
+    """One XR's wishes, validated."""
+
+    xr_name: str
+    name: str  # of the composed Cluster
+    namespace: str  # of the Cluster and its claims
+    spec: dict  # the Cluster spec as the user wrote it
+    class_name: str
+    class_namespace: str
+    manual_host: str | None  # spec.controlPlaneEndpoint.host, if set
+    port: int | None  # spec.controlPlaneEndpoint.port, if set
+    ingress_disabled: bool
+    manual_ingress: str | None
+
+
+def get_path(obj: dict, path: str) -> object:
+    """The value at a dotted path, or None where any step is missing or not an object."""
+    cur: object = obj
+    for part in path.split("."):
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(part)
+    return cur
+
+
+def _string(value: object, where: str, *, required: bool = True) -> str | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        shown = "missing" if value is None else f"{type(value).__name__} {_short(value)}"
+        msg = f"{where} must be a non-empty string, but it is {shown}"
+        raise Fatal(msg)
+    return value
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def parse(xr: dict, inp: Input) -> ClusterRequest:
+    """Read and validate what the XR asks for; raise Fatal naming the field to fix."""
+    if not isinstance(xr, dict):
+        raise Fatal("the composite resource (XR) is empty; Crossplane sent no observed XR")
+    meta = xr.get("metadata")
+    if not isinstance(meta, dict):
+        raise Fatal("the XR has no metadata")
+    xr_name = _string(meta.get("name"), "XR metadata.name")
+
+    namespace = meta.get("namespace")
+    if not namespace:
+        # A legacy cluster-scoped XR: Crossplane does not namespace what it composes,
+        # so use the claim's namespace, else default.
+        namespace = get_path(xr, "spec.claimRef.namespace") or "default"
+    namespace = _string(namespace, "XR metadata.namespace (or spec.claimRef.namespace)")
+
+    path = inp.xr.cluster_spec_path
+    spec = get_path(xr, path)
+    if not isinstance(spec, dict):
+        shown = "missing" if spec is None else f"a {type(spec).__name__}"
+        msg = (
+            f"XR {xr_name}: {path} must hold the Cluster spec (an object with topology.class or "
+            f"topology.classRef.name), but it is {shown}"
+        )
+        raise Fatal(msg)
+    topology = spec.get("topology")
+    if not isinstance(topology, dict):
+        msg = (
+            f"XR {xr_name}: {path}.topology is required: this function composes ClusterClass-based "
+            "Clusters; set topology.class (v1beta1) or topology.classRef.name (v1beta2) and topology.version"
+        )
+        raise Fatal(msg)
+    class_name, class_ns = _class_ref(topology, f"XR {xr_name}: {path}.topology")
+    _string(topology.get("version"), f"XR {xr_name}: {path}.topology.version")
+    if class_ns is not None and not addresses.is_label_value(class_ns):
+        msg = f"XR {xr_name}: the ClusterClass namespace {class_ns!r} is not a valid namespace name"
+        raise Fatal(msg)
+
+    manual_host, port = _endpoint(spec.get("controlPlaneEndpoint"), f"XR {xr_name}: {path}.controlPlaneEndpoint")
+
+    annotations = meta.get("annotations")
+    annotations = annotations if isinstance(annotations, dict) else {}
+    enabled = annotations.get(inp.annotations.ingress_enabled)
+    manual_ingress_raw = annotations.get(inp.annotations.ingress_vip)
+    manual_ingress = None
+    if manual_ingress_raw is not None and manual_ingress_raw != "":
+        manual_ingress = addresses.parse_ip(manual_ingress_raw)
+        if manual_ingress is None:
+            msg = (
+                f"XR {xr_name}: annotation {inp.annotations.ingress_vip}={_short(manual_ingress_raw)} "
+                "is not an IP address; set it to an IPv4 or IPv6 address, or remove it to allocate "
+                "the ingress VIP from a pool"
+            )
+            raise Fatal(msg)
+
+    for role in (inp.roles.control_plane, inp.roles.ingress):
+        claim = role.claim_name.replace("{cluster}", xr_name)
+        if not addresses.is_object_name(claim):
+            msg = (
+                f"XR {xr_name}: the claim name {claim!r} (from Input roles.*.claimName "
+                f"{role.claim_name!r}) is not a valid object name; use a shorter XR name or claim pattern"
+            )
+            raise Fatal(msg)
+
+    return ClusterRequest(
+        xr_name=xr_name,
+        name=xr_name,
+        namespace=namespace,
+        spec=spec,
+        class_name=class_name,
+        class_namespace=class_ns or namespace,
+        manual_host=manual_host,
+        port=port,
+        ingress_disabled=isinstance(enabled, str) and enabled.strip().lower() == "false",
+        manual_ingress=manual_ingress,
+    )
+
+
+def _class_ref(topology: dict, where: str) -> tuple[str, str | None]:
+    """The ClusterClass named by either API version's shape."""
+    ref = topology.get("classRef")
+    if ref is not None:
+        if not isinstance(ref, dict):
+            msg = f"{where}.classRef must be an object with name (and optionally namespace)"
+            raise Fatal(msg)
+        name = _string(ref.get("name"), f"{where}.classRef.name")
+        ns = _string(ref.get("namespace"), f"{where}.classRef.namespace", required=False)
+        if topology.get("class") not in (None, name):
+            msg = f"{where} names two ClusterClasses (class and classRef.name); keep one"
+            raise Fatal(msg)
+        return name, ns
+    if topology.get("class") is None:
+        msg = f"{where}.class (v1beta1) or {where}.classRef.name (v1beta2) is required: name the ClusterClass"
+        raise Fatal(msg)
+    name = _string(topology.get("class"), f"{where}.class")
+    ns = _string(topology.get("classNamespace"), f"{where}.classNamespace", required=False)
+    return name, ns
+
+
+def _endpoint(value: object, where: str) -> tuple[str | None, int | None]:
+    """A manual host and the port; a port without a host is not a manual endpoint."""
+    if value is None:
+        return None, None
+    if not isinstance(value, dict):
+        msg = f"{where} must be an object with host and port"
+        raise Fatal(msg)
+    port = value.get("port")
+    if port is not None and port != 0:
+        if isinstance(port, float) and port.is_integer():
+            port = int(port)  # JSON numbers arrive as floats through protobuf Structs
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            msg = f"{where}.port must be a whole number from 1 to 65535, but it is {_short(port)}"
+            raise Fatal(msg)
+    else:
+        port = None
+    host = value.get("host")
+    if host is None or host == "":
+        return None, port
+    parsed = addresses.parse_host(host)
+    if parsed is None:
+        msg = (
+            f"{where}.host={_short(host)} is neither an IP address nor an RFC 1123 DNS name; "
+            "fix it, or remove it to allocate the VIP from a pool"
+        )
+        raise Fatal(msg)
+    return parsed, port
