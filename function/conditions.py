@@ -31,6 +31,7 @@ class Reason(str, enum.Enum):
     CLUSTER_CLASS_MISSING_VARIABLE = "ClusterClassMissingVariable"
     INVALID_ADDRESS = "InvalidAddress"
     ADDRESS_MISMATCH = "AddressMismatch"
+    CLAIM_MISSING = "ClaimMissing"
     CONFLICT = "Conflict"
     RELEASED = "Released"
     ASSIGNED = "Assigned"

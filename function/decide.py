@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
-from function import claims, clusterclass, pools
+from function import addresses, claims, clusterclass, pools
 from function import cluster as clusters
 from function import xr as xrs
 from function.conditions import (
@@ -157,7 +157,8 @@ def _mismatch(ctx: _Context, what: str, live: str, claim: claims.Claim, address:
         Reason.ADDRESS_MISMATCH,
         f"{ctx.cluster.label} uses {what} {live}, but {claim.label} is bound to {address.value}. "
         f"The VIP of a live cluster never changes, so {live} stays. Make sure {live} stays reserved in "
-        f"{claim.pool_ref.label} (for example in spec.excludedAddresses) so no other cluster receives it.",
+        f"{claim.pool_ref.label} (for example in spec.excludedAddresses) so no other cluster receives it; "
+        f"{address.value} is held by the claim until the XR is deleted.",
     )
 
 
@@ -167,8 +168,6 @@ def _control_plane(ctx: _Context) -> RoleState:
     address = _address(ctx, CONTROL_PLANE, claim)
     live = ctx.cluster.host if ctx.cluster else None
     if live:
-        if claim is not None:
-            _mismatch(ctx, "control-plane VIP", live, claim, address)
         if ctx.req.manual_host and ctx.req.manual_host != live:
             ctx.warn(
                 Reason.CONFLICT,
@@ -176,12 +175,10 @@ def _control_plane(ctx: _Context) -> RoleState:
                 f"{ctx.req.manual_host}, but {ctx.cluster.label} already serves on {live}. The endpoint of a "
                 f"live cluster never changes; set the host back to {live} or remove it.",
             )
-        reason = Reason.ALLOCATED if claim is not None else Reason.MANUAL
-        return RoleState(
-            vip=live,
-            claim=claim,
-            condition=Condition(CONTROL_PLANE_READY, True, reason, f"control-plane VIP {live} on {ctx.cluster.label}"),
-        )
+        # A live IP endpoint without a claim and without a manual host lost its claim:
+        # claim again. A DNS name was always manual.
+        reclaim = not ctx.req.manual_host and addresses.parse_ip(live) is not None
+        return _live(ctx, CONTROL_PLANE, role, CONTROL_PLANE_READY, live, claim, address, reclaim=reclaim)
     if ctx.req.manual_host:
         if claim is not None:
             _release(ctx, CONTROL_PLANE, claim, f"XR sets controlPlaneEndpoint.host {ctx.req.manual_host}")
@@ -198,12 +195,47 @@ def _control_plane(ctx: _Context) -> RoleState:
     return _allocate(ctx, CONTROL_PLANE, role, CONTROL_PLANE_READY, claim, address, required=True)
 
 
+def _live(
+    ctx: _Context,
+    role_key: str,
+    role: Role,
+    cond_type: str,
+    live: str,
+    claim: claims.Claim | None,
+    address: claims.Address | None,
+    *,
+    reclaim: bool,
+) -> RoleState:
+    """A VIP that a live Cluster already uses: it stays, and so does its claim.
+
+    A claim that is gone (deleted by hand) is made again, so the pool keeps counting
+    an address for this cluster; the warning says what to check.
+    """
+    what = f"{role.label_value} VIP"
+    if claim is not None:
+        _mismatch(ctx, what, live, claim, address)
+    elif reclaim:
+        state = _allocate(ctx, role_key, role, cond_type, None, None, required=True)
+        if state.claim is not None:
+            ctx.warn(
+                Reason.CLAIM_MISSING,
+                f"{ctx.cluster.label} uses {what} {live}, but no IPAddressClaim reserves it (deleted by hand?). "
+                f"{state.claim.label} is made again from {state.claim.pool_ref.label}; if IPAM binds it to another "
+                f"address, {live} is free in the pool and may be given to another cluster: reserve it there "
+                "(spec.excludedAddresses).",
+            )
+        claim = state.claim
+    reason = Reason.ALLOCATED if claim is not None else Reason.MANUAL
+    return RoleState(
+        vip=live, claim=claim, condition=Condition(cond_type, True, reason, f"{what} {live} on {ctx.cluster.label}")
+    )
+
+
 def _ingress(ctx: _Context) -> RoleState:
     role = ctx.inp.roles.ingress
     claim = _observed_claim(ctx, INGRESS)
     address = _address(ctx, INGRESS, claim)
-    # An ingress VIP on the Cluster counts as live only while its claim exists.
-    live = ctx.cluster.ingress_annotation if ctx.cluster and claim is not None else None
+    live = ctx.cluster.ingress_annotation if ctx.cluster else None
     annotation = ctx.inp.annotations
     if ctx.req.ingress_disabled:
         if ctx.req.manual_ingress:
@@ -232,14 +264,10 @@ def _ingress(ctx: _Context) -> RoleState:
         )
     cls = ctx.cls
     if not cls.found or not cls.defines(role.variable):
-        return _ingress_without_variable(ctx, role, claim, address, live)
-    state = _allocate(ctx, INGRESS, role, INGRESS_READY, claim, address, required=False)
-    if live and claim is not None:
-        _mismatch(ctx, "ingress VIP", live, claim, address)
-        state.vip = live
-        state.condition = Condition(INGRESS_READY, True, Reason.ALLOCATED, f"ingress VIP {live} on {ctx.cluster.label}")
-        state.blocks = False
-    return state
+        return _ingress_without_variable(ctx, role, claim, address, live if claim is not None else None)
+    if live:
+        return _live(ctx, INGRESS, role, INGRESS_READY, live, claim, address, reclaim=True)
+    return _allocate(ctx, INGRESS, role, INGRESS_READY, claim, address, required=False)
 
 
 def _ingress_without_variable(
