@@ -68,7 +68,7 @@ def pool(name, cls="cc", role="control-plane", *, kind="GlobalInClusterIPPool", 
         "spec": {"addresses": list(addresses), "prefix": prefix, "gateway": gateway},
     }
     if free is not None:
-        obj["status"] = {"ipAddresses": {"free": free, "total": total if total is not None else free, "used": 0}}
+        obj["status"] = {"ipAddresses": {"free": free, "total": total if total is not None else free, "used": 0, "outOfRange": 0}}
     return obj
 
 
@@ -372,7 +372,7 @@ class World:
         for p in self.of_kind("GlobalInClusterIPPool") + self.of_kind("InClusterIPPool"):
             total = len(self._addresses(p))
             free = len(self._free(p))
-            p["status"] = {"ipAddresses": {"total": total, "used": total - free, "free": free}}
+            p["status"] = {"ipAddresses": {"total": total, "used": total - free, "free": free, "outOfRange": 0}}
 
     def _addresses(self, p: dict) -> list:
         spec = p["spec"]
