@@ -77,7 +77,7 @@ def cluster_class(name="cc", namespace="team-a", variables=("clusterVip", "ingre
     defs = [{"name": v, "required": False, "schema": {"openAPIV3Schema": {"type": "string", "default": ""}}} for v in variables]
     obj = {"apiVersion": api_version, "kind": "ClusterClass", "metadata": {"name": name, "namespace": namespace}, "spec": {}}
     if in_status:
-        obj["status"] = {"variables": [{"name": v, "definitions": [{"from": "inline", "schema": d["schema"]}]} for v, d in zip(variables, defs)]}
+        obj["status"] = {"variables": [{"name": v, "definitions": [{"from": "inline", "required": False, "schema": d["schema"]}]} for v, d in zip(variables, defs)]}
     else:
         obj["spec"]["variables"] = defs
     return obj
@@ -122,13 +122,17 @@ def observed_cluster(name="c1", namespace="team-a", host="10.0.0.10", port=6443,
     }
     if host:
         spec["controlPlaneEndpoint"] = {"host": host, "port": port}
-    ready_type = "Available" if api_version.endswith("v1beta2") else "Ready"
+    condition = {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": "2026-01-01T00:00:00Z"}
+    if api_version.endswith("v1beta2"):
+        spec["infrastructureRef"] = {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "DockerCluster", "name": f"{name}-x"}
+        spec["controlPlaneRef"] = {"apiGroup": "controlplane.cluster.x-k8s.io", "kind": "KubeadmControlPlane", "name": f"{name}-y"}
+        condition.update(type="Available", reason="Available" if ready else "NotAvailable", message="")
     return {
         "apiVersion": api_version,
         "kind": "Cluster",
         "metadata": _server_meta(name, namespace, {}, annotations),
         "spec": spec,
-        "status": {"conditions": [{"type": ready_type, "status": "True" if ready else "False", "lastTransitionTime": "2026-01-01T00:00:00Z"}]},
+        "status": {"conditions": [condition]},
     }
 
 

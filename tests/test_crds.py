@@ -57,3 +57,12 @@ def test_int32_range_and_list_map_keys_are_enforced():
     errs = crds.errors(cluster)
     assert any("port" in e for e in errs)
     assert any("duplicate" in e for e in errs)
+
+
+def test_the_objects_tests_build_are_valid_too():
+    from tests.harness import cluster_class, ip_address, observed_cluster, pool
+
+    for obj in (pool("p", free=3), pool("n", kind="InClusterIPPool", namespace="a"), cluster_class(),
+                cluster_class(in_status=True), ip_address("vip-cp-c1", "10.0.0.10"), observed_cluster(),
+                observed_cluster(api_version="cluster.x-k8s.io/v1beta2")):
+        crds.assert_valid(obj)
