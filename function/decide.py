@@ -377,7 +377,7 @@ def _allocate(
                 cond_type,
                 False,
                 Reason.WAITING_FOR_ADDRESS,
-                f"claiming a {role.label_value} VIP from {choice.pool.label} with {claim.label}",
+                f"claiming the {role.label_value} VIP from {choice.pool.label} with {claim.label}",
             ),
         )
     if not claim.bound:

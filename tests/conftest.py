@@ -1,7 +1,50 @@
+import os
+import shutil
+import socket
+import subprocess
 import sys
 from pathlib import Path
+
+import grpc
+import pytest
 
 from crossplane.function import logging
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 logging.configure(logging.Level.DISABLED)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def function_command() -> list[str]:
+    script = Path(sys.executable).with_name("function")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("function")
+    if found:
+        return [found]
+    pytest.fail("the console script `function` is not installed; run: pip install -e '.[test]'")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """The real `function --insecure` process; its log goes to a file (a pipe nobody reads would fill up)."""
+    address = f"127.0.0.1:{free_port()}"
+    log = tmp_path_factory.mktemp("server") / "function.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([*function_command(), "--insecure", "--address", address], stdout=out,
+                                stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    channel = grpc.insecure_channel(address)
+    try:
+        grpc.channel_ready_future(channel).result(timeout=30)
+    except grpc.FutureTimeoutError:
+        proc.kill()
+        pytest.fail(f"function did not start: {log.read_text()}")
+    yield channel, proc, address
+    channel.close()
+    proc.terminate()
+    proc.wait(timeout=15)

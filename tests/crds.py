@@ -199,14 +199,14 @@ def errors(obj: dict) -> list[str]:
     return out
 
 
-def errors_against(obj: dict, openapi_schema: dict) -> list[str]:
+def errors_against(obj: dict, openapi_schema: dict, *, metadata: bool = True) -> list[str]:
     """Violations of obj against a given openAPIV3Schema (an XRD's, say)."""
     schema = _convert(openapi_schema)
     schema.setdefault("properties", {}).update(
         {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}}
     )
     validator = _Validator(schema, format_checker=_formats)
-    out = _metadata_errors(obj.get("metadata"), None)
+    out = _metadata_errors(obj.get("metadata"), None) if metadata else []
     for e in sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path)):
         out.append(f"{'.'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}")
     return out

@@ -8,10 +8,16 @@ import yaml
 from tests import crds
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+# Files that hold no Kubernetes objects, and what they are.
+NOT_OBJECTS = {
+    "kube-vip-ingress/fleet.yaml": "a Fleet bundle definition (fleet.yaml), read by Fleet, never applied",
+}
 
 
 def _objects():
     for path in sorted(EXAMPLES.rglob("*.yaml")):
+        if str(path.relative_to(EXAMPLES)) in NOT_OBJECTS:
+            continue
         for i, doc in enumerate(yaml.safe_load_all(path.read_text())):
             if doc:
                 yield pytest.param(doc, id=f"{path.relative_to(EXAMPLES)}#{i}")
@@ -40,3 +46,9 @@ def test_example_object_is_valid(obj):
     if errs is None:
         errs = crds.errors(obj)
     assert errs == [], "\n".join(errs)
+
+
+def test_the_package_metadata_is_valid():
+    (meta,) = yaml.safe_load_all((EXAMPLES.parent / "package" / "crossplane.yaml").read_text())
+    assert crds.errors(meta) == []
+    assert meta["spec"]["capabilities"] == ["composition"]

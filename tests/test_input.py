@@ -82,3 +82,41 @@ def test_a_bad_input_names_the_field(raw, message):
 @pytest.mark.parametrize(("text", "seconds"), [("15s", 15), ("10m", 600), ("1h30m", 5400), ("250ms", 0.25)])
 def test_durations_are_read_as_go_durations(text, seconds):
     assert inputs.parse_duration(text).total_seconds() == seconds
+
+
+def _generator():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "package" / "input" / "generate.py"
+    spec = importlib.util.spec_from_file_location("generate_input_crd", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_committed_input_crd_is_what_the_model_generates():
+    gen = _generator()
+    assert gen.CRD_PATH.read_text() == gen.render(), "stale Input CRD: run python package/input/generate.py"
+
+
+def test_the_example_compositions_input_validates_against_the_input_crd():
+    from pathlib import Path
+
+    import yaml
+
+    from tests import crds
+
+    gen = _generator()
+    schema = gen.crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    comp = yaml.safe_load((Path(__file__).resolve().parents[1] / "examples" / "composition.yaml").read_text())
+    for step in comp["spec"]["pipeline"]:
+        assert crds.errors_against(step["input"], schema, metadata=False) == []
+        inputs.load(step["input"])  # and the function accepts it
+
+
+def test_the_input_crd_rejects_what_the_model_rejects():
+    from tests import crds
+
+    schema = _generator().crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    assert crds.errors_against({**HEAD, "cluster": {"defaultPort": 70000}}, schema, metadata=False)

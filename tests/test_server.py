@@ -1,66 +1,28 @@
 """The real `function --insecure` process, called over gRPC with the SDK's protobufs."""
 
-import os
-import shutil
-import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import grpc
-import pytest
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from crossplane.function.proto.v1beta1 import run_function_pb2 as fnv1beta1
 from crossplane.function.proto.v1beta1 import run_function_pb2_grpc as grpcv1beta1
 
 from tests.fixtures import STORE, world
+from tests.conftest import free_port, function_command
 from tests.harness import Outcome, request, run, xr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _command() -> list[str]:
-    script = Path(sys.executable).with_name("function")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("function")
-    if found:
-        return [found]
-    pytest.fail("the console script `function` is not installed; run: pip install -e '.[test]'")
-
-
-@pytest.fixture(scope="module")
-def server():
-    address = f"127.0.0.1:{_free_port()}"
-    proc = subprocess.Popen([*_command(), "--insecure", "--address", address], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    channel = grpc.insecure_channel(address)
-    try:
-        grpc.channel_ready_future(channel).result(timeout=30)
-    except grpc.FutureTimeoutError:
-        proc.kill()
-        pytest.fail(f"function did not start: {proc.communicate()[0].decode()}")
-    yield channel, proc
-    channel.close()
-    proc.terminate()
-    proc.wait(timeout=15)
-
-
 def test_the_server_answers_run_function_v1(server):
-    channel, _ = server
+    channel, *_ = server
     stub = grpcv1.FunctionRunnerServiceStub(channel)
     out = run(xr(), {}, STORE, transport=lambda req: stub.RunFunction(req, timeout=10))
     assert "vip-claim-control-plane" in out.desired
 
 
 def test_the_server_answers_run_function_v1beta1(server):
-    channel, _ = server
+    channel, *_ = server
     stub = grpcv1beta1.FunctionRunnerServiceStub(channel)
     req = fnv1beta1.RunFunctionRequest()
     req.ParseFromString(request(xr(), {}, modern=False).SerializeToString())
@@ -69,7 +31,7 @@ def test_the_server_answers_run_function_v1beta1(server):
 
 
 def test_a_whole_lifecycle_over_grpc_composes_the_cluster(server):
-    channel, _ = server
+    channel, *_ = server
     stub = grpcv1.FunctionRunnerServiceStub(channel)
     w = world()
     w.transport = lambda req: stub.RunFunction(req, timeout=10)
@@ -79,7 +41,7 @@ def test_a_whole_lifecycle_over_grpc_composes_the_cluster(server):
 
 
 def test_a_bad_xr_gets_a_fatal_result_not_a_grpc_error(server):
-    channel, proc = server
+    channel, proc, _ = server
     stub = grpcv1.FunctionRunnerServiceStub(channel)
     bad = request({"metadata": {"name": "x"}, "spec": {"cluster": [1, 2]}})
     out = Outcome(stub.RunFunction(bad, timeout=10))
@@ -90,8 +52,8 @@ def test_a_bad_xr_gets_a_fatal_result_not_a_grpc_error(server):
 
 
 def test_the_server_stops_on_sigterm():
-    address = f"127.0.0.1:{_free_port()}"
-    proc = subprocess.Popen([*_command(), "--insecure", "--address", address])
+    address = f"127.0.0.1:{free_port()}"
+    proc = subprocess.Popen([*function_command(), "--insecure", "--address", address])
     channel = grpc.insecure_channel(address)
     grpc.channel_ready_future(channel).result(timeout=30)
     channel.close()
