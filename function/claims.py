@@ -22,7 +22,8 @@ class PoolRef:
     name: str
 
     def to_dict(self) -> dict:
-        return {"apiGroup": self.api_group, "kind": self.kind, "name": self.name}
+        ref = {"apiGroup": self.api_group} if self.api_group else {}  # as observed: absent stays absent
+        return {**ref, "kind": self.kind, "name": self.name}
 
     @property
     def label(self) -> str:

@@ -5,15 +5,20 @@ Pure Python over plain data; fn.py only translates protobuf in and out.
 The rules that keep a workload cluster alive, in one place:
 
 - Crossplane deletes every composed resource that a successful response leaves
-  out. Once a Cluster or a claim is observed it is always in the decision, or
-  the decision is Fatal (which applies nothing). The only deliberate exception
-  is a claim released on purpose (ingress turned off, a manual VIP replacing an
-  allocated one before the Cluster exists); ``released`` names those.
-- The endpoint of an observed Cluster never changes; the allocated ingress VIP
-  of an observed Cluster never changes either.
+  out. Once a Cluster, a claim or a Usage is observed it is always in the
+  decision, or the decision is Fatal (which applies nothing). The only
+  deliberate exceptions are releases (ingress turned off or made manual, a
+  manual endpoint set before the Cluster exists); ``released`` names those, and
+  a protected claim is released in steps (see usages.py).
+- A VIP on an observed Cluster never changes because of what IPAM says: the
+  endpoint never, an allocated ingress VIP only when the user turns ingress off
+  or sets a manual one.
 - A Cluster is composed only once its control-plane VIP is known and its
   ClusterClass has been read, so CAPI's topology controller never sees a
   Cluster without its endpoint.
+- Where a VIP came from (a pool or the user) is kept in the XR's status, so a
+  manual VIP that is later removed from the XR is never mistaken for a claim
+  deleted by hand.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
-from function import addresses, claims, clusterclass, pools
+from function import addresses, claims, clusterclass, pools, usages
 from function import cluster as clusters
 from function import xr as xrs
 from function.conditions import (
@@ -30,6 +35,7 @@ from function.conditions import (
     Condition,
     Reason,
     Result,
+    Severity,
     normal,
     warning,
 )
@@ -41,7 +47,13 @@ CLUSTER = "cluster"
 CONTROL_PLANE = "control-plane"
 INGRESS = "ingress"
 CLAIM_RESOURCE = {CONTROL_PLANE: "vip-claim-control-plane", INGRESS: "vip-claim-ingress"}
-OURS = (CLUSTER, *CLAIM_RESOURCE.values())
+USAGE_RESOURCE = {CONTROL_PLANE: "vip-usage-control-plane", INGRESS: "vip-usage-ingress"}
+OURS = (CLUSTER, *CLAIM_RESOURCE.values(), *USAGE_RESOURCE.values())
+
+# Where a VIP came from, as recorded in the XR's status.
+POOL = "Pool"
+MANUAL = "Manual"
+STATUS_KEYS = {CONTROL_PLANE: ("controlPlane", "controlPlaneSource"), INGRESS: ("ingress", "ingressSource")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +81,9 @@ class RoleState:
     condition: Condition
     claim: claims.Claim | None = None  # to keep or create
     blocks: bool = False  # hold back a Cluster that is not yet composed
-    source: str = ""  # where the VIP comes from, for events
+    source: str | None = None  # POOL or MANUAL, once the VIP is known
+    releasing: bool = False  # the claim is on its way out (see usages.py)
+    origin: str = ""  # where the VIP comes from, for events
 
 
 @dataclasses.dataclass
@@ -80,6 +94,8 @@ class _Context:
     observed: dict[str, dict]
     cluster: clusters.ObservedCluster | None
     cls: clusterclass.ClassState
+    sources: dict[str, str]  # role -> POOL/MANUAL from the XR's status
+    use_usages: bool
     decision: Decision
 
     def require(self, name: str, selector: Selector) -> None:
@@ -92,8 +108,12 @@ class _Context:
         self.decision.results.append(normal(reason, message))
 
 
-def decide(inp: Input, xr: dict, observed: dict[str, dict], fetched: Fetched) -> Decision:
-    """Decide one reconcile. Raises Fatal when nothing may be applied."""
+def decide(inp: Input, xr: dict, observed: dict[str, dict], fetched: Fetched, *, crossplane_v2: bool = False) -> Decision:
+    """Decide one reconcile. Raises Fatal when nothing may be applied.
+
+    ``crossplane_v2``: Crossplane advertised its capabilities (v2.2+); with a namespaced
+    XR it tells the Usage kind is served.
+    """
     req = xrs.parse(xr, inp)
     for name in OURS:
         if name in observed and not isinstance(observed[name], dict):
@@ -105,6 +125,9 @@ def decide(inp: Input, xr: dict, observed: dict[str, dict], fetched: Fetched) ->
         raise Fatal(msg)
 
     decision = Decision()
+    status = xrs.get_path(xr, inp.xr.status_path)
+    status = status if isinstance(status, dict) else {}
+    usage_wanted = inp.usage == "Protection" or (inp.usage == "Auto" and (req.xr_namespaced or crossplane_v2))
     ctx = _Context(
         inp=inp,
         req=req,
@@ -112,21 +135,40 @@ def decide(inp: Input, xr: dict, observed: dict[str, dict], fetched: Fetched) ->
         observed=observed,
         cluster=observed_cluster,
         cls=clusterclass.read(inp, fetched, req.class_name, req.class_namespace),
+        sources={role: status.get(keys[1]) for role, keys in STATUS_KEYS.items() if status.get(keys[1]) in (POOL, MANUAL)},
+        # Usages observed earlier are kept even if the Input no longer asks for them.
+        use_usages=usage_wanted or any(name in observed for name in USAGE_RESOURCE.values()),
         decision=decision,
     )
     ctx.require(clusterclass.REQUIREMENT, clusterclass.selector(inp, req.class_name, req.class_namespace))
 
     cp = _control_plane(ctx)
     ing = _ingress(ctx)
-    _compose_claims(ctx, cp, ing)
-    cp = _compose_cluster(ctx, cp, ing)
+    cp, cluster = _compose_cluster(ctx, cp, ing)
+    for role_key, role, state in ((CONTROL_PLANE, inp.roles.control_plane, cp), (INGRESS, inp.roles.ingress, ing)):
+        _compose_claim(ctx, role_key, role, state, cluster)
 
     decision.conditions = [cp.condition, ing.condition]
-    decision.status = {k: v for k, v in (("controlPlane", cp.vip), ("ingress", ing.vip)) if v}
-    settled = cp.condition.status and ing.condition.status and CLUSTER in decision.composed
+    for role_key, state in ((CONTROL_PLANE, cp), (INGRESS, ing)):
+        vip_key, source_key = STATUS_KEYS[role_key]
+        if state.vip:
+            decision.status[vip_key] = state.vip
+            if state.source:
+                decision.status[source_key] = state.source
+    settled = (
+        cp.condition.status
+        and ing.condition.status
+        and cluster is not None
+        and not cp.releasing
+        and not ing.releasing
+        and not any(r.severity == Severity.WARNING for r in decision.results)
+    )
     decision.ttl = parse_duration(inp.ttl.converged if settled else inp.ttl.waiting)
     _guard(observed, decision)
     return decision
+
+
+# --- reading what IPAM says ------------------------------------------------------------
 
 
 def _observed_claim(ctx: _Context, role_key: str) -> claims.Claim | None:
@@ -162,36 +204,51 @@ def _mismatch(ctx: _Context, what: str, live: str, claim: claims.Claim, address:
     )
 
 
+# --- the control plane --------------------------------------------------------------------
+
+
 def _control_plane(ctx: _Context) -> RoleState:
     role = ctx.inp.roles.control_plane
     claim = _observed_claim(ctx, CONTROL_PLANE)
     address = _address(ctx, CONTROL_PLANE, claim)
     live = ctx.cluster.host if ctx.cluster else None
+    manual = ctx.req.manual_host
+    where = f"{ctx.inp.xr.cluster_spec_path}.controlPlaneEndpoint.host"
     if live:
-        if ctx.req.manual_host and ctx.req.manual_host != live:
+        if manual and manual != live:
             ctx.warn(
                 Reason.CONFLICT,
-                f"XR {ctx.req.xr_name} sets {ctx.inp.xr.cluster_spec_path}.controlPlaneEndpoint.host="
-                f"{ctx.req.manual_host}, but {ctx.cluster.label} already serves on {live}. The endpoint of a "
-                f"live cluster never changes; set the host back to {live} or remove it.",
+                f"XR {ctx.req.xr_name} sets {where}={manual}, but {ctx.cluster.label} already serves on {live}. "
+                f"The endpoint of a live cluster never changes; set the host back to {live} or remove it.",
             )
-        # A live IP endpoint without a claim and without a manual host lost its claim:
-        # claim again. A DNS name was always manual.
-        reclaim = not ctx.req.manual_host and addresses.parse_ip(live) is not None
-        return _live(ctx, CONTROL_PLANE, role, CONTROL_PLANE_READY, live, claim, address, reclaim=reclaim)
-    if ctx.req.manual_host:
-        if claim is not None:
-            _release(ctx, CONTROL_PLANE, claim, f"XR sets controlPlaneEndpoint.host {ctx.req.manual_host}")
-        return RoleState(
-            vip=ctx.req.manual_host,
-            source="manual",
+        if claim is None:
+            source = ctx.sources.get(CONTROL_PLANE)
+            was_manual = manual == live or source == MANUAL or (source is None and addresses.parse_ip(live) is None)
+            if was_manual:
+                if not manual:
+                    ctx.warn(
+                        Reason.CONFLICT,
+                        f"XR {ctx.req.xr_name} no longer sets {where}, but {ctx.cluster.label} serves on the manual "
+                        f"endpoint {live}, which never changes for a live cluster. Set {where}={live} again.",
+                    )
+                return RoleState(
+                    vip=live,
+                    source=MANUAL,
+                    condition=Condition(CONTROL_PLANE_READY, True, Reason.MANUAL, f"control-plane endpoint {live} on {ctx.cluster.label}"),
+                )
+        return _live(ctx, CONTROL_PLANE, role, CONTROL_PLANE_READY, live, claim, address)
+    if manual:
+        state = RoleState(
+            vip=manual,
+            source=MANUAL,
+            origin="manual",
             condition=Condition(
-                CONTROL_PLANE_READY,
-                True,
-                Reason.MANUAL,
-                f"control-plane endpoint {ctx.req.manual_host} set on the XR; no VIP is claimed",
+                CONTROL_PLANE_READY, True, Reason.MANUAL, f"control-plane endpoint {manual} set on the XR; no VIP is claimed"
             ),
         )
+        if claim is not None:
+            _release(ctx, CONTROL_PLANE, claim, state, f"XR sets {where} {manual}")
+        return state
     return _allocate(ctx, CONTROL_PLANE, role, CONTROL_PLANE_READY, claim, address, required=True)
 
 
@@ -203,10 +260,8 @@ def _live(
     live: str,
     claim: claims.Claim | None,
     address: claims.Address | None,
-    *,
-    reclaim: bool,
 ) -> RoleState:
-    """A VIP that a live Cluster already uses: it stays, and so does its claim.
+    """A VIP from a pool that a live Cluster uses: it stays, and so does its claim.
 
     A claim that is gone (deleted by hand) is made again, so the pool keeps counting
     an address for this cluster; the warning says what to check.
@@ -214,7 +269,7 @@ def _live(
     what = f"{role.label_value} VIP"
     if claim is not None:
         _mismatch(ctx, what, live, claim, address)
-    elif reclaim:
+    else:
         state = _allocate(ctx, role_key, role, cond_type, None, None, required=True)
         if state.claim is not None:
             ctx.warn(
@@ -225,10 +280,15 @@ def _live(
                 "(spec.excludedAddresses).",
             )
         claim = state.claim
-    reason = Reason.ALLOCATED if claim is not None else Reason.MANUAL
     return RoleState(
-        vip=live, claim=claim, condition=Condition(cond_type, True, reason, f"{what} {live} on {ctx.cluster.label}")
+        vip=live,
+        claim=claim,
+        source=POOL,
+        condition=Condition(cond_type, True, Reason.ALLOCATED, f"{what} {live} on {ctx.cluster.label}"),
     )
+
+
+# --- ingress ----------------------------------------------------------------------------
 
 
 def _ingress(ctx: _Context) -> RoleState:
@@ -244,29 +304,38 @@ def _ingress(ctx: _Context) -> RoleState:
                 f"XR {ctx.req.xr_name} has both {annotation.ingress_enabled}=\"false\" and "
                 f"{annotation.ingress_vip}={ctx.req.manual_ingress}; the ingress VIP stays off. Remove one.",
             )
-        if claim is not None:
-            _release(ctx, INGRESS, claim, f"XR annotated {annotation.ingress_enabled}=\"false\"")
-        return RoleState(
+        state = RoleState(
             vip=None,
             condition=Condition(
                 INGRESS_READY, True, Reason.DISABLED, f"ingress VIP turned off by XR annotation {annotation.ingress_enabled}"
             ),
         )
-    if ctx.req.manual_ingress:
         if claim is not None:
-            _release(ctx, INGRESS, claim, f"XR sets {annotation.ingress_vip}={ctx.req.manual_ingress}")
-        return RoleState(
+            _release(ctx, INGRESS, claim, state, f"XR annotated {annotation.ingress_enabled}=\"false\"")
+        return state
+    if ctx.req.manual_ingress:
+        # The user's own address: it may change at will, and it replaces an allocated one.
+        state = RoleState(
             vip=ctx.req.manual_ingress,
-            source="manual",
-            condition=Condition(
-                INGRESS_READY, True, Reason.MANUAL, f"ingress VIP {ctx.req.manual_ingress} set by XR annotation"
-            ),
+            source=MANUAL,
+            origin="manual",
+            condition=Condition(INGRESS_READY, True, Reason.MANUAL, f"ingress VIP {ctx.req.manual_ingress} set by XR annotation"),
         )
+        if claim is not None:
+            _release(ctx, INGRESS, claim, state, f"XR sets {annotation.ingress_vip}={ctx.req.manual_ingress}")
+        return state
     cls = ctx.cls
     if not cls.found or not cls.defines(role.variable):
-        return _ingress_without_variable(ctx, role, claim, address, live if claim is not None else None)
+        return _ingress_without_variable(ctx, role, claim, address, live)
+    if live and ctx.sources.get(INGRESS) == MANUAL:
+        # A manual ingress VIP was removed from the XR: allocate one, and keep the manual
+        # one until the claim is bound (the user's own address, so no pool loses it).
+        state = _allocate(ctx, INGRESS, role, INGRESS_READY, claim, address, required=False)
+        if state.vip is None:
+            state.vip, state.source, state.blocks = live, MANUAL, False
+        return state
     if live:
-        return _live(ctx, INGRESS, role, INGRESS_READY, live, claim, address, reclaim=True)
+        return _live(ctx, INGRESS, role, INGRESS_READY, live, claim, address)
     return _allocate(ctx, INGRESS, role, INGRESS_READY, claim, address, required=False)
 
 
@@ -276,13 +345,14 @@ def _ingress_without_variable(
     """Ingress while the ClusterClass is unknown or does not define the ingress variable.
 
     Nothing allocated is given up here: a class that cannot be read, or that lost the
-    variable, keeps an existing claim and VIP. Only the XR annotation releases them.
+    variable, keeps an existing claim and VIP. Only the XR's annotations release them.
     """
     cls = ctx.cls
     vip = live or (address.value if address else None)
+    source = ctx.sources.get(INGRESS) or (POOL if claim is not None else None)
     if claim is None:
         # Pools are fetched anyway, so requirements do not change once the class is read.
-        _pool_choice(ctx, INGRESS, role)
+        _pool_choice(ctx, role)
     if not cls.found:
         reason = Reason.CLUSTER_CLASS_NOT_FOUND if cls.resolved else Reason.WAITING_FOR_CLUSTER_CLASS
         message = (
@@ -290,29 +360,28 @@ def _ingress_without_variable(
             if cls.resolved
             else f"waiting for Crossplane to fetch {cls.label}"
         )
-        return RoleState(vip=vip, claim=claim, blocks=True, condition=Condition(INGRESS_READY, False, reason, message))
-    if claim is None:
+        return RoleState(vip=vip, claim=claim, source=source, blocks=True, condition=Condition(INGRESS_READY, False, reason, message))
+    if claim is None and vip is None:
         return RoleState(
             vip=None,
             condition=Condition(
-                INGRESS_READY,
-                True,
-                Reason.DISABLED,
-                f"{cls.label} defines no variable {role.variable}; no ingress VIP is allocated",
+                INGRESS_READY, True, Reason.DISABLED, f"{cls.label} defines no variable {role.variable}; no ingress VIP is allocated"
             ),
         )
+    kept = f"{claim.label} is kept" if claim is not None else "the Cluster keeps its annotation"
     message = clusterclass.missing_variable_message(cls, role.variable, f"the ingress VIP {vip or ''}".rstrip()) + (
-        f". {claim.label} is kept; to release it annotate the XR {ctx.inp.annotations.ingress_enabled}=\"false\""
+        f". {kept}; to release it annotate the XR {ctx.inp.annotations.ingress_enabled}=\"false\""
     )
     ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, message)
     return RoleState(
-        vip=vip,
-        claim=claim,
-        condition=Condition(INGRESS_READY, False, Reason.CLUSTER_CLASS_MISSING_VARIABLE, message),
+        vip=vip, claim=claim, source=source, condition=Condition(INGRESS_READY, False, Reason.CLUSTER_CLASS_MISSING_VARIABLE, message)
     )
 
 
-def _pool_choice(ctx: _Context, role_key: str, role: Role) -> pools.Choice:
+# --- allocation from pools ---------------------------------------------------------------
+
+
+def _pool_choice(ctx: _Context, role: Role) -> pools.Choice:
     req = ctx.req
     for name, selector in pools.requirements(ctx.inp, role.label_value, req.class_name, req.namespace).items():
         ctx.require(name, selector)
@@ -337,6 +406,33 @@ def _no_pool_message(ctx: _Context, role: Role, choice: pools.Choice) -> tuple[R
     )
 
 
+def _pending(ctx: _Context, role_key: str, claim: claims.Claim) -> tuple[Reason | None, str]:
+    """Why a claim is still unbound, if its pool tells: gone, or exhausted."""
+    kind = next((k for k in ctx.inp.ipam.pool_kinds if k.kind == claim.pool_ref.kind), None)
+    if kind is None:
+        return None, ""
+    requirement = f"pools/{role_key}/claimed"
+    selector = Selector(
+        api_version=kind.api_version,
+        kind=kind.kind,
+        name=claim.pool_ref.name,
+        namespace=claim.namespace if kind.namespaced else None,
+    )
+    ctx.require(requirement, selector)
+    if not ctx.fetched.resolved(requirement):
+        return None, ""
+    pool = ctx.fetched.find(requirement, selector)
+    if pool is None:
+        return Reason.POOL_NOT_FOUND, (
+            f"{claim.label} waits on {claim.pool_ref.label}, which does not exist (deleted?). Recreate the pool, "
+            f"or delete the claim so a new one is made from another pool"
+        )
+    free = pools.count(pool.get("status"), "free")
+    if free is not None and free <= 0:
+        return Reason.POOL_EXHAUSTED, f"{claim.label} waits on {claim.pool_ref.label}, which has no free address; add addresses to it"
+    return None, ""
+
+
 def _allocate(
     ctx: _Context,
     role_key: str,
@@ -353,7 +449,7 @@ def _allocate(
     or exhausted pool for an optional VIP (ingress) never holds the Cluster back.
     """
     if claim is None:
-        choice = _pool_choice(ctx, role_key, role)
+        choice = _pool_choice(ctx, role)
         if not choice.resolved:
             return RoleState(
                 vip=None,
@@ -365,7 +461,7 @@ def _allocate(
         if choice.pool is None:
             reason, message = _no_pool_message(ctx, role, choice)
             if not required:
-                message += f"; the Cluster is composed without it, and it is added once a pool has room"
+                message += "; the Cluster is composed without it, and it is added once a pool has room"
             ctx.warn(reason, message)
             return RoleState(vip=None, blocks=required, condition=Condition(cond_type, False, reason, message))
         claim = claims.new(role, ctx.req.name, ctx.req.namespace, choice.pool)
@@ -381,6 +477,12 @@ def _allocate(
             ),
         )
     if not claim.bound:
+        reason, message = _pending(ctx, role_key, claim)
+        if reason is not None:
+            if not required:
+                message += "; the Cluster is composed without the ingress VIP meanwhile"
+            ctx.warn(reason, message)
+            return RoleState(vip=None, claim=claim, blocks=required, condition=Condition(cond_type, False, reason, message))
         message = f"{claim.label} waits for {claim.pool_ref.label} to allocate an address"
         if claim.pool_ref.api_group != pools.API_GROUP:
             message += (
@@ -394,10 +496,7 @@ def _allocate(
     if address is not None and address.problem:
         ctx.warn(Reason.INVALID_ADDRESS, address.problem)
         return RoleState(
-            vip=None,
-            claim=claim,
-            blocks=True,
-            condition=Condition(cond_type, False, Reason.INVALID_ADDRESS, address.problem),
+            vip=None, claim=claim, blocks=True, condition=Condition(cond_type, False, Reason.INVALID_ADDRESS, address.problem)
         )
     if address is None or address.value is None:
         where = f"IPAddress {claim.namespace}/{claim.address_name}"
@@ -412,31 +511,63 @@ def _allocate(
     return RoleState(
         vip=address.value,
         claim=claim,
-        source=f"from {claim.pool_ref.label}",
+        source=POOL,
+        origin=f"from {claim.pool_ref.label}",
         condition=Condition(cond_type, True, Reason.ALLOCATED, f"{role.label_value} VIP {address.value} from {claim.label}"),
     )
 
 
-def _release(ctx: _Context, role_key: str, claim: claims.Claim, why: str) -> None:
-    ctx.decision.released.add(CLAIM_RESOURCE[role_key])
-    ctx.tell(Reason.RELEASED, f"{role_key} VIP of {claim.label} released: {why}")
+def _release(ctx: _Context, role_key: str, claim: claims.Claim, state: RoleState, why: str) -> None:
+    """Let a claim go: at once, or in steps while a Usage protects it (see usages.py)."""
+    usage = usages.read_observed(ctx.observed.get(USAGE_RESOURCE[role_key]))
+    if usage is None:
+        ctx.decision.released.add(CLAIM_RESOURCE[role_key])
+        ctx.tell(Reason.RELEASED, f"{role_key} VIP of {claim.label} released: {why}")
+        return
+    state.claim, state.releasing = claim, True
+    step = "detaching its Usage" if usage.attached else "removing its Usage"
+    ctx.tell(Reason.RELEASED, f"releasing the {role_key} VIP of {claim.label} ({step}): {why}")
 
 
-def _compose_claims(ctx: _Context, cp: RoleState, ing: RoleState) -> None:
-    for role_key, role, state in ((CONTROL_PLANE, ctx.inp.roles.control_plane, cp), (INGRESS, ctx.inp.roles.ingress, ing)):
-        if state.claim is not None:
-            ctx.decision.composed[CLAIM_RESOURCE[role_key]] = Composed(
-                resource=claims.render(ctx.inp, role, state.claim), ready=state.claim.bound
-            )
+# --- composing -------------------------------------------------------------------------
 
 
-def _compose_cluster(ctx: _Context, cp: RoleState, ing: RoleState) -> RoleState:
+def _compose_claim(ctx: _Context, role_key: str, role: Role, state: RoleState, cluster: dict | None) -> None:
+    """The claim, and its Usage by the Cluster where Usages are on."""
+    claim = state.claim
+    usage_name = USAGE_RESOURCE[role_key]
+    if claim is None:
+        if usage_name in ctx.observed:  # never drop a Usage silently; its claim is on its way
+            ctx.decision.released.add(usage_name)
+        return
+    ctx.decision.composed[CLAIM_RESOURCE[role_key]] = Composed(
+        resource=claims.render(ctx.inp, role, claim), ready=claim.bound
+    )
+    observed_usage = usages.read_observed(ctx.observed.get(usage_name))
+    if state.releasing:
+        if observed_usage is not None and observed_usage.attached:
+            resource = usages.render(claim, ctx.inp.ipam.claim_api_version, None)
+            ctx.decision.composed[usage_name] = Composed(resource=resource, ready=observed_usage.ready)
+        else:
+            ctx.decision.released.add(usage_name)
+        return
+    if not ctx.use_usages or cluster is None:
+        if observed_usage is not None:
+            # Keep a Usage once made: dropping it would leave the claim unprotected.
+            resource = usages.render(claim, ctx.inp.ipam.claim_api_version, cluster)
+            ctx.decision.composed[usage_name] = Composed(resource=resource, ready=observed_usage.ready)
+        return
+    resource = usages.render(claim, ctx.inp.ipam.claim_api_version, cluster)
+    ctx.decision.composed[usage_name] = Composed(resource=resource, ready=observed_usage is not None and observed_usage.ready)
+
+
+def _compose_cluster(ctx: _Context, cp: RoleState, ing: RoleState) -> tuple[RoleState, dict | None]:
     """Compose the Cluster, or hold it back; returns the control-plane state as finally reported."""
     inp, req, obs, cls = ctx.inp, ctx.req, ctx.cluster, ctx.cls
     cp_var, ing_var = inp.roles.control_plane.variable, inp.roles.ingress.variable
     if obs is None:
         if cp.vip is None:
-            return cp
+            return cp, None
         if not cls.found:
             reason = Reason.CLUSTER_CLASS_NOT_FOUND if cls.resolved else Reason.WAITING_FOR_CLUSTER_CLASS
             message = (
@@ -447,9 +578,9 @@ def _compose_cluster(ctx: _Context, cp: RoleState, ing: RoleState) -> RoleState:
             )
             if cls.resolved:
                 ctx.warn(reason, message)
-            return dataclasses.replace(cp, condition=Condition(CONTROL_PLANE_READY, False, reason, message))
+            return dataclasses.replace(cp, condition=Condition(CONTROL_PLANE_READY, False, reason, message)), None
         if ing.blocks:
-            return cp
+            return cp, None
 
     # Which VIP variables to set: what the class defines; while the class cannot be
     # read, what the live Cluster already carries (dropping one would unset it).
@@ -484,15 +615,15 @@ def _compose_cluster(ctx: _Context, cp: RoleState, ing: RoleState) -> RoleState:
     ctx.decision.composed[CLUSTER] = Composed(resource=resource, ready=obs is not None and obs.ready)
     label = f"Cluster {namespace}/{name}"
     if cp.vip is not None and not live_endpoint:
-        source = f" ({cp.source})" if cp.source else ""
-        ctx.tell(Reason.ASSIGNED, f"control-plane VIP {cp.vip}{source} assigned to {label}")
+        origin = f" ({cp.origin})" if cp.origin else ""
+        ctx.tell(Reason.ASSIGNED, f"control-plane VIP {cp.vip}{origin} assigned to {label}")
     if ing.vip is not None and (obs is None or obs.ingress_annotation != ing.vip):
-        source = f" ({ing.source})" if ing.source else ""
-        ctx.tell(Reason.ASSIGNED, f"ingress VIP {ing.vip}{source} assigned to {label}")
-    released = CLAIM_RESOURCE[INGRESS] in ctx.decision.released
-    if ing.vip is None and obs is not None and obs.ingress_annotation is not None and not released:
-        ctx.tell(Reason.RELEASED, f"ingress VIP {obs.ingress_annotation} removed from {label}")
-    return cp
+        origin = f" ({ing.origin})" if ing.origin else ""
+        ctx.tell(Reason.ASSIGNED, f"ingress VIP {ing.vip}{origin} assigned to {label}")
+    if ing.vip is None and obs is not None and obs.ingress_annotation is not None and not ing.releasing:
+        if CLAIM_RESOURCE[INGRESS] not in ctx.decision.released:
+            ctx.tell(Reason.RELEASED, f"ingress VIP {obs.ingress_annotation} removed from {label}")
+    return cp, resource
 
 
 def _guard(observed: dict[str, dict], decision: Decision) -> None:

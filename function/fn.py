@@ -29,6 +29,7 @@ OBSERVED_SHAPES = {
         name: {"metadata": _META, "spec": {"poolRef": ALL}, "status": {"addressRef": ALL}}
         for name in core.CLAIM_RESOURCE.values()
     },
+    **{name: {"spec": {"by": ALL}, "status": _CONDITIONS} for name in core.USAGE_RESOURCE.values()},
 }
 _POOL_SHAPE = {
     "apiVersion": ALL,
@@ -62,14 +63,18 @@ def _path_shape(path: str) -> dict:
     return shape  # type: ignore[return-value]
 
 
+def _merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(out.get(k), dict) and isinstance(v, dict) else (ALL if out.get(k) is ALL else v)
+    return out
+
+
 def xr_shape(inp: inputs.Input) -> dict:
-    shape = _path_shape(inp.xr.cluster_spec_path)
-    meta = {**_META, "annotations": ALL}
-    spec = shape.setdefault("spec", {})
-    if isinstance(spec, dict):
-        spec.setdefault("claimRef", {"namespace": ALL})
-    shape["metadata"] = meta
-    return shape
+    """What the decision reads of the XR: metadata, the Cluster spec, the claim's namespace, our status."""
+    shape: dict = {"metadata": {**_META, "annotations": ALL}, "spec": {"claimRef": {"namespace": ALL}}}
+    shape = _merge(shape, _path_shape(inp.xr.cluster_spec_path))
+    return _merge(shape, _path_shape(inp.xr.status_path))
 
 
 def read_fetched(req: fnv1.RunFunctionRequest) -> Fetched:
@@ -82,14 +87,21 @@ def read_fetched(req: fnv1.RunFunctionRequest) -> Fetched:
     return Fetched(out)
 
 
-def _set_path(s, path: str, value: dict) -> None:
-    parts = path.split(".")
-    for part in parts[:-1]:
-        if part not in s.fields or s.fields[part].WhichOneof("kind") != "struct_value":
-            s.fields[part].struct_value.Clear()
+STATUS_FIELDS = tuple(k for keys in core.STATUS_KEYS.values() for k in keys)
+
+
+def _set_status(s, path: str, value: dict) -> str | None:
+    """Write our status fields at path, leaving what earlier pipeline steps wrote; an error if the path is taken."""
+    for part in path.split("."):
+        if part in s.fields and s.fields[part].WhichOneof("kind") != "struct_value":
+            return f"{path} cannot hold the VIP status: an earlier pipeline step wrote a non-object at {part}"
         s = s.fields[part].struct_value
-    s.fields[parts[-1]].struct_value.Clear()
-    s.fields[parts[-1]].struct_value.update(value)
+    for key in STATUS_FIELDS:
+        if key in value:
+            s.fields[key].string_value = value[key]
+        elif key in s.fields:
+            del s.fields[key]
+    return None
 
 
 def _selector(sel: Selector) -> fnv1.ResourceSelector:
@@ -114,7 +126,9 @@ def to_response(req: fnv1.RunFunctionRequest, inp: inputs.Input, decision: core.
         r.resource.Clear()
         r.resource.update(composed.resource)
         r.ready = fnv1.READY_TRUE if composed.ready else fnv1.READY_FALSE
-    _set_path(rsp.desired.composite.resource, inp.xr.status_path, decision.status)
+    problem = _set_status(rsp.desired.composite.resource, inp.xr.status_path, decision.status)
+    if problem:
+        return fatal(req, problem)
 
     modern = fnv1.CAPABILITY_REQUIRED_RESOURCES in req.meta.capabilities
     for name, sel in sorted(decision.requirements.items()):
@@ -163,13 +177,15 @@ def run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
         except inputs.InputError as e:
             return fatal(req, f"the function's Input is invalid: {e}")
         xr = pluck(req.observed.composite.resource, xr_shape(inp))
-        log = log.bind(xr=(xr.get("metadata") or {}).get("name"))
+        meta = xr.get("metadata")
+        log = log.bind(xr=meta.get("name") if isinstance(meta, dict) else None)
         observed = {
             name: pluck(req.observed.resources[name].resource, shape)
             for name, shape in OBSERVED_SHAPES.items()
             if name in req.observed.resources
         }
-        decision = core.decide(inp, xr, observed, read_fetched(req))
+        v2 = fnv1.CAPABILITY_CAPABILITIES in req.meta.capabilities
+        decision = core.decide(inp, xr, observed, read_fetched(req), crossplane_v2=v2)
     except Fatal as e:
         log.info("fatal", reason=str(e))
         return fatal(req, str(e))

@@ -23,6 +23,7 @@ KIND = "Input"
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(h|ms|m|s))+$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_MAX_TTL_SECONDS = 24 * 3600
 
 # Kubernetes qualified name, as used for label and annotation keys.
 _QUALIFIED_KEY = re.compile(
@@ -40,6 +41,9 @@ def parse_duration(text: str) -> timedelta:
         msg = f"{text!r} is not a duration; write it like 15s, 10m or 1h30m"
         raise ValueError(msg)
     seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+    if seconds > _MAX_TTL_SECONDS:
+        msg = f"{text!r} is longer than 24h; Crossplane re-runs an XR at least that often anyway"
+        raise ValueError(msg)
     return timedelta(seconds=seconds)
 
 
@@ -81,8 +85,16 @@ def _check_claim_name(text: str) -> str:
 
 
 def _check_field_path(text: str) -> str:
-    if not _FIELD_PATH.match(text):
+    if not _FIELD_PATH.match(text) or len(text) > 256:
         msg = f"{text!r} is not a dotted field path such as spec.cluster"
+        raise ValueError(msg)
+    return text
+
+
+def _check_status_path(text: str) -> str:
+    _check_field_path(text)
+    if not text.startswith("status.") or text.count(".") < 1:
+        msg = f"{text!r} must be below status, such as status.vip: the function writes only there"
         raise ValueError(msg)
     return text
 
@@ -93,6 +105,7 @@ LabelValue = Annotated[str, AfterValidator(_check_label_value)]
 ApiVersion = Annotated[str, AfterValidator(_check_api_version)]
 ClaimName = Annotated[str, AfterValidator(_check_claim_name)]
 FieldPath = Annotated[str, AfterValidator(_check_field_path)]
+StatusPath = Annotated[str, AfterValidator(_check_status_path)]
 Kind = Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]*$")]
 
 
@@ -187,7 +200,7 @@ class Xr(_Model):
     """Where the function reads and writes on the XR."""
 
     cluster_spec_path: FieldPath = Field(default="spec.cluster", description="The CAPI Cluster spec as the user writes it.")
-    status_path: FieldPath = Field(default="status.vip", description="Where the VIPs are reported.")
+    status_path: StatusPath = Field(default="status.vip", description="Where the VIPs are reported (below status).")
 
 
 class Ttl(_Model):
@@ -209,6 +222,14 @@ class Input(_Model):
     ipam: Ipam = Ipam()
     xr: Xr = Xr()
     ttl: Ttl = Ttl()
+    usage: Literal["Auto", "Protection", "None"] = Field(
+        default="Auto",
+        description=(
+            "Compose a protection.crossplane.io Usage per claim, so a claim outlives the Cluster that uses it. "
+            "Auto: when the XR is namespaced or Crossplane advertises its capabilities (both mean Crossplane v2). "
+            "The legacy apiextensions.crossplane.io Usage cannot protect namespaced claims and is not offered."
+        ),
+    )
 
     @pydantic.model_validator(mode="after")
     def _distinct(self) -> Input:

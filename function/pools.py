@@ -18,6 +18,7 @@ The rule applies only when a claim is first made: a claim's pool never changes.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from function import addresses
 from function.input import Input, PoolKind
@@ -96,12 +97,13 @@ def serves(pool: dict, inp: Input, role_value: str, class_name: str) -> bool:
     return class_name in {c.strip() for c in listed.split(",")}
 
 
-def _count(status: object, field: str) -> int | None:
+def count(status: object, field: str) -> int | None:
+    """A figure of a pool's status.ipAddresses (free, total), or None if not reported."""
     if not isinstance(status, dict):
         return None
     ips = status.get("ipAddresses")
     value = ips.get(field) if isinstance(ips, dict) else None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
     return int(value)
 
@@ -128,7 +130,7 @@ def choose(
                 continue
             status = obj.get("status")
             seen[(kind.kind, ns, name)] = Pool(
-                kind=kind, name=name, namespace=ns, free=_count(status, "free"), total=_count(status, "total")
+                kind=kind, name=name, namespace=ns, free=count(status, "free"), total=count(status, "total")
             )
     ranked = tuple(
         sorted(seen.values(), key=lambda p: (p.exhausted, not p.kind.namespaced, -(p.free or 0), p.name, p.kind.kind))

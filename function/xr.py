@@ -22,6 +22,7 @@ class ClusterRequest:
     """One XR's wishes, validated."""
 
     xr_name: str
+    xr_namespaced: bool  # a Crossplane v2 namespaced XR
     name: str  # of the composed Cluster
     namespace: str  # of the Cluster and its claims
     spec: dict  # the Cluster spec as the user wrote it
@@ -68,6 +69,7 @@ def parse(xr: dict, inp: Input) -> ClusterRequest:
     xr_name = _string(meta.get("name"), "XR metadata.name")
 
     namespace = meta.get("namespace")
+    xr_namespaced = bool(namespace)
     if not namespace:
         # A legacy cluster-scoped XR: Crossplane does not namespace what it composes,
         # so use the claim's namespace, else default.
@@ -91,6 +93,7 @@ def parse(xr: dict, inp: Input) -> ClusterRequest:
         )
         raise Fatal(msg)
     class_name, class_ns = _class_ref(topology, f"XR {xr_name}: {path}.topology")
+    _variables(topology.get("variables"), f"XR {xr_name}: {path}.topology.variables")
     _string(topology.get("version"), f"XR {xr_name}: {path}.topology.version")
     if class_ns is not None and not addresses.is_label_value(class_ns):
         msg = f"XR {xr_name}: the ClusterClass namespace {class_ns!r} is not a valid namespace name"
@@ -124,6 +127,7 @@ def parse(xr: dict, inp: Input) -> ClusterRequest:
 
     return ClusterRequest(
         xr_name=xr_name,
+        xr_namespaced=xr_namespaced,
         name=xr_name,
         namespace=namespace,
         spec=spec,
@@ -155,6 +159,19 @@ def _class_ref(topology: dict, where: str) -> tuple[str, str | None]:
     name = _string(topology.get("class"), f"{where}.class")
     ns = _string(topology.get("classNamespace"), f"{where}.classNamespace", required=False)
     return name, ns
+
+
+def _variables(value: object, where: str) -> None:
+    """Topology variables are passed through, so they must have the shape CAPI requires."""
+    if value is None:
+        return
+    if not isinstance(value, list):
+        msg = f"{where} must be a list of {{name, value}} objects, but it is a {type(value).__name__}"
+        raise Fatal(msg)
+    for i, v in enumerate(value):
+        if not isinstance(v, dict) or not isinstance(v.get("name"), str) or not v["name"]:
+            msg = f"{where}[{i}] must be an object with a non-empty string name (and a value), but it is {_short(v)}"
+            raise Fatal(msg)
 
 
 def _endpoint(value: object, where: str) -> tuple[str | None, int | None]:

@@ -164,3 +164,20 @@ def parse_command(line: str) -> dict:
         else:
             positional.append(w)
     return {"paths": positional, **opts}
+
+
+def sync_readme(readme: Path, golden: Path) -> None:
+    """Put each golden render output into the README, in the yaml block after its command."""
+    text = readme.read_text()
+    parts = text.split("```sh\ncrossplane render examples/")
+    for n in range(1, len(parts)):
+        head, sep, rest = parts[n].partition("```yaml\n")
+        _, end, tail = rest.partition("```\n")
+        parts[n] = head + sep + (golden / f"render-{n}.yaml").read_text() + end + tail
+    readme.write_text("```sh\ncrossplane render examples/".join(parts))
+
+
+if __name__ == "__main__":
+    # After UPDATE_GOLDEN=1 pytest tests/test_render.py: python -m tests.render
+    root = Path(__file__).resolve().parents[1]
+    sync_readme(root / "README.md", root / "tests" / "golden")

@@ -39,7 +39,8 @@ def test_a_problem_is_warned_on_every_reconcile_while_it_lasts():
 
 def test_the_xr_status_shows_the_vips():
     observed, store = live()
-    assert run(xr(), observed, [*STORE, *store]).status == {"controlPlane": "10.0.0.10", "ingress": "10.0.1.10"}
+    assert run(xr(), observed, [*STORE, *store]).status == {
+        "controlPlane": "10.0.0.10", "controlPlaneSource": "Pool", "ingress": "10.0.1.10", "ingressSource": "Pool"}
 
 
 def test_the_xr_status_shows_an_allocated_vip_before_the_cluster_exists():

@@ -122,7 +122,7 @@ def test_a_broken_xr_after_the_cluster_exists_is_fatal_and_deletes_nothing():
 
 
 def test_an_unexpected_exception_becomes_a_fatal_result(monkeypatch):
-    def boom(*_):
+    def boom(*_, **__):
         raise KeyError("surprise")
 
     monkeypatch.setattr(core, "decide", boom)
@@ -131,7 +131,7 @@ def test_an_unexpected_exception_becomes_a_fatal_result(monkeypatch):
 
 
 def test_a_decision_that_would_drop_an_observed_resource_is_refused(monkeypatch):
-    monkeypatch.setattr(core, "_compose_cluster", lambda ctx, cp, ing: cp)
+    monkeypatch.setattr(core, "_compose_cluster", lambda ctx, cp, ing: (cp, None))
     observed, store = live()
     out = run(xr(), observed, [*STORE, *store])
     assert "refusing to drop observed composed resource cluster" in out.fatal
@@ -162,7 +162,8 @@ def test_the_desired_xr_carries_only_the_vip_status():
     out = run(xr(), observed, [*STORE, *store])
     from tests.harness import to_dict
 
-    assert to_dict(out.rsp.desired.composite.resource) == {"status": {"vip": {"controlPlane": "10.0.0.10", "ingress": "10.0.1.10"}}}
+    assert to_dict(out.rsp.desired.composite.resource) == {"status": {"vip": {
+        "controlPlane": "10.0.0.10", "controlPlaneSource": "Pool", "ingress": "10.0.1.10", "ingressSource": "Pool"}}}
 
 
 def test_resources_of_other_pipeline_steps_pass_through():
@@ -233,4 +234,6 @@ def test_a_live_dns_endpoint_was_manual_and_gets_no_claim():
     out = run(xr(annotations={"vip.capi.gorizond.io/ingress-enabled": "false"}), observed, STORE)
     assert CP_CLAIM not in out.desired
     assert out.cluster["spec"]["controlPlaneEndpoint"]["host"] == "api.example.com"
-    assert out.rsp.results == []
+    assert out.warnings == [("Conflict", "XR c1 no longer sets spec.cluster.controlPlaneEndpoint.host, but Cluster "
+                             "team-a/c1 serves on the manual endpoint api.example.com, which never changes for a live "
+                             "cluster. Set spec.cluster.controlPlaneEndpoint.host=api.example.com again.")]

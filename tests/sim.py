@@ -1,0 +1,746 @@
+"""A management cluster on simulated time: Crossplane, the in-cluster IPAM provider and CAPI.
+
+Nothing here runs a real controller; each rule models one upstream behaviour and
+says which. Time is a clock and an event queue, so thousands of clusters run in
+seconds and a run is reproducible from its seed.
+
+- ``Api``: the API server. Objects by (group, kind, namespace, name); finalizers
+  and deletionTimestamp; admission hooks (CAPI's Cluster webhook, Crossplane's
+  Usage webhook); watches.
+- ``Crossplane``: the composite reconciler. Calls the function (in-process or over
+  gRPC), satisfies requirements (at most 6 calls, until they stop changing),
+  applies nothing on a Fatal result, deletes every observed composed resource a
+  successful response leaves out, then applies the desired ones; requeues after
+  the response TTL and at once when a composed resource changes (realtime
+  compositions); deletes composed resources when the XR is deleted.
+- ``Ipam``: the in-cluster provider. Lowest free address; network, IPv4 broadcast,
+  gateway and excludedAddresses skipped; IPAddress named as its claim; a claim
+  with spec.clusterName or the cluster-name label skipped while that Cluster does
+  not exist; unknown pool or wrong poolRef.apiGroup leaves it pending; exhaustion
+  leaves it pending; the address is freed when the claim is deleted; pool status.
+- ``Capi``: the Cluster webhook rejects undefined topology variables ("variable is
+  not defined", against the ClusterClass's status.variables); a Cluster becomes
+  Ready some time after creation and takes time to delete, answering on its VIPs
+  until it is gone. No webhook stops an endpoint change; the simulator counts any
+  as a failure.
+- ``Usage``: protection.crossplane.io Usages: the `of` object is labelled in use
+  and its deletion is refused while the `by` object exists; with replayDeletion
+  the refused deletion is replayed once the `by` object is gone. A Usage that
+  belongs to the same XR as its `by` object is only deleted after that object.
+
+``Sim.violations`` collects every broken property; ``Sim.check`` raises with the seed.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import heapq
+import ipaddress
+import itertools
+import random
+from collections import defaultdict
+from collections.abc import Callable
+
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+
+from function import fn
+from function.structs import struct_to_py
+
+GROUP_IPAM = "ipam.cluster.x-k8s.io"
+COMPOSITE = "crossplane.io/composite"
+RESOURCE_NAME = "crossplane.io/composition-resource-name"
+IN_USE = "crossplane.io/in-use"
+CLUSTER_NAME_LABEL = "cluster.x-k8s.io/cluster-name"
+INGRESS_VIP = "vip.capi.gorizond.io/ingress-vip"
+Key = tuple  # (group, kind, namespace or None, name)
+
+
+def key_of(obj: dict) -> Key:
+    meta = obj["metadata"]
+    return (obj["apiVersion"].rpartition("/")[0], obj["kind"], meta.get("namespace"), meta["name"])
+
+
+class Rejected(Exception):
+    """An admission webhook refused the request."""
+
+
+# --- time ------------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._queue: list = []
+        self._seq = itertools.count()
+
+    def at(self, when: float, action: Callable, *args) -> None:
+        heapq.heappush(self._queue, (when, next(self._seq), action, args))
+
+    def after(self, delay: float, action: Callable, *args) -> None:
+        self.at(self.now + delay, action, *args)
+
+    def step(self) -> bool:
+        if not self._queue:
+            return False
+        when, _, action, args = heapq.heappop(self._queue)
+        self.now = max(self.now, when)
+        action(*args)
+        return True
+
+    def next_time(self) -> float | None:
+        return self._queue[0][0] if self._queue else None
+
+
+# --- the API server -------------------------------------------------------------------
+
+
+class Api:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.objects: dict[Key, dict] = {}
+        self.by_kind: dict[str, dict[Key, dict]] = defaultdict(dict)
+        self.admit_apply: list[Callable[[dict, dict | None], None]] = []
+        self.admit_delete: list[Callable[[dict, str], None]] = []
+        self.watchers: list[Callable[[str, Key, dict], None]] = []
+        self._uid = itertools.count(1)
+        self.version = 0
+
+    def get(self, key: Key) -> dict | None:
+        return self.objects.get(key)
+
+    def find(self, kind: str, name: str, namespace: str | None = None) -> dict | None:
+        return self.by_kind[kind].get(next((k for k in self.by_kind[kind] if k[2] == namespace and k[3] == name), None))
+
+    def of_kind(self, kind: str) -> list[dict]:
+        return list(self.by_kind[kind].values())
+
+    def list(self, api_version: str, kind: str, labels: dict | None = None, namespace: str | None = None) -> list[dict]:
+        out = []
+        for obj in self.by_kind[kind].values():
+            if obj["apiVersion"] != api_version:
+                continue
+            meta = obj["metadata"]
+            if namespace is not None and meta.get("namespace") != namespace:
+                continue
+            have = meta.get("labels") or {}
+            if labels and any(have.get(k) != v for k, v in labels.items()):
+                continue
+            out.append(obj)
+        return out
+
+    def create(self, obj: dict) -> dict:
+        return self.apply(obj)
+
+    def apply(self, desired: dict, *, keep_spec: tuple[str, ...] = ()) -> dict:
+        """Server-side apply of the fields in desired; status and others' fields survive."""
+        key = key_of(desired)
+        old = self.objects.get(key)
+        new = copy.deepcopy(desired)
+        meta = new.setdefault("metadata", {})
+        if old is not None:
+            old_meta = old["metadata"]
+            for f in ("uid", "creationTimestamp", "deletionTimestamp", "finalizers", "ownerReferences"):
+                if f in old_meta:
+                    meta[f] = copy.deepcopy(old_meta[f])
+            if (old_meta.get("labels") or {}).get(IN_USE):
+                meta.setdefault("labels", {})[IN_USE] = "true"
+            if "status" in old:
+                new["status"] = copy.deepcopy(old["status"])
+            for f in keep_spec:
+                if f in old.get("spec", {}) and f not in new.get("spec", {}):
+                    new.setdefault("spec", {})[f] = copy.deepcopy(old["spec"][f])
+            if new == old:
+                return old  # nothing changed: no new resourceVersion, no watch event
+        else:
+            meta["uid"] = f"uid-{next(self._uid)}"
+            meta["creationTimestamp"] = self.clock.now
+        for hook in self.admit_apply:
+            hook(new, old)
+        self._store(key, new)
+        self._notify("applied" if old else "created", key, new)
+        return new
+
+    def update_status(self, key: Key, status: dict) -> None:
+        obj = self.objects.get(key)
+        if obj is not None:
+            obj["status"] = status
+            self.version += 1
+            self._notify("status", key, obj)
+
+    def patch_meta(self, key: Key, **changes) -> None:
+        obj = self.objects.get(key)
+        if obj is not None:
+            obj["metadata"].update(changes)
+            self.version += 1
+            self._notify("meta", key, obj)
+
+    def delete(self, key: Key, actor: str) -> bool:
+        """Request deletion. False if an admission webhook refused it."""
+        obj = self.objects.get(key)
+        if obj is None:
+            return True
+        try:
+            for hook in self.admit_delete:
+                hook(obj, actor)
+        except Rejected:
+            return False
+        if obj["metadata"].get("finalizers"):
+            if obj["metadata"].get("deletionTimestamp") is None:
+                obj["metadata"]["deletionTimestamp"] = self.clock.now
+                self.version += 1
+                self._notify("deleting", key, obj)
+            return True
+        self._remove(key)
+        return True
+
+    def remove_finalizer(self, key: Key, finalizer: str) -> None:
+        obj = self.objects.get(key)
+        if obj is None:
+            return
+        fins = [f for f in obj["metadata"].get("finalizers", []) if f != finalizer]
+        obj["metadata"]["finalizers"] = fins
+        if not fins and obj["metadata"].get("deletionTimestamp") is not None:
+            self._remove(key)
+
+    def add_finalizer(self, key: Key, finalizer: str) -> None:
+        obj = self.objects.get(key)
+        if obj is not None and finalizer not in obj["metadata"].setdefault("finalizers", []):
+            obj["metadata"]["finalizers"].append(finalizer)
+
+    def _store(self, key: Key, obj: dict) -> None:
+        self.objects[key] = obj
+        self.by_kind[key[1]][key] = obj
+        self.version += 1
+
+    def _remove(self, key: Key) -> None:
+        obj = self.objects.pop(key)
+        del self.by_kind[key[1]][key]
+        self.version += 1
+        self._notify("deleted", key, obj)
+
+    def _notify(self, event: str, key: Key, obj: dict) -> None:
+        for w in self.watchers:
+            w(event, key, obj)
+
+
+# --- the in-cluster IPAM provider --------------------------------------------------
+
+
+class Ipam:
+    FINALIZER = "ipam.cluster.x-k8s.io/ReleaseAddress"
+    POOLS = ("InClusterIPPool", "GlobalInClusterIPPool")
+
+    def __init__(self, api: Api, clock: Clock, delay: float = 1.0) -> None:
+        self.api, self.clock, self.delay = api, clock, delay
+        self.up = True
+        self.pending: set[Key] = set()
+        api.watchers.append(self._watch)
+
+    def set_up(self, up: bool) -> None:
+        self.up = up
+        if up:
+            for key in sorted(self.pending):
+                self.clock.after(self.delay, self._reconcile, key)
+
+    def _watch(self, event: str, key: Key, obj: dict) -> None:
+        if key[1] == "IPAddressClaim" and event in ("created", "deleting", "applied"):
+            self.clock.after(self.delay, self._reconcile, key)
+        elif key[1] in self.POOLS and event in ("created", "applied", "deleted"):
+            # A pool appearing or changing re-queues the claims that wait for it.
+            for claim_key in list(self.pending):
+                self.clock.after(self.delay, self._reconcile, claim_key)
+            if event != "deleted":
+                self._update_pool_status(key)
+        elif key[1] == "Cluster" and event == "created":
+            for claim_key in list(self.pending):
+                self.clock.after(self.delay, self._reconcile, claim_key)
+
+    def _reconcile(self, key: Key) -> None:
+        claim = self.api.get(key)
+        if claim is None:
+            self.pending.discard(key)
+            return
+        if not self.up:
+            self.pending.add(key)
+            return
+        meta, spec = claim["metadata"], claim["spec"]
+        if meta.get("deletionTimestamp") is not None:
+            self.pending.discard(key)
+            address = self.api.get((GROUP_IPAM, "IPAddress", key[2], key[3]))
+            if address is not None:
+                self.api.delete(key_of(address), actor="ipam")
+                self._update_pool_status(self._pool_key(address["spec"]["poolRef"], key[2]))
+            self.api.remove_finalizer(key, self.FINALIZER)
+            return
+        cluster = spec.get("clusterName") or (meta.get("labels") or {}).get(CLUSTER_NAME_LABEL)
+        if cluster and self.api.get(("cluster.x-k8s.io", "Cluster", key[2], cluster)) is None:
+            self.pending.add(key)  # skipped until the Cluster exists
+            return
+        ref = spec.get("poolRef") or {}
+        if ref.get("apiGroup") != GROUP_IPAM or ref.get("kind") not in self.POOLS:
+            return  # not ours: the provider's predicate drops the claim
+        if (claim.get("status") or {}).get("addressRef"):
+            self.pending.discard(key)
+            return
+        self.api.add_finalizer(key, self.FINALIZER)
+        pool_key = self._pool_key(ref, key[2])
+        pool = self.api.get(pool_key)
+        if pool is None or pool["metadata"].get("deletionTimestamp") is not None:
+            self.pending.add(key)
+            return
+        free = self.free(pool)
+        if not free:
+            self.pending.add(key)
+            return
+        self.pending.discard(key)
+        spec_pool = pool["spec"]
+        self.api.create({
+            "apiVersion": "ipam.cluster.x-k8s.io/v1beta1",
+            "kind": "IPAddress",
+            "metadata": {"name": key[3], "namespace": key[2], "finalizers": ["ipam.cluster.x-k8s.io/ProtectAddress"]},
+            "spec": {"address": str(free[0]), "prefix": spec_pool["prefix"], "gateway": spec_pool.get("gateway", ""),
+                     "claimRef": {"name": key[3]}, "poolRef": {"apiGroup": GROUP_IPAM, "kind": ref["kind"], "name": ref["name"]}},
+        })
+        self.api.update_status(key, {"addressRef": {"name": key[3]}})
+        self._update_pool_status(pool_key)
+
+    @staticmethod
+    def _pool_key(ref: dict, namespace: str) -> Key:
+        return (GROUP_IPAM, ref["kind"], namespace if ref["kind"] == "InClusterIPPool" else None, ref["name"])
+
+    @staticmethod
+    def addresses(pool: dict) -> list:
+        spec = pool["spec"]
+        out: list = []
+        for r in spec["addresses"]:
+            if "/" in r:
+                out.extend(ipaddress.ip_network(r, strict=False))
+                continue
+            lo, _, hi = r.partition("-")
+            first, last = ipaddress.ip_address(lo), ipaddress.ip_address(hi or lo)
+            out.extend(ipaddress.ip_address(i) for i in range(int(first), int(last) + 1))
+        if not out:
+            return out
+        net = ipaddress.ip_network(f"{out[0]}/{spec['prefix']}", strict=False)
+        skip = {net.network_address} | ({net.broadcast_address} if net.version == 4 else set())
+        if spec.get("gateway"):
+            skip.add(ipaddress.ip_address(spec["gateway"]))
+        skip |= {ipaddress.ip_address(a) for a in spec.get("excludedAddresses", [])}
+        return [a for a in out if a not in skip]
+
+    def used(self, pool: dict) -> set:
+        ref = (pool["kind"], pool["metadata"]["name"])
+        ns = pool["metadata"].get("namespace")
+        return {
+            ipaddress.ip_address(a["spec"]["address"])
+            for a in self.api.of_kind("IPAddress")
+            if (a["spec"]["poolRef"]["kind"], a["spec"]["poolRef"]["name"]) == ref
+            and (ns is None or a["metadata"]["namespace"] == ns)
+        }
+
+    def free(self, pool: dict) -> list:
+        used = self.used(pool)
+        return [a for a in self.addresses(pool) if a not in used]
+
+    def _update_pool_status(self, key: Key) -> None:
+        pool = self.api.get(key)
+        if pool is None:
+            return
+        total = len(self.addresses(pool))
+        used = len(self.used(pool))
+        pool["status"] = {"ipAddresses": {"total": total, "used": used, "free": total - used, "outOfRange": 0}}
+
+
+# --- Cluster API -------------------------------------------------------------------------
+
+
+class Capi:
+    FINALIZER = "cluster.cluster.x-k8s.io"
+
+    def __init__(self, api: Api, clock: Clock, sim: Sim, provision: float = 60.0, teardown: float = 120.0) -> None:
+        self.api, self.clock, self.sim = api, clock, sim
+        self.provision, self.teardown = provision, teardown
+        self.endpoints: dict[str, str] = {}  # uid -> first endpoint host seen
+        api.admit_apply.append(self._webhook)
+        api.watchers.append(self._watch)
+
+    def _webhook(self, new: dict, old: dict | None) -> None:
+        if new["kind"] == "ClusterClass":
+            # The ClusterClass controller copies spec.variables into status.variables.
+            new["status"] = {"variables": [{"name": v["name"], "definitions": [{"from": "inline", "required": False,
+                                                                              "schema": v.get("schema", {})}]}
+                                           for v in new.get("spec", {}).get("variables", [])]}
+            return
+        if new["kind"] != "Cluster":
+            return
+        topology = new["spec"].get("topology") or {}
+        cls_name = topology.get("class") or (topology.get("classRef") or {}).get("name")
+        cls_ns = topology.get("classNamespace") or (topology.get("classRef") or {}).get("namespace") or new["metadata"]["namespace"]
+        cls = self.api.get(("cluster.x-k8s.io", "ClusterClass", cls_ns, cls_name))
+        if cls is not None:
+            defined = {v["name"] for v in (cls.get("status") or {}).get("variables", [])}
+            for v in topology.get("variables", []):
+                if v["name"] not in defined:
+                    raise Rejected(f"spec.topology.variables[{v['name']}]: Invalid value: variable is not defined")
+        if old is None:
+            new["metadata"].setdefault("finalizers", []).append(self.FINALIZER)
+
+    def _watch(self, event: str, key: Key, obj: dict) -> None:
+        if key[1] != "Cluster":
+            return
+        uid = obj["metadata"]["uid"]
+        host = (obj["spec"].get("controlPlaneEndpoint") or {}).get("host")
+        if event in ("created", "applied") and host:
+            first = self.endpoints.setdefault(uid, host)
+            if first != host:
+                self.sim.violation(f"endpoint of Cluster {key[2]}/{key[3]} changed from {first} to {host}")
+        if event == "created":
+            self.clock.after(self.provision, self._ready, key, uid)
+        elif event == "deleting":
+            self.clock.after(self.teardown, self.api.remove_finalizer, key, self.FINALIZER)
+
+    def _ready(self, key: Key, uid: str) -> None:
+        obj = self.api.get(key)
+        if obj is not None and obj["metadata"]["uid"] == uid and obj["metadata"].get("deletionTimestamp") is None:
+            self.api.update_status(key, {"conditions": [{"type": "Ready", "status": "True",
+                                                         "lastTransitionTime": "2026-01-01T00:00:00Z"}]})
+
+
+# --- Usages ----------------------------------------------------------------------------
+
+
+class Usages:
+    """protection.crossplane.io Usage: deletion of `of` refused while `by` exists; replayed once it is gone."""
+
+    FINALIZER = "usage.apiextensions.crossplane.io"
+    KINDS = ("Usage",)
+
+    def __init__(self, api: Api, clock: Clock) -> None:
+        self.api, self.clock = api, clock
+        self.replay: dict[Key, Key] = {}  # of -> usage
+        api.admit_delete.append(self._webhook)
+        api.watchers.append(self._watch)
+
+    def _ref(self, usage: dict, side: str) -> Key | None:
+        ref = usage["spec"].get(side)
+        if not ref:
+            return None
+        group = ref["apiVersion"].rpartition("/")[0]
+        return (group, ref["kind"], usage["metadata"].get("namespace"), ref["resourceRef"]["name"])
+
+    def _usages_of(self, key: Key) -> list[dict]:
+        return [u for u in self.api.of_kind("Usage") if self._ref(u, "of") == key]
+
+    def _webhook(self, obj: dict, actor: str) -> None:
+        key = key_of(obj)
+        for usage in self._usages_of(key):
+            by = self._ref(usage, "by")
+            if by is not None and self.api.get(by) is not None:
+                if usage["spec"].get("replayDeletion"):
+                    self.replay[key] = key_of(usage)
+                raise Rejected(f"this resource is in-use by 1 Usage(s), including the Usage {usage['metadata']['name']} by {by[1]} {by[3]}")
+
+    def _watch(self, event: str, key: Key, obj: dict) -> None:
+        if key[1] == "Usage" and event == "created":
+            self.api.add_finalizer(key, self.FINALIZER)
+            of = self._ref(obj, "of")
+            if of is not None and self.api.get(of) is not None:
+                self.api.objects[of]["metadata"].setdefault("labels", {})[IN_USE] = "true"
+        elif key[1] == "Usage" and event == "deleting":
+            self._release(key)
+        elif event == "deleted":
+            # A `by` object is gone: Usages of the same XR may go, and blocked deletions replay.
+            for usage in [u for u in self.api.of_kind("Usage") if self._ref(u, "by") == key]:
+                ukey = key_of(usage)
+                if usage["metadata"].get("deletionTimestamp") is not None:
+                    self._release(ukey)
+                of = self._ref(usage, "of")
+                if of in self.replay and self.replay[of] == ukey:
+                    del self.replay[of]
+                    self.clock.after(0.0, self.api.delete, of, "usage-replay")
+
+    def _release(self, key: Key) -> None:
+        usage = self.api.get(key)
+        if usage is None:
+            return
+        by = self._ref(usage, "by")
+        same_xr = by is not None and self.api.get(by) is not None and \
+            (self.api.get(by)["metadata"].get("labels") or {}).get(COMPOSITE) == (usage["metadata"].get("labels") or {}).get(COMPOSITE)
+        if same_xr:
+            return  # waits for the using resource to be deleted
+        of = self._ref(usage, "of")
+        if of is not None and self.api.get(of) is not None:
+            self.api.objects[of]["metadata"].get("labels", {}).pop(IN_USE, None)
+        self.api.remove_finalizer(key, self.FINALIZER)
+
+
+# --- Crossplane ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class XRState:
+    key: Key
+    refs: dict[str, Key] = dataclasses.field(default_factory=dict)
+    reconciles: int = 0
+    bound_at_reconcile: int | None = None  # reconcile count when every claim was first bound
+    next_at: float | None = None
+
+
+Transport = Callable[[fnv1.RunFunctionRequest], fnv1.RunFunctionResponse]
+
+
+class Crossplane:
+    MAX_CALLS = 6
+
+    def __init__(self, api: Api, clock: Clock, sim: Sim, transport: Transport, *, modern: bool = True,
+                 inp: dict | None = None, xr_group: str = "platform.example.org") -> None:
+        self.api, self.clock, self.sim = api, clock, sim
+        self.transport, self.modern, self.inp = transport, modern, inp
+        self.xr_group = xr_group
+        self.xrs: dict[Key, XRState] = {}
+        self.calls = 0
+        self.errors: list[str] = []
+        self.drop_next: set[str] = set()  # requirement names left unanswered in the next call (a fault)
+        api.watchers.append(self._watch)
+
+    # scheduling
+    def enqueue(self, key: Key, delay: float) -> None:
+        state = self.xrs.get(key)
+        if state is None:
+            return
+        when = self.clock.now + delay
+        if state.next_at is not None and state.next_at <= when and state.next_at >= self.clock.now:
+            return
+        state.next_at = when
+        self.clock.at(when, self._run, key, when)
+
+    def _run(self, key: Key, when: float) -> None:
+        state = self.xrs.get(key)
+        if state is None or state.next_at != when:
+            return
+        state.next_at = None
+        self.reconcile(key)
+
+    def _watch(self, event: str, key: Key, obj: dict) -> None:
+        owner = (obj["metadata"].get("labels") or {}).get(COMPOSITE)
+        if owner and key[1] != "IPAddress":
+            xr_key = next((k for k in self.xrs if k[3] == owner), None)
+            if xr_key is not None:
+                self.enqueue(xr_key, 0.5)  # realtime compositions: a composed resource changed
+
+    # the reconcile
+    def create_xr(self, xr: dict) -> None:
+        xr = copy.deepcopy(xr)
+        xr["metadata"].setdefault("finalizers", ["composite.apiextensions.crossplane.io"])
+        self.api.create(xr)
+        self.xrs[key_of(xr)] = XRState(key_of(xr))
+        self.enqueue(key_of(xr), 0.0)
+
+    def delete_xr(self, key: Key) -> None:
+        self.api.delete(key, actor="user")
+        self.enqueue(key, 0.0)
+
+    def reconcile(self, key: Key) -> None:
+        xr = self.api.get(key)
+        state = self.xrs[key]
+        if xr is None:
+            del self.xrs[key]
+            return
+        state.reconciles += 1
+        observed = {rn: self.api.get(k) for rn, k in state.refs.items() if self.api.get(k) is not None}
+        state.refs = {rn: state.refs[rn] for rn in observed}
+        if xr["metadata"].get("deletionTimestamp") is not None:
+            self._delete_composed(key, state)
+            return
+        try:
+            rsp = self.call(xr, observed)
+        except Exception as e:  # noqa: BLE001 - the function being down is a fault to survive
+            self.errors.append(f"{key[3]}: {e}")
+            self.enqueue(key, 10.0)
+            return
+        fatal = [r.message for r in rsp.results if r.severity == fnv1.SEVERITY_FATAL]
+        if fatal:
+            self.errors.append(f"{key[3]}: fatal: {fatal[0]}")
+            self.enqueue(key, 30.0)
+            return
+        desired = {name: struct_to_py(r.resource) for name, r in rsp.desired.resources.items()}
+        for rn, okey in list(state.refs.items()):
+            if rn not in desired:
+                self.sim.composed_deleted(xr, okey, actor="crossplane")
+                if self.api.delete(okey, actor="crossplane"):
+                    del state.refs[rn]
+        failed = False
+        for rn, obj in sorted(desired.items()):
+            meta = obj.setdefault("metadata", {})
+            meta.setdefault("labels", {})[COMPOSITE] = key[3]
+            meta.setdefault("annotations", {})[RESOURCE_NAME] = rn
+            if rn in state.refs:  # existing resources keep their observed name and namespace
+                meta["name"], meta["namespace"] = state.refs[rn][3], state.refs[rn][2]
+            try:
+                applied = self.api.apply(obj, keep_spec=("infrastructureRef", "controlPlaneRef"))
+            except Rejected as e:
+                self.errors.append(f"{key[3]}: cannot apply {rn}: {e}")
+                failed = True
+                continue
+            state.refs[rn] = key_of(applied)
+        status = struct_to_py(rsp.desired.composite.resource).get("status", {})
+        xr.setdefault("status", {}).update(status)
+        self.sim.after_reconcile(xr, state, desired)
+        ttl = rsp.meta.ttl.ToTimedelta().total_seconds() if rsp.meta.HasField("ttl") else 60.0
+        self.enqueue(key, 10.0 if failed else ttl)
+
+    def call(self, xr: dict, observed: dict[str, dict]) -> fnv1.RunFunctionResponse:
+        req = fnv1.RunFunctionRequest(meta=fnv1.RequestMeta(tag=str(self.calls)))
+        if self.modern:
+            req.meta.capabilities.extend([fnv1.CAPABILITY_CAPABILITIES, fnv1.CAPABILITY_REQUIRED_RESOURCES])
+        req.observed.composite.resource.update(xr)
+        for name, obj in observed.items():
+            req.observed.resources[name].resource.update(obj)
+        if self.inp is not None:
+            req.input.update(self.inp)
+        previous = None
+        field = req.required_resources if self.modern else req.extra_resources
+        for _ in range(self.MAX_CALLS):
+            self.calls += 1
+            rsp = self.transport(req)
+            if any(r.severity == fnv1.SEVERITY_FATAL for r in rsp.results):
+                return rsp
+            reqs = rsp.requirements
+            if previous is not None and reqs == previous:
+                return rsp
+            previous = fnv1.Requirements()
+            previous.CopyFrom(reqs)
+            selectors = reqs.resources if self.modern else reqs.extra_resources
+            if not selectors:
+                return rsp
+            for name in list(field):
+                del field[name]
+            for name, sel in selectors.items():
+                if name in self.drop_next:
+                    continue
+                target = field[name]
+                target.SetInParent()
+                for obj in self._fetch(sel):
+                    target.items.add().resource.update(obj)
+        self.drop_next = set()
+        raise RuntimeError("requirements didn't stabilize after the maximum number of iterations")
+
+    def _fetch(self, sel: fnv1.ResourceSelector) -> list[dict]:
+        ns = sel.namespace if (self.modern and sel.HasField("namespace")) else None
+        which = sel.WhichOneof("match")
+        if which == "match_name":
+            if not self.modern:
+                raise RuntimeError("cannot get extra resource by name: an empty namespace may not be set when a resource name is provided")
+            return [o for o in self.api.list(sel.api_version, sel.kind, None, ns) if o["metadata"]["name"] == sel.match_name]
+        return self.api.list(sel.api_version, sel.kind, dict(sel.match_labels.labels), ns)
+
+    def _delete_composed(self, key: Key, state: XRState) -> None:
+        for rn, okey in list(state.refs.items()):
+            if self.api.delete(okey, actor="crossplane-xr-deletion") and self.api.get(okey) is None:
+                del state.refs[rn]
+        if not state.refs:
+            self.api.remove_finalizer(key, "composite.apiextensions.crossplane.io")
+            self.sim.xr_gone(key)
+            return
+        self.enqueue(key, 5.0)
+
+
+# --- the whole ---------------------------------------------------------------------------
+
+
+class Sim:
+    """A management cluster: build it, drive it, check it."""
+
+    def __init__(self, seed: int = 0, *, transport: Transport = fn.run, modern: bool = True, inp: dict | None = None,
+                 ipam_delay: float = 1.0, provision: float = 60.0, teardown: float = 120.0) -> None:
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.clock = Clock()
+        self.api = Api(self.clock)
+        self.violations: list[str] = []
+        self.ipam = Ipam(self.api, self.clock, ipam_delay)
+        self.capi = Capi(self.api, self.clock, self, provision, teardown)
+        self.usages = Usages(self.api, self.clock)
+        self.crossplane = Crossplane(self.api, self.clock, self, transport, modern=modern, inp=inp)
+        self.gone_claims: list[tuple[Key, str]] = []  # (claim key, xr name) of XRs that are gone
+        self.vips: dict[str, str] = {}  # VIP -> uid of the Cluster answering on it
+        self.api.watchers.append(self._watch_vips)
+
+    # driving
+    def add(self, *objs: dict) -> None:
+        for o in objs:
+            self.api.create(copy.deepcopy(o))
+
+    def run_for(self, seconds: float) -> None:
+        end = self.clock.now + seconds
+        while (t := self.clock.next_time()) is not None and t <= end:
+            self.clock.step()
+        self.clock.now = end
+
+    def find(self, kind: str, name: str, namespace: str | None = None) -> dict | None:
+        return self.api.get((self._group(kind), kind, namespace, name))
+
+    @staticmethod
+    def _group(kind: str) -> str:
+        return {"Cluster": "cluster.x-k8s.io", "ClusterClass": "cluster.x-k8s.io", "Usage": "protection.crossplane.io",
+                "WorkloadCluster": "platform.example.org"}.get(kind, GROUP_IPAM)
+
+    # properties
+    def violation(self, message: str) -> None:
+        self.violations.append(f"t={self.clock.now:.1f}s: {message}")
+
+    def check(self) -> None:
+        if self.violations:
+            raise AssertionError(f"seed {self.seed}: {len(self.violations)} violations:\n  " + "\n  ".join(self.violations[:20]))
+
+    def _watch_vips(self, event: str, key: Key, obj: dict) -> None:
+        """No two Clusters that exist (a deleting one still answers) share a VIP."""
+        if key[1] != "Cluster":
+            return
+        uid = obj["metadata"]["uid"]
+        vips = {(obj["spec"].get("controlPlaneEndpoint") or {}).get("host"),
+                (obj["metadata"].get("annotations") or {}).get(INGRESS_VIP)} - {None}
+        if event == "deleted":
+            for vip in vips:
+                if self.vips.get(vip) == uid:
+                    del self.vips[vip]
+            return
+        for vip in vips:
+            holder = self.vips.setdefault(vip, uid)
+            if holder != uid:
+                self.violation(f"VIP {vip} on Cluster {key[2]}/{key[3]} is already used by another live Cluster")
+
+    def composed_deleted(self, xr: dict, okey: Key, actor: str) -> None:
+        """No Cluster or claim is deleted while its XR exists, but for deliberate releases."""
+        if okey[1] == "Cluster":
+            self.violation(f"Crossplane was told to delete Cluster {okey[2]}/{okey[3]} while XR {xr['metadata']['name']} exists")
+        elif okey[1] == "IPAddressClaim":
+            annotations = xr["metadata"].get("annotations") or {}
+            ingress_off = annotations.get("vip.capi.gorizond.io/ingress-enabled") == "false" or INGRESS_VIP in annotations
+            manual_host = ((xr["spec"]["cluster"].get("controlPlaneEndpoint") or {}).get("host"))
+            deliberate = (okey[3].startswith("vip-ingress-") and ingress_off) or (okey[3].startswith("vip-cp-") and manual_host)
+            if not deliberate:
+                self.violation(f"Crossplane was told to delete claim {okey[2]}/{okey[3]} while XR {xr['metadata']['name']} exists")
+
+    def after_reconcile(self, xr: dict, state: XRState, desired: dict) -> None:
+        """A new XR with a free pool gets a Cluster within 2 reconciles of its claims being bound."""
+        key = key_of(xr)
+        topology = xr["spec"]["cluster"].get("topology") or {}
+        cls = self.api.get(("cluster.x-k8s.io", "ClusterClass", topology.get("classNamespace") or key[2], topology.get("class")))
+        claims = [self.api.get(k) for rn, k in state.refs.items() if k[1] == "IPAddressClaim"]
+        all_bound = cls is not None and claims and all(c and (c.get("status") or {}).get("addressRef") for c in claims)
+        if all_bound and state.bound_at_reconcile is None:
+            state.bound_at_reconcile = state.reconciles - 1
+        if state.bound_at_reconcile is not None and "cluster" not in desired:
+            if state.reconciles - state.bound_at_reconcile > 2:
+                self.violation(f"XR {key[3]}: claims bound, but no Cluster after {state.reconciles - state.bound_at_reconcile} reconciles")
+
+    def xr_gone(self, key: Key) -> None:
+        self.gone_claims.extend(((GROUP_IPAM, "IPAddressClaim", key[2], f"vip-{r}-{key[3]}"), key[3]) for r in ("cp", "ingress"))
+
+    def check_addresses_returned(self) -> None:
+        """After an XR is gone, its addresses are back in the pool (once IPAM has run)."""
+        for claim_key, xr in self.gone_claims:
+            if self.api.get((GROUP_IPAM, "IPAddress", claim_key[2], claim_key[3])) is not None:
+                self.violation(f"XR {xr} is gone but IPAddress {claim_key[2]}/{claim_key[3]} still holds its address")
