@@ -433,6 +433,18 @@ def _pending(ctx: _Context, role_key: str, claim: claims.Claim) -> tuple[Reason 
     return None, ""
 
 
+def _can_move(ctx: _Context, role_key: str, claim: claims.Claim, choice: pools.Choice) -> bool:
+    """An unbound claim whose pool is gone or full may move to another matching pool with room.
+
+    It holds no address and nothing uses it yet, so letting it go loses nothing; a claim
+    protected by a Usage (a live Cluster's re-made claim) stays where it is.
+    """
+    target = choice.pool
+    if target is None or USAGE_RESOURCE[role_key] in ctx.observed:
+        return False
+    return (target.kind.kind, target.name) != (claim.pool_ref.kind, claim.pool_ref.name)
+
+
 def _allocate(
     ctx: _Context,
     role_key: str,
@@ -477,7 +489,14 @@ def _allocate(
             ),
         )
     if not claim.bound:
+        # Pools are required while the claim is unbound, so it can move if its pool cannot serve it.
+        choice = _pool_choice(ctx, role)
         reason, message = _pending(ctx, role_key, claim)
+        if reason is not None and _can_move(ctx, role_key, claim, choice):
+            target = choice.pool
+            _release(ctx, role_key, claim, RoleState(vip=None, condition=None), f"moving to {target.label}, which has room")
+            message = f"{claim.label} is moved from {claim.pool_ref.label} to {target.label}: {message}"
+            return RoleState(vip=None, blocks=True, condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, message))
         if reason is not None:
             if not required:
                 message += "; the Cluster is composed without the ingress VIP meanwhile"

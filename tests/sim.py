@@ -54,6 +54,8 @@ IN_USE = "crossplane.io/in-use"
 CLUSTER_NAME_LABEL = "cluster.x-k8s.io/cluster-name"
 INGRESS_VIP = "vip.capi.gorizond.io/ingress-vip"
 Key = tuple  # (group, kind, namespace or None, name)
+NAMESPACED = {("cluster.x-k8s.io", "ClusterClass"), ("cluster.x-k8s.io", "Cluster"), (GROUP_IPAM, "IPAddress"),
+              (GROUP_IPAM, "IPAddressClaim"), (GROUP_IPAM, "InClusterIPPool"), ("protection.crossplane.io", "Usage")}
 
 
 def key_of(obj: dict) -> Key:
@@ -235,6 +237,8 @@ class Ipam:
         self.api, self.clock, self.delay = api, clock, delay
         self.up = True
         self.pending: set[Key] = set()
+        self._addresses: dict[tuple, list] = {}
+        self._used: dict[tuple, set] = defaultdict(set)  # (pool kind, namespace, name) -> addresses in use
         api.watchers.append(self._watch)
 
     def set_up(self, up: bool) -> None:
@@ -244,7 +248,12 @@ class Ipam:
                 self.clock.after(self.delay, self._reconcile, key)
 
     def _watch(self, event: str, key: Key, obj: dict) -> None:
-        if key[1] == "IPAddressClaim" and event in ("created", "deleting", "applied"):
+        if key[1] == "IPAddress" and event in ("created", "deleted"):
+            ref = obj["spec"]["poolRef"]
+            pool = (ref["kind"], key[2] if ref["kind"] == "InClusterIPPool" else None, ref["name"])
+            address = ipaddress.ip_address(obj["spec"]["address"])
+            (self._used[pool].add if event == "created" else self._used[pool].discard)(address)
+        elif key[1] == "IPAddressClaim" and event in ("created", "deleting", "applied"):
             self.clock.after(self.delay, self._reconcile, key)
         elif key[1] in self.POOLS and event in ("created", "applied", "deleted"):
             # A pool appearing or changing re-queues the claims that wait for it.
@@ -289,8 +298,8 @@ class Ipam:
         if pool is None or pool["metadata"].get("deletionTimestamp") is not None:
             self.pending.add(key)
             return
-        free = self.free(pool)
-        if not free:
+        free = self.first_free(pool)
+        if free is None:
             self.pending.add(key)
             return
         self.pending.discard(key)
@@ -299,7 +308,7 @@ class Ipam:
             "apiVersion": "ipam.cluster.x-k8s.io/v1beta1",
             "kind": "IPAddress",
             "metadata": {"name": key[3], "namespace": key[2], "finalizers": ["ipam.cluster.x-k8s.io/ProtectAddress"]},
-            "spec": {"address": str(free[0]), "prefix": spec_pool["prefix"], "gateway": spec_pool.get("gateway", ""),
+            "spec": {"address": str(free), "prefix": spec_pool["prefix"], "gateway": spec_pool.get("gateway", ""),
                      "claimRef": {"name": key[3]}, "poolRef": {"apiGroup": GROUP_IPAM, "kind": ref["kind"], "name": ref["name"]}},
         })
         self.api.update_status(key, {"addressRef": {"name": key[3]}})
@@ -309,47 +318,55 @@ class Ipam:
     def _pool_key(ref: dict, namespace: str) -> Key:
         return (GROUP_IPAM, ref["kind"], namespace if ref["kind"] == "InClusterIPPool" else None, ref["name"])
 
-    @staticmethod
-    def addresses(pool: dict) -> list:
+    def addresses(self, pool: dict) -> list:
         spec = pool["spec"]
-        out: list = []
-        for r in spec["addresses"]:
-            if "/" in r:
-                out.extend(ipaddress.ip_network(r, strict=False))
-                continue
-            lo, _, hi = r.partition("-")
-            first, last = ipaddress.ip_address(lo), ipaddress.ip_address(hi or lo)
-            out.extend(ipaddress.ip_address(i) for i in range(int(first), int(last) + 1))
-        if not out:
-            return out
-        net = ipaddress.ip_network(f"{out[0]}/{spec['prefix']}", strict=False)
-        skip = {net.network_address} | ({net.broadcast_address} if net.version == 4 else set())
-        if spec.get("gateway"):
-            skip.add(ipaddress.ip_address(spec["gateway"]))
-        skip |= {ipaddress.ip_address(a) for a in spec.get("excludedAddresses", [])}
-        return [a for a in out if a not in skip]
+        cache_key = (pool["kind"], pool["metadata"].get("namespace"), pool["metadata"]["name"], repr(spec))
+        if cache_key not in self._addresses:
+            self._addresses[cache_key] = pool_addresses(pool)
+        return self._addresses[cache_key]
+
+    def _address_set(self, pool: dict) -> frozenset:
+        cache_key = ("set", pool["kind"], pool["metadata"].get("namespace"), pool["metadata"]["name"], repr(pool["spec"]))
+        if cache_key not in self._addresses:
+            self._addresses[cache_key] = frozenset(self.addresses(pool))
+        return self._addresses[cache_key]
 
     def used(self, pool: dict) -> set:
-        ref = (pool["kind"], pool["metadata"]["name"])
-        ns = pool["metadata"].get("namespace")
-        return {
-            ipaddress.ip_address(a["spec"]["address"])
-            for a in self.api.of_kind("IPAddress")
-            if (a["spec"]["poolRef"]["kind"], a["spec"]["poolRef"]["name"]) == ref
-            and (ns is None or a["metadata"]["namespace"] == ns)
-        }
+        return self._used[(pool["kind"], pool["metadata"].get("namespace"), pool["metadata"]["name"])]
 
-    def free(self, pool: dict) -> list:
+    def first_free(self, pool: dict):
+        """The lowest address of the pool that no IPAddress holds."""
         used = self.used(pool)
-        return [a for a in self.addresses(pool) if a not in used]
+        return next((a for a in self.addresses(pool) if a not in used), None)
 
     def _update_pool_status(self, key: Key) -> None:
         pool = self.api.get(key)
         if pool is None:
             return
         total = len(self.addresses(pool))
-        used = len(self.used(pool))
+        used = sum(1 for a in self.used(pool) if a in self._address_set(pool))
         pool["status"] = {"ipAddresses": {"total": total, "used": used, "free": total - used, "outOfRange": 0}}
+
+
+def pool_addresses(pool: dict) -> list:
+    """The addresses a pool hands out: its ranges, less network, IPv4 broadcast, gateway and exclusions."""
+    spec = pool["spec"]
+    out: list = []
+    for r in spec["addresses"]:
+        if "/" in r:
+            out.extend(ipaddress.ip_network(r, strict=False))
+            continue
+        lo, _, hi = r.partition("-")
+        first, last = ipaddress.ip_address(lo), ipaddress.ip_address(hi or lo)
+        out.extend(ipaddress.ip_address(i) for i in range(int(first), int(last) + 1))
+    if not out:
+        return out
+    net = ipaddress.ip_network(f"{out[0]}/{spec['prefix']}", strict=False)
+    skip = {net.network_address} | ({net.broadcast_address} if net.version == 4 else set())
+    if spec.get("gateway"):
+        skip.add(ipaddress.ip_address(spec["gateway"]))
+    skip |= {ipaddress.ip_address(a) for a in spec.get("excludedAddresses", [])}
+    return [a for a in out if a not in skip]
 
 
 # --- Cluster API -------------------------------------------------------------------------
@@ -411,14 +428,21 @@ class Capi:
 
 
 class Usages:
-    """protection.crossplane.io Usage: deletion of `of` refused while `by` exists; replayed once it is gone."""
+    """protection.crossplane.io Usage, as Crossplane's Usage reconciler and webhook behave.
+
+    - live: a finalizer on the Usage; the `of` object labelled crossplane.io/in-use;
+    - the webhook refuses to delete an object while any Usage of it exists (deleting
+      ones included), recording the attempt;
+    - a deleting Usage that carries the crossplane.io/composite label waits while its
+      `by` object exists; then it unlabels `of`, replays a refused deletion of `of`
+      (replayDeletion) two seconds later, and drops its finalizer.
+    """
 
     FINALIZER = "usage.apiextensions.crossplane.io"
-    KINDS = ("Usage",)
 
     def __init__(self, api: Api, clock: Clock) -> None:
         self.api, self.clock = api, clock
-        self.replay: dict[Key, Key] = {}  # of -> usage
+        self.attempted: set[Key] = set()  # `of` objects whose deletion was refused
         api.admit_delete.append(self._webhook)
         api.watchers.append(self._watch)
 
@@ -434,44 +458,48 @@ class Usages:
 
     def _webhook(self, obj: dict, actor: str) -> None:
         key = key_of(obj)
-        for usage in self._usages_of(key):
-            by = self._ref(usage, "by")
-            if by is not None and self.api.get(by) is not None:
-                if usage["spec"].get("replayDeletion"):
-                    self.replay[key] = key_of(usage)
-                raise Rejected(f"this resource is in-use by 1 Usage(s), including the Usage {usage['metadata']['name']} by {by[1]} {by[3]}")
+        found = self._usages_of(key)
+        if found:
+            self.attempted.add(key)
+            u = found[0]
+            raise Rejected(f"This resource is in-use by {len(found)} usage(s), including the Usage {u['metadata']['name']}")
 
     def _watch(self, event: str, key: Key, obj: dict) -> None:
-        if key[1] == "Usage" and event == "created":
-            self.api.add_finalizer(key, self.FINALIZER)
-            of = self._ref(obj, "of")
-            if of is not None and self.api.get(of) is not None:
-                self.api.objects[of]["metadata"].setdefault("labels", {})[IN_USE] = "true"
-        elif key[1] == "Usage" and event == "deleting":
-            self._release(key)
+        if key[1] == "Usage":
+            if event == "created":
+                self.api.add_finalizer(key, self.FINALIZER)
+            if event in ("created", "applied"):
+                self._label(key)
+            elif event == "deleting":
+                self._finish(key)
+            return
+        if event == "created":
+            for usage in self._usages_of(key):  # the reconciler retries until `of` exists
+                self._label(key_of(usage))
         elif event == "deleted":
-            # A `by` object is gone: Usages of the same XR may go, and blocked deletions replay.
             for usage in [u for u in self.api.of_kind("Usage") if self._ref(u, "by") == key]:
-                ukey = key_of(usage)
                 if usage["metadata"].get("deletionTimestamp") is not None:
-                    self._release(ukey)
-                of = self._ref(usage, "of")
-                if of in self.replay and self.replay[of] == ukey:
-                    del self.replay[of]
-                    self.clock.after(0.0, self.api.delete, of, "usage-replay")
+                    self._finish(key_of(usage))
 
-    def _release(self, key: Key) -> None:
+    def _label(self, key: Key) -> None:
+        usage = self.api.get(key)
+        of = self._ref(usage, "of") if usage else None
+        if of is not None and self.api.get(of) is not None:
+            self.api.objects[of]["metadata"].setdefault("labels", {})[IN_USE] = "true"
+
+    def _finish(self, key: Key) -> None:
         usage = self.api.get(key)
         if usage is None:
             return
         by = self._ref(usage, "by")
-        same_xr = by is not None and self.api.get(by) is not None and \
-            (self.api.get(by)["metadata"].get("labels") or {}).get(COMPOSITE) == (usage["metadata"].get("labels") or {}).get(COMPOSITE)
-        if same_xr:
+        if by is not None and self.api.get(by) is not None and (usage["metadata"].get("labels") or {}).get(COMPOSITE):
             return  # waits for the using resource to be deleted
         of = self._ref(usage, "of")
-        if of is not None and self.api.get(of) is not None:
+        if of is not None and self.api.get(of) is not None and len(self._usages_of(of)) < 2:
             self.api.objects[of]["metadata"].get("labels", {}).pop(IN_USE, None)
+            if usage["spec"].get("replayDeletion") and of in self.attempted:
+                self.attempted.discard(of)
+                self.clock.after(2.0, self.api.delete, of, "usage-replay")
         self.api.remove_finalizer(key, self.FINALIZER)
 
 
@@ -499,6 +527,7 @@ class Crossplane:
         self.transport, self.modern, self.inp = transport, modern, inp
         self.xr_group = xr_group
         self.xrs: dict[Key, XRState] = {}
+        self.by_name: dict[str, Key] = {}
         self.calls = 0
         self.errors: list[str] = []
         self.drop_next: set[str] = set()  # requirement names left unanswered in the next call (a fault)
@@ -525,7 +554,7 @@ class Crossplane:
     def _watch(self, event: str, key: Key, obj: dict) -> None:
         owner = (obj["metadata"].get("labels") or {}).get(COMPOSITE)
         if owner and key[1] != "IPAddress":
-            xr_key = next((k for k in self.xrs if k[3] == owner), None)
+            xr_key = self.by_name.get(owner)
             if xr_key is not None:
                 self.enqueue(xr_key, 0.5)  # realtime compositions: a composed resource changed
 
@@ -535,11 +564,26 @@ class Crossplane:
         xr["metadata"].setdefault("finalizers", ["composite.apiextensions.crossplane.io"])
         self.api.create(xr)
         self.xrs[key_of(xr)] = XRState(key_of(xr))
+        self.by_name[xr["metadata"]["name"]] = key_of(xr)
         self.enqueue(key_of(xr), 0.0)
 
     def delete_xr(self, key: Key) -> None:
+        """Crossplane drops the XR's finalizer; Kubernetes GC deletes its composed resources (background)."""
+        state = self.xrs.pop(key, None)
+        self.by_name.pop(key[3], None)
+        self.api.remove_finalizer(key, "composite.apiextensions.crossplane.io")
         self.api.delete(key, actor="user")
-        self.enqueue(key, 0.0)
+        if state is not None:
+            self.sim.xr_gone(key)
+            for okey in state.refs.values():
+                self._collect(okey)
+
+    def _collect(self, okey: Key) -> None:
+        """The garbage collector: delete a dependent, retrying with backoff while a webhook refuses."""
+        if self.api.get(okey) is None:
+            return
+        if not self.api.delete(okey, actor="garbage-collector"):
+            self.clock.after(5.0, self._collect, okey)
 
     def reconcile(self, key: Key) -> None:
         xr = self.api.get(key)
@@ -550,9 +594,6 @@ class Crossplane:
         state.reconciles += 1
         observed = {rn: self.api.get(k) for rn, k in state.refs.items() if self.api.get(k) is not None}
         state.refs = {rn: state.refs[rn] for rn in observed}
-        if xr["metadata"].get("deletionTimestamp") is not None:
-            self._delete_composed(key, state)
-            return
         try:
             rsp = self.call(xr, observed)
         except Exception as e:  # noqa: BLE001 - the function being down is a fault to survive
@@ -630,20 +671,12 @@ class Crossplane:
         ns = sel.namespace if (self.modern and sel.HasField("namespace")) else None
         which = sel.WhichOneof("match")
         if which == "match_name":
-            if not self.modern:
+            group = sel.api_version.rpartition("/")[0]
+            if not self.modern and (group, sel.kind) in NAMESPACED:
                 raise RuntimeError("cannot get extra resource by name: an empty namespace may not be set when a resource name is provided")
-            return [o for o in self.api.list(sel.api_version, sel.kind, None, ns) if o["metadata"]["name"] == sel.match_name]
+            obj = self.api.get((group, sel.kind, ns, sel.match_name))
+            return [obj] if obj is not None and obj["apiVersion"] == sel.api_version else []
         return self.api.list(sel.api_version, sel.kind, dict(sel.match_labels.labels), ns)
-
-    def _delete_composed(self, key: Key, state: XRState) -> None:
-        for rn, okey in list(state.refs.items()):
-            if self.api.delete(okey, actor="crossplane-xr-deletion") and self.api.get(okey) is None:
-                del state.refs[rn]
-        if not state.refs:
-            self.api.remove_finalizer(key, "composite.apiextensions.crossplane.io")
-            self.sim.xr_gone(key)
-            return
-        self.enqueue(key, 5.0)
 
 
 # --- the whole ---------------------------------------------------------------------------

@@ -318,3 +318,39 @@ def test_v1beta1_output_converts_a_v1beta2_class_reference():
     obj = xr(cluster={"topology": {"classRef": {"name": "cc"}, "version": "v1.31.0"}})
     topology = run(obj, observed, [*STORE, *store]).cluster["spec"]["topology"]
     assert (topology["class"], "classRef" in topology) == ("cc", False)
+
+
+# Spill-over ------------------------------------------------------------------------------
+
+
+def test_an_unbound_claim_on_an_exhausted_pool_moves_to_a_pool_with_room():
+    full = pool("team-pool", kind="InClusterIPPool", namespace="team-a", free=0, total=3)
+    observed = {CP_CLAIM: observed_claim("vip-cp-c1", pool_name="team-pool", kind="InClusterIPPool", bound=False)}
+    out = run(xr(annotations={"vip.capi.gorizond.io/ingress-enabled": "false"}), observed, [CC, full, CP_POOL])
+    assert CP_CLAIM not in out.desired
+    assert out.normals == [("Released", "control-plane VIP of IPAddressClaim team-a/vip-cp-c1 released: moving to "
+                                        "GlobalInClusterIPPool cp-pool, which has room")]
+    again = run(xr(annotations={"vip.capi.gorizond.io/ingress-enabled": "false"}), {}, [CC, full, CP_POOL])
+    assert again.desired[CP_CLAIM]["spec"]["poolRef"]["name"] == "cp-pool"
+
+
+def test_an_unbound_claim_whose_pool_was_deleted_moves_to_another_pool():
+    observed = {CP_CLAIM: observed_claim("vip-cp-c1", pool_name="gone-pool", bound=False)}
+    out = run(xr(annotations={"vip.capi.gorizond.io/ingress-enabled": "false"}), observed, [CC, CP_POOL])
+    assert CP_CLAIM not in out.desired
+    assert out.reason("ControlPlaneVIPReady") == "WaitingForAddress"
+
+
+def test_an_unbound_claim_stays_when_no_other_pool_has_room():
+    full = pool("cp-pool", free=0, total=3)
+    observed = {CP_CLAIM: observed_claim("vip-cp-c1", bound=False)}
+    out = run(xr(annotations={"vip.capi.gorizond.io/ingress-enabled": "false"}), observed, [CC, full])
+    assert CP_CLAIM in out.desired
+    assert out.reason("ControlPlaneVIPReady") == "PoolExhausted"
+
+
+def test_a_bound_claim_never_moves():
+    observed, store = bound(ingress=None)
+    out = run(xr(annotations={"vip.capi.gorizond.io/ingress-enabled": "false"}), observed,
+              [CC, pool("cp-pool", free=0, total=3), pool("other", free=9), *store])
+    assert out.desired[CP_CLAIM]["spec"]["poolRef"]["name"] == "cp-pool"
