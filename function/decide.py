@@ -422,6 +422,11 @@ def _pending(ctx: _Context, role_key: str, claim: claims.Claim) -> tuple[Reason 
     if not ctx.fetched.resolved(requirement):
         return None, ""
     pool = ctx.fetched.find(requirement, selector)
+    if pool is not None and (pool.get("metadata") or {}).get("deletionTimestamp"):
+        return Reason.POOL_NOT_FOUND, (
+            f"{claim.label} waits on {claim.pool_ref.label}, which is being deleted; the provider allocates "
+            "nothing from it. Delete the claim or restore the pool"
+        )
     if pool is None:
         return Reason.POOL_NOT_FOUND, (
             f"{claim.label} waits on {claim.pool_ref.label}, which does not exist (deleted?). Recreate the pool, "

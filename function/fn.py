@@ -34,7 +34,7 @@ OBSERVED_SHAPES = {
 _POOL_SHAPE = {
     "apiVersion": ALL,
     "kind": ALL,
-    "metadata": {**_META, "labels": ALL, "annotations": ALL},
+    "metadata": {**_META, "labels": ALL, "annotations": ALL, "deletionTimestamp": ALL},
     "status": {"ipAddresses": ALL},
 }
 _CLASS_SHAPE = {
@@ -95,6 +95,7 @@ def _set_status(s, path: str, value: dict) -> str | None:
     for part in path.split("."):
         if part in s.fields and s.fields[part].WhichOneof("kind") != "struct_value":
             return f"{path} cannot hold the VIP status: an earlier pipeline step wrote a non-object at {part}"
+        s.fields[part].struct_value.SetInParent()  # an object even when empty, never null
         s = s.fields[part].struct_value
     for key in STATUS_FIELDS:
         if key in value:

@@ -128,6 +128,8 @@ def choose(
             # Crossplane before v2.2 ignores the selector's namespace: filter here.
             if kind.namespaced and ns != namespace:
                 continue
+            if meta.get("deletionTimestamp"):
+                continue  # being deleted: the provider allocates nothing from it
             status = obj.get("status")
             seen[(kind.kind, ns, name)] = Pool(
                 kind=kind, name=name, namespace=ns, free=count(status, "free"), total=count(status, "total")

@@ -231,6 +231,7 @@ class Api:
 
 class Ipam:
     FINALIZER = "ipam.cluster.x-k8s.io/ReleaseAddress"
+    PROTECT_POOL = "ipam.cluster.x-k8s.io/ProtectPool"
     POOLS = ("InClusterIPPool", "GlobalInClusterIPPool")
 
     def __init__(self, api: Api, clock: Clock, delay: float = 1.0) -> None:
@@ -255,6 +256,10 @@ class Ipam:
             (self._used[pool].add if event == "created" else self._used[pool].discard)(address)
         elif key[1] == "IPAddressClaim" and event in ("created", "deleting", "applied"):
             self.clock.after(self.delay, self._reconcile, key)
+        elif key[1] in self.POOLS and event == "created":
+            self.api.add_finalizer(key, self.PROTECT_POOL)
+        if key[1] in self.POOLS and event == "deleting":
+            self._release_pool(key)
         elif key[1] in self.POOLS and event in ("created", "applied", "deleted"):
             # A pool appearing or changing re-queues the claims that wait for it.
             for claim_key in list(self.pending):
@@ -278,8 +283,15 @@ class Ipam:
             self.pending.discard(key)
             address = self.api.get((GROUP_IPAM, "IPAddress", key[2], key[3]))
             if address is not None:
+                self.api.remove_finalizer(key_of(address), "ipam.cluster.x-k8s.io/ProtectAddress")
                 self.api.delete(key_of(address), actor="ipam")
-                self._update_pool_status(self._pool_key(address["spec"]["poolRef"], key[2]))
+                pool_key = self._pool_key(address["spec"]["poolRef"], key[2])
+                self._update_pool_status(pool_key)
+                pool = self.api.get(pool_key)
+                if pool is not None and pool["metadata"].get("deletionTimestamp") is not None:
+                    self._release_pool(pool_key)
+                for waiting in list(self.pending):  # the pool is no longer full: waiting claims retry
+                    self.clock.after(self.delay, self._reconcile, waiting)
             self.api.remove_finalizer(key, self.FINALIZER)
             return
         cluster = spec.get("clusterName") or (meta.get("labels") or {}).get(CLUSTER_NAME_LABEL)
@@ -313,6 +325,11 @@ class Ipam:
         })
         self.api.update_status(key, {"addressRef": {"name": key[3]}})
         self._update_pool_status(pool_key)
+
+    def _release_pool(self, key: Key) -> None:
+        """A deleting pool goes once no address of it remains (the provider's ProtectPool finalizer)."""
+        if not self._used[(key[1], key[2], key[3])]:
+            self.api.remove_finalizer(key, self.PROTECT_POOL)
 
     @staticmethod
     def _pool_key(ref: dict, namespace: str) -> Key:
@@ -512,6 +529,7 @@ class XRState:
     refs: dict[str, Key] = dataclasses.field(default_factory=dict)
     reconciles: int = 0
     bound_at_reconcile: int | None = None  # reconcile count when every claim was first bound
+    late: bool = False  # reported once
     next_at: float | None = None
 
 
@@ -642,6 +660,7 @@ class Crossplane:
             req.input.update(self.inp)
         previous = None
         field = req.required_resources if self.modern else req.extra_resources
+        dropped, self.drop_next = self.drop_next, set()  # a fault lasts one reconcile
         for _ in range(self.MAX_CALLS):
             self.calls += 1
             rsp = self.transport(req)
@@ -658,13 +677,12 @@ class Crossplane:
             for name in list(field):
                 del field[name]
             for name, sel in selectors.items():
-                if name in self.drop_next:
+                if name in dropped:
                     continue
                 target = field[name]
                 target.SetInParent()
                 for obj in self._fetch(sel):
                     target.items.add().resource.update(obj)
-        self.drop_next = set()
         raise RuntimeError("requirements didn't stabilize after the maximum number of iterations")
 
     def _fetch(self, sel: fnv1.ResourceSelector) -> list[dict]:
@@ -698,6 +716,7 @@ class Sim:
         self.crossplane = Crossplane(self.api, self.clock, self, transport, modern=modern, inp=inp)
         self.gone_claims: list[tuple[Key, str]] = []  # (claim key, xr name) of XRs that are gone
         self.vips: dict[str, str] = {}  # VIP -> uid of the Cluster answering on it
+        self.held: dict[str, set] = {}  # Cluster uid -> its VIPs
         self.api.watchers.append(self._watch_vips)
 
     # driving
@@ -732,23 +751,27 @@ class Sim:
         if key[1] != "Cluster":
             return
         uid = obj["metadata"]["uid"]
-        vips = {(obj["spec"].get("controlPlaneEndpoint") or {}).get("host"),
-                (obj["metadata"].get("annotations") or {}).get(INGRESS_VIP)} - {None}
-        if event == "deleted":
-            for vip in vips:
-                if self.vips.get(vip) == uid:
-                    del self.vips[vip]
-            return
+        vips = set() if event == "deleted" else {
+            (obj["spec"].get("controlPlaneEndpoint") or {}).get("host"),
+            (obj["metadata"].get("annotations") or {}).get(INGRESS_VIP)} - {None}
+        for vip in self.held.pop(uid, set()) - vips:
+            if self.vips.get(vip) == uid:
+                del self.vips[vip]
         for vip in vips:
             holder = self.vips.setdefault(vip, uid)
             if holder != uid:
                 self.violation(f"VIP {vip} on Cluster {key[2]}/{key[3]} is already used by another live Cluster")
+        if vips:
+            self.held[uid] = vips
 
     def composed_deleted(self, xr: dict, okey: Key, actor: str) -> None:
         """No Cluster or claim is deleted while its XR exists, but for deliberate releases."""
         if okey[1] == "Cluster":
             self.violation(f"Crossplane was told to delete Cluster {okey[2]}/{okey[3]} while XR {xr['metadata']['name']} exists")
         elif okey[1] == "IPAddressClaim":
+            claim = self.api.get(okey)
+            if claim is not None and not (claim.get("status") or {}).get("addressRef"):
+                return  # an unbound claim holds nothing: it may move to another pool
             annotations = xr["metadata"].get("annotations") or {}
             ingress_off = annotations.get("vip.capi.gorizond.io/ingress-enabled") == "false" or INGRESS_VIP in annotations
             manual_host = ((xr["spec"]["cluster"].get("controlPlaneEndpoint") or {}).get("host"))
@@ -762,15 +785,42 @@ class Sim:
         topology = xr["spec"]["cluster"].get("topology") or {}
         cls = self.api.get(("cluster.x-k8s.io", "ClusterClass", topology.get("classNamespace") or key[2], topology.get("class")))
         claims = [self.api.get(k) for rn, k in state.refs.items() if k[1] == "IPAddressClaim"]
-        all_bound = cls is not None and claims and all(c and (c.get("status") or {}).get("addressRef") for c in claims)
-        if all_bound and state.bound_at_reconcile is None:
+        has_cp = "vip-claim-control-plane" in state.refs
+        all_bound = cls is not None and has_cp and all(c and (c.get("status") or {}).get("addressRef") for c in claims)
+        if not all_bound:
+            state.bound_at_reconcile = None  # a claim was remade (or the class went): the clock restarts
+        elif state.bound_at_reconcile is None:
             state.bound_at_reconcile = state.reconciles - 1
-        if state.bound_at_reconcile is not None and "cluster" not in desired:
+        if state.bound_at_reconcile is not None and "cluster" not in desired and not state.late:
             if state.reconciles - state.bound_at_reconcile > 2:
+                state.late = True
                 self.violation(f"XR {key[3]}: claims bound, but no Cluster after {state.reconciles - state.bound_at_reconcile} reconciles")
 
     def xr_gone(self, key: Key) -> None:
         self.gone_claims.extend(((GROUP_IPAM, "IPAddressClaim", key[2], f"vip-{r}-{key[3]}"), key[3]) for r in ("cp", "ingress"))
+
+    def audit(self) -> None:
+        """The properties that can be checked over the whole state at any moment."""
+        seen: dict[str, Key] = {}
+        for key, c in self.api.by_kind["Cluster"].items():
+            for vip in {(c["spec"].get("controlPlaneEndpoint") or {}).get("host"),
+                        (c["metadata"].get("annotations") or {}).get(INGRESS_VIP)} - {None}:
+                if vip in seen and seen[vip] != key:
+                    self.violation(f"VIP {vip} is used by Cluster {key[3]} and Cluster {seen[vip][3]}")
+                seen[vip] = key
+        by_address: dict[tuple, Key] = {}
+        for key, a in self.api.by_kind["IPAddress"].items():
+            ref = a["spec"]["poolRef"]
+            slot = (ref["kind"], ref["name"], a["spec"]["address"])
+            if slot in by_address:
+                self.violation(f"address {slot} is held by two IPAddresses")
+            by_address[slot] = key
+
+    def settle(self, seconds: float = 3600.0) -> None:
+        """Let every controller finish: IPAM up, time passes."""
+        self.ipam.set_up(True)
+        self.run_for(seconds)
+        self.audit()
 
     def check_addresses_returned(self) -> None:
         """After an XR is gone, its addresses are back in the pool (once IPAM has run)."""
