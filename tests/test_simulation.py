@@ -290,3 +290,46 @@ def test_turning_ingress_off_releases_a_protected_claim_and_the_address_returns(
     assert sim.find("Usage", "vip-ingress-r1", "team-a") is None
     assert "vip.capi.gorizond.io/ingress-vip" not in sim.find("Cluster", "r1", "team-a")["metadata"]["annotations"]
     assert not any("r1" in e for e in sim.crossplane.errors), sim.crossplane.errors
+
+
+# The function process dies ------------------------------------------------------------------
+
+
+def test_the_function_killed_and_restarted_mid_run_loses_nothing(tmp_path):
+    import signal
+    import subprocess
+
+    import grpc
+    from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
+
+    from tests.conftest import free_port, function_command
+
+    address = f"127.0.0.1:{free_port()}"
+    channel = grpc.insecure_channel(address)  # like Crossplane, one connection that reconnects
+
+    def start():
+        proc = subprocess.Popen([*function_command(), "--insecure", "--address", address],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        grpc.channel_ready_future(channel).result(timeout=30)
+        return proc
+
+    proc = start()
+    stub = grpcv1.FunctionRunnerServiceStub(channel)
+    sim = Sim(seed=21, transport=lambda req: stub.RunFunction(req, timeout=5))
+    fleet(sim, classes=("alpha",), namespaces=("team-a",))
+    try:
+        for i in range(20):
+            sim.crossplane.create_xr(xr(f"k{i}", cls="alpha"))
+        sim.run_for(3)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        sim.run_for(120)
+        assert any("StatusCode.UNAVAILABLE" in e for e in sim.crossplane.errors), sim.crossplane.errors[:3]
+        proc = start()
+        sim.settle(1800)
+        sim.check()
+        assert len(sim.api.of_kind("Cluster")) == 20
+    finally:
+        channel.close()
+        proc.kill()
+        proc.wait(timeout=10)
