@@ -18,5 +18,5 @@ FROM ${PYTHON_IMAGE}
 COPY --from=build /fn /fn
 # Crossplane mounts its mTLS certificates here and sets TLS_SERVER_CERTS_DIR.
 USER 65532:65532
-EXPOSE 9443
+EXPOSE 9443 8080
 ENTRYPOINT ["/fn/bin/function"]

@@ -55,11 +55,12 @@ class Result:
     severity: Severity
     reason: Reason
     message: str
+    role: str = ""  # control-plane or ingress, where the result is about one
 
 
 def warning(reason: Reason, message: str) -> Result:
     return Result(Severity.WARNING, reason, message)
 
 
-def normal(reason: Reason, message: str) -> Result:
-    return Result(Severity.NORMAL, reason, message)
+def normal(reason: Reason, message: str, role: str = "") -> Result:
+    return Result(Severity.NORMAL, reason, message, role)

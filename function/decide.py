@@ -104,8 +104,8 @@ class _Context:
     def warn(self, reason: Reason, message: str) -> None:
         self.decision.results.append(warning(reason, message))
 
-    def tell(self, reason: Reason, message: str) -> None:
-        self.decision.results.append(normal(reason, message))
+    def tell(self, reason: Reason, message: str, role: str = "") -> None:
+        self.decision.results.append(normal(reason, message, role))
 
 
 def decide(inp: Input, xr: dict, observed: dict[str, dict], fetched: Fetched, *, crossplane_v2: bool = False) -> Decision:
@@ -546,11 +546,11 @@ def _release(ctx: _Context, role_key: str, claim: claims.Claim, state: RoleState
     usage = usages.read_observed(ctx.observed.get(USAGE_RESOURCE[role_key]))
     if usage is None:
         ctx.decision.released.add(CLAIM_RESOURCE[role_key])
-        ctx.tell(Reason.RELEASED, f"{role_key} VIP of {claim.label} released: {why}")
+        ctx.tell(Reason.RELEASED, f"{role_key} VIP of {claim.label} released: {why}", role_key)
         return
     state.claim, state.releasing = claim, True
     step = "detaching its Usage" if usage.attached else "removing its Usage"
-    ctx.tell(Reason.RELEASED, f"releasing the {role_key} VIP of {claim.label} ({step}): {why}")
+    ctx.tell(Reason.RELEASED, f"releasing the {role_key} VIP of {claim.label} ({step}): {why}", role_key)
 
 
 # --- composing -------------------------------------------------------------------------
@@ -640,13 +640,13 @@ def _compose_cluster(ctx: _Context, cp: RoleState, ing: RoleState) -> tuple[Role
     label = f"Cluster {namespace}/{name}"
     if cp.vip is not None and not live_endpoint:
         origin = f" ({cp.origin})" if cp.origin else ""
-        ctx.tell(Reason.ASSIGNED, f"control-plane VIP {cp.vip}{origin} assigned to {label}")
+        ctx.tell(Reason.ASSIGNED, f"control-plane VIP {cp.vip}{origin} assigned to {label}", CONTROL_PLANE)
     if ing.vip is not None and (obs is None or obs.ingress_annotation != ing.vip):
         origin = f" ({ing.origin})" if ing.origin else ""
-        ctx.tell(Reason.ASSIGNED, f"ingress VIP {ing.vip}{origin} assigned to {label}")
+        ctx.tell(Reason.ASSIGNED, f"ingress VIP {ing.vip}{origin} assigned to {label}", INGRESS)
     if ing.vip is None and obs is not None and obs.ingress_annotation is not None and not ing.releasing:
         if CLAIM_RESOURCE[INGRESS] not in ctx.decision.released:
-            ctx.tell(Reason.RELEASED, f"ingress VIP {obs.ingress_annotation} removed from {label}")
+            ctx.tell(Reason.RELEASED, f"ingress VIP {obs.ingress_annotation} removed from {label}", INGRESS)
     return cp, resource
 
 

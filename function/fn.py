@@ -9,6 +9,7 @@ from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 
 from function import decide as core
 from function import input as inputs
+from function import metrics, pools
 from function.conditions import Severity
 from function.requirements import Fetched, Selector
 from function.structs import ALL, pluck, struct_to_py
@@ -171,32 +172,67 @@ def fatal(req: fnv1.RunFunctionRequest, message: str) -> fnv1.RunFunctionRespons
 
 def run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
     """One RunFunction call, start to end; never raises."""
+    with metrics.RUN_DURATION.time():
+        return _run(req)
+
+
+def _run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
     log = logging.get_logger().bind(tag=req.meta.tag)
     try:
         try:
             inp = inputs.load(struct_to_py(req.input) if req.HasField("input") else None)
         except inputs.InputError as e:
-            return fatal(req, f"the function's Input is invalid: {e}")
+            return _fatal_logged(req, log, f"the function's Input is invalid: {e}")
         xr = pluck(req.observed.composite.resource, xr_shape(inp))
-        meta = xr.get("metadata")
-        log = log.bind(xr=meta.get("name") if isinstance(meta, dict) else None)
+        meta = xr.get("metadata") if isinstance(xr.get("metadata"), dict) else {}
+        xr_name = f"{meta.get('namespace') or ''}/{meta.get('name')}".lstrip("/")
+        log = log.bind(xr=xr_name)
         observed = {
             name: pluck(req.observed.resources[name].resource, shape)
             for name, shape in OBSERVED_SHAPES.items()
             if name in req.observed.resources
         }
+        fetched = read_fetched(req)
         v2 = fnv1.CAPABILITY_CAPABILITIES in req.meta.capabilities
-        decision = core.decide(inp, xr, observed, read_fetched(req), crossplane_v2=v2)
+        decision = core.decide(inp, xr, observed, fetched, crossplane_v2=v2)
     except Fatal as e:
-        log.info("fatal", reason=str(e))
-        return fatal(req, str(e))
+        return _fatal_logged(req, log, str(e))
     except Exception as e:  # noqa: BLE001 - an exception must never reach gRPC; Fatal applies nothing.
         log.exception("unexpected error")
-        return fatal(req, f"function-capi-vip failed unexpectedly ({type(e).__name__}: {e}); nothing was applied")
+        return _fatal_logged(req, log, f"function-capi-vip failed unexpectedly ({type(e).__name__}: {e}); nothing was applied")
+    _observe(xr_name, fetched, decision)
+    # One line per decision that changes or blocks something; a converged reconcile logs nothing at INFO.
     for r in decision.results:
-        log.info(r.message, reason=r.reason.value, severity=r.severity.value)
-    log.debug("decided", status=decision.status, composed=sorted(decision.composed), ttl=str(decision.ttl))
+        log.info(r.message, reason=r.reason.value, severity=r.severity.value, role=r.role or None)
+    log.debug(
+        "decided",
+        status=decision.status,
+        conditions={c.type: c.reason.value for c in decision.conditions},
+        composed=sorted(decision.composed),
+        ttl=str(decision.ttl),
+    )
     return to_response(req, inp, decision)
+
+
+def _fatal_logged(req: fnv1.RunFunctionRequest, log, message: str) -> fnv1.RunFunctionResponse:
+    log.warning("fatal: nothing is applied", reason=message)
+    metrics.observe_fatal()
+    return fatal(req, message)
+
+
+def _observe(xr_name: str, fetched: Fetched, decision: core.Decision) -> None:
+    metrics.observe_results(decision.results)
+    for role, condition in zip((core.CONTROL_PLANE, core.INGRESS), decision.conditions):
+        metrics.observe_waiting(xr_name, role, condition.reason.value)
+    for name in fetched.names():
+        if not name.startswith("pools/"):
+            continue
+        for pool in fetched.items(name):
+            meta = pool.get("metadata")
+            if isinstance(meta, dict) and isinstance(meta.get("name"), str) and isinstance(pool.get("kind"), str):
+                status = pool.get("status")
+                metrics.observe_pool(pool["kind"], meta.get("namespace"), meta["name"],
+                                     pools.count(status, "free"), pools.count(status, "total"))
 
 
 class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):

@@ -1,16 +1,65 @@
-"""The function's command line: the SDK's standard flags, serving RunFunction."""
+"""The function's command line: the SDK's standard flags, plus metrics and shutdown timing."""
 
 import click
 from crossplane.function import cli as sdkcli
+from crossplane.function import logging, runtime
 
-from function import fn
+from function import fn, metrics, server
 
 
 @click.command()
 @sdkcli.standard_options
-def cli(**kwargs) -> None:
+@click.option(
+    "--metrics-address",
+    default=":8080",
+    show_default=True,
+    envvar="METRICS_ADDRESS",
+    help="Address of the Prometheus /metrics endpoint; empty turns it off.",
+)
+@click.option(
+    "--shutdown-drain-seconds",
+    type=float,
+    default=2.0,
+    show_default=True,
+    envvar="SHUTDOWN_DRAIN_SECONDS",
+    help="On SIGTERM, how long to keep answering after health turns NOT_SERVING.",
+)
+@click.option(
+    "--shutdown-grace-seconds",
+    type=float,
+    default=10.0,
+    show_default=True,
+    envvar="SHUTDOWN_GRACE_SECONDS",
+    help="Then, how long calls in flight may take to finish.",
+)
+def cli(  # noqa: PLR0913 - one parameter per flag
+    debug: bool,
+    address: str,
+    tls_certs_dir: str | None,
+    insecure: bool,
+    max_recv_message_size: int,
+    max_send_message_size: int | None,
+    metrics_address: str,
+    shutdown_drain_seconds: float,
+    shutdown_grace_seconds: float,
+) -> None:
     """Serve function-capi-vip (apiextensions.fn.proto.v1 and v1beta1 RunFunction)."""
-    sdkcli.run(fn.FunctionRunner(), **kwargs)
+    logging.configure(logging.Level.DEBUG if debug else logging.Level.INFO)
+    send = max_send_message_size or max_recv_message_size
+    options = [
+        ("grpc.max_receive_message_length", max_recv_message_size * 1024 * 1024),
+        ("grpc.max_send_message_length", send * 1024 * 1024),
+    ]
+    metrics.serve(metrics_address)
+    server.serve(
+        fn.FunctionRunner(),
+        address,
+        creds=runtime.load_credentials(tls_certs_dir) if tls_certs_dir else None,
+        insecure=insecure,
+        options=options,
+        drain=shutdown_drain_seconds,
+        grace=shutdown_grace_seconds,
+    )
 
 
 if __name__ == "__main__":

@@ -52,6 +52,9 @@ class Fetched:
         """Whether Crossplane has answered this requirement (possibly with nothing)."""
         return name in self._resources
 
+    def names(self) -> list[str]:
+        return list(self._resources)
+
     def items(self, name: str) -> list[dict]:
         return self._resources.get(name, [])
 

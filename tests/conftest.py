@@ -20,23 +20,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def function_command() -> list[str]:
+def function_command(metrics_address: str = "") -> list[str]:
+    """The installed console script; metrics off unless an address is given (tests run servers side by side)."""
     script = Path(sys.executable).with_name("function")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("function")
-    if found:
-        return [found]
-    pytest.fail("the console script `function` is not installed; run: pip install -e '.[test]'")
+    found = str(script) if script.exists() else shutil.which("function")
+    if not found:
+        pytest.fail("the console script `function` is not installed; run: pip install -e '.[test]'")
+    return [found, "--metrics-address", metrics_address]
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """The real `function --insecure` process; its log goes to a file (a pipe nobody reads would fill up)."""
     address = f"127.0.0.1:{free_port()}"
+    metrics_address = f"127.0.0.1:{free_port()}"
     log = tmp_path_factory.mktemp("server") / "function.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([*function_command(), "--insecure", "--address", address], stdout=out,
+        proc = subprocess.Popen([*function_command(metrics_address), "--insecure", "--address", address,
+                                 "--shutdown-drain-seconds", "0"], stdout=out,
                                 stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     channel = grpc.insecure_channel(address)
     try:
@@ -44,7 +45,7 @@ def server(tmp_path_factory):
     except grpc.FutureTimeoutError:
         proc.kill()
         pytest.fail(f"function did not start: {log.read_text()}")
-    yield channel, proc, address
+    yield channel, proc, address, metrics_address, log
     channel.close()
     proc.terminate()
     proc.wait(timeout=15)

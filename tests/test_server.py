@@ -41,7 +41,7 @@ def test_a_whole_lifecycle_over_grpc_composes_the_cluster(server):
 
 
 def test_a_bad_xr_gets_a_fatal_result_not_a_grpc_error(server):
-    channel, proc, _ = server
+    channel, proc, *_ = server
     stub = grpcv1.FunctionRunnerServiceStub(channel)
     bad = request({"metadata": {"name": "x"}, "spec": {"cluster": [1, 2]}})
     out = Outcome(stub.RunFunction(bad, timeout=10))
