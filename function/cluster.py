@@ -9,10 +9,9 @@ the user wrote it. Fields CAPI fills in (``infrastructureRef``,
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 
-from function import addresses
+from function import addresses, structs
 from function.input import Input
 
 V1BETA2 = "cluster.x-k8s.io/v1beta2"
@@ -59,7 +58,7 @@ def read_observed(obj: dict | None, inp: Input) -> ObservedCluster | None:
     variables = {}
     for v in topology.get("variables") or []:
         if isinstance(v, dict) and v.get("name") in wanted and "value" in v:
-            variables[v["name"]] = v["value"]
+            variables[v["name"]] = structs.plain(v["value"])
     annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
     ingress = addresses.parse_ip(annotations.get(inp.annotations.ingress_vip))
     # v1beta2 summarises health in Available; v1beta1 in Ready.
@@ -106,11 +105,12 @@ def render(
     ``variables`` are the VIP variables to set; any variable of the same names the
     user wrote is replaced, every other variable is kept as written.
     """
-    out_spec = copy.deepcopy(spec)
+    # Shallow copies: nothing below is changed in place, so the user's spec is never modified.
+    out_spec = dict(spec)
     out_spec.pop("controlPlaneEndpoint", None)
     if host is not None:
         out_spec["controlPlaneEndpoint"] = {"host": host, "port": port}
-    topology = out_spec["topology"]
+    topology = out_spec["topology"] = dict(out_spec["topology"])
     _convert_class_ref(topology, inp.cluster.api_version)
     ours = {inp.roles.control_plane.variable, inp.roles.ingress.variable}
     kept = [v for v in topology.get("variables") or [] if not (isinstance(v, dict) and v.get("name") in ours)]

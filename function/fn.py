@@ -12,7 +12,7 @@ from function import input as inputs
 from function import metrics, pools
 from function.conditions import Severity
 from function.requirements import Fetched, Selector
-from function.structs import ALL, pluck, struct_to_py
+from function.structs import ALL, NAMES, OPAQUE, OTHERS, pluck, struct_to_py, write
 from function.xr import Fatal
 
 _META = {"name": ALL, "namespace": ALL}
@@ -23,7 +23,7 @@ OBSERVED_SHAPES = {
     core.CLUSTER: {
         "apiVersion": ALL,
         "metadata": {**_META, "annotations": ALL},
-        "spec": {"controlPlaneEndpoint": ALL, "topology": {"variables": [{"name": ALL, "value": ALL}]}},
+        "spec": {"controlPlaneEndpoint": ALL, "topology": {"variables": [{"name": ALL, "value": OPAQUE}]}},
         "status": _CONDITIONS,
     },
     **{
@@ -41,8 +41,8 @@ _POOL_SHAPE = {
 _CLASS_SHAPE = {
     "kind": ALL,
     "metadata": _META,
-    "spec": {"variables": [{"name": ALL}]},
-    "status": {"variables": [{"name": ALL}]},
+    "spec": {"variables": [NAMES]},
+    "status": {"variables": [NAMES]},
 }
 _ADDRESS_SHAPE = {"kind": ALL, "metadata": _META, "spec": {"address": ALL}}
 
@@ -57,8 +57,24 @@ def _required_shape(requirement: str) -> dict:
     return _CLASS_SHAPE
 
 
-def _path_shape(path: str) -> dict:
-    shape: object = ALL
+# The user's Cluster spec: what the decision reads is converted; the rest passes through
+# as protobuf tokens, copied back in C (a Cluster spec can be large).
+CLUSTER_SPEC_SHAPE = {
+    OTHERS: OPAQUE,
+    "controlPlaneEndpoint": ALL,
+    "topology": {
+        OTHERS: OPAQUE,
+        "class": ALL,
+        "classNamespace": ALL,
+        "classRef": ALL,
+        "version": ALL,
+        "variables": [{OTHERS: OPAQUE, "name": ALL}],
+    },
+}
+
+
+def _path_shape(path: str, leaf: object = ALL) -> dict:
+    shape: object = leaf
     for part in reversed(path.split(".")):
         shape = {part: shape}
     return shape  # type: ignore[return-value]
@@ -74,7 +90,7 @@ def _merge(a: dict, b: dict) -> dict:
 def xr_shape(inp: inputs.Input) -> dict:
     """What the decision reads of the XR: metadata, the Cluster spec, the claim's namespace, our status."""
     shape: dict = {"metadata": {**_META, "annotations": ALL}, "spec": {"claimRef": {"namespace": ALL}}}
-    shape = _merge(shape, _path_shape(inp.xr.cluster_spec_path))
+    shape = _merge(shape, _path_shape(inp.xr.cluster_spec_path, CLUSTER_SPEC_SHAPE))
     return _merge(shape, _path_shape(inp.xr.status_path))
 
 
@@ -126,7 +142,7 @@ def to_response(req: fnv1.RunFunctionRequest, inp: inputs.Input, decision: core.
     for name, composed in decision.composed.items():
         r = rsp.desired.resources[name]
         r.resource.Clear()
-        r.resource.update(composed.resource)
+        write(r.resource, composed.resource)
         r.ready = fnv1.READY_TRUE if composed.ready else fnv1.READY_FALSE
     problem = _set_status(rsp.desired.composite.resource, inp.xr.status_path, decision.status)
     if problem:

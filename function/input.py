@@ -8,6 +8,7 @@ label key would otherwise silently select no pool at all.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 from typing import Annotated, Literal
@@ -35,6 +36,7 @@ _API_VERSION = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]
 _FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
+@functools.lru_cache(maxsize=64)
 def parse_duration(text: str) -> timedelta:
     """Parse a Go-style duration (``15s``, ``10m``, ``1h30m``)."""
     if not _DURATION.match(text):
