@@ -246,9 +246,7 @@ def _control_plane(ctx: _Context) -> RoleState:
                 CONTROL_PLANE_READY, True, Reason.MANUAL, f"control-plane endpoint {manual} set on the XR; no VIP is claimed"
             ),
         )
-        if claim is not None:
-            _release(ctx, CONTROL_PLANE, claim, state, f"XR sets {where} {manual}")
-        return state
+        return _release(ctx, CONTROL_PLANE, claim, state, f"XR sets {where} {manual}") if claim else state
     return _allocate(ctx, CONTROL_PLANE, role, CONTROL_PLANE_READY, claim, address, required=True)
 
 
@@ -310,9 +308,8 @@ def _ingress(ctx: _Context) -> RoleState:
                 INGRESS_READY, True, Reason.DISABLED, f"ingress VIP turned off by XR annotation {annotation.ingress_enabled}"
             ),
         )
-        if claim is not None:
-            _release(ctx, INGRESS, claim, state, f"XR annotated {annotation.ingress_enabled}=\"false\"")
-        return state
+        why = f"XR annotated {annotation.ingress_enabled}=\"false\""
+        return _release(ctx, INGRESS, claim, state, why) if claim else state
     if ctx.req.manual_ingress:
         # The user's own address: it may change at will, and it replaces an allocated one.
         state = RoleState(
@@ -321,9 +318,8 @@ def _ingress(ctx: _Context) -> RoleState:
             origin="manual",
             condition=Condition(INGRESS_READY, True, Reason.MANUAL, f"ingress VIP {ctx.req.manual_ingress} set by XR annotation"),
         )
-        if claim is not None:
-            _release(ctx, INGRESS, claim, state, f"XR sets {annotation.ingress_vip}={ctx.req.manual_ingress}")
-        return state
+        why = f"XR sets {annotation.ingress_vip}={ctx.req.manual_ingress}"
+        return _release(ctx, INGRESS, claim, state, why) if claim else state
     cls = ctx.cls
     if not cls.found or not cls.defines(role.variable):
         return _ingress_without_variable(ctx, role, claim, address, live)
@@ -499,9 +495,9 @@ def _allocate(
         reason, message = _pending(ctx, role_key, claim)
         if reason is not None and _can_move(ctx, role_key, claim, choice):
             target = choice.pool
-            _release(ctx, role_key, claim, RoleState(vip=None, condition=None), f"moving to {target.label}, which has room")
             message = f"{claim.label} is moved from {claim.pool_ref.label} to {target.label}: {message}"
-            return RoleState(vip=None, blocks=True, condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, message))
+            moving = RoleState(vip=None, blocks=True, condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, message))
+            return _release(ctx, role_key, claim, moving, f"moving to {target.label}, which has room")
         if reason is not None:
             if not required:
                 message += "; the Cluster is composed without the ingress VIP meanwhile"
@@ -541,16 +537,19 @@ def _allocate(
     )
 
 
-def _release(ctx: _Context, role_key: str, claim: claims.Claim, state: RoleState, why: str) -> None:
-    """Let a claim go: at once, or in steps while a Usage protects it (see usages.py)."""
+def _release(ctx: _Context, role_key: str, claim: claims.Claim, state: RoleState, why: str) -> RoleState:
+    """Let a claim go: at once, or in steps while a Usage protects it (see usages.py).
+
+    Returns state, which keeps the claim (releasing) until no Usage of it is observed.
+    """
     usage = usages.read_observed(ctx.observed.get(USAGE_RESOURCE[role_key]))
     if usage is None:
         ctx.decision.released.add(CLAIM_RESOURCE[role_key])
         ctx.tell(Reason.RELEASED, f"{role_key} VIP of {claim.label} released: {why}", role_key)
-        return
-    state.claim, state.releasing = claim, True
+        return state
     step = "detaching its Usage" if usage.attached else "removing its Usage"
     ctx.tell(Reason.RELEASED, f"releasing the {role_key} VIP of {claim.label} ({step}): {why}", role_key)
+    return dataclasses.replace(state, claim=claim, releasing=True)
 
 
 # --- composing -------------------------------------------------------------------------

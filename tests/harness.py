@@ -27,6 +27,7 @@ from google.protobuf import json_format, struct_pb2
 
 from function import fn
 from tests import crds
+from tests.sim import pool_addresses
 
 MAX_CALLS = 6
 IPAM_GROUP = "ipam.cluster.x-k8s.io"
@@ -374,30 +375,19 @@ class World:
             self.add(ip_address(claim["metadata"]["name"], str(free[0]), ns, p["metadata"]["name"], p["kind"]))
             claim["status"] = {"addressRef": {"name": claim["metadata"]["name"]}}
         for p in self.of_kind("GlobalInClusterIPPool") + self.of_kind("InClusterIPPool"):
-            total = len(self._addresses(p))
+            total = len(pool_addresses(p))
             free = len(self._free(p))
             p["status"] = {"ipAddresses": {"total": total, "used": total - free, "free": free, "outOfRange": 0}}
 
-    def _addresses(self, p: dict) -> list:
-        spec = p["spec"]
-        out = []
-        for r in spec["addresses"]:
-            lo, _, hi = r.partition("-")
-            first = ipaddress.ip_address(lo)
-            last = ipaddress.ip_address(hi or lo)
-            out.extend(ipaddress.ip_address(i) for i in range(int(first), int(last) + 1))
-        net = ipaddress.ip_network(f"{out[0]}/{spec['prefix']}", strict=False)
-        skip = {ipaddress.ip_address(spec["gateway"])} if spec.get("gateway") else set()
-        skip |= {net.network_address} | ({net.broadcast_address} if net.version == 4 else set())
-        return [a for a in out if a not in skip]
-
     def _free(self, p: dict) -> list:
+        ns = p["metadata"].get("namespace")
         used = {
             ipaddress.ip_address(a["spec"]["address"])
             for a in self.of_kind("IPAddress")
-            if a["spec"]["poolRef"]["name"] == p["metadata"]["name"] and a["spec"]["poolRef"]["kind"] == p["kind"]
+            if (a["spec"]["poolRef"]["name"], a["spec"]["poolRef"]["kind"]) == (p["metadata"]["name"], p["kind"])
+            and (ns is None or a["metadata"]["namespace"] == ns)
         }
-        return [a for a in self._addresses(p) if a not in used]
+        return [a for a in pool_addresses(p) if a not in used]
 
     def settle(self, composite: dict, rounds: int = 4) -> list[Outcome]:
         """Reconcile and let IPAM answer, several rounds."""
