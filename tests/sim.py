@@ -46,6 +46,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import fn
 from function.structs import struct_to_py
+from tests import crds
 
 GROUP_IPAM = "ipam.cluster.x-k8s.io"
 COMPOSITE = "crossplane.io/composite"
@@ -636,6 +637,8 @@ class Crossplane:
             meta.setdefault("annotations", {})[RESOURCE_NAME] = rn
             if rn in state.refs:  # existing resources keep their observed name and namespace
                 meta["name"], meta["namespace"] = state.refs[rn][3], state.refs[rn][2]
+            for problem in crds.errors(obj):  # every object the function emits matches its CRD
+                self.sim.violation(f"{key[3]}: {rn} violates its CRD: {problem}")
             try:
                 applied = self.api.apply(obj, keep_spec=("infrastructureRef", "controlPlaneRef"))
             except Rejected as e:
