@@ -38,10 +38,12 @@ class Claim:
     namespace: str
     pool_ref: PoolRef
     address_name: str | None = None  # status.addressRef.name once IPAM has bound it
+    deleting: bool = False  # metadata.deletionTimestamp is set: IPAM frees its address soon
 
     @property
     def bound(self) -> bool:
-        return self.address_name is not None
+        """Bound, and staying: a claim being deleted holds its address only until IPAM lets go."""
+        return self.address_name is not None and not self.deleting
 
     @property
     def label(self) -> str:
@@ -81,6 +83,7 @@ def read_observed(obj: dict | None) -> Claim | None:
         namespace=namespace,
         pool_ref=PoolRef(api_group=group if isinstance(group, str) else "", kind=kind, name=pool),
         address_name=address_name if isinstance(address_name, str) and address_name else None,
+        deleting=bool(meta.get("deletionTimestamp")),
     )
 
 

@@ -84,6 +84,7 @@ class RoleState:
     source: str | None = None  # POOL or MANUAL, once the VIP is known
     releasing: bool = False  # the claim is on its way out (see usages.py)
     origin: str = ""  # where the VIP comes from, for events
+    usage_claim: claims.Claim | None = None  # a claim being deleted, whose observed Usage stays
 
 
 @dataclasses.dataclass
@@ -136,8 +137,7 @@ def decide(inp: Input, xr: dict, observed: dict[str, dict], fetched: Fetched, *,
         cluster=observed_cluster,
         cls=clusterclass.read(inp, fetched, req.class_name, req.class_namespace),
         sources={role: status.get(keys[1]) for role, keys in STATUS_KEYS.items() if status.get(keys[1]) in (POOL, MANUAL)},
-        # Usages observed earlier are kept even if the Input no longer asks for them.
-        use_usages=usage_wanted or any(name in observed for name in USAGE_RESOURCE.values()),
+        use_usages=usage_wanted,  # Usages observed earlier are kept regardless (see _compose_claim)
         decision=decision,
     )
     ctx.require(clusterclass.REQUIREMENT, clusterclass.selector(inp, req.class_name, req.class_namespace))
@@ -210,8 +210,10 @@ def _mismatch(ctx: _Context, what: str, live: str, claim: claims.Claim, address:
 def _control_plane(ctx: _Context) -> RoleState:
     role = ctx.inp.roles.control_plane
     claim = _observed_claim(ctx, CONTROL_PLANE)
-    address = _address(ctx, CONTROL_PLANE, claim)
     live = ctx.cluster.host if ctx.cluster else None
+    if claim is not None and claim.deleting:
+        return _claim_deleting(ctx, CONTROL_PLANE, role, CONTROL_PLANE_READY, claim, live, required=True)
+    address = _address(ctx, CONTROL_PLANE, claim)
     manual = ctx.req.manual_host
     where = f"{ctx.inp.xr.cluster_spec_path}.controlPlaneEndpoint.host"
     if live:
@@ -223,7 +225,8 @@ def _control_plane(ctx: _Context) -> RoleState:
             )
         if claim is None:
             source = ctx.sources.get(CONTROL_PLANE)
-            was_manual = manual == live or source == MANUAL or (source is None and addresses.parse_ip(live) is None)
+            # The recorded source decides; a manual host equal to a pool VIP does not make it manual.
+            was_manual = source == MANUAL or (source is None and (manual == live or addresses.parse_ip(live) is None))
             if was_manual:
                 if not manual:
                     ctx.warn(
@@ -248,6 +251,37 @@ def _control_plane(ctx: _Context) -> RoleState:
         )
         return _release(ctx, CONTROL_PLANE, claim, state, f"XR sets {where} {manual}") if claim else state
     return _allocate(ctx, CONTROL_PLANE, role, CONTROL_PLANE_READY, claim, address, required=True)
+
+
+def _claim_deleting(
+    ctx: _Context, role_key: str, role: Role, cond_type: str, claim: claims.Claim, live: str | None, *, required: bool
+) -> RoleState:
+    """A claim being deleted holds nothing: let it go; a new one is made once it is gone.
+
+    It is never a source of a VIP: IPAM frees its address as soon as the deletion completes.
+    """
+    ctx.decision.released.add(CLAIM_RESOURCE[role_key])
+    what = f"{role.label_value} VIP"
+    if live:
+        ctx.warn(
+            Reason.CLAIM_MISSING,
+            f"{claim.label}, which reserves the {what} {live} of {ctx.cluster.label}, is being deleted. {live} stays "
+            f"on the Cluster, but once IPAM frees it another cluster may receive it: reserve it in "
+            f"{claim.pool_ref.label} (spec.excludedAddresses). A new claim is made once the old one is gone.",
+        )
+        return RoleState(
+            vip=live,
+            source=ctx.sources.get(role_key) or POOL,
+            usage_claim=claim,
+            condition=Condition(cond_type, True, Reason.ALLOCATED, f"{what} {live} on {ctx.cluster.label}"),
+        )
+    message = f"{claim.label} is being deleted; a new claim is made once it is gone"
+    return RoleState(
+        vip=None,
+        blocks=required,
+        usage_claim=claim,
+        condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, message),
+    )
 
 
 def _live(
@@ -292,9 +326,16 @@ def _live(
 def _ingress(ctx: _Context) -> RoleState:
     role = ctx.inp.roles.ingress
     claim = _observed_claim(ctx, INGRESS)
-    address = _address(ctx, INGRESS, claim)
     live = ctx.cluster.ingress_annotation if ctx.cluster else None
     annotation = ctx.inp.annotations
+    if claim is not None and claim.deleting and not ctx.req.ingress_disabled and not ctx.req.manual_ingress:
+        return _claim_deleting(ctx, INGRESS, role, INGRESS_READY, claim, live, required=False)
+    if claim is not None and claim.deleting:
+        ctx.decision.released.add(CLAIM_RESOURCE[INGRESS])  # on its way out, as asked
+        claim = None
+    address = _address(ctx, INGRESS, claim)
+    # A manual value equal to the claim's own address is that address: it stays claimed.
+    own = claim is not None and address is not None and address.value is not None and address.value == ctx.req.manual_ingress
     if ctx.req.ingress_disabled:
         if ctx.req.manual_ingress:
             ctx.warn(
@@ -310,7 +351,7 @@ def _ingress(ctx: _Context) -> RoleState:
         )
         why = f"XR annotated {annotation.ingress_enabled}=\"false\""
         return _release(ctx, INGRESS, claim, state, why) if claim else state
-    if ctx.req.manual_ingress:
+    if ctx.req.manual_ingress and not own:
         # The user's own address: it may change at will, and it replaces an allocated one.
         state = RoleState(
             vip=ctx.req.manual_ingress,
@@ -560,8 +601,13 @@ def _compose_claim(ctx: _Context, role_key: str, role: Role, state: RoleState, c
     claim = state.claim
     usage_name = USAGE_RESOURCE[role_key]
     if claim is None:
-        if usage_name in ctx.observed:  # never drop a Usage silently; its claim is on its way
-            ctx.decision.released.add(usage_name)
+        observed_usage = usages.read_observed(ctx.observed.get(usage_name))
+        if observed_usage is not None and state.usage_claim is not None:
+            # Its claim is being deleted and will be made again under the same name: keep it as it is.
+            resource = usages.render(state.usage_claim, ctx.inp.ipam.claim_api_version, cluster if observed_usage.attached else None)
+            ctx.decision.composed[usage_name] = Composed(resource=resource, ready=observed_usage.ready)
+        elif observed_usage is not None:
+            ctx.decision.released.add(usage_name)  # its claim is released or gone
         return
     ctx.decision.composed[CLAIM_RESOURCE[role_key]] = Composed(
         resource=claims.render(ctx.inp, role, claim), ready=claim.bound
@@ -574,7 +620,8 @@ def _compose_claim(ctx: _Context, role_key: str, role: Role, state: RoleState, c
         else:
             ctx.decision.released.add(usage_name)
         return
-    if not ctx.use_usages or cluster is None:
+    if not ctx.use_usages or cluster is None or not claim.bound:
+        # A Usage protects an address: none for a claim that holds none yet (it may still move).
         if observed_usage is not None:
             # Keep a Usage once made: dropping it would leave the claim unprotected.
             resource = usages.render(claim, ctx.inp.ipam.claim_api_version, cluster)

@@ -27,7 +27,7 @@ OBSERVED_SHAPES = {
         "status": _CONDITIONS,
     },
     **{
-        name: {"metadata": _META, "spec": {"poolRef": ALL}, "status": {"addressRef": ALL}}
+        name: {"metadata": {**_META, "deletionTimestamp": ALL}, "spec": {"poolRef": ALL}, "status": {"addressRef": ALL}}
         for name in core.CLAIM_RESOURCE.values()
     },
     **{name: {"spec": {"by": ALL}, "status": _CONDITIONS} for name in core.USAGE_RESOURCE.values()},

@@ -7,6 +7,7 @@ the latest (gauges) across them. Pool figures are the pools' status as last fetc
 from __future__ import annotations
 
 import threading
+import time
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 
@@ -26,8 +27,14 @@ POOL_FREE = Gauge(f"{PREFIX}_pool_free_addresses", "Free addresses of a pool, as
 POOL_TOTAL = Gauge(f"{PREFIX}_pool_addresses", "Addresses of a pool, as last fetched.", ["kind", "namespace", "name"])
 
 _WAITING_REASONS = {Reason.WAITING_FOR_ADDRESS.value, Reason.POOL_NOT_FOUND.value, Reason.POOL_EXHAUSTED.value}
+# An XR or a pool not seen for this long is forgotten (deleted, or served by another replica).
+# A waiting XR is re-run every few seconds, a converged one every ttl.converged, a pool is seen
+# whenever a claim is made for it.
+FORGET_AFTER = 3600.0
 _lock = threading.Lock()
-_waiting: dict[str, dict[str, bool]] = {"control-plane": {}, "ingress": {}}
+_waiting: dict[str, dict[str, float]] = {"control-plane": {}, "ingress": {}}  # role -> XR -> last seen waiting
+_pools: dict[tuple, float] = {}  # (kind, namespace, name) -> last seen
+_last_sweep = 0.0
 
 
 def observe_results(results: list[Result]) -> None:
@@ -41,22 +48,47 @@ def observe_fatal() -> None:
     RESULTS.labels("Fatal", "").inc()
 
 
-def observe_waiting(xr: str, role: str, reason: str) -> None:
+def observe_waiting(xr: str, role: str, reason: str, now: float | None = None) -> None:
     """Track, per XR, whether a role waits; the gauge counts the XRs that do."""
+    now = time.monotonic() if now is None else now
     with _lock:
         table = _waiting[role]
         if reason in _WAITING_REASONS:
-            table[xr] = True
+            table[xr] = now
         else:
             table.pop(xr, None)
+        _sweep(now)
         WAITING.labels(role).set(len(table))
 
 
-def observe_pool(kind: str, namespace: str | None, name: str, free: int | None, total: int | None) -> None:
+def observe_pool(kind: str, namespace: str | None, name: str, free: int | None, total: int | None,
+                 now: float | None = None) -> None:
+    labels = (kind, namespace or "", name)
+    with _lock:
+        _pools[labels] = time.monotonic() if now is None else now
     if free is not None:
-        POOL_FREE.labels(kind, namespace or "", name).set(free)
+        POOL_FREE.labels(*labels).set(free)
     if total is not None:
-        POOL_TOTAL.labels(kind, namespace or "", name).set(total)
+        POOL_TOTAL.labels(*labels).set(total)
+
+
+def _sweep(now: float) -> None:
+    """Forget XRs and pools not seen for FORGET_AFTER (at most once a minute; under _lock)."""
+    global _last_sweep  # noqa: PLW0603 - process-wide bookkeeping of a process-wide registry
+    if now - _last_sweep < 60:
+        return
+    _last_sweep = now
+    for role, table in _waiting.items():
+        for xr in [x for x, seen in table.items() if now - seen > FORGET_AFTER]:
+            del table[xr]
+        WAITING.labels(role).set(len(table))
+    for labels in [p for p, seen in _pools.items() if now - seen > FORGET_AFTER]:
+        del _pools[labels]
+        for gauge in (POOL_FREE, POOL_TOTAL):
+            try:
+                gauge.remove(*labels)
+            except KeyError:
+                pass
 
 
 def serve(address: str) -> None:

@@ -7,6 +7,8 @@ It does what the SDK's runtime.serve does, plus what an operations team needs:
 - on SIGTERM (or SIGINT): health goes NOT_SERVING first, the server keeps answering
   for a short drain period (so probes and Crossplane's connection move away), then
   stops accepting calls and lets those in flight finish within the grace period.
+  An open health Watch stream counts as in flight, so with one the stop takes the
+  whole grace period.
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ async def _serve(  # noqa: PLR0913
 ) -> None:
     """Serve until stopping is set (by default: on SIGTERM or SIGINT)."""
     log = logging.get_logger()
+    if stopping is None:  # before anything else, so an early SIGTERM is a clean stop too
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping.set)
     server = grpc.aio.server(options=options)
     grpcv1.add_FunctionRunnerServiceServicer_to_server(runner, server)
     grpcv1beta1.add_FunctionRunnerServiceServicer_to_server(BetaFunctionRunner(wrapped=runner), server)
@@ -58,11 +65,6 @@ async def _serve(  # noqa: PLR0913
         await checks.set(service, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving", address=address, tls=creds is not None)
 
-    if stopping is None:
-        stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stopping.set)
     await stopping.wait()
     log.info("shutting down", drain_seconds=drain, grace_seconds=grace)
     await checks.enter_graceful_shutdown()

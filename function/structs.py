@@ -41,8 +41,14 @@ def struct_to_py(s: struct_pb2.Struct) -> dict:
 
 
 def plain(v: object) -> object:
-    """Python for a value that may be an OPAQUE token."""
-    return value_to_py(v) if isinstance(v, struct_pb2.Value) else v
+    """Python for a value that may be, or hold, OPAQUE tokens."""
+    if isinstance(v, struct_pb2.Value):
+        return value_to_py(v)
+    if isinstance(v, dict):
+        return {k: plain(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [plain(x) for x in v]
+    return v
 
 
 def _leaf(v: struct_pb2.Value, sub: object) -> object:

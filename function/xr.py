@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from function import addresses
+from function import addresses, structs
 from function.input import Input
 
 
@@ -55,7 +55,7 @@ def _string(value: object, where: str, *, required: bool = True) -> str | None:
 
 
 def _short(value: object) -> str:
-    text = repr(value)
+    text = repr(structs.plain(value))
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -775,6 +775,8 @@ class Sim:
             claim = self.api.get(okey)
             if claim is not None and not (claim.get("status") or {}).get("addressRef"):
                 return  # an unbound claim holds nothing: it may move to another pool
+            if claim is not None and claim["metadata"].get("deletionTimestamp") is not None:
+                return  # already being deleted (by someone else): letting it go changes nothing
             annotations = xr["metadata"].get("annotations") or {}
             ingress_off = annotations.get("vip.capi.gorizond.io/ingress-enabled") == "false" or INGRESS_VIP in annotations
             manual_host = ((xr["spec"]["cluster"].get("controlPlaneEndpoint") or {}).get("host"))

@@ -175,3 +175,85 @@ def test_an_absurd_ttl_is_an_input_error():
 def test_xr_metadata_of_the_wrong_type_gets_the_proper_message():
     out = Outcome(fn.run(request({"metadata": "oops", "spec": {}})))
     assert out.fatal == "the XR has no metadata"
+
+
+# Second review --------------------------------------------------------------------------
+
+
+def deleting(claim):
+    claim["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return claim
+
+
+def test_a_claim_being_deleted_gives_no_vip_to_a_cluster_not_yet_composed():
+    observed, store = bound(ingress=None)
+    deleting(observed[CP_CLAIM])
+    out = run(xr(annotations={"vip.capi.gorizond.io/ingress-enabled": "false"}), observed, [*STORE, *store])
+    assert out.cluster is None
+    assert CP_CLAIM not in out.desired
+    assert out.conditions["ControlPlaneVIPReady"][1:] == (
+        "WaitingForAddress", "IPAddressClaim team-a/vip-cp-c1 is being deleted; a new claim is made once it is gone")
+
+
+def test_a_claim_being_deleted_under_a_live_cluster_keeps_the_vip_and_warns():
+    observed, store = live()
+    deleting(observed[INGRESS_CLAIM])
+    out = run(xr(), observed, [*STORE, *store])
+    assert INGRESS_CLAIM not in out.desired
+    assert out.cluster["metadata"]["annotations"] == {"vip.capi.gorizond.io/ingress-vip": "10.0.1.10"}
+    assert any(r == "ClaimMissing" and "is being deleted" in m for r, m in out.warnings)
+
+
+def test_a_manual_host_equal_to_the_pool_vip_keeps_it_reserved():
+    observed = {"cluster": observed_cluster(host="10.0.0.10")}
+    obj = with_status(_manual_xr("10.0.0.10"), controlPlane="10.0.0.10", controlPlaneSource="Pool")
+    out = run(obj, observed, STORE)
+    assert CP_CLAIM in out.desired
+    assert out.status["controlPlaneSource"] == "Pool"
+
+
+def _manual_xr(host):
+    return xr(cluster={"topology": {"class": "cc", "version": "v1.31.0"}, "controlPlaneEndpoint": {"host": host}},
+              annotations={"vip.capi.gorizond.io/ingress-enabled": "false"})
+
+
+def test_a_manual_ingress_vip_equal_to_the_claims_address_keeps_the_claim():
+    observed, store = live()
+    out = run(xr(annotations={"vip.capi.gorizond.io/ingress-vip": "10.0.1.10"}), observed, [*STORE, *store])
+    assert INGRESS_CLAIM in out.desired
+    assert out.status["ingressSource"] == "Pool"
+    assert out.normals == []
+
+
+def test_no_usage_for_a_claim_that_holds_no_address_yet():
+    observed, store = live(ingress=None)
+    observed[INGRESS_CLAIM] = observed_claim("vip-ingress-c1", pool_name="ing-pool", role="ingress", bound=False)
+    out = run(xr(), observed, [*STORE, *store])
+    assert "vip-usage-control-plane" in out.desired
+    assert "vip-usage-ingress" not in out.desired
+
+
+def test_usage_none_keeps_an_existing_usage_but_makes_no_new_one():
+    from tests.test_usage import observed_usage
+
+    observed, store = live()
+    observed["vip-usage-control-plane"] = observed_usage()
+    out = run(xr(), observed, [*STORE, *store], inp={"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "usage": "None"})
+    assert "vip-usage-control-plane" in out.desired
+    assert "vip-usage-ingress" not in out.desired
+
+
+def test_a_bad_variable_item_is_shown_as_json_not_protobuf_text():
+    out = run(xr(variables=[{"value": {"a": 1}}]), {}, STORE)
+    assert "but it is {'value': {'a': 1}}" in out.fatal
+
+
+def test_metrics_forget_xrs_and_pools_not_seen_for_an_hour():
+    from function import metrics
+
+    metrics.observe_waiting("team-z/gone", "ingress", "WaitingForAddress", now=1_000_000.0)
+    metrics.observe_pool("GlobalInClusterIPPool", None, "old-pool", 3, 5, now=1_000_000.0)
+    assert metrics.WAITING.labels("ingress")._value.get() >= 1
+    metrics.observe_waiting("team-z/other", "ingress", "Allocated", now=1_000_000.0 + metrics.FORGET_AFTER + 61)
+    assert "team-z/gone" not in metrics._waiting["ingress"]
+    assert ("GlobalInClusterIPPool", "", "old-pool") not in metrics._pools

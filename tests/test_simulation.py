@@ -123,6 +123,13 @@ def test_random_interleavings_keep_every_property(seed):
     sim.check()
 
 
+@pytest.mark.parametrize("seed", [100, 103, 109, 124, 127])
+def test_seeds_that_once_found_a_duplicate_vip_keep_every_property(seed):
+    """Each found a claim being deleted used as a live VIP source, or a manual VIP releasing its own claim."""
+    sim, _ = _random_run(seed, steps=200)
+    sim.check()
+
+
 @pytest.mark.parametrize("seed", SEEDS[:2])
 def test_random_interleavings_on_legacy_crossplane_keep_every_property(seed):
     sim, _ = _random_run(seed, steps=60, modern=False)
