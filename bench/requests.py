@@ -61,7 +61,7 @@ def big_class(variables: int = 20) -> dict:
     return cls
 
 
-def _observed(pool_count: int = 1):
+def _observed():
     claims = {"vip-claim-control-plane": observed_claim("vip-cp-c1"),
               "vip-claim-ingress": observed_claim("vip-ingress-c1", pool_name="ing-pool", role="ingress")}
     for c in claims.values():
@@ -110,11 +110,6 @@ def converged(class_variables: int = 20, cluster_variables: int = 20) -> fnv1.Ru
                "address/ingress": [ip_address("vip-ingress-c1", "10.0.1.10", pool_name="ing-pool")]}
     req = request(x, observed, fetched=fetched)
     req.meta.capabilities[:] = CAPS
-    return req
-
-
-def with_pools(n: int) -> fnv1.RunFunctionRequest:
-    req = waiting(pools=n)
     return req
 
 

@@ -420,9 +420,10 @@ def _ingress_without_variable(
 
 def _pool_choice(ctx: _Context, role: Role) -> pools.Choice:
     req = ctx.req
-    for name, selector in pools.requirements(ctx.inp, role.label_value, req.class_name, req.namespace).items():
+    reqs = pools.requirements(ctx.inp, role.label_value, req.class_name, req.namespace)
+    for name, selector in reqs.items():
         ctx.require(name, selector)
-    return pools.choose(ctx.inp, ctx.fetched, role.label_value, req.class_name, req.namespace)
+    return pools.choose(ctx.inp, ctx.fetched, role.label_value, req.class_name, reqs, req.namespace)
 
 
 def _no_pool_message(ctx: _Context, role: Role, choice: pools.Choice) -> tuple[Reason, str]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+
 import grpc
+from google.protobuf import struct_pb2
 from crossplane.function import logging, response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
@@ -89,9 +92,22 @@ def _merge(a: dict, b: dict) -> dict:
 
 def xr_shape(inp: inputs.Input) -> dict:
     """What the decision reads of the XR: metadata, the Cluster spec, the claim's namespace, our status."""
+    return _xr_shape(inp.xr.cluster_spec_path, inp.xr.status_path)
+
+
+@functools.lru_cache(maxsize=16)
+def _xr_shape(cluster_spec_path: str, status_path: str) -> dict:
     shape: dict = {"metadata": {**_META, "annotations": ALL}, "spec": {"claimRef": {"namespace": ALL}}}
-    shape = _merge(shape, _path_shape(inp.xr.cluster_spec_path, CLUSTER_SPEC_SHAPE))
-    return _merge(shape, _path_shape(inp.xr.status_path))
+    shape = _merge(shape, _path_shape(cluster_spec_path, CLUSTER_SPEC_SHAPE))
+    return _merge(shape, _path_shape(status_path))
+
+
+@functools.lru_cache(maxsize=64)
+def _input(raw: bytes) -> inputs.Input:
+    """The Input of a Composition step: the same bytes on every call, so validated once."""
+    struct = struct_pb2.Struct()
+    struct.ParseFromString(raw)
+    return inputs.load(struct_to_py(struct))
 
 
 def read_fetched(req: fnv1.RunFunctionRequest) -> Fetched:
@@ -196,7 +212,7 @@ def _run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
     log = logging.get_logger().bind(tag=req.meta.tag)
     try:
         try:
-            inp = inputs.load(struct_to_py(req.input) if req.HasField("input") else None)
+            inp = _input(req.input.SerializeToString(deterministic=True)) if req.HasField("input") else inputs.DEFAULT
         except inputs.InputError as e:
             return _fatal_logged(req, log, f"the function's Input is invalid: {e}")
         xr = pluck(req.observed.composite.resource, xr_shape(inp))

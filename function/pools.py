@@ -109,10 +109,9 @@ def count(status: object, field: str) -> int | None:
 
 
 def choose(
-    inp: Input, fetched: Fetched, role_value: str, class_name: str, namespace: str
+    inp: Input, fetched: Fetched, role_value: str, class_name: str, reqs: dict[str, Selector], namespace: str
 ) -> Choice:
-    """Apply the selection rule to the pools Crossplane fetched."""
-    reqs = requirements(inp, role_value, class_name, namespace)
+    """Apply the selection rule to the pools Crossplane fetched for reqs (see requirements)."""
     resolved = all(fetched.resolved(name) for name in reqs)
     seen: dict[tuple[str, str | None, str], Pool] = {}
     for req_name, selector in reqs.items():

@@ -145,10 +145,6 @@ def _crds() -> dict[tuple[str, str, str], dict]:
     return out
 
 
-def known_kinds() -> set[tuple[str, str, str]]:
-    return set(_crds())
-
-
 def _metadata_errors(meta: object, scope: str | None) -> list[str]:
     if not isinstance(meta, dict):
         return ["metadata: must be an object"]

@@ -171,13 +171,6 @@ class Api:
             self.version += 1
             self._notify("status", key, obj)
 
-    def patch_meta(self, key: Key, **changes) -> None:
-        obj = self.objects.get(key)
-        if obj is not None:
-            obj["metadata"].update(changes)
-            self.version += 1
-            self._notify("meta", key, obj)
-
     def delete(self, key: Key, actor: str) -> bool:
         """Request deletion. False if an admission webhook refused it."""
         obj = self.objects.get(key)

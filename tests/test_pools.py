@@ -14,7 +14,7 @@ def choose(*objs, cls="cc", role="control-plane", namespace="team-a"):
     """Answer every pool requirement with the pools that match its kind (as Crossplane would, loosely)."""
     reqs = pools.requirements(INP, role, cls, namespace)
     fetched = Fetched({name: [o for o in objs if o["kind"] == sel.kind] for name, sel in reqs.items()})
-    return pools.choose(INP, fetched, role, cls, namespace)
+    return pools.choose(INP, fetched, role, cls, reqs, namespace)
 
 
 def ns_pool(name, **kw):
@@ -56,7 +56,8 @@ def test_a_class_name_that_is_no_label_value_is_served_by_the_list_form_only():
 
 
 def test_unanswered_requirements_are_not_resolved():
-    assert not pools.choose(INP, Fetched(), "control-plane", "cc", "team-a").resolved
+    reqs = pools.requirements(INP, "control-plane", "cc", "team-a")
+    assert not pools.choose(INP, Fetched(), "control-plane", "cc", reqs, "team-a").resolved
 
 
 def test_namespaced_selectors_carry_the_cluster_namespace_and_global_ones_none():
