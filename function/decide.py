@@ -57,6 +57,15 @@ STATUS_KEYS = {CONTROL_PLANE: ("controlPlane", "controlPlaneSource"), INGRESS: (
 
 
 @dataclasses.dataclass(frozen=True)
+class Slot:
+    """One kind of VIP: its key, its Input settings and the XR condition that reports it."""
+
+    key: str  # CONTROL_PLANE or INGRESS
+    role: Role
+    condition: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Composed:
     resource: dict
     ready: bool
@@ -208,11 +217,11 @@ def _mismatch(ctx: _Context, what: str, live: str, claim: claims.Claim, address:
 
 
 def _control_plane(ctx: _Context) -> RoleState:
-    role = ctx.inp.roles.control_plane
+    slot = Slot(CONTROL_PLANE, ctx.inp.roles.control_plane, CONTROL_PLANE_READY)
     claim = _observed_claim(ctx, CONTROL_PLANE)
     live = ctx.cluster.host if ctx.cluster else None
     if claim is not None and claim.deleting:
-        return _claim_deleting(ctx, CONTROL_PLANE, role, CONTROL_PLANE_READY, claim, live, required=True)
+        return _claim_deleting(ctx, slot, claim, live, required=True)
     address = _address(ctx, CONTROL_PLANE, claim)
     manual = ctx.req.manual_host
     where = f"{ctx.inp.xr.cluster_spec_path}.controlPlaneEndpoint.host"
@@ -239,7 +248,7 @@ def _control_plane(ctx: _Context) -> RoleState:
                     source=MANUAL,
                     condition=Condition(CONTROL_PLANE_READY, True, Reason.MANUAL, f"control-plane endpoint {live} on {ctx.cluster.label}"),
                 )
-        return _live(ctx, CONTROL_PLANE, role, CONTROL_PLANE_READY, live, claim, address)
+        return _live(ctx, slot, live, claim, address)
     if manual:
         state = RoleState(
             vip=manual,
@@ -250,16 +259,15 @@ def _control_plane(ctx: _Context) -> RoleState:
             ),
         )
         return _release(ctx, CONTROL_PLANE, claim, state, f"XR sets {where} {manual}") if claim else state
-    return _allocate(ctx, CONTROL_PLANE, role, CONTROL_PLANE_READY, claim, address, required=True)
+    return _allocate(ctx, slot, claim, address, required=True)
 
 
-def _claim_deleting(
-    ctx: _Context, role_key: str, role: Role, cond_type: str, claim: claims.Claim, live: str | None, *, required: bool
-) -> RoleState:
+def _claim_deleting(ctx: _Context, slot: Slot, claim: claims.Claim, live: str | None, *, required: bool) -> RoleState:
     """A claim being deleted holds nothing: let it go; a new one is made once it is gone.
 
     It is never a source of a VIP: IPAM frees its address as soon as the deletion completes.
     """
+    role_key, role, cond_type = slot.key, slot.role, slot.condition
     ctx.decision.released.add(CLAIM_RESOURCE[role_key])
     what = f"{role.label_value} VIP"
     if live:
@@ -285,24 +293,19 @@ def _claim_deleting(
 
 
 def _live(
-    ctx: _Context,
-    role_key: str,
-    role: Role,
-    cond_type: str,
-    live: str,
-    claim: claims.Claim | None,
-    address: claims.Address | None,
+    ctx: _Context, slot: Slot, live: str, claim: claims.Claim | None, address: claims.Address | None
 ) -> RoleState:
     """A VIP from a pool that a live Cluster uses: it stays, and so does its claim.
 
     A claim that is gone (deleted by hand) is made again, so the pool keeps counting
     an address for this cluster; the warning says what to check.
     """
+    role, cond_type = slot.role, slot.condition
     what = f"{role.label_value} VIP"
     if claim is not None:
         _mismatch(ctx, what, live, claim, address)
     else:
-        state = _allocate(ctx, role_key, role, cond_type, None, None, required=True)
+        state = _allocate(ctx, slot, None, None, required=True)
         if state.claim is not None:
             ctx.warn(
                 Reason.CLAIM_MISSING,
@@ -324,12 +327,13 @@ def _live(
 
 
 def _ingress(ctx: _Context) -> RoleState:
-    role = ctx.inp.roles.ingress
+    slot = Slot(INGRESS, ctx.inp.roles.ingress, INGRESS_READY)
+    role = slot.role
     claim = _observed_claim(ctx, INGRESS)
     live = ctx.cluster.ingress_annotation if ctx.cluster else None
     annotation = ctx.inp.annotations
     if claim is not None and claim.deleting and not ctx.req.ingress_disabled and not ctx.req.manual_ingress:
-        return _claim_deleting(ctx, INGRESS, role, INGRESS_READY, claim, live, required=False)
+        return _claim_deleting(ctx, slot, claim, live, required=False)
     if claim is not None and claim.deleting:
         ctx.decision.released.add(CLAIM_RESOURCE[INGRESS])  # on its way out, as asked
         claim = None
@@ -367,13 +371,13 @@ def _ingress(ctx: _Context) -> RoleState:
     if live and ctx.sources.get(INGRESS) == MANUAL:
         # A manual ingress VIP was removed from the XR: allocate one, and keep the manual
         # one until the claim is bound (the user's own address, so no pool loses it).
-        state = _allocate(ctx, INGRESS, role, INGRESS_READY, claim, address, required=False)
+        state = _allocate(ctx, slot, claim, address, required=False)
         if state.vip is None:
             state.vip, state.source, state.blocks = live, MANUAL, False
         return state
     if live:
-        return _live(ctx, INGRESS, role, INGRESS_READY, live, claim, address)
-    return _allocate(ctx, INGRESS, role, INGRESS_READY, claim, address, required=False)
+        return _live(ctx, slot, live, claim, address)
+    return _allocate(ctx, slot, claim, address, required=False)
 
 
 def _ingress_without_variable(
@@ -489,20 +493,14 @@ def _can_move(ctx: _Context, role_key: str, claim: claims.Claim, choice: pools.C
 
 
 def _allocate(
-    ctx: _Context,
-    role_key: str,
-    role: Role,
-    cond_type: str,
-    claim: claims.Claim | None,
-    address: claims.Address | None,
-    *,
-    required: bool,
+    ctx: _Context, slot: Slot, claim: claims.Claim | None, address: claims.Address | None, *, required: bool
 ) -> RoleState:
     """Claim a VIP from a pool and wait for IPAM to bind it.
 
     ``required``: the Cluster cannot exist without this VIP (control plane). A missing
     or exhausted pool for an optional VIP (ingress) never holds the Cluster back.
     """
+    role_key, role, cond_type = slot.key, slot.role, slot.condition
     if claim is None:
         choice = _pool_choice(ctx, role)
         if not choice.resolved:
