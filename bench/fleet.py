@@ -39,7 +39,8 @@ def build(n: int, seed: int, inp: dict | None = None) -> Sim:
 
 
 def ready(sim: Sim) -> int:
-    return sum(1 for c in sim.api.of_kind("Cluster") if (c.get("status") or {}).get("conditions"))
+    return sum(1 for c in sim.api.of_kind("Cluster")
+               if any(x["type"] == "Ready" and x["status"] == "True" for x in (c.get("status") or {}).get("conditions", [])))
 
 
 def run(n: int, seed: int, hours: float, inp: dict | None = None) -> dict:

@@ -15,6 +15,9 @@ from function import addresses, structs
 from function.input import Input
 
 V1BETA2 = "cluster.x-k8s.io/v1beta2"
+# Set by CAPI's topology controller on every Cluster with a topology, in both API versions;
+# False when it cannot apply the topology (for example a variable the class no longer defines).
+TOPOLOGY_RECONCILED = "TopologyReconciled"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +31,8 @@ class ObservedCluster:
     variables: dict[str, object]  # our VIP variables as the Cluster carries them
     ingress_annotation: str | None
     ready: bool
+    class_ref: tuple[str, str] | None = None  # (name, namespace) of its ClusterClass, as it reads
+    topology_reconciled: bool = False  # CAPI's topology controller applied it without error
 
     @property
     def label(self) -> str:
@@ -63,6 +68,7 @@ def read_observed(obj: dict | None, inp: Input) -> ObservedCluster | None:
     ingress = addresses.parse_ip(annotations.get(inp.annotations.ingress_vip))
     # v1beta2 summarises health in Available; v1beta1 in Ready.
     ready_type = "Available" if obj.get("apiVersion") == V1BETA2 else "Ready"
+    status = obj.get("status")
     return ObservedCluster(
         name=meta["name"],
         namespace=meta["namespace"],
@@ -70,8 +76,19 @@ def read_observed(obj: dict | None, inp: Input) -> ObservedCluster | None:
         port=port,
         variables=variables,
         ingress_annotation=ingress,
-        ready=_condition_true(obj.get("status"), ready_type),
+        ready=_condition_true(status, ready_type),
+        class_ref=_class_ref(topology, meta["namespace"]),
+        topology_reconciled=_condition_true(status, TOPOLOGY_RECONCILED),
     )
+
+
+def _class_ref(topology: dict, namespace: str) -> tuple[str, str] | None:
+    """The ClusterClass a Cluster names, in either version's shape; its namespace defaults to the Cluster's."""
+    ref = topology.get("classRef")
+    name, ns = (ref.get("name"), ref.get("namespace")) if isinstance(ref, dict) else (topology.get("class"), topology.get("classNamespace"))
+    if not isinstance(name, str) or not name:
+        return None
+    return name, ns if isinstance(ns, str) and ns else namespace
 
 
 def _convert_class_ref(topology: dict, api_version: str) -> None:

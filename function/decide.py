@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
-from function import addresses, claims, clusterclass, pools, usages
+from function import addresses, claims, clusterclass, pools, steady, usages
 from function import cluster as clusters
 from function import xr as xrs
 from function.conditions import (
@@ -80,6 +80,7 @@ class Decision:
     conditions: list[Condition] = dataclasses.field(default_factory=list)
     results: list[Result] = dataclasses.field(default_factory=list)
     ttl: timedelta = timedelta(seconds=15)
+    converged: bool = False  # every wanted VIP in place, the Cluster composed, no warning
 
 
 @dataclasses.dataclass
@@ -106,6 +107,7 @@ class _Context:
     cls: clusterclass.ClassState
     sources: dict[str, str]  # role -> POOL/MANUAL from the XR's status
     use_usages: bool
+    recalled: steady.Recollection | None  # the live Cluster stands in for the fetch (steady.py)
     decision: Decision
 
     def require(self, name: str, selector: Selector) -> None:
@@ -123,6 +125,9 @@ def decide(inp: Input, xr: dict, observed: dict[str, dict], fetched: Fetched, *,
 
     ``crossplane_v2``: Crossplane advertised its capabilities (v2.2+); with a namespaced
     XR it tells the Usage kind is served.
+
+    A converged XR is decided from what its live Cluster shows, without a fetch, when
+    that is enough (see steady.py); otherwise from what Crossplane fetched.
     """
     req = xrs.parse(xr, inp)
     for name in OURS:
@@ -133,22 +138,38 @@ def decide(inp: Input, xr: dict, observed: dict[str, dict], fetched: Fetched, *,
     if CLUSTER in observed and observed_cluster is None:
         msg = "the observed Cluster has no readable metadata.name and namespace; nothing is applied until it has"
         raise Fatal(msg)
-
-    decision = Decision()
     status = xrs.get_path(xr, inp.xr.status_path)
     status = status if isinstance(status, dict) else {}
     usage_wanted = inp.usage == "Protection" or (inp.usage == "Auto" and (req.xr_namespaced or crossplane_v2))
-    ctx = _Context(
-        inp=inp,
-        req=req,
-        fetched=fetched,
-        observed=observed,
-        cluster=observed_cluster,
-        cls=clusterclass.read(inp, fetched, req.class_name, req.class_namespace),
-        sources={role: status.get(keys[1]) for role, keys in STATUS_KEYS.items() if status.get(keys[1]) in (POOL, MANUAL)},
-        use_usages=usage_wanted,  # Usages observed earlier are kept regardless (see _compose_claim)
-        decision=decision,
-    )
+
+    def context(recalled: steady.Recollection | None) -> _Context:
+        return _Context(
+            inp=inp,
+            req=req,
+            fetched=fetched,
+            observed=observed,
+            cluster=observed_cluster,
+            cls=recalled.cls if recalled else clusterclass.read(inp, fetched, req.class_name, req.class_namespace),
+            sources={role: status.get(keys[1]) for role, keys in STATUS_KEYS.items() if status.get(keys[1]) in (POOL, MANUAL)},
+            use_usages=usage_wanted,  # Usages observed earlier are kept regardless (see _compose_claim)
+            recalled=recalled,
+            decision=Decision(),
+        )
+
+    recalled = steady.recall(inp, req, observed_cluster, fetched, (CONTROL_PLANE, INGRESS))
+    if recalled is not None:
+        decision = _decide(context(recalled))
+        # Only a decision that needed nothing but what the Cluster stands in for (no pool,
+        # no address it does not show) and that changes nothing may skip the fetch.
+        answered = {clusterclass.REQUIREMENT, *(_address_requirement(key) for key in recalled.addresses)}
+        if decision.converged and not decision.results and set(decision.requirements) <= answered:
+            decision.requirements.clear()  # nothing to fetch: this call is the whole reconcile
+            return decision
+    return _decide(context(None))
+
+
+def _decide(ctx: _Context) -> Decision:
+    inp, req, decision = ctx.inp, ctx.req, ctx.decision
     ctx.require(clusterclass.REQUIREMENT, clusterclass.selector(inp, req.class_name, req.class_namespace))
 
     cp = _control_plane(ctx)
@@ -164,7 +185,7 @@ def decide(inp: Input, xr: dict, observed: dict[str, dict], fetched: Fetched, *,
             decision.status[vip_key] = state.vip
             if state.source:
                 decision.status[source_key] = state.source
-    settled = (
+    decision.converged = bool(
         cp.condition.status
         and ing.condition.status
         and cluster is not None
@@ -172,8 +193,8 @@ def decide(inp: Input, xr: dict, observed: dict[str, dict], fetched: Fetched, *,
         and not ing.releasing
         and not any(r.severity == Severity.WARNING for r in decision.results)
     )
-    decision.ttl = parse_duration(inp.ttl.converged if settled else inp.ttl.waiting)
-    _guard(observed, decision)
+    decision.ttl = parse_duration(inp.ttl.converged if decision.converged else inp.ttl.waiting)
+    _guard(ctx.observed, decision)
     return decision
 
 
@@ -192,11 +213,18 @@ def _observed_claim(ctx: _Context, role_key: str) -> claims.Claim | None:
     return claim
 
 
+def _address_requirement(role_key: str) -> str:
+    return f"address/{role_key}"
+
+
 def _address(ctx: _Context, role_key: str, claim: claims.Claim | None) -> claims.Address | None:
     if claim is None or not claim.bound:
         return None
-    requirement = f"address/{role_key}"
+    requirement = _address_requirement(role_key)
     ctx.require(requirement, claims.address_selector(ctx.inp, claim))
+    if ctx.recalled is not None:
+        value = ctx.recalled.addresses.get(role_key)
+        return claims.Address(resolved=value is not None, value=value)
     return claims.read_address(ctx.inp, ctx.fetched, requirement, claim)
 
 

@@ -26,7 +26,10 @@ OBSERVED_SHAPES = {
     core.CLUSTER: {
         "apiVersion": ALL,
         "metadata": {**_META, "annotations": ALL},
-        "spec": {"controlPlaneEndpoint": ALL, "topology": {"variables": [{"name": ALL, "value": OPAQUE}]}},
+        "spec": {
+            "controlPlaneEndpoint": ALL,
+            "topology": {"class": ALL, "classNamespace": ALL, "classRef": ALL, "variables": [{"name": ALL, "value": OPAQUE}]},
+        },
         "status": _CONDITIONS,
     },
     **{

@@ -27,7 +27,7 @@ from google.protobuf import json_format, struct_pb2
 
 from function import fn
 from tests import crds
-from tests.sim import pool_addresses
+from tests.sim import pool_addresses, requirements_unchanged
 
 MAX_CALLS = 6
 IPAM_GROUP = "ipam.cluster.x-k8s.io"
@@ -108,7 +108,8 @@ def observed_claim(name, namespace="team-a", pool_name="cp-pool", *, kind="Globa
 
 
 def observed_cluster(name="c1", namespace="team-a", host="10.0.0.10", port=6443, *, variables=None, ingress=None,
-                     ready=False, cls="cc", api_version="cluster.x-k8s.io/v1beta1"):
+                     ready=False, cls="cc", api_version="cluster.x-k8s.io/v1beta1", reconciled=None):
+    """An observed Cluster. ``reconciled``: its TopologyReconciled condition (True/False), absent if None."""
     annotations = {"vip.capi.gorizond.io/ingress-vip": ingress} if ingress else {}
     if variables is None:
         variables = {"clusterVip": host} if host else {}
@@ -128,12 +129,17 @@ def observed_cluster(name="c1", namespace="team-a", host="10.0.0.10", port=6443,
         spec["infrastructureRef"] = {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "DockerCluster", "name": f"{name}-x"}
         spec["controlPlaneRef"] = {"apiGroup": "controlplane.cluster.x-k8s.io", "kind": "KubeadmControlPlane", "name": f"{name}-y"}
         condition.update(type="Available", reason="Available" if ready else "NotAvailable", message="")
+    conditions = [condition]
+    if reconciled is not None:
+        conditions.append({"type": "TopologyReconciled", "status": str(bool(reconciled)),
+                           "reason": "ReconcileSucceeded" if reconciled else "TopologyReconcileFailed",
+                           "lastTransitionTime": "2026-01-01T00:00:00Z"})
     return {
         "apiVersion": api_version,
         "kind": "Cluster",
         "metadata": _server_meta(name, namespace, {}, annotations),
         "spec": spec,
-        "status": {"conditions": [condition]},
+        "status": {"conditions": conditions},
     }
 
 
@@ -276,16 +282,13 @@ def run(composite: dict, observed: dict[str, dict] | None = None, store: list[di
         out = Outcome(rsp, calls=call)
         if out.fatal:
             return out
-        reqs = rsp.requirements
-        if previous is not None and reqs == previous:
+        same, reqs = requirements_unchanged(previous, rsp)
+        if same:
             break
-        previous = fnv1.Requirements()
-        previous.CopyFrom(reqs)
+        previous = reqs
         selectors = dict(reqs.resources) if modern else dict(reqs.extra_resources)
         if modern:
             assert not reqs.extra_resources, "modern Crossplane was asked on the deprecated field"
-        if not selectors:
-            break
         fetched = {name: fetch(store, sel, modern=modern) for name, sel in selectors.items() if name not in (drop or set())}
     else:
         raise AssertionError("requirements did not stabilise within 6 calls")

@@ -27,6 +27,7 @@ import yaml
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from tests.harness import fetch, to_dict, to_struct
+from tests.sim import requirements_unchanged
 
 MAX_CALLS = 6
 RENDER_TIME = "2024-01-01T00:00:00Z"  # crossplane render uses a fixed transition time
@@ -99,13 +100,10 @@ def _run_step(target, step, xr, observed_resources, desired, context, store) -> 
             if r.severity == fnv1.SEVERITY_FATAL:
                 raise RenderError(f"pipeline step {step['step']} returned a fatal result: {r.message}")
         context = rsp.context if rsp.HasField("context") else None
-        if previous is not None and rsp.requirements == previous:
+        same, previous = requirements_unchanged(previous, rsp)
+        if same:
             return rsp
-        previous = fnv1.Requirements()
-        previous.CopyFrom(rsp.requirements)
-        selectors = {**dict(rsp.requirements.extra_resources), **dict(rsp.requirements.resources)}
-        if not selectors:
-            return rsp
+        selectors = {**dict(previous.extra_resources), **dict(previous.resources)}
         fetched = {name: fetch(store, sel, modern=True) for name, sel in selectors.items()}
     raise RenderError(f"pipeline step {step['step']}: requirements didn't stabilize after {MAX_CALLS} calls")
 

@@ -19,9 +19,10 @@ seconds and a run is reproducible from its seed.
   not exist; unknown pool or wrong poolRef.apiGroup leaves it pending; exhaustion
   leaves it pending; the address is freed when the claim is deleted; pool status.
 - ``Capi``: the Cluster webhook rejects undefined topology variables ("variable is
-  not defined", against the ClusterClass's status.variables); a Cluster becomes
-  Ready some time after creation and takes time to delete, answering on its VIPs
-  until it is gone. No webhook stops an endpoint change; the simulator counts any
+  not defined", against the ClusterClass's status.variables); the topology
+  controller sets TopologyReconciled, False while the class is missing or no
+  longer defines a variable the Cluster sets; a Cluster becomes Ready some time
+  after creation and takes time to delete, answering on its VIPs until it is gone. No webhook stops an endpoint change; the simulator counts any
   as a failure.
 - ``Usage``: protection.crossplane.io Usages: the `of` object is labelled in use
   and its deletion is refused while the `by` object exists; with replayDeletion
@@ -415,8 +416,15 @@ class Capi:
             new["metadata"].setdefault("finalizers", []).append(self.FINALIZER)
 
     def _watch(self, event: str, key: Key, obj: dict) -> None:
+        if key[1] == "ClusterClass" and event in ("created", "applied", "deleted"):
+            for ckey, c in list(self.api.by_kind["Cluster"].items()):
+                if self._class_key(c) == key:
+                    self.clock.after(1.0, self._topology, ckey)
+            return
         if key[1] != "Cluster":
             return
+        if event in ("created", "applied"):
+            self.clock.after(1.0, self._topology, key)
         uid = obj["metadata"]["uid"]
         host = (obj["spec"].get("controlPlaneEndpoint") or {}).get("host")
         if event in ("created", "applied") and host:
@@ -431,8 +439,42 @@ class Capi:
     def _ready(self, key: Key, uid: str) -> None:
         obj = self.api.get(key)
         if obj is not None and obj["metadata"]["uid"] == uid and obj["metadata"].get("deletionTimestamp") is None:
-            self.api.update_status(key, {"conditions": [{"type": "Ready", "status": "True",
-                                                         "lastTransitionTime": "2026-01-01T00:00:00Z"}]})
+            self._condition(key, obj, "Ready", "True", "")
+
+    @staticmethod
+    def _class_key(cluster: dict) -> Key:
+        topology = cluster["spec"].get("topology") or {}
+        ref = topology.get("classRef") or {}
+        return ("cluster.x-k8s.io", "ClusterClass", topology.get("classNamespace") or ref.get("namespace")
+                or cluster["metadata"]["namespace"], topology.get("class") or ref.get("name"))
+
+    def _topology(self, key: Key) -> None:
+        """The topology controller: TopologyReconciled False while it cannot apply the Cluster's topology.
+
+        CAPI 1.4+ lets a ClusterClass drop a variable that Clusters still set; the
+        topology reconcile then fails on it ("variable is not defined").
+        """
+        obj = self.api.get(key)
+        if obj is None or obj["metadata"].get("deletionTimestamp") is not None:
+            return
+        cls = self.api.get(self._class_key(obj))
+        defined = {v["name"] for v in ((cls or {}).get("status") or {}).get("variables", [])}
+        undefined = [v["name"] for v in (obj["spec"].get("topology") or {}).get("variables", []) if v["name"] not in defined]
+        if cls is None or undefined:
+            self._condition(key, obj, "TopologyReconciled", "False", "TopologyReconcileFailed")
+        else:
+            self._condition(key, obj, "TopologyReconciled", "True", "")
+
+    def _condition(self, key: Key, obj: dict, typ: str, status: str, reason: str) -> None:
+        """Set one condition; an unchanged status is no write (and no watch event), as on an API server."""
+        conditions = [c for c in (obj.get("status") or {}).get("conditions", []) if c["type"] != typ]
+        current = next((c for c in (obj.get("status") or {}).get("conditions", []) if c["type"] == typ), None)
+        if current is not None and (current["status"], current.get("reason", "")) == (status, reason):
+            return
+        new = {"type": typ, "status": status, "lastTransitionTime": "2026-01-01T00:00:00Z"}
+        if reason:
+            new["reason"] = reason
+        self.api.update_status(key, {**(obj.get("status") or {}), "conditions": [*conditions, new]})
 
 
 # --- Usages ----------------------------------------------------------------------------
@@ -525,9 +567,24 @@ class XRState:
     bound_at_reconcile: int | None = None  # reconcile count when every claim was first bound
     late: bool = False  # reported once
     next_at: float | None = None
+    conditions: dict[str, str] = dataclasses.field(default_factory=dict)  # type -> reason, as last reported
 
 
 Transport = Callable[[fnv1.RunFunctionRequest], fnv1.RunFunctionResponse]
+
+
+def requirements_unchanged(previous: fnv1.Requirements | None, rsp: fnv1.RunFunctionResponse) -> tuple[bool, fnv1.Requirements | None]:
+    """Crossplane's end of the requirements loop: proto.Equal of this call's requirements and the last.
+
+    The loop starts from nil, so a response without requirements ends it after one call;
+    an empty but present requirements message is not nil, and costs a second call.
+    Returns whether the loop ends, and the requirements to compare the next call with.
+    """
+    current = None
+    if rsp.HasField("requirements"):
+        current = fnv1.Requirements()
+        current.CopyFrom(rsp.requirements)
+    return current == previous, current
 
 
 class Crossplane:
@@ -641,6 +698,7 @@ class Crossplane:
             state.refs[rn] = key_of(applied)
         status = struct_to_py(rsp.desired.composite.resource).get("status", {})
         xr.setdefault("status", {}).update(status)
+        state.conditions = {c.type: c.reason for c in rsp.conditions}
         self.sim.after_reconcile(xr, state, desired)
         ttl = rsp.meta.ttl.ToTimedelta().total_seconds() if rsp.meta.HasField("ttl") else 60.0
         self.enqueue(key, 10.0 if failed else ttl)
@@ -662,14 +720,10 @@ class Crossplane:
             rsp = self.transport(req)
             if any(r.severity == fnv1.SEVERITY_FATAL for r in rsp.results):
                 return rsp
-            reqs = rsp.requirements
-            if previous is not None and reqs == previous:
+            same, previous = requirements_unchanged(previous, rsp)
+            if same:
                 return rsp
-            previous = fnv1.Requirements()
-            previous.CopyFrom(reqs)
-            selectors = reqs.resources if self.modern else reqs.extra_resources
-            if not selectors:
-                return rsp
+            selectors = previous.resources if self.modern else previous.extra_resources
             for name in list(field):
                 del field[name]
             for name, sel in selectors.items():

@@ -28,7 +28,8 @@ def fleet(sim: Sim, classes=("alpha", "beta", "gamma", "delta"), namespaces=("te
 
 
 def converged(sim: Sim) -> int:
-    return sum(1 for c in sim.api.of_kind("Cluster") if (c.get("status") or {}).get("conditions"))
+    return sum(1 for c in sim.api.of_kind("Cluster")
+               if any(x["type"] == "Ready" and x["status"] == "True" for x in (c.get("status") or {}).get("conditions", [])))
 
 
 def test_a_thousand_clusters_converge_with_unique_stable_vips():
@@ -340,3 +341,52 @@ def test_the_function_killed_and_restarted_mid_run_loses_nothing(tmp_path):
         channel.close()
         proc.kill()
         proc.wait(timeout=10)
+
+
+# The steady state (function/steady.py) -------------------------------------------------------
+
+
+def _variables(sim: Sim, name: str) -> set[str]:
+    return {v["name"] for v in sim.find("Cluster", name, "team-a")["spec"]["topology"].get("variables", [])}
+
+
+def test_a_converged_fleet_costs_one_call_per_reconcile_at_the_converged_ttl():
+    sim = Sim(seed=0)
+    fleet(sim, classes=("alpha",), namespaces=("team-a",))
+    for i in range(20):
+        sim.crossplane.create_xr(xr(f"s{i}", cls="alpha", annotations=OFF if i % 2 else None))
+    sim.settle(1800)
+    calls = sim.crossplane.calls
+    sim.run_for(3600)
+    sim.check()
+    assert converged(sim) == 20
+    assert (sim.crossplane.calls - calls) / 20 <= 6  # one call every 10 minutes
+
+
+def test_a_class_that_drops_the_cluster_vip_variable_is_noticed_without_waiting_for_the_ttl():
+    sim = small_world()
+    sim.crossplane.create_xr(xr("k1", cls="alpha"))
+    sim.settle(1800)
+    assert "clusterVip" in _variables(sim, "k1")
+    sim.api.apply(cluster_class("alpha", "team-a", variables=("ingressVip",)))
+    sim.run_for(30)  # far less than the converged TTL: CAPI's TopologyReconciled=False re-runs the XR
+    sim.check()
+    assert "clusterVip" not in _variables(sim, "k1")
+    cluster = sim.find("Cluster", "k1", "team-a")
+    assert {c["type"]: c["status"] for c in cluster["status"]["conditions"]}["TopologyReconciled"] == "True"
+    state = sim.crossplane.xrs[("platform.example.org", "WorkloadCluster", "team-a", "k1")]
+    assert state.conditions["ControlPlaneVIPReady"] == "ClusterClassMissingVariable"
+
+
+def test_a_class_that_gains_the_ingress_variable_gives_steady_clusters_an_ingress_vip():
+    sim = Sim(seed=0)
+    fleet(sim, classes=("alpha",), namespaces=("team-a",))
+    sim.api.apply(cluster_class("alpha", "team-a", variables=("clusterVip",)))
+    sim.crossplane.create_xr(xr("g1", cls="alpha"))
+    sim.settle(1800)
+    assert "ingressVip" not in _variables(sim, "g1")
+    sim.api.apply(cluster_class("alpha", "team-a"))
+    sim.run_for(660)  # one converged TTL
+    sim.check()
+    assert "ingressVip" in _variables(sim, "g1")
+    assert (sim.find("Cluster", "g1", "team-a")["metadata"].get("annotations") or {}).get("vip.capi.gorizond.io/ingress-vip")
