@@ -111,14 +111,14 @@ def ratio(a: float, b: float) -> str:
 
 
 async def main(args) -> None:
-    reqs = {"first": requests.first(), "waiting": requests.waiting(), "converged": requests.converged()}
+    reqs = {"first": requests.first(), "waiting": requests.waiting(), "converged": requests.converged(),
+            "converged, fetched": requests.converged(fetch=True)}
     servers = [ours(), floor()]
     cold = {s.name: [await first_answer(s, reqs["first"])] for s in servers}
     await asyncio.sleep(1)
     idle = {s.name: rss_mib(s.proc.pid) for s in servers}
 
-    print(f"Requests: first {reqs['first'].ByteSize()} B, waiting {reqs['waiting'].ByteSize()} B, "
-          f"converged {reqs['converged'].ByteSize()} B. {args.calls} calls per cell.\n")
+    print("Requests: " + ", ".join(f"{k} {r.ByteSize()} B" for k, r in reqs.items()) + f". {args.calls} calls per cell.\n")
     print("| request | concurrency | p50 ms (ours / floor) | p99 ms (ours / floor) | calls/s (ours / floor) | server CPU ms/call (ours / floor) |")
     print("|---|---|---|---|---|---|")
     for kind, req in reqs.items():
@@ -154,7 +154,7 @@ async def main(args) -> None:
     scaled = ours()
     await first_answer(scaled, reqs["first"])
     for label, make, sizes in (
-        ("ClusterClass variables", lambda n: requests.converged(class_variables=n), (10, 100, 1000)),
+        ("ClusterClass variables", lambda n: requests.converged(class_variables=n, fetch=True), (10, 100, 1000)),
         ("Cluster topology variables", lambda n: requests.converged(cluster_variables=n), (10, 100, 1000)),
         ("matching pools", lambda n: requests.waiting(pools=n), (1, 10, 100)),
     ):

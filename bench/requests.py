@@ -61,9 +61,9 @@ def big_class(variables: int = 20) -> dict:
     return cls
 
 
-def _observed():
-    claims = {"vip-claim-control-plane": observed_claim("vip-cp-c1"),
-              "vip-claim-ingress": observed_claim("vip-ingress-c1", pool_name="ing-pool", role="ingress")}
+def _observed(cp_pool: str = "cp-pool", ingress_pool: str = "ing-pool"):
+    claims = {"vip-claim-control-plane": observed_claim("vip-cp-c1", pool_name=cp_pool),
+              "vip-claim-ingress": observed_claim("vip-ingress-c1", pool_name=ingress_pool, role="ingress")}
     for c in claims.values():
         c["metadata"]["managedFields"] = _managed_fields("crossplane", 2)
     return claims
@@ -77,8 +77,8 @@ def first() -> fnv1.RunFunctionRequest:
 
 
 def waiting(pools: int = 2) -> fnv1.RunFunctionRequest:
-    """Claims made, not yet bound; pools and the class fetched."""
-    observed = _observed()
+    """Claims made, not yet bound, in pools with room; pools and the class fetched."""
+    observed = _observed("control-plane-0", "ingress-0")
     for c in observed.values():
         c.pop("status", None)
     fetched = {"cluster-class": [big_class()]}
@@ -95,19 +95,42 @@ def waiting(pools: int = 2) -> fnv1.RunFunctionRequest:
     return req
 
 
-def converged(class_variables: int = 20, cluster_variables: int = 20) -> fnv1.RunFunctionRequest:
-    """The steady state of a large fleet: Cluster observed with both VIPs, claims bound."""
+def _converged_observed(cluster_variables: int) -> dict:
     observed = _observed()
-    cluster = observed_cluster(variables={"clusterVip": "10.0.0.10", "ingressVip": "10.0.1.10"}, ingress="10.0.1.10", ready=True)
+    cluster = observed_cluster(variables={"clusterVip": "10.0.0.10", "ingressVip": "10.0.1.10"}, ingress="10.0.1.10",
+                               ready=True, reconciled=True)
     cluster["spec"]["topology"]["variables"].extend(_variables(cluster_variables))
     cluster["metadata"]["managedFields"] = _managed_fields("crossplane", 3) + _managed_fields("capi", 3)
     cluster["status"]["conditions"] += [{"type": f"Cond{i}", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"} for i in range(10)]
     observed["cluster"] = cluster
+    for claim, name in (("vip-cp-c1", "vip-usage-control-plane"), ("vip-ingress-c1", "vip-usage-ingress")):
+        observed[name] = {
+            "apiVersion": "protection.crossplane.io/v1beta1", "kind": "Usage",
+            "metadata": {"name": claim, "namespace": "team-a", "uid": "u1", "resourceVersion": "9",
+                         "managedFields": _managed_fields("crossplane", 1)},
+            "spec": {"of": {"apiVersion": "ipam.cluster.x-k8s.io/v1beta1", "kind": "IPAddressClaim", "resourceRef": {"name": claim}},
+                     "by": {"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Cluster", "resourceRef": {"name": "c1"}},
+                     "replayDeletion": True},
+            "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Available",
+                                       "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}
+    return observed
+
+
+def converged(class_variables: int = 20, cluster_variables: int = 20, *, fetch: bool = False) -> fnv1.RunFunctionRequest:
+    """The steady state of a large fleet: Cluster observed with both VIPs, claims bound, Usages ready.
+
+    As Crossplane sends it: the first (and, in steady state, only) call of a reconcile, nothing
+    fetched. ``fetch``: instead the second call of a reconcile that fetched (the class and the
+    IPAddresses attached), as after any change.
+    """
+    observed = _converged_observed(cluster_variables)
     x = workload_xr(cluster_variables)
     x["status"]["vip"] = {"controlPlane": "10.0.0.10", "controlPlaneSource": "Pool", "ingress": "10.0.1.10", "ingressSource": "Pool"}
-    fetched = {"cluster-class": [big_class(class_variables)],
-               "address/control-plane": [ip_address("vip-cp-c1", "10.0.0.10")],
-               "address/ingress": [ip_address("vip-ingress-c1", "10.0.1.10", pool_name="ing-pool")]}
+    fetched = None
+    if fetch:
+        fetched = {"cluster-class": [big_class(class_variables)],
+                   "address/control-plane": [ip_address("vip-cp-c1", "10.0.0.10")],
+                   "address/ingress": [ip_address("vip-ingress-c1", "10.0.1.10", pool_name="ing-pool")]}
     req = request(x, observed, fetched=fetched)
     req.meta.capabilities[:] = CAPS
     return req
@@ -118,6 +141,7 @@ def size(req: fnv1.RunFunctionRequest) -> int:
 
 
 if __name__ == "__main__":
-    for name, r in (("first", first()), ("waiting", waiting()), ("converged", converged())):
+    for name, r in (("first", first()), ("waiting", waiting()), ("converged", converged()),
+                    ("converged, fetched", converged(fetch=True))):
         print(name, size(r), "bytes")
 
