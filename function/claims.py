@@ -9,10 +9,13 @@ Cluster is only composed once the VIP is known, so that would deadlock.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from function import addresses, pools
-from function.input import Input, Role
 from function.requirements import Fetched, Selector
+
+if TYPE_CHECKING:  # the model is loaded only when a step carries an Input (see input.py)
+    from function.input_model import Input, Role
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,9 +10,12 @@ the user wrote it. Fields CAPI fills in (``infrastructureRef``,
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from function import addresses, structs
-from function.input import Input
+
+if TYPE_CHECKING:  # the model is loaded only when a step carries an Input (see input.py)
+    from function.input_model import Input
 
 V1BETA2 = "cluster.x-k8s.io/v1beta2"
 # Set by CAPI's topology controller on every Cluster with a topology, in both API versions;

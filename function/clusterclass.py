@@ -10,9 +10,12 @@ user just wrote, ``status`` what the webhook will check.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
-from function.input import Input
 from function.requirements import Fetched, Selector
+
+if TYPE_CHECKING:  # the model is loaded only when a step carries an Input (see input.py)
+    from function.input_model import Input
 
 REQUIREMENT = "cluster-class"
 

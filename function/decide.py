@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from function import addresses, claims, clusterclass, pools, steady, usages
 from function import cluster as clusters
@@ -39,9 +40,12 @@ from function.conditions import (
     normal,
     warning,
 )
-from function.input import Input, Role, parse_duration
+from function.input import parse_duration
 from function.requirements import Fetched, Selector
 from function.xr import ClusterRequest, Fatal
+
+if TYPE_CHECKING:  # the model is loaded only when a step carries an Input (see input.py)
+    from function.input_model import Input, Role
 
 CLUSTER = "cluster"
 CONTROL_PLANE = "control-plane"

@@ -4,18 +4,25 @@ The Input is optional. With none, the defaults below are the contract that the
 capi-vip-allocator operator established, so pools labelled for the operator
 work unchanged. Unknown fields are rejected rather than ignored: a typo in a
 label key would otherwise silently select no pool at all.
+
+The pydantic model that validates an Input is in input_model.py; this module loads
+it on first use (``inputs.Input``, or ``load`` of a step that has an Input), because
+importing pydantic's validators and building the model takes ~40 ms, most of what
+the function's start costs beyond the SDK's, and a call without an Input needs only
+the defaults. DEFAULT holds them as plain read-only objects with the model's
+attribute names (tests/test_input.py checks that it equals the model's defaults).
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import types
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING
 
-import pydantic
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+if TYPE_CHECKING:
+    from function.input_model import Input
 
 API_VERSION = "vip.fn.crossplane.io/v1beta1"
 KIND = "Input"
@@ -25,15 +32,6 @@ _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(h|ms|m|s))+$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _MAX_TTL_SECONDS = 24 * 3600
-
-# Kubernetes qualified name, as used for label and annotation keys.
-_QUALIFIED_KEY = re.compile(
-    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
-)
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
-_API_VERSION = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?v[0-9]+((alpha|beta)[0-9]+)?$")
-_FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 @functools.lru_cache(maxsize=64)
@@ -49,212 +47,67 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def _check_duration(text: str) -> str:
-    parse_duration(text)
-    return text
+class Defaults(types.SimpleNamespace):
+    """Default values under the model's attribute names; read-only, and hashable as a frozen model is."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        msg = f"the default Input is read-only: cannot set {name}"
+        raise AttributeError(msg)
+
+    def __delattr__(self, name: str) -> None:
+        msg = f"the default Input is read-only: cannot delete {name}"
+        raise AttributeError(msg)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.__dict__.values()))
 
 
-def _check_key(text: str) -> str:
-    if len(text) > 316 or not _QUALIFIED_KEY.match(text):
-        msg = f"{text!r} is not a valid Kubernetes label or annotation key"
-        raise ValueError(msg)
-    return text
-
-
-def _check_label_value(text: str) -> str:
-    if not text or len(text) > 63 or not _LABEL_VALUE.match(text):
-        msg = f"{text!r} is not a valid Kubernetes label value"
-        raise ValueError(msg)
-    return text
-
-
-def _check_api_version(text: str) -> str:
-    if not _API_VERSION.match(text):
-        msg = f"{text!r} is not an apiVersion such as ipam.cluster.x-k8s.io/v1beta1"
-        raise ValueError(msg)
-    return text
-
-
-def _check_claim_name(text: str) -> str:
-    if "{cluster}" not in text:
-        msg = f"{text!r} must contain {{cluster}}, or every cluster would share one claim"
-        raise ValueError(msg)
-    probe = text.replace("{cluster}", "x")
-    if not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", probe):
-        msg = f"{text!r} does not give a valid object name (lower-case letters, digits, '-', '.')"
-        raise ValueError(msg)
-    return text
-
-
-def _check_field_path(text: str) -> str:
-    if not _FIELD_PATH.match(text) or len(text) > 256:
-        msg = f"{text!r} is not a dotted field path such as spec.cluster"
-        raise ValueError(msg)
-    return text
-
-
-def _check_status_path(text: str) -> str:
-    _check_field_path(text)
-    if not text.startswith("status.") or text.count(".") < 1:
-        msg = f"{text!r} must be below status, such as status.vip: the function writes only there"
-        raise ValueError(msg)
-    return text
-
-
-Duration = Annotated[str, AfterValidator(_check_duration)]
-Key = Annotated[str, AfterValidator(_check_key)]
-LabelValue = Annotated[str, AfterValidator(_check_label_value)]
-ApiVersion = Annotated[str, AfterValidator(_check_api_version)]
-ClaimName = Annotated[str, AfterValidator(_check_claim_name)]
-FieldPath = Annotated[str, AfterValidator(_check_field_path)]
-StatusPath = Annotated[str, AfterValidator(_check_status_path)]
-Kind = Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]*$")]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        frozen=True,
-    )
-
-
-class Role(_Model):
-    """How one kind of VIP (control plane or ingress) is found, claimed and published."""
-
-    label_value: LabelValue = Field(description="Value of the role label that pools for this role carry.")
-    variable: str = Field(
-        min_length=1,
-        max_length=256,
-        description="ClusterClass variable that receives the VIP.",
-    )
-    claim_name: ClaimName = Field(
-        description="Name of the IPAddressClaim; {cluster} is replaced by the Cluster's name."
-    )
-
-
-class PoolKind(_Model):
-    """A kind of IPAM pool that the function may claim from."""
-
-    api_version: ApiVersion
-    kind: Kind
-    namespaced: bool = Field(
-        description="Namespaced pools are looked up in the Cluster's namespace and preferred over cluster-scoped ones."
-    )
-
-
-def _default_pool_kinds() -> list[PoolKind]:
-    return [
-        PoolKind(api_version="ipam.cluster.x-k8s.io/v1alpha2", kind="InClusterIPPool", namespaced=True),
-        PoolKind(api_version="ipam.cluster.x-k8s.io/v1alpha2", kind="GlobalInClusterIPPool", namespaced=False),
-    ]
-
-
-class Labels(_Model):
-    """Label keys on pools (and claims)."""
-
-    cluster_class: Key = Field(
-        default="vip.capi.gorizond.io/cluster-class",
-        description=(
-            "Pool label naming the ClusterClass it serves; the value 'true' means: read the class "
-            "names from the annotation with the same key (comma-separated)."
-        ),
-    )
-    role: Key = Field(default="vip.capi.gorizond.io/role", description="Pool and claim label naming the role.")
-
-
-class Annotations(_Model):
-    """Annotation keys read from the XR and written on the Cluster."""
-
-    ingress_enabled: Key = Field(
-        default="vip.capi.gorizond.io/ingress-enabled",
-        description="XR annotation; the value \"false\" turns the ingress VIP off.",
-    )
-    ingress_vip: Key = Field(
-        default="vip.capi.gorizond.io/ingress-vip",
-        description="XR annotation with a manual ingress VIP; also written on the Cluster with the ingress VIP.",
-    )
-
-
-class Roles(_Model):
-    control_plane: Role = Role(label_value="control-plane", variable="clusterVip", claim_name="vip-cp-{cluster}")
-    ingress: Role = Role(label_value="ingress", variable="ingressVip", claim_name="vip-ingress-{cluster}")
-
-
-class Cluster(_Model):
-    """The composed CAPI Cluster."""
-
-    api_version: Literal["cluster.x-k8s.io/v1beta1", "cluster.x-k8s.io/v1beta2"] = "cluster.x-k8s.io/v1beta1"
-    default_port: int = Field(default=6443, ge=1, le=65535, description="Control-plane port when the XR sets none.")
-    cluster_class_api_version: Literal["cluster.x-k8s.io/v1beta1", "cluster.x-k8s.io/v1beta2"] = Field(
-        default="cluster.x-k8s.io/v1beta1", description="apiVersion used to read ClusterClasses."
-    )
-
-
-class Ipam(_Model):
-    claim_api_version: ApiVersion = "ipam.cluster.x-k8s.io/v1beta1"
-    address_api_version: ApiVersion = "ipam.cluster.x-k8s.io/v1beta1"
-    pool_kinds: list[PoolKind] = Field(default_factory=_default_pool_kinds, min_length=1, max_length=8)
-
-
-class Xr(_Model):
-    """Where the function reads and writes on the XR."""
-
-    cluster_spec_path: FieldPath = Field(default="spec.cluster", description="The CAPI Cluster spec as the user writes it.")
-    status_path: StatusPath = Field(default="status.vip", description="Where the VIPs are reported (below status).")
-
-
-class Ttl(_Model):
-    waiting: Duration = Field(default="15s", description="Response TTL while waiting on IPAM, a pool or a ClusterClass.")
-    converged: Duration = Field(default="10m", description="Response TTL once every wanted VIP is in place.")
-
-
-class Input(_Model):
-    """Input of function-capi-vip (apiVersion vip.fn.crossplane.io/v1beta1, kind Input)."""
-
-    api_version: Literal["vip.fn.crossplane.io/v1beta1"] = API_VERSION
-    kind: Literal["Input"] = KIND
-    # Crossplane passes the Input object through whole; metadata is allowed and ignored.
-    metadata: dict | None = None
-    cluster: Cluster = Cluster()
-    labels: Labels = Labels()
-    annotations: Annotations = Annotations()
-    roles: Roles = Roles()
-    ipam: Ipam = Ipam()
-    xr: Xr = Xr()
-    ttl: Ttl = Ttl()
-    usage: Literal["Auto", "Protection", "None"] = Field(
-        default="Auto",
-        description=(
-            "Compose a protection.crossplane.io Usage per claim, so a claim outlives the Cluster that uses it. "
-            "Auto: when the XR is namespaced or Crossplane advertises its capabilities (both mean Crossplane v2). "
-            "The legacy apiextensions.crossplane.io Usage cannot protect namespaced claims and is not offered."
-        ),
-    )
-
-    @pydantic.model_validator(mode="after")
-    def _distinct(self) -> Input:
-        cp, ing = self.roles.control_plane, self.roles.ingress
-        if cp.label_value == ing.label_value:
-            msg = "roles.controlPlane.labelValue and roles.ingress.labelValue must differ"
-            raise ValueError(msg)
-        if cp.claim_name == ing.claim_name:
-            msg = "roles.controlPlane.claimName and roles.ingress.claimName must differ"
-            raise ValueError(msg)
-        if cp.variable == ing.variable:
-            msg = "roles.controlPlane.variable and roles.ingress.variable must differ"
-            raise ValueError(msg)
-        return self
-
-
-DEFAULT = Input()
+# The Input a step without one gets: the values of input_model.Input(), which a test keeps equal.
+DEFAULT = Defaults(
+    api_version=API_VERSION,
+    kind=KIND,
+    metadata=None,
+    cluster=Defaults(
+        api_version="cluster.x-k8s.io/v1beta1",
+        default_port=6443,
+        cluster_class_api_version="cluster.x-k8s.io/v1beta1",
+    ),
+    labels=Defaults(
+        cluster_class="vip.capi.gorizond.io/cluster-class",
+        role="vip.capi.gorizond.io/role",
+    ),
+    annotations=Defaults(
+        ingress_enabled="vip.capi.gorizond.io/ingress-enabled",
+        ingress_vip="vip.capi.gorizond.io/ingress-vip",
+    ),
+    roles=Defaults(
+        control_plane=Defaults(label_value="control-plane", variable="clusterVip", claim_name="vip-cp-{cluster}"),
+        ingress=Defaults(label_value="ingress", variable="ingressVip", claim_name="vip-ingress-{cluster}"),
+    ),
+    ipam=Defaults(
+        claim_api_version="ipam.cluster.x-k8s.io/v1beta1",
+        address_api_version="ipam.cluster.x-k8s.io/v1beta1",
+        pool_kinds=[
+            Defaults(api_version="ipam.cluster.x-k8s.io/v1alpha2", kind="InClusterIPPool", namespaced=True),
+            Defaults(api_version="ipam.cluster.x-k8s.io/v1alpha2", kind="GlobalInClusterIPPool", namespaced=False),
+        ],
+    ),
+    xr=Defaults(cluster_spec_path="spec.cluster", status_path="status.vip"),
+    ttl=Defaults(waiting="15s", converged="10m"),
+    usage="Auto",
+)
 
 
 def load(raw: dict | None) -> Input:
     """Validate a raw Input; raises InputError with every problem named by field."""
     if not raw:
-        return DEFAULT
+        return DEFAULT  # type: ignore[return-value] - the model's attributes, without the model
+    import pydantic
+
+    from function.input_model import Input
+
     try:
         return Input.model_validate(raw)
     except pydantic.ValidationError as e:
@@ -266,3 +119,16 @@ def load(raw: dict | None) -> Input:
 
 class InputError(ValueError):
     """The Input cannot be used."""
+
+
+_MODEL_NAMES = frozenset({"Input", "Role", "PoolKind", "Labels", "Annotations", "Roles", "Cluster", "Ipam", "Xr", "Ttl"})
+
+
+def __getattr__(name: str) -> object:
+    """The model's classes (inputs.Input, inputs.Role, ...), loaded on first use."""
+    if name in _MODEL_NAMES:
+        from function import input_model
+
+        return getattr(input_model, name)
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import TYPE_CHECKING
 
 from function import addresses
-from function.input import Input, PoolKind
 from function.requirements import Fetched, Selector
+
+if TYPE_CHECKING:  # the model is loaded only when a step carries an Input (see input.py)
+    from function.input_model import Input, PoolKind
 
 # The in-cluster IPAM provider serves only claims whose poolRef.apiGroup is exactly this.
 API_GROUP = "ipam.cluster.x-k8s.io"

@@ -25,13 +25,16 @@ it), the fetch happens as always. Nothing composed differs between the two paths
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from function import clusterclass
 from function.clusterclass import ClassState
 from function.cluster import ObservedCluster
-from function.input import Input
 from function.requirements import Fetched
 from function.xr import ClusterRequest
+
+if TYPE_CHECKING:  # the model is loaded only when a step carries an Input (see input.py)
+    from function.input_model import Input
 
 
 @dataclasses.dataclass(frozen=True)

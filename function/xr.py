@@ -8,9 +8,12 @@ composed from an earlier, valid version of the same XR.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from function import addresses, structs
-from function.input import Input
+
+if TYPE_CHECKING:  # the model is loaded only when a step carries an Input (see input.py)
+    from function.input_model import Input
 
 
 class Fatal(Exception):

@@ -23,6 +23,45 @@ def test_defaults_are_the_operators_contract():
     assert (d.cluster.default_port, d.ttl.waiting, d.ttl.converged) == (6443, "15s", "10m")
 
 
+def test_the_plain_default_is_exactly_the_models_defaults():
+    import json
+
+    def plain(value):
+        if isinstance(value, inputs.Defaults):
+            return {k: plain(v) for k, v in vars(value).items()}
+        return [plain(v) for v in value] if isinstance(value, list) else value
+
+    # json (sorted keys) tells True from 1 and a missing field from a None one.
+    assert json.dumps(plain(inputs.DEFAULT), sort_keys=True) == json.dumps(inputs.Input().model_dump(), sort_keys=True)
+    assert inputs.load({**HEAD}) == inputs.Input()
+
+
+def test_the_default_is_read_only():
+    with pytest.raises(AttributeError):
+        inputs.DEFAULT.ttl.waiting = "1s"
+    with pytest.raises(AttributeError):
+        del inputs.DEFAULT.usage
+
+
+def test_a_call_without_an_input_loads_no_pydantic_model():
+    """Cold start: the model is loaded only for a step that carries an Input (see function/input.py)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys\n"
+        "import function.main\n"
+        "from tests.harness import run, xr\n"
+        "from tests.fixtures import STORE\n"
+        "assert run(xr(), {}, STORE).desired\n"
+        "assert 'function.input_model' not in sys.modules, 'loaded without an Input'\n"
+        "run(xr(), {}, STORE, inp={'apiVersion': 'vip.fn.crossplane.io/v1beta1', 'kind': 'Input'})\n"
+        "assert 'function.input_model' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
 def test_label_keys_and_variable_names_come_from_the_input():
     inp = {**HEAD, "labels": {"clusterClass": "ipam.example.org/class", "role": "ipam.example.org/role"},
            "roles": {"controlPlane": {"labelValue": "apiserver", "variable": "apiVip", "claimName": "api-{cluster}"}}}
