@@ -8,16 +8,22 @@ for a large Cluster or ClusterClass that costs more than the decision itself.
   decision passes through untouched (the parts of the user's Cluster spec it never
   reads), and ``write`` copies it back in C.
 - ``plain`` turns a token into Python where the decision does need to read one.
+
+Every protobuf wrapper touched costs (upb builds a Python object for it on first
+access), so a shape is compiled once into one reader function per node kind, and
+the walk touches each wrapper once.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from google.protobuf import struct_pb2
 
 ALL = True  # shape leaf: convert this subtree whole
 OPAQUE = "opaque"  # shape leaf: keep this subtree as a protobuf Value
 OTHERS = "*"  # shape key: what to do with every key the shape does not name
-NAMES = {"name": ALL}  # list item shape: only each item's name (read without the generic walk)
+NAMES = {"name": ALL}  # list item shape: only each item's name
 
 
 def value_to_py(v: struct_pb2.Value) -> object:
@@ -25,7 +31,8 @@ def value_to_py(v: struct_pb2.Value) -> object:
     if kind == "string_value":
         return v.string_value
     if kind == "struct_value":
-        return struct_to_py(v.struct_value)
+        fields = v.struct_value.fields
+        return {k: value_to_py(fields[k]) for k in fields}
     if kind == "list_value":
         return [value_to_py(x) for x in v.list_value.values]
     if kind == "number_value":
@@ -37,7 +44,8 @@ def value_to_py(v: struct_pb2.Value) -> object:
 
 
 def struct_to_py(s: struct_pb2.Struct) -> dict:
-    return {k: value_to_py(v) for k, v in s.fields.items()}
+    fields = s.fields
+    return {k: value_to_py(fields[k]) for k in fields}
 
 
 def plain(v: object) -> object:
@@ -51,28 +59,76 @@ def plain(v: object) -> object:
     return v
 
 
-def _leaf(v: struct_pb2.Value, sub: object) -> object:
+Reader = Callable[[struct_pb2.Value], object]
+
+
+def _opaque(v: struct_pb2.Value) -> struct_pb2.Value:
+    return v  # a reference into the request, which nothing modifies; copied only when written
+
+
+def _compile(sub: object) -> Reader:
+    """The reader of one Value under shape ``sub``; a Value not of the type the shape expects is
+    handed over as is (the reader of the result rejects it)."""
     if sub is ALL:
-        return value_to_py(v)
+        return value_to_py
     if sub == OPAQUE:
-        return v  # a reference into the request, which nothing modifies; copied only when written
-    kind = v.WhichOneof("kind")
-    if isinstance(sub, dict) and kind == "struct_value":
-        return pluck(v.struct_value, sub)
-    if isinstance(sub, list) and kind == "list_value":
-        item_shape = sub[0]
-        if item_shape is NAMES:
-            return [_name(x) for x in v.list_value.values]
-        return [_leaf(x, item_shape) for x in v.list_value.values]
-    # Not the type the shape expects: hand it over as is; the reader rejects it.
-    return value_to_py(v)
+        return _opaque
+    if isinstance(sub, dict):
+        read_struct = _struct_reader(sub)
+
+        def read_object(v: struct_pb2.Value) -> object:
+            if v.WhichOneof("kind") == "struct_value":
+                return read_struct(v.struct_value)
+            return value_to_py(v)
+
+        return read_object
+    if isinstance(sub, list):
+        read_item = _compile(sub[0])
+
+        def read_list(v: struct_pb2.Value) -> object:
+            if v.WhichOneof("kind") == "list_value":
+                return [read_item(x) for x in v.list_value.values]
+            return value_to_py(v)
+
+        return read_list
+    return value_to_py
 
 
-def _name(x: struct_pb2.Value) -> object:
-    if x.WhichOneof("kind") != "struct_value":
-        return value_to_py(x)
-    fields = x.struct_value.fields
-    return {"name": value_to_py(fields["name"])} if "name" in fields else {}
+def _struct_reader(shape: dict) -> Callable[[struct_pb2.Struct], dict]:
+    others = shape.get(OTHERS)
+    if others is None and all(sub is ALL for sub in shape.values()):
+        keys = tuple(shape)
+
+        def read_record(s: struct_pb2.Struct) -> dict:
+            fields = s.fields
+            out = {}
+            for key in keys:
+                if key in fields:
+                    v = fields[key]
+                    out[key] = v.string_value if v.WhichOneof("kind") == "string_value" else value_to_py(v)
+            return out
+
+        return read_record
+    if others is None:
+        named = tuple((key, _compile(sub)) for key, sub in shape.items())
+
+        def read_named(s: struct_pb2.Struct) -> dict:
+            fields = s.fields
+            return {key: read(fields[key]) for key, read in named if key in fields}
+
+        return read_named
+    table = {key: _compile(sub) for key, sub in shape.items()}
+    get = table.get
+    default = _compile(others)
+
+    def read_all(s: struct_pb2.Struct) -> dict:
+        fields = s.fields
+        return {key: get(key, default)(fields[key]) for key in fields}
+
+    return read_all
+
+
+_readers: dict[int, tuple[dict, Callable[[struct_pb2.Struct], dict]]] = {}
 
 
 def pluck(s: struct_pb2.Struct, shape: dict) -> dict:
@@ -80,19 +136,15 @@ def pluck(s: struct_pb2.Struct, shape: dict) -> dict:
 
     A shape maps a key to ALL (the whole subtree), OPAQUE (a token), a nested shape
     (an object), or a one-element list holding the shape of each item of a list; the
-    key OTHERS gives the treatment of every key not named.
+    key OTHERS gives the treatment of every key not named. Shapes are constants:
+    each is compiled on first use.
     """
-    out: dict = {}
-    fields = s.fields
-    others = shape.get(OTHERS)
-    if others is None:
-        for key, sub in shape.items():
-            if key in fields:
-                out[key] = _leaf(fields[key], sub)
-        return out
-    for key, v in fields.items():
-        out[key] = _leaf(v, shape.get(key, others))
-    return out
+    entry = _readers.get(id(shape))
+    if entry is None or entry[0] is not shape:
+        if len(_readers) > 256:  # shapes made on the fly: never grow without bound
+            _readers.clear()
+        entry = _readers[id(shape)] = (shape, _struct_reader(shape))  # holding shape keeps its id unique
+    return entry[1](s)
 
 
 def write(s: struct_pb2.Struct, d: dict) -> None:
@@ -103,6 +155,28 @@ def write(s: struct_pb2.Struct, d: dict) -> None:
 
 
 def _set(v: struct_pb2.Value, value: object) -> None:
+    t = type(value)
+    if t is str:
+        v.string_value = value
+    elif t is dict:
+        s = v.struct_value
+        s.SetInParent()
+        fields = s.fields
+        for key, item in value.items():
+            _set(fields[key], item)
+    elif t is struct_pb2.Value:
+        v.CopyFrom(value)
+    elif t is list:
+        lv = v.list_value
+        lv.SetInParent()
+        add = lv.values.add
+        for item in value:
+            _set(add(), item)
+    else:
+        _set_other(v, value)
+
+
+def _set_other(v: struct_pb2.Value, value: object) -> None:
     if isinstance(value, str):
         v.string_value = value
     elif isinstance(value, dict):
