@@ -8,6 +8,9 @@ for a large Cluster or ClusterClass that costs more than the decision itself.
   decision passes through untouched (the parts of the user's Cluster spec it never
   reads), and ``write`` copies it back in C.
 - ``plain`` turns a token into Python where the decision does need to read one.
+- An object whose shape names only ALL keys, the others OPAQUE (a topology
+  variable: its name read, its value a token), is read whole: it becomes a
+  read-only ``Record`` that ``write`` copies back from its Value in one C call.
 
 Every protobuf wrapper touched costs (upb builds a Python object for it on first
 access), so a shape is compiled once into one reader function per node kind, and
@@ -62,6 +65,24 @@ def plain(v: object) -> object:
 Reader = Callable[[struct_pb2.Value], object]
 
 
+class Record(dict):
+    """An object read whole from the request (see the module doc): read-only, so that what
+    ``write`` copies from ``source`` is always what the dict says. Copy it (``dict(r)``) to change it."""
+
+    __slots__ = ("source",)
+
+    def _read_only(self, *_args: object, **_kwargs: object) -> None:
+        msg = "a Record read from the request is read-only; change a copy (dict(record))"
+        raise TypeError(msg)
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _read_only  # type: ignore[assignment]
+
+
+def _is_whole(shape: dict) -> bool:
+    """Whether the shape reads every key of an object: the unnamed ones as tokens, the named ones whole."""
+    return shape.get(OTHERS) == OPAQUE and all(sub is ALL for key, sub in shape.items() if key != OTHERS)
+
+
 def _opaque(v: struct_pb2.Value) -> struct_pb2.Value:
     return v  # a reference into the request, which nothing modifies; copied only when written
 
@@ -73,6 +94,17 @@ def _compile(sub: object) -> Reader:
         return value_to_py
     if sub == OPAQUE:
         return _opaque
+    if isinstance(sub, dict) and _is_whole(sub):
+        read_fields = _struct_reader(sub)
+
+        def read_record(v: struct_pb2.Value) -> object:
+            if v.WhichOneof("kind") == "struct_value":
+                record = Record(read_fields(v.struct_value))
+                record.source = v
+                return record
+            return value_to_py(v)
+
+        return read_record
     if isinstance(sub, dict):
         read_struct = _struct_reader(sub)
 
@@ -166,6 +198,8 @@ def _set(v: struct_pb2.Value, value: object) -> None:
             _set(fields[key], item)
     elif t is struct_pb2.Value:
         v.CopyFrom(value)
+    elif t is Record:
+        v.CopyFrom(value.source)
     elif t is list:
         lv = v.list_value
         lv.SetInParent()
