@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
+from logging import DEBUG
 
 import grpc
 from google.protobuf import struct_pb2
@@ -215,17 +216,22 @@ def run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
         metrics.observe_duration(time.perf_counter() - start)
 
 
+def _logger(tag: str, xr_name: str | None):
+    """The call's logger, bound once (each bind costs a few µs)."""
+    return logging.get_logger().bind(tag=tag) if xr_name is None else logging.get_logger().bind(tag=tag, xr=xr_name)
+
+
 def _run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
-    log = logging.get_logger().bind(tag=req.meta.tag)
+    tag = req.meta.tag
+    xr_name = None
     try:
         try:
             inp = _input(req.input.SerializeToString(deterministic=True)) if req.HasField("input") else inputs.DEFAULT
         except inputs.InputError as e:
-            return _fatal_logged(req, log, f"the function's Input is invalid: {e}")
+            return _fatal_logged(req, _logger(tag, xr_name), f"the function's Input is invalid: {e}")
         xr = pluck(req.observed.composite.resource, xr_shape(inp))
         meta = xr.get("metadata") if isinstance(xr.get("metadata"), dict) else {}
         xr_name = f"{meta.get('namespace') or ''}/{meta.get('name')}".lstrip("/")
-        log = log.bind(xr=xr_name)
         observed = {
             name: pluck(req.observed.resources[name].resource, shape)
             for name, shape in OBSERVED_SHAPES.items()
@@ -235,22 +241,30 @@ def _run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
         v2 = fnv1.CAPABILITY_CAPABILITIES in req.meta.capabilities
         decision = core.decide(inp, xr, observed, fetched, crossplane_v2=v2)
     except Fatal as e:
-        return _fatal_logged(req, log, str(e))
+        return _fatal_logged(req, _logger(tag, xr_name), str(e))
     except Exception as e:  # noqa: BLE001 - an exception must never reach gRPC; Fatal applies nothing.
+        log = _logger(tag, xr_name)
         log.exception("unexpected error")
         return _fatal_logged(req, log, f"function-capi-vip failed unexpectedly ({type(e).__name__}: {e}); nothing was applied")
     _observe(xr_name, fetched, decision)
+    log = _logger(tag, xr_name)
     # One line per decision that changes or blocks something; a converged reconcile logs nothing at INFO.
     for r in decision.results:
         log.info(r.message, reason=r.reason.value, severity=r.severity.value, role=r.role or None)
-    log.debug(
-        "decided",
-        status=decision.status,
-        conditions={c.type: c.reason.value for c in decision.conditions},
-        composed=sorted(decision.composed),
-        ttl=str(decision.ttl),
-    )
+    if _debug_enabled(log):  # spare building the arguments of a line that is dropped
+        log.debug(
+            "decided",
+            status=decision.status,
+            conditions={c.type: c.reason.value for c in decision.conditions},
+            composed=sorted(decision.composed),
+            ttl=str(decision.ttl),
+        )
     return to_response(req, inp, decision)
+
+
+def _debug_enabled(log) -> bool:
+    is_enabled_for = getattr(log, "is_enabled_for", None)  # structlog's filtering loggers (the SDK's)
+    return True if is_enabled_for is None else is_enabled_for(DEBUG)
 
 
 def _fatal_logged(req: fnv1.RunFunctionRequest, log, message: str) -> fnv1.RunFunctionResponse:
