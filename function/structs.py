@@ -83,6 +83,11 @@ def _is_whole(shape: dict) -> bool:
     return shape.get(OTHERS) == OPAQUE and all(sub is ALL for key, sub in shape.items() if key != OTHERS)
 
 
+def _whole(v: struct_pb2.Value) -> object:
+    """value_to_py, with the common case (a string) inline."""
+    return v.string_value if v.WhichOneof("kind") == "string_value" else value_to_py(v)
+
+
 def _opaque(v: struct_pb2.Value) -> struct_pb2.Value:
     return v  # a reference into the request, which nothing modifies; copied only when written
 
@@ -95,14 +100,15 @@ def _compile(sub: object) -> Reader:
     if sub == OPAQUE:
         return _opaque
     if isinstance(sub, dict) and _is_whole(sub):
-        read_fields = _struct_reader(sub)
+        named = frozenset(key for key in sub if key != OTHERS)
 
         def read_record(v: struct_pb2.Value) -> object:
-            if v.WhichOneof("kind") == "struct_value":
-                record = Record(read_fields(v.struct_value))
-                record.source = v
-                return record
-            return value_to_py(v)
+            if v.WhichOneof("kind") != "struct_value":
+                return value_to_py(v)
+            fields = v.struct_value.fields
+            record = Record({key: _whole(fields[key]) if key in named else fields[key] for key in fields})
+            record.source = v
+            return record
 
         return read_record
     if isinstance(sub, dict):
