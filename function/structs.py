@@ -20,6 +20,7 @@ the walk touches each wrapper once.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from google.protobuf import struct_pb2
 
@@ -30,12 +31,19 @@ NAMES = {"name": ALL}  # list item shape: only each item's name
 
 
 def value_to_py(v: struct_pb2.Value) -> object:
+    # Asking a Value for a kind it does not hold gives that kind's empty default (and changes
+    # nothing): a non-empty string, object or list answers without WhichOneof.
+    text = v.string_value
+    if text:
+        return text
+    fields = v.struct_value.fields
+    if fields:
+        return {k: value_to_py(fields[k]) for k in fields}
     kind = v.WhichOneof("kind")
     if kind == "string_value":
-        return v.string_value
+        return text
     if kind == "struct_value":
-        fields = v.struct_value.fields
-        return {k: value_to_py(fields[k]) for k in fields}
+        return {}
     if kind == "list_value":
         return [value_to_py(x) for x in v.list_value.values]
     if kind == "number_value":
@@ -84,8 +92,8 @@ def _is_whole(shape: dict) -> bool:
 
 
 def _whole(v: struct_pb2.Value) -> object:
-    """value_to_py, with the common case (a string) inline."""
-    return v.string_value if v.WhichOneof("kind") == "string_value" else value_to_py(v)
+    """value_to_py, with the common case (a non-empty string) inline."""
+    return v.string_value or value_to_py(v)
 
 
 def _opaque(v: struct_pb2.Value) -> struct_pb2.Value:
@@ -103,20 +111,21 @@ def _compile(sub: object) -> Reader:
         named = frozenset(key for key in sub if key != OTHERS)
 
         def read_record(v: struct_pb2.Value) -> object:
-            if v.WhichOneof("kind") != "struct_value":
-                return value_to_py(v)
             fields = v.struct_value.fields
+            if not fields and v.WhichOneof("kind") != "struct_value":
+                return value_to_py(v)
             record = Record({key: _whole(fields[key]) if key in named else fields[key] for key in fields})
             record.source = v
             return record
 
         return read_record
     if isinstance(sub, dict):
-        read_struct = _struct_reader(sub)
+        read_fields = _struct_reader(sub)
 
         def read_object(v: struct_pb2.Value) -> object:
-            if v.WhichOneof("kind") == "struct_value":
-                return read_struct(v.struct_value)
+            fields = v.struct_value.fields
+            if fields or v.WhichOneof("kind") == "struct_value":
+                return read_fields(fields)
             return value_to_py(v)
 
         return read_object
@@ -124,34 +133,32 @@ def _compile(sub: object) -> Reader:
         read_item = _compile(sub[0])
 
         def read_list(v: struct_pb2.Value) -> object:
-            if v.WhichOneof("kind") == "list_value":
-                return [read_item(x) for x in v.list_value.values]
+            values = v.list_value.values
+            if values or v.WhichOneof("kind") == "list_value":
+                return [read_item(x) for x in values]
             return value_to_py(v)
 
         return read_list
     return value_to_py
 
 
-def _struct_reader(shape: dict) -> Callable[[struct_pb2.Struct], dict]:
+Fields = Any  # the fields map of a Struct
+
+
+def _struct_reader(shape: dict) -> Callable[[Fields], dict]:
+    """The reader of the fields of a Struct under an object shape."""
     others = shape.get(OTHERS)
     if others is None and all(sub is ALL for sub in shape.values()):
         keys = tuple(shape)
 
-        def read_record(s: struct_pb2.Struct) -> dict:
-            fields = s.fields
-            out = {}
-            for key in keys:
-                if key in fields:
-                    v = fields[key]
-                    out[key] = v.string_value if v.WhichOneof("kind") == "string_value" else value_to_py(v)
-            return out
+        def read_leaves(fields: Fields) -> dict:
+            return {key: _whole(fields[key]) for key in keys if key in fields}
 
-        return read_record
+        return read_leaves
     if others is None:
         named = tuple((key, _compile(sub)) for key, sub in shape.items())
 
-        def read_named(s: struct_pb2.Struct) -> dict:
-            fields = s.fields
+        def read_named(fields: Fields) -> dict:
             return {key: read(fields[key]) for key, read in named if key in fields}
 
         return read_named
@@ -159,14 +166,13 @@ def _struct_reader(shape: dict) -> Callable[[struct_pb2.Struct], dict]:
     get = table.get
     default = _compile(others)
 
-    def read_all(s: struct_pb2.Struct) -> dict:
-        fields = s.fields
+    def read_all(fields: Fields) -> dict:
         return {key: get(key, default)(fields[key]) for key in fields}
 
     return read_all
 
 
-_readers: dict[int, tuple[dict, Callable[[struct_pb2.Struct], dict]]] = {}
+_readers: dict[int, tuple[dict, Callable[[Fields], dict]]] = {}
 
 
 def pluck(s: struct_pb2.Struct, shape: dict) -> dict:
@@ -182,7 +188,7 @@ def pluck(s: struct_pb2.Struct, shape: dict) -> dict:
         if len(_readers) > 256:  # shapes made on the fly: never grow without bound
             _readers.clear()
         entry = _readers[id(shape)] = (shape, _struct_reader(shape))  # holding shape keeps its id unique
-    return entry[1](s)
+    return entry[1](s.fields)
 
 
 def write(s: struct_pb2.Struct, d: dict) -> None:
