@@ -193,9 +193,15 @@ def pluck(s: struct_pb2.Struct, shape: dict) -> dict:
 
 def write(s: struct_pb2.Struct, d: dict) -> None:
     """Fill s from d: plain Python, with OPAQUE tokens copied as they are."""
-    fields = s.fields
+    _write_fields(s.fields, d)
+
+
+def _write_fields(fields: Fields, d: dict) -> None:
     for key, value in d.items():
-        _set(fields[key], value)
+        if type(value) is str:  # the common leaf, without a call
+            fields[key].string_value = value
+        else:
+            _set(fields[key], value)
 
 
 def _set(v: struct_pb2.Value, value: object) -> None:
@@ -203,11 +209,10 @@ def _set(v: struct_pb2.Value, value: object) -> None:
     if t is str:
         v.string_value = value
     elif t is dict:
-        s = v.struct_value
-        s.SetInParent()
-        fields = s.fields
-        for key, item in value.items():
-            _set(fields[key], item)
+        if value:
+            _write_fields(v.struct_value.fields, value)  # writing a field sets the object
+        else:
+            v.struct_value.SetInParent()  # {} stays an object, never null
     elif t is struct_pb2.Value:
         v.CopyFrom(value)
     elif t is Record:
