@@ -152,14 +152,25 @@ def _struct_reader(shape: dict) -> Callable[[Fields], dict]:
         keys = tuple(shape)
 
         def read_leaves(fields: Fields) -> dict:
-            return {key: _whole(fields[key]) for key in keys if key in fields}
+            return {key: (x := fields[key]).string_value or value_to_py(x) for key in keys if key in fields}
 
         return read_leaves
     if others is None:
-        named = tuple((key, _compile(sub)) for key, sub in shape.items())
+        # Leaves are read inline (None: a token, ALL: whole), without a call each.
+        named = tuple((key, None if sub == OPAQUE else ALL if sub is ALL else _compile(sub)) for key, sub in shape.items())
 
         def read_named(fields: Fields) -> dict:
-            return {key: read(fields[key]) for key, read in named if key in fields}
+            out = {}
+            for key, read in named:
+                if key in fields:
+                    x = fields[key]
+                    if read is None:
+                        out[key] = x
+                    elif read is ALL:
+                        out[key] = x.string_value or value_to_py(x)
+                    else:
+                        out[key] = read(x)
+            return out
 
         return read_named
     table = {key: _compile(sub) for key, sub in shape.items()}
