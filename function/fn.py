@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 import time
-from logging import DEBUG
+from logging import CRITICAL, DEBUG, ERROR, INFO, WARNING
 
 import grpc
+import structlog
 from google.protobuf import struct_pb2
 from crossplane.function import logging, response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
@@ -249,6 +250,8 @@ def _run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
         log.exception("unexpected error")
         return _fatal_logged(req, log, f"function-capi-vip failed unexpectedly ({type(e).__name__}: {e}); nothing was applied")
     _observe(xr_name, fetched, decision)
+    if not decision.results and _debug_dropped():
+        return to_response(req, inp, decision)  # nothing to log: no logger to bind
     log = _logger(tag, xr_name)
     # One line per decision that changes or blocks something; a converged reconcile logs nothing at INFO.
     for r in decision.results:
@@ -262,6 +265,15 @@ def _run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
             ttl=str(decision.ttl),
         )
     return to_response(req, inp, decision)
+
+
+# What the SDK's logging.configure(INFO) installs (and the levels above): loggers that drop debug lines.
+_ABOVE_DEBUG = {structlog.make_filtering_bound_logger(level) for level in (INFO, WARNING, ERROR, CRITICAL)}
+
+
+def _debug_dropped() -> bool:
+    """Whether debug lines are dropped, known without binding a logger; False when unsure."""
+    return structlog.get_config()["wrapper_class"] in _ABOVE_DEBUG
 
 
 def _debug_enabled(log) -> bool:
