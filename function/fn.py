@@ -153,7 +153,9 @@ def _fill_selector(out: fnv1.ResourceSelector, sel: Selector) -> None:
     else:
         out.match_labels.SetInParent()  # an empty map still selects: every object of the kind
         if sel.labels:
-            out.match_labels.labels.update(sel.labels)
+            labels = out.match_labels.labels
+            for key, value in sel.labels.items():  # the map's update() is a Python loop of its own
+                labels[key] = value
     if sel.namespace is not None:
         out.namespace = sel.namespace
 
@@ -291,15 +293,17 @@ def _observe(xr_name: str, fetched: Fetched, decision: core.Decision) -> None:
     metrics.observe_results(decision.results)
     for role, condition in zip((core.CONTROL_PLANE, core.INGRESS), decision.conditions):
         metrics.observe_waiting(xr_name, role, condition.reason.value)
+    # A pool is often fetched by more than one requirement: its series is set once, from the last.
+    seen: dict[tuple[str, str, str], object] = {}
     for name in fetched.names():
         if not name.startswith("pools/"):
             continue
         for pool in fetched.items(name):
             meta = pool.get("metadata")
             if isinstance(meta, dict) and isinstance(meta.get("name"), str) and isinstance(pool.get("kind"), str):
-                status = pool.get("status")
-                metrics.observe_pool(pool["kind"], meta.get("namespace"), meta["name"],
-                                     pools.count(status, "free"), pools.count(status, "total"))
+                seen[(pool["kind"], str(meta.get("namespace") or ""), meta["name"])] = pool.get("status")
+    for (kind, namespace, name), status in seen.items():
+        metrics.observe_pool(kind, namespace, name, pools.count(status, "free"), pools.count(status, "total"))
 
 
 class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):
