@@ -32,18 +32,16 @@ NAMES = {"name": ALL}  # list item shape: only each item's name
 
 def value_to_py(v: struct_pb2.Value) -> object:
     # Asking a Value for a kind it does not hold gives that kind's empty default (and changes
-    # nothing): a non-empty string, object or list answers without WhichOneof.
+    # nothing): a non-empty string, the common leaf, answers without WhichOneof.
     text = v.string_value
     if text:
         return text
-    fields = v.struct_value.fields
-    if fields:
-        return {k: value_to_py(fields[k]) for k in fields}
     kind = v.WhichOneof("kind")
+    if kind == "struct_value":
+        fields = v.struct_value.fields
+        return {k: value_to_py(fields[k]) for k in fields}
     if kind == "string_value":
         return text
-    if kind == "struct_value":
-        return {}
     if kind == "list_value":
         return [value_to_py(x) for x in v.list_value.values]
     if kind == "number_value":
