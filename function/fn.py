@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+import time
+from logging import CRITICAL, DEBUG, ERROR, INFO, WARNING
 
 import grpc
+import structlog
 from google.protobuf import struct_pb2
 from crossplane.function import logging, response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
@@ -141,16 +144,20 @@ def _set_status(s, path: str, value: dict) -> str | None:
     return None
 
 
-def _selector(sel: Selector) -> fnv1.ResourceSelector:
-    out = fnv1.ResourceSelector(api_version=sel.api_version, kind=sel.kind)
+def _fill_selector(out: fnv1.ResourceSelector, sel: Selector) -> None:
+    """Fill an empty selector in place (building one and copying it costs twice as much)."""
+    out.api_version = sel.api_version
+    out.kind = sel.kind
     if sel.name is not None:
         out.match_name = sel.name
     else:
         out.match_labels.SetInParent()  # an empty map still selects: every object of the kind
-        out.match_labels.labels.update(sel.labels or {})
+        if sel.labels:
+            labels = out.match_labels.labels
+            for key, value in sel.labels.items():  # the map's update() is a Python loop of its own
+                labels[key] = value
     if sel.namespace is not None:
         out.namespace = sel.namespace
-    return out
 
 
 def to_response(req: fnv1.RunFunctionRequest, inp: inputs.Input, decision: core.Decision) -> fnv1.RunFunctionResponse:
@@ -170,9 +177,9 @@ def to_response(req: fnv1.RunFunctionRequest, inp: inputs.Input, decision: core.
     modern = fnv1.CAPABILITY_REQUIRED_RESOURCES in req.meta.capabilities
     for name, sel in sorted(decision.requirements.items()):
         if modern:
-            rsp.requirements.resources[name].CopyFrom(_selector(sel))
+            _fill_selector(rsp.requirements.resources[name], sel)
         else:
-            rsp.requirements.extra_resources[name].CopyFrom(_selector(sel.for_legacy()))
+            _fill_selector(rsp.requirements.extra_resources[name], sel.for_legacy())
 
     for c in decision.conditions:
         rsp.conditions.append(
@@ -207,21 +214,29 @@ def fatal(req: fnv1.RunFunctionRequest, message: str) -> fnv1.RunFunctionRespons
 
 def run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
     """One RunFunction call, start to end; never raises."""
-    with metrics.RUN_DURATION.time():
+    start = time.perf_counter()
+    try:
         return _run(req)
+    finally:
+        metrics.observe_duration(time.perf_counter() - start)
+
+
+def _logger(tag: str, xr_name: str | None):
+    """The call's logger, bound once (each bind costs a few µs)."""
+    return logging.get_logger().bind(tag=tag) if xr_name is None else logging.get_logger().bind(tag=tag, xr=xr_name)
 
 
 def _run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
-    log = logging.get_logger().bind(tag=req.meta.tag)
+    tag = req.meta.tag
+    xr_name = None
     try:
         try:
             inp = _input(req.input.SerializeToString(deterministic=True)) if req.HasField("input") else inputs.DEFAULT
         except inputs.InputError as e:
-            return _fatal_logged(req, log, f"the function's Input is invalid: {e}")
+            return _fatal_logged(req, _logger(tag, xr_name), f"the function's Input is invalid: {e}")
         xr = pluck(req.observed.composite.resource, xr_shape(inp))
         meta = xr.get("metadata") if isinstance(xr.get("metadata"), dict) else {}
         xr_name = f"{meta.get('namespace') or ''}/{meta.get('name')}".lstrip("/")
-        log = log.bind(xr=xr_name)
         observed = {
             name: pluck(req.observed.resources[name].resource, shape)
             for name, shape in OBSERVED_SHAPES.items()
@@ -231,22 +246,41 @@ def _run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
         v2 = fnv1.CAPABILITY_CAPABILITIES in req.meta.capabilities
         decision = core.decide(inp, xr, observed, fetched, crossplane_v2=v2)
     except Fatal as e:
-        return _fatal_logged(req, log, str(e))
+        return _fatal_logged(req, _logger(tag, xr_name), str(e))
     except Exception as e:  # noqa: BLE001 - an exception must never reach gRPC; Fatal applies nothing.
+        log = _logger(tag, xr_name)
         log.exception("unexpected error")
         return _fatal_logged(req, log, f"function-capi-vip failed unexpectedly ({type(e).__name__}: {e}); nothing was applied")
     _observe(xr_name, fetched, decision)
+    if not decision.results and _debug_dropped():
+        return to_response(req, inp, decision)  # nothing to log: no logger to bind
+    log = _logger(tag, xr_name)
     # One line per decision that changes or blocks something; a converged reconcile logs nothing at INFO.
     for r in decision.results:
         log.info(r.message, reason=r.reason.value, severity=r.severity.value, role=r.role or None)
-    log.debug(
-        "decided",
-        status=decision.status,
-        conditions={c.type: c.reason.value for c in decision.conditions},
-        composed=sorted(decision.composed),
-        ttl=str(decision.ttl),
-    )
+    if _debug_enabled(log):  # spare building the arguments of a line that is dropped
+        log.debug(
+            "decided",
+            status=decision.status,
+            conditions={c.type: c.reason.value for c in decision.conditions},
+            composed=sorted(decision.composed),
+            ttl=str(decision.ttl),
+        )
     return to_response(req, inp, decision)
+
+
+# What the SDK's logging.configure(INFO) installs (and the levels above): loggers that drop debug lines.
+_ABOVE_DEBUG = {structlog.make_filtering_bound_logger(level) for level in (INFO, WARNING, ERROR, CRITICAL)}
+
+
+def _debug_dropped() -> bool:
+    """Whether debug lines are dropped, known without binding a logger; False when unsure."""
+    return structlog.get_config()["wrapper_class"] in _ABOVE_DEBUG
+
+
+def _debug_enabled(log) -> bool:
+    is_enabled_for = getattr(log, "is_enabled_for", None)  # structlog's filtering loggers (the SDK's)
+    return True if is_enabled_for is None else is_enabled_for(DEBUG)
 
 
 def _fatal_logged(req: fnv1.RunFunctionRequest, log, message: str) -> fnv1.RunFunctionResponse:
@@ -259,15 +293,17 @@ def _observe(xr_name: str, fetched: Fetched, decision: core.Decision) -> None:
     metrics.observe_results(decision.results)
     for role, condition in zip((core.CONTROL_PLANE, core.INGRESS), decision.conditions):
         metrics.observe_waiting(xr_name, role, condition.reason.value)
+    # A pool is often fetched by more than one requirement: its series is set once, from the last.
+    seen: dict[tuple[str, str, str], object] = {}
     for name in fetched.names():
         if not name.startswith("pools/"):
             continue
         for pool in fetched.items(name):
             meta = pool.get("metadata")
             if isinstance(meta, dict) and isinstance(meta.get("name"), str) and isinstance(pool.get("kind"), str):
-                status = pool.get("status")
-                metrics.observe_pool(pool["kind"], meta.get("namespace"), meta["name"],
-                                     pools.count(status, "free"), pools.count(status, "total"))
+                seen[(pool["kind"], str(meta.get("namespace") or ""), meta["name"])] = pool.get("status")
+    for (kind, namespace, name), status in seen.items():
+        metrics.observe_pool(kind, namespace, name, pools.count(status, "free"), pools.count(status, "total"))
 
 
 class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):

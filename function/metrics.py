@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 
@@ -35,17 +36,32 @@ _lock = threading.Lock()
 _waiting: dict[str, dict[str, float]] = {"control-plane": {}, "ingress": {}}  # role -> XR -> last seen waiting
 _pools: dict[tuple, float] = {}  # (kind, namespace, name) -> last seen
 _last_sweep = 0.0
+# metric.labels(...) validates its arguments and takes a lock on every call: the child of each
+# label set is looked up once, and forgotten when its series is removed (_sweep).
+_children: dict[tuple, Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    key = (metric, labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
+def observe_duration(seconds: float) -> None:
+    RUN_DURATION.observe(max(seconds, 0))
 
 
 def observe_results(results: list[Result]) -> None:
     for r in results:
-        RESULTS.labels(r.severity.value, r.reason.value).inc()
+        _child(RESULTS, r.severity.value, r.reason.value).inc()
         if r.reason == Reason.ASSIGNED:
-            VIPS_ASSIGNED.labels(r.role).inc()
+            _child(VIPS_ASSIGNED, r.role).inc()
 
 
 def observe_fatal() -> None:
-    RESULTS.labels("Fatal", "").inc()
+    _child(RESULTS, "Fatal", "").inc()
 
 
 def observe_waiting(xr: str, role: str, reason: str, now: float | None = None) -> None:
@@ -58,18 +74,18 @@ def observe_waiting(xr: str, role: str, reason: str, now: float | None = None) -
         else:
             table.pop(xr, None)
         _sweep(now)
-        WAITING.labels(role).set(len(table))
+        _child(WAITING, role).set(len(table))
 
 
 def observe_pool(kind: str, namespace: str | None, name: str, free: int | None, total: int | None,
                  now: float | None = None) -> None:
-    labels = (kind, namespace or "", name)
+    labels = (str(kind), str(namespace or ""), str(name))  # as the series is labelled
     with _lock:
         _pools[labels] = time.monotonic() if now is None else now
     if free is not None:
-        POOL_FREE.labels(*labels).set(free)
+        _child(POOL_FREE, *labels).set(free)
     if total is not None:
-        POOL_TOTAL.labels(*labels).set(total)
+        _child(POOL_TOTAL, *labels).set(total)
 
 
 def _sweep(now: float) -> None:
@@ -81,10 +97,11 @@ def _sweep(now: float) -> None:
     for role, table in _waiting.items():
         for xr in [x for x, seen in table.items() if now - seen > FORGET_AFTER]:
             del table[xr]
-        WAITING.labels(role).set(len(table))
+        _child(WAITING, role).set(len(table))
     for labels in [p for p, seen in _pools.items() if now - seen > FORGET_AFTER]:
         del _pools[labels]
         for gauge in (POOL_FREE, POOL_TOTAL):
+            _children.pop((gauge, labels), None)
             try:
                 gauge.remove(*labels)
             except KeyError:

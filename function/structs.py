@@ -8,24 +8,40 @@ for a large Cluster or ClusterClass that costs more than the decision itself.
   decision passes through untouched (the parts of the user's Cluster spec it never
   reads), and ``write`` copies it back in C.
 - ``plain`` turns a token into Python where the decision does need to read one.
+- An object whose shape names only ALL keys, the others OPAQUE (a topology
+  variable: its name read, its value a token), is read whole: it becomes a
+  read-only ``Record`` that ``write`` copies back from its Value in one C call.
+
+Every protobuf wrapper touched costs (upb builds a Python object for it on first
+access), so a shape is compiled once into one reader function per node kind, and
+the walk touches each wrapper once.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from google.protobuf import struct_pb2
 
 ALL = True  # shape leaf: convert this subtree whole
 OPAQUE = "opaque"  # shape leaf: keep this subtree as a protobuf Value
 OTHERS = "*"  # shape key: what to do with every key the shape does not name
-NAMES = {"name": ALL}  # list item shape: only each item's name (read without the generic walk)
+NAMES = {"name": ALL}  # list item shape: only each item's name
 
 
 def value_to_py(v: struct_pb2.Value) -> object:
+    # Asking a Value for a kind it does not hold gives that kind's empty default (and changes
+    # nothing): a non-empty string, the common leaf, answers without WhichOneof.
+    text = v.string_value
+    if text:
+        return text
     kind = v.WhichOneof("kind")
-    if kind == "string_value":
-        return v.string_value
     if kind == "struct_value":
-        return struct_to_py(v.struct_value)
+        fields = v.struct_value.fields
+        return {k: value_to_py(fields[k]) for k in fields}
+    if kind == "string_value":
+        return text
     if kind == "list_value":
         return [value_to_py(x) for x in v.list_value.values]
     if kind == "number_value":
@@ -37,7 +53,8 @@ def value_to_py(v: struct_pb2.Value) -> object:
 
 
 def struct_to_py(s: struct_pb2.Struct) -> dict:
-    return {k: value_to_py(v) for k, v in s.fields.items()}
+    fields = s.fields
+    return {k: value_to_py(fields[k]) for k in fields}
 
 
 def plain(v: object) -> object:
@@ -51,28 +68,120 @@ def plain(v: object) -> object:
     return v
 
 
-def _leaf(v: struct_pb2.Value, sub: object) -> object:
+Reader = Callable[[struct_pb2.Value], object]
+
+
+class Record(dict):
+    """An object read whole from the request (see the module doc): read-only, so that what
+    ``write`` copies from ``source`` is always what the dict says. Copy it (``dict(r)``) to change it."""
+
+    __slots__ = ("source",)
+
+    def _read_only(self, *_args: object, **_kwargs: object) -> None:
+        msg = "a Record read from the request is read-only; change a copy (dict(record))"
+        raise TypeError(msg)
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _read_only  # type: ignore[assignment]
+
+
+def _is_whole(shape: dict) -> bool:
+    """Whether the shape reads every key of an object: the unnamed ones as tokens, the named ones whole."""
+    return shape.get(OTHERS) == OPAQUE and all(sub is ALL for key, sub in shape.items() if key != OTHERS)
+
+
+def _whole(v: struct_pb2.Value) -> object:
+    """value_to_py, with the common case (a non-empty string) inline."""
+    return v.string_value or value_to_py(v)
+
+
+def _opaque(v: struct_pb2.Value) -> struct_pb2.Value:
+    return v  # a reference into the request, which nothing modifies; copied only when written
+
+
+def _compile(sub: object) -> Reader:
+    """The reader of one Value under shape ``sub``; a Value not of the type the shape expects is
+    handed over as is (the reader of the result rejects it)."""
     if sub is ALL:
-        return value_to_py(v)
+        return value_to_py
     if sub == OPAQUE:
-        return v  # a reference into the request, which nothing modifies; copied only when written
-    kind = v.WhichOneof("kind")
-    if isinstance(sub, dict) and kind == "struct_value":
-        return pluck(v.struct_value, sub)
-    if isinstance(sub, list) and kind == "list_value":
-        item_shape = sub[0]
-        if item_shape is NAMES:
-            return [_name(x) for x in v.list_value.values]
-        return [_leaf(x, item_shape) for x in v.list_value.values]
-    # Not the type the shape expects: hand it over as is; the reader rejects it.
-    return value_to_py(v)
+        return _opaque
+    if isinstance(sub, dict) and _is_whole(sub):
+        named = frozenset(key for key in sub if key != OTHERS)
+
+        def read_record(v: struct_pb2.Value) -> object:
+            fields = v.struct_value.fields
+            if not fields and v.WhichOneof("kind") != "struct_value":
+                return value_to_py(v)
+            record = Record({key: _whole(fields[key]) if key in named else fields[key] for key in fields})
+            record.source = v
+            return record
+
+        return read_record
+    if isinstance(sub, dict):
+        read_fields = _struct_reader(sub)
+
+        def read_object(v: struct_pb2.Value) -> object:
+            fields = v.struct_value.fields
+            if fields or v.WhichOneof("kind") == "struct_value":
+                return read_fields(fields)
+            return value_to_py(v)
+
+        return read_object
+    if isinstance(sub, list):
+        read_item = _compile(sub[0])
+
+        def read_list(v: struct_pb2.Value) -> object:
+            values = v.list_value.values
+            if values or v.WhichOneof("kind") == "list_value":
+                return [read_item(x) for x in values]
+            return value_to_py(v)
+
+        return read_list
+    return value_to_py
 
 
-def _name(x: struct_pb2.Value) -> object:
-    if x.WhichOneof("kind") != "struct_value":
-        return value_to_py(x)
-    fields = x.struct_value.fields
-    return {"name": value_to_py(fields["name"])} if "name" in fields else {}
+Fields = Any  # the fields map of a Struct
+
+
+def _struct_reader(shape: dict) -> Callable[[Fields], dict]:
+    """The reader of the fields of a Struct under an object shape."""
+    others = shape.get(OTHERS)
+    if others is None and all(sub is ALL for sub in shape.values()):
+        keys = tuple(shape)
+
+        def read_leaves(fields: Fields) -> dict:
+            return {key: (x := fields[key]).string_value or value_to_py(x) for key in keys if key in fields}
+
+        return read_leaves
+    if others is None:
+        # Leaves are read inline (None: a token, ALL: whole), without a call each.
+        named = tuple((key, None if sub == OPAQUE else ALL if sub is ALL else _compile(sub)) for key, sub in shape.items())
+
+        def read_named(fields: Fields) -> dict:
+            out = {}
+            for key, read in named:
+                if key in fields:
+                    x = fields[key]
+                    if read is None:
+                        out[key] = x
+                    elif read is ALL:
+                        out[key] = x.string_value or value_to_py(x)
+                    else:
+                        out[key] = read(x)
+            return out
+
+        return read_named
+    table = {key: _compile(sub) for key, sub in shape.items()}
+    get = table.get
+    default = _compile(others)
+
+    def read_all(fields: Fields) -> dict:
+        return {key: get(key, default)(fields[key]) for key in fields}
+
+    return read_all
+
+
+_readers: dict[int, tuple[dict, Callable[[Fields], dict]]] = {}
 
 
 def pluck(s: struct_pb2.Struct, shape: dict) -> dict:
@@ -80,29 +189,54 @@ def pluck(s: struct_pb2.Struct, shape: dict) -> dict:
 
     A shape maps a key to ALL (the whole subtree), OPAQUE (a token), a nested shape
     (an object), or a one-element list holding the shape of each item of a list; the
-    key OTHERS gives the treatment of every key not named.
+    key OTHERS gives the treatment of every key not named. Shapes are constants:
+    each is compiled on first use.
     """
-    out: dict = {}
-    fields = s.fields
-    others = shape.get(OTHERS)
-    if others is None:
-        for key, sub in shape.items():
-            if key in fields:
-                out[key] = _leaf(fields[key], sub)
-        return out
-    for key, v in fields.items():
-        out[key] = _leaf(v, shape.get(key, others))
-    return out
+    entry = _readers.get(id(shape))
+    if entry is None or entry[0] is not shape:
+        if len(_readers) > 256:  # shapes made on the fly: never grow without bound
+            _readers.clear()
+        entry = _readers[id(shape)] = (shape, _struct_reader(shape))  # holding shape keeps its id unique
+    return entry[1](s.fields)
 
 
 def write(s: struct_pb2.Struct, d: dict) -> None:
     """Fill s from d: plain Python, with OPAQUE tokens copied as they are."""
-    fields = s.fields
+    _write_fields(s.fields, d)
+
+
+def _write_fields(fields: Fields, d: dict) -> None:
     for key, value in d.items():
-        _set(fields[key], value)
+        if type(value) is str:  # the common leaf, without a call
+            fields[key].string_value = value
+        else:
+            _set(fields[key], value)
 
 
 def _set(v: struct_pb2.Value, value: object) -> None:
+    t = type(value)
+    if t is str:
+        v.string_value = value
+    elif t is dict:
+        if value:
+            _write_fields(v.struct_value.fields, value)  # writing a field sets the object
+        else:
+            v.struct_value.SetInParent()  # {} stays an object, never null
+    elif t is struct_pb2.Value:
+        v.CopyFrom(value)
+    elif t is Record:
+        v.CopyFrom(value.source)
+    elif t is list:
+        lv = v.list_value
+        lv.SetInParent()
+        add = lv.values.add
+        for item in value:
+            _set(add(), item)
+    else:
+        _set_other(v, value)
+
+
+def _set_other(v: struct_pb2.Value, value: object) -> None:
     if isinstance(value, str):
         v.string_value = value
     elif isinstance(value, dict):
