@@ -42,6 +42,7 @@ class Claim:
     pool_ref: PoolRef
     address_name: str | None = None  # status.addressRef.name once IPAM has bound it
     deleting: bool = False  # metadata.deletionTimestamp is set: IPAM frees its address soon
+    created: object = None  # metadata.creationTimestamp as observed (see steady.py)
 
     @property
     def bound(self) -> bool:
@@ -87,6 +88,7 @@ def read_observed(obj: dict | None) -> Claim | None:
         pool_ref=PoolRef(api_group=group if isinstance(group, str) else "", kind=kind, name=pool),
         address_name=address_name if isinstance(address_name, str) and address_name else None,
         deleting=bool(meta.get("deletionTimestamp")),
+        created=meta.get("creationTimestamp"),
     )
 
 

@@ -36,6 +36,7 @@ class ObservedCluster:
     ready: bool
     class_ref: tuple[str, str] | None = None  # (name, namespace) of its ClusterClass, as it reads
     topology_reconciled: bool = False  # CAPI's topology controller applied it without error
+    created: object = None  # metadata.creationTimestamp as observed (see steady.py)
 
     @property
     def label(self) -> str:
@@ -82,6 +83,7 @@ def read_observed(obj: dict | None, inp: Input) -> ObservedCluster | None:
         ready=_condition_true(status, ready_type),
         class_ref=_class_ref(topology, meta["namespace"]),
         topology_reconciled=_condition_true(status, TOPOLOGY_RECONCILED),
+        created=meta.get("creationTimestamp"),
     )
 
 

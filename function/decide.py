@@ -160,7 +160,10 @@ def decide(inp: Input, xr: dict, observed: dict[str, dict], fetched: Fetched, *,
             decision=Decision(),
         )
 
-    recalled = steady.recall(inp, req, observed_cluster, fetched, (CONTROL_PLANE, INGRESS))
+    recalled = None
+    if observed_cluster is not None:
+        claims_by_role = {key: _observed_claim(observed, key) for key in (CONTROL_PLANE, INGRESS)}
+        recalled = steady.recall(inp, req, observed_cluster, claims_by_role, fetched)
     if recalled is not None:
         decision = _decide(context(recalled))
         # Only a decision that needed nothing but what the Cluster stands in for (no pool,
@@ -205,8 +208,8 @@ def _decide(ctx: _Context) -> Decision:
 # --- reading what IPAM says ------------------------------------------------------------
 
 
-def _observed_claim(ctx: _Context, role_key: str) -> claims.Claim | None:
-    raw = ctx.observed.get(CLAIM_RESOURCE[role_key])
+def _observed_claim(observed: dict[str, dict], role_key: str) -> claims.Claim | None:
+    raw = observed.get(CLAIM_RESOURCE[role_key])
     claim = claims.read_observed(raw)
     if raw is not None and claim is None:
         msg = (
@@ -234,7 +237,7 @@ def _address(ctx: _Context, role_key: str, claim: claims.Claim | None) -> claims
 
 def _mismatch(ctx: _Context, what: str, live: str, claim: claims.Claim, address: claims.Address | None) -> None:
     """Warn when the claim's address differs from the VIP a live Cluster uses; keep the live one."""
-    if address is None or address.value is None or address.value == live:
+    if address is None or address.value is None or address.value == (addresses.parse_ip(live) or live):
         return
     ctx.warn(
         Reason.ADDRESS_MISMATCH,
@@ -250,7 +253,7 @@ def _mismatch(ctx: _Context, what: str, live: str, claim: claims.Claim, address:
 
 def _control_plane(ctx: _Context) -> RoleState:
     slot = Slot(CONTROL_PLANE, ctx.inp.roles.control_plane, CONTROL_PLANE_READY)
-    claim = _observed_claim(ctx, CONTROL_PLANE)
+    claim = _observed_claim(ctx.observed, CONTROL_PLANE)
     live = ctx.cluster.host if ctx.cluster else None
     if claim is not None and claim.deleting:
         return _claim_deleting(ctx, slot, claim, live, required=True)
@@ -361,7 +364,7 @@ def _live(
 def _ingress(ctx: _Context) -> RoleState:
     slot = Slot(INGRESS, ctx.inp.roles.ingress, INGRESS_READY)
     role = slot.role
-    claim = _observed_claim(ctx, INGRESS)
+    claim = _observed_claim(ctx.observed, INGRESS)
     live = ctx.cluster.ingress_annotation if ctx.cluster else None
     annotation = ctx.inp.annotations
     if claim is not None and claim.deleting and not ctx.req.ingress_disabled and not ctx.req.manual_ingress:

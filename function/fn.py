@@ -28,7 +28,7 @@ _CONDITIONS = {"conditions": [{"type": ALL, "status": ALL}]}
 OBSERVED_SHAPES = {
     core.CLUSTER: {
         "apiVersion": ALL,
-        "metadata": {**_META, "annotations": ALL},
+        "metadata": {**_META, "annotations": ALL, "creationTimestamp": ALL},
         "spec": {
             "controlPlaneEndpoint": ALL,
             "topology": {"class": ALL, "classNamespace": ALL, "classRef": ALL, "variables": [{"name": ALL, "value": OPAQUE}]},
@@ -36,7 +36,11 @@ OBSERVED_SHAPES = {
         "status": _CONDITIONS,
     },
     **{
-        name: {"metadata": {**_META, "deletionTimestamp": ALL}, "spec": {"poolRef": ALL}, "status": {"addressRef": ALL}}
+        name: {
+            "metadata": {**_META, "deletionTimestamp": ALL, "creationTimestamp": ALL},
+            "spec": {"poolRef": ALL},
+            "status": {"addressRef": ALL},
+        }
         for name in core.CLAIM_RESOURCE.values()
     },
     **{name: {"spec": {"by": ALL}, "status": _CONDITIONS} for name in core.USAGE_RESOURCE.values()},

@@ -5,10 +5,13 @@ the ClusterClass and the bound IPAddresses, Crossplane fetches them and calls
 again. At 10,000 clusters that doubles the function's load for nothing once a
 cluster has converged, because the live Cluster already carries the answers:
 
-- **The addresses.** The VIP of a live Cluster never changes because of what IPAM
-  says (decide.py), so the IPAddress could at most raise an AddressMismatch
-  warning. It cannot differ anyway while its claim is bound: CAPI's IPAddress
-  spec is immutable, and the provider keeps the IPAddress until the claim goes.
+- **The addresses.** A claim made before the Cluster is the claim whose address the
+  Cluster was composed with (a Cluster is composed only once its claims are bound and
+  their IPAddresses read), and that address cannot have changed since: CAPI's
+  IPAddress spec is immutable, and the provider keeps the IPAddress while its claim
+  exists. A claim made after the Cluster (made again after a hand deletion, or an
+  ingress VIP added later) may hold another address than the one the Cluster shows,
+  so its IPAddress is always fetched.
 - **The ClusterClass.** It defined the VIP variables the Cluster carries when they
   were set. Should it stop defining one, CAPI cannot apply the topology and sets
   the Cluster's TopologyReconciled condition False; that status change re-runs
@@ -25,9 +28,11 @@ it), the fetch happens as always. Nothing composed differs between the two paths
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from function import clusterclass
+from function.claims import Claim
 from function.clusterclass import ClassState
 from function.cluster import ObservedCluster
 from function.requirements import Fetched
@@ -46,11 +51,16 @@ class Recollection:
 
 
 def recall(
-    inp: Input, req: ClusterRequest, cluster: ObservedCluster | None, fetched: Fetched, roles: tuple[str, str]
+    inp: Input,
+    req: ClusterRequest,
+    cluster: ObservedCluster | None,
+    claims: dict[str, Claim | None],
+    fetched: Fetched,
 ) -> Recollection | None:
     """A Recollection, when this call fetched nothing and the live Cluster can stand in; else None.
 
-    ``roles``: the keys of the control-plane and ingress roles, in that order.
+    ``claims``: the observed claim of the control-plane and the ingress role (in that
+    order), by role key. An address is recalled only for a claim made before the Cluster.
     """
     if fetched.resolved(clusterclass.REQUIREMENT) or cluster is None or not cluster.topology_reconciled:
         return None
@@ -64,7 +74,7 @@ def recall(
         return None  # the class may have gained the ingress variable since
     if ingress is not None and ingress != cluster.ingress_annotation:
         return None
-    cp_key, ing_key = roles
+    (cp_key, cp_claim), (ing_key, ing_claim) = claims.items()
     found = ClassState(
         name=req.class_name,
         namespace=req.class_namespace,
@@ -72,7 +82,27 @@ def recall(
         found=True,
         variables=frozenset(v for v in (cp_var, ing_var) if v in cluster.variables),
     )
-    addresses = {cp_key: cluster.host}
-    if cluster.ingress_annotation is not None:
+    addresses = {}
+    if _predates(cp_claim, cluster):
+        addresses[cp_key] = cluster.host
+    if cluster.ingress_annotation is not None and _predates(ing_claim, cluster):
         addresses[ing_key] = cluster.ingress_annotation
     return Recollection(cls=found, addresses=addresses)
+
+
+def _predates(claim: Claim | None, cluster: ObservedCluster) -> bool:
+    """Whether the claim was made no later than the Cluster (to the second, as Kubernetes records it)."""
+    if claim is None:
+        return False
+    made, composed = _time(claim.created), _time(cluster.created)
+    return made is not None and composed is not None and made <= composed
+
+
+def _time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else None

@@ -27,7 +27,7 @@ from google.protobuf import json_format, struct_pb2
 
 from function import fn
 from tests import crds
-from tests.sim import pool_addresses, requirements_unchanged
+from tests.sim import pool_addresses, requirements_unchanged, rfc3339
 
 MAX_CALLS = 6
 IPAM_GROUP = "ipam.cluster.x-k8s.io"
@@ -316,6 +316,7 @@ class World:
     modern: bool = True
     transport: Transport = fn.run
     deleted: list[tuple] = dataclasses.field(default_factory=list)
+    now: float = 0.0  # seconds; each reconcile is one second later (creationTimestamp of what it creates)
 
     def add(self, *objs: dict) -> None:
         for o in objs:
@@ -331,6 +332,7 @@ class World:
         return [o for k, o in self.store.items() if k[1] == kind]
 
     def reconcile(self, composite: dict, **kw) -> Outcome:
+        self.now += 1.0
         name = composite["metadata"]["name"]
         refs = self.composed.setdefault(name, {})
         observed = {rn: copy.deepcopy(self.store[key]) for rn, key in refs.items() if key in self.store}
@@ -354,6 +356,8 @@ class World:
                 merged["metadata"] = {**current["metadata"], **obj["metadata"]}
                 if "status" in current:
                     merged["status"] = current["status"]
+            else:
+                merged["metadata"]["creationTimestamp"] = rfc3339(self.now)
             self.store[key] = merged
             refs[rn] = key
         return out

@@ -42,6 +42,7 @@ import itertools
 import random
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
@@ -56,6 +57,14 @@ IN_USE = "crossplane.io/in-use"
 CLUSTER_NAME_LABEL = "cluster.x-k8s.io/cluster-name"
 INGRESS_VIP = "vip.capi.gorizond.io/ingress-vip"
 Key = tuple  # (group, kind, namespace or None, name)
+EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def rfc3339(seconds: float) -> str:
+    """A timestamp as the API server writes it: RFC 3339, UTC, whole seconds."""
+    return (EPOCH + timedelta(seconds=int(seconds))).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 NAMESPACED = {("cluster.x-k8s.io", "ClusterClass"), ("cluster.x-k8s.io", "Cluster"), (GROUP_IPAM, "IPAddress"),
               (GROUP_IPAM, "IPAddressClaim"), (GROUP_IPAM, "InClusterIPPool"), ("protection.crossplane.io", "Usage")}
 
@@ -158,7 +167,7 @@ class Api:
                 return old  # nothing changed: no new resourceVersion, no watch event
         else:
             meta["uid"] = f"uid-{next(self._uid)}"
-            meta["creationTimestamp"] = self.clock.now
+            meta["creationTimestamp"] = rfc3339(self.clock.now)
         for hook in self.admit_apply:
             hook(new, old)
         self._store(key, new)

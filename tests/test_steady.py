@@ -6,6 +6,7 @@ from tests.fixtures import STORE, live
 from tests.harness import (
     CP_CLAIM,
     INGRESS_CLAIM,
+    World,
     cluster_class,
     ip_address,
     observed_claim,
@@ -169,9 +170,9 @@ def test_a_v1beta2_cluster_is_steady():
     assert run(converged_xr(), observed, store).calls == 1
 
 
-def test_address_mismatch_is_not_looked_for_in_the_steady_state():
-    # Documented: an IPAddress cannot change while its claim is bound (immutable spec,
-    # ProtectAddress finalizer), and a live VIP never changes for it anyway.
+def test_the_ipaddress_of_a_claim_older_than_its_cluster_is_not_read_again():
+    # Documented: it is the address the Cluster was composed with, and it cannot change while
+    # its claim exists (immutable spec, ProtectAddress finalizer).
     observed, store = steady()
     store = [s for s in store if s.get("kind") != "IPAddress"] + [ip_address("vip-cp-c1", "10.0.0.77"),
                                                                   ip_address("vip-ingress-c1", "10.0.1.10", pool_name="ing-pool")]
@@ -262,3 +263,71 @@ def test_the_one_call_path_decides_as_the_fetch_path_does(cp, api_version):
                     assert (fast.desired, fast.conditions, fast.warnings) == (fetched.desired, fetched.conditions, fetched.warnings)
     if cp in ("pool", "manual"):
         assert one_call > 0  # the clean states do take one call: this test compares something
+
+
+# --- claims younger than their Cluster ----------------------------------------------------
+
+
+def _capi_reconciled(w: World) -> None:
+    """What CAPI's topology controller reports on a Cluster it applied."""
+    c = w.get("Cluster", "c1", "team-a")
+    conditions = [x for x in (c.get("status") or {}).get("conditions", []) if x["type"] != "TopologyReconciled"]
+    c["status"] = {"conditions": [*conditions, {"type": "TopologyReconciled", "status": "True", "reason": "ReconcileSucceeded"}]}
+
+
+def _reconcile(w: World, x: dict):
+    out = w.reconcile(x)
+    x["status"] = {"vip": out.status}
+    w.converge_ipam()
+    if w.get("Cluster", "c1", "team-a"):
+        _capi_reconciled(w)
+    return out
+
+
+def test_a_claim_made_again_and_bound_to_another_address_keeps_warning_in_the_steady_state():
+    w = World()
+    w.add(*STORE)
+    x = xr()
+    for _ in range(5):
+        _reconcile(w, x)
+    assert w.get("Cluster", "c1", "team-a")["spec"]["controlPlaneEndpoint"]["host"] == "10.0.0.10"
+    w.remove(w.get("IPAddressClaim", "vip-cp-c1", "team-a"))  # deleted by hand; IPAM frees 10.0.0.10
+    w.remove(w.get("IPAddress", "vip-cp-c1", "team-a"))
+    w.add(ip_address("vip-cp-other", "10.0.0.10", namespace="team-b"))  # and gives it to another cluster
+    _reconcile(w, x)  # the claim is made again, and bound to 10.0.0.11
+    assert w.get("IPAddress", "vip-cp-c1", "team-a")["spec"]["address"] == "10.0.0.11"
+    for _ in range(3):
+        out = _reconcile(w, x)
+        assert out.calls == 2
+        assert [r for r, _ in out.warnings] == ["AddressMismatch"] and out.ttl == 15
+
+
+def test_a_manual_ingress_vip_removed_from_the_xr_is_replaced_by_the_pools_after_a_fetch():
+    w = World()
+    w.add(*STORE)
+    x = xr(annotations={"vip.capi.gorizond.io/ingress-vip": "10.0.1.77"})
+    for _ in range(4):
+        _reconcile(w, x)
+    assert w.get("Cluster", "c1", "team-a")["metadata"]["annotations"]["vip.capi.gorizond.io/ingress-vip"] == "10.0.1.77"
+    del x["metadata"]["annotations"]
+    for _ in range(4):
+        out = _reconcile(w, x)
+    assert w.get("IPAddress", "vip-ingress-c1", "team-a")["spec"]["address"] == "10.0.1.10"
+    assert w.get("Cluster", "c1", "team-a")["metadata"]["annotations"]["vip.capi.gorizond.io/ingress-vip"] == "10.0.1.10"
+    assert out.status["ingress"] == "10.0.1.10" and out.status["ingressSource"] == "Pool"
+
+
+def test_a_converged_world_reaches_the_one_call_steady_state():
+    w = World()
+    w.add(*STORE)
+    x = xr()
+    outs = [_reconcile(w, x) for _ in range(6)]
+    assert outs[-1].calls == 1 and outs[-1].warnings == [] and outs[-1].ttl == 600
+
+
+def test_a_cluster_endpoint_in_another_ipv6_spelling_is_no_address_mismatch():
+    observed, store = steady(reconciled=None, cp="fd00::10", ingress=None)
+    observed["cluster"]["spec"]["controlPlaneEndpoint"]["host"] = "fd00:0:0::10"
+    x = {**xr(annotations={"vip.capi.gorizond.io/ingress-enabled": "false"})}
+    out = run(x, observed, store)
+    assert "AddressMismatch" not in [r for r, _ in out.warnings]
