@@ -87,10 +87,17 @@ def read_observed(obj: dict | None, inp: Input) -> ObservedCluster | None:
     )
 
 
-def _class_ref(topology: dict, namespace: str) -> tuple[str, str] | None:
-    """The ClusterClass a Cluster names, in either version's shape; its namespace defaults to the Cluster's."""
+def _class_parts(topology: dict) -> tuple[object, object]:
+    """The class name and namespace as written, in either version's shape."""
     ref = topology.get("classRef")
-    name, ns = (ref.get("name"), ref.get("namespace")) if isinstance(ref, dict) else (topology.get("class"), topology.get("classNamespace"))
+    if isinstance(ref, dict):
+        return ref.get("name"), ref.get("namespace")
+    return topology.get("class"), topology.get("classNamespace")
+
+
+def _class_ref(topology: dict, namespace: str) -> tuple[str, str] | None:
+    """The ClusterClass a Cluster names; its namespace defaults to the Cluster's."""
+    name, ns = _class_parts(topology)
     if not isinstance(name, str) or not name:
         return None
     return name, ns if isinstance(ns, str) and ns else namespace
@@ -98,9 +105,8 @@ def _class_ref(topology: dict, namespace: str) -> tuple[str, str] | None:
 
 def _convert_class_ref(topology: dict, api_version: str) -> None:
     """Rewrite the class reference in place into the emitted version's shape."""
-    ref = topology.pop("classRef", None)
-    name = ref.get("name") if isinstance(ref, dict) else topology.get("class")
-    ns = ref.get("namespace") if isinstance(ref, dict) else topology.get("classNamespace")
+    name, ns = _class_parts(topology)
+    topology.pop("classRef", None)
     topology.pop("class", None)
     topology.pop("classNamespace", None)
     if api_version == V1BETA2:

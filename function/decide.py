@@ -110,6 +110,7 @@ class _Context:
     cluster: clusters.ObservedCluster | None
     cls: clusterclass.ClassState
     sources: dict[str, str]  # role -> POOL/MANUAL from the XR's status
+    observed_claims: dict[str, claims.Claim | None]  # role -> its observed claim
     use_usages: bool
     recalled: steady.Recollection | None  # the live Cluster stands in for the fetch (steady.py)
     decision: Decision
@@ -145,6 +146,7 @@ def decide(inp: Input, xr: dict, observed: dict[str, dict], fetched: Fetched, *,
     status = xrs.get_path(xr, inp.xr.status_path)
     status = status if isinstance(status, dict) else {}
     usage_wanted = inp.usage == "Protection" or (inp.usage == "Auto" and (req.xr_namespaced or crossplane_v2))
+    observed_claims = {key: _observed_claim(observed, key) for key in (CONTROL_PLANE, INGRESS)}
 
     def context(recalled: steady.Recollection | None) -> _Context:
         return _Context(
@@ -155,15 +157,20 @@ def decide(inp: Input, xr: dict, observed: dict[str, dict], fetched: Fetched, *,
             cluster=observed_cluster,
             cls=recalled.cls if recalled else clusterclass.read(inp, fetched, req.class_name, req.class_namespace),
             sources={role: status.get(keys[1]) for role, keys in STATUS_KEYS.items() if status.get(keys[1]) in (POOL, MANUAL)},
+            observed_claims=observed_claims,
             use_usages=usage_wanted,  # Usages observed earlier are kept regardless (see _compose_claim)
             recalled=recalled,
             decision=Decision(),
         )
 
-    recalled = None
-    if observed_cluster is not None:
-        claims_by_role = {key: _observed_claim(observed, key) for key in (CONTROL_PLANE, INGRESS)}
-        recalled = steady.recall(inp, req, observed_cluster, claims_by_role, fetched)
+    recalled = steady.recall(
+        inp,
+        req,
+        observed_cluster,
+        fetched,
+        (CONTROL_PLANE, observed_claims[CONTROL_PLANE]),
+        (INGRESS, observed_claims[INGRESS]),
+    )
     if recalled is not None:
         decision = _decide(context(recalled))
         # Only a decision that needed nothing but what the Cluster stands in for (no pool,
@@ -253,7 +260,7 @@ def _mismatch(ctx: _Context, what: str, live: str, claim: claims.Claim, address:
 
 def _control_plane(ctx: _Context) -> RoleState:
     slot = Slot(CONTROL_PLANE, ctx.inp.roles.control_plane, CONTROL_PLANE_READY)
-    claim = _observed_claim(ctx.observed, CONTROL_PLANE)
+    claim = ctx.observed_claims[CONTROL_PLANE]
     live = ctx.cluster.host if ctx.cluster else None
     if claim is not None and claim.deleting:
         return _claim_deleting(ctx, slot, claim, live, required=True)
@@ -364,7 +371,7 @@ def _live(
 def _ingress(ctx: _Context) -> RoleState:
     slot = Slot(INGRESS, ctx.inp.roles.ingress, INGRESS_READY)
     role = slot.role
-    claim = _observed_claim(ctx.observed, INGRESS)
+    claim = ctx.observed_claims[INGRESS]
     live = ctx.cluster.ingress_annotation if ctx.cluster else None
     annotation = ctx.inp.annotations
     if claim is not None and claim.deleting and not ctx.req.ingress_disabled and not ctx.req.manual_ingress:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
-from logging import CRITICAL, DEBUG, ERROR, INFO, WARNING
+from logging import CRITICAL, ERROR, INFO, WARNING
 
 import grpc
 import structlog
@@ -256,13 +256,14 @@ def _run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
         log.exception("unexpected error")
         return _fatal_logged(req, log, f"function-capi-vip failed unexpectedly ({type(e).__name__}: {e}); nothing was applied")
     _observe(xr_name, fetched, decision)
-    if not decision.results and _debug_dropped():
+    debug = _debug_on()
+    if not decision.results and not debug:
         return to_response(req, inp, decision)  # nothing to log: no logger to bind
     log = _logger(tag, xr_name)
     # One line per decision that changes or blocks something; a converged reconcile logs nothing at INFO.
     for r in decision.results:
         log.info(r.message, reason=r.reason.value, severity=r.severity.value, role=r.role or None)
-    if _debug_enabled(log):  # spare building the arguments of a line that is dropped
+    if debug:  # spare building the arguments of a line that is dropped
         log.debug(
             "decided",
             status=decision.status,
@@ -277,14 +278,10 @@ def _run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
 _ABOVE_DEBUG = {structlog.make_filtering_bound_logger(level) for level in (INFO, WARNING, ERROR, CRITICAL)}
 
 
-def _debug_dropped() -> bool:
-    """Whether debug lines are dropped, known without binding a logger; False when unsure."""
-    return structlog.get_config()["wrapper_class"] in _ABOVE_DEBUG
-
-
-def _debug_enabled(log) -> bool:
-    is_enabled_for = getattr(log, "is_enabled_for", None)  # structlog's filtering loggers (the SDK's)
-    return True if is_enabled_for is None else is_enabled_for(DEBUG)
+def _debug_on() -> bool:
+    """Whether debug lines may be kept, known without binding a logger; True when unsure
+    (the logger then filters them itself)."""
+    return structlog.get_config()["wrapper_class"] not in _ABOVE_DEBUG
 
 
 def _fatal_logged(req: fnv1.RunFunctionRequest, log, message: str) -> fnv1.RunFunctionResponse:

@@ -54,13 +54,14 @@ def recall(
     inp: Input,
     req: ClusterRequest,
     cluster: ObservedCluster | None,
-    claims: dict[str, Claim | None],
     fetched: Fetched,
+    control_plane: tuple[str, Claim | None],
+    ingress: tuple[str, Claim | None],
 ) -> Recollection | None:
     """A Recollection, when this call fetched nothing and the live Cluster can stand in; else None.
 
-    ``claims``: the observed claim of the control-plane and the ingress role (in that
-    order), by role key. An address is recalled only for a claim made before the Cluster.
+    ``control_plane``, ``ingress``: each role's key and observed claim. An address is
+    recalled only for a claim made no later than the Cluster.
     """
     if fetched.resolved(clusterclass.REQUIREMENT) or cluster is None or not cluster.topology_reconciled:
         return None
@@ -69,12 +70,12 @@ def recall(
     cp_var, ing_var = inp.roles.control_plane.variable, inp.roles.ingress.variable
     if cluster.host is None or cluster.variables.get(cp_var) != cluster.host:
         return None
-    ingress = cluster.variables.get(ing_var)
-    if ingress is None and not req.ingress_disabled:
+    ingress_vip = cluster.variables.get(ing_var)
+    if ingress_vip is None and not req.ingress_disabled:
         return None  # the class may have gained the ingress variable since
-    if ingress is not None and ingress != cluster.ingress_annotation:
+    if ingress_vip is not None and ingress_vip != cluster.ingress_annotation:
         return None
-    (cp_key, cp_claim), (ing_key, ing_claim) = claims.items()
+    (cp_key, cp_claim), (ing_key, ing_claim) = control_plane, ingress
     found = ClassState(
         name=req.class_name,
         namespace=req.class_namespace,

@@ -89,11 +89,6 @@ def _is_whole(shape: dict) -> bool:
     return shape.get(OTHERS) == OPAQUE and all(sub is ALL for key, sub in shape.items() if key != OTHERS)
 
 
-def _whole(v: struct_pb2.Value) -> object:
-    """value_to_py, with the common case (a non-empty string) inline."""
-    return v.string_value or value_to_py(v)
-
-
 def _opaque(v: struct_pb2.Value) -> struct_pb2.Value:
     return v  # a reference into the request, which nothing modifies; copied only when written
 
@@ -112,7 +107,7 @@ def _compile(sub: object) -> Reader:
             fields = v.struct_value.fields
             if not fields and v.WhichOneof("kind") != "struct_value":
                 return value_to_py(v)
-            record = Record({key: _whole(fields[key]) if key in named else fields[key] for key in fields})
+            record = Record({key: value_to_py(fields[key]) if key in named else fields[key] for key in fields})
             record.source = v
             return record
 
