@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from function import addresses, pools
 from function.requirements import Fetched, Selector
+from function.structs import describe
 
 if TYPE_CHECKING:  # the model is loaded only when a step carries an Input (see input.py)
     from function.input_model import Input, Role
@@ -42,7 +43,6 @@ class Claim:
     pool_ref: PoolRef
     address_name: str | None = None  # status.addressRef.name once IPAM has bound it
     deleting: bool = False  # metadata.deletionTimestamp is set: IPAM frees its address soon
-    created: object = None  # metadata.creationTimestamp as observed (see steady.py)
 
     @property
     def bound(self) -> bool:
@@ -88,7 +88,6 @@ def read_observed(obj: dict | None) -> Claim | None:
         pool_ref=PoolRef(api_group=group if isinstance(group, str) else "", kind=kind, name=pool),
         address_name=address_name if isinstance(address_name, str) and address_name else None,
         deleting=bool(meta.get("deletionTimestamp")),
-        created=meta.get("creationTimestamp"),
     )
 
 
@@ -131,9 +130,10 @@ def read_address(inp: Input, fetched: Fetched, requirement: str, claim: Claim) -
     raw = spec.get("address") if isinstance(spec, dict) else None
     value = addresses.parse_ip(raw)
     if value is None:
+        where = f"IPAddress {claim.namespace}/{claim.address_name} bound to {claim.label}"
+        found = f"spec.address={raw!r}" if isinstance(spec, dict) else f"a spec that is {describe(spec)}"
         problem = (
-            f"IPAddress {claim.namespace}/{claim.address_name} bound to {claim.label} has "
-            f"spec.address={raw!r}, which is not an IP address; check the IPAM provider of {claim.pool_ref.label}"
+            f"{where} has {found}, which is not an IP address; check the IPAM provider of {claim.pool_ref.label}"
         )
         return Address(resolved=True, value=None, problem=problem)
     return Address(resolved=True, value=value)

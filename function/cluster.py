@@ -18,9 +18,6 @@ if TYPE_CHECKING:  # the model is loaded only when a step carries an Input (see 
     from function.input_model import Input
 
 V1BETA2 = "cluster.x-k8s.io/v1beta2"
-# Set by CAPI's topology controller on every Cluster with a topology, in both API versions;
-# False when it cannot apply the topology (for example a variable the class no longer defines).
-TOPOLOGY_RECONCILED = "TopologyReconciled"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,9 +31,7 @@ class ObservedCluster:
     variables: dict[str, object]  # our VIP variables as the Cluster carries them
     ingress_annotation: str | None
     ready: bool
-    class_ref: tuple[str, str] | None = None  # (name, namespace) of its ClusterClass, as it reads
-    topology_reconciled: bool = False  # CAPI's topology controller applied it without error
-    created: object = None  # metadata.creationTimestamp as observed (see steady.py)
+    deleting: bool = False  # metadata.deletionTimestamp is set
 
     @property
     def label(self) -> str:
@@ -81,9 +76,7 @@ def read_observed(obj: dict | None, inp: Input) -> ObservedCluster | None:
         variables=variables,
         ingress_annotation=ingress,
         ready=_condition_true(status, ready_type),
-        class_ref=_class_ref(topology, meta["namespace"]),
-        topology_reconciled=_condition_true(status, TOPOLOGY_RECONCILED),
-        created=meta.get("creationTimestamp"),
+        deleting=bool(meta.get("deletionTimestamp")),
     )
 
 
@@ -93,14 +86,6 @@ def _class_parts(topology: dict) -> tuple[object, object]:
     if isinstance(ref, dict):
         return ref.get("name"), ref.get("namespace")
     return topology.get("class"), topology.get("classNamespace")
-
-
-def _class_ref(topology: dict, namespace: str) -> tuple[str, str] | None:
-    """The ClusterClass a Cluster names; its namespace defaults to the Cluster's."""
-    name, ns = _class_parts(topology)
-    if not isinstance(name, str) or not name:
-        return None
-    return name, ns if isinstance(ns, str) and ns else namespace
 
 
 def _convert_class_ref(topology: dict, api_version: str) -> None:

@@ -13,6 +13,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from function.requirements import Fetched, Selector
+from function.structs import describe
 
 if TYPE_CHECKING:  # the model is loaded only when a step carries an Input (see input.py)
     from function.input_model import Input
@@ -27,8 +28,9 @@ class ClassState:
     name: str
     namespace: str
     resolved: bool  # Crossplane answered the requirement
-    found: bool
+    found: bool  # found and readable
     variables: frozenset[str] = frozenset()
+    problem: str | None = None  # found, but its variables cannot be read: why, naming the field
 
     @property
     def label(self) -> str:
@@ -44,17 +46,29 @@ def selector(inp: Input, name: str, namespace: str) -> Selector:
     )
 
 
-def variable_names(obj: dict) -> frozenset[str]:
+def variable_names(obj: dict) -> tuple[frozenset[str], str | None]:
+    """The variables a class defines, from spec.variables and status.variables; or why they cannot be read.
+
+    A class read in part is not read at all: a variable missing from a list that could not
+    be read would look undefined, and the Cluster would lose it.
+    """
     names: set[str] = set()
     for section in ("spec", "status"):
         part = obj.get(section)
-        variables = part.get("variables") if isinstance(part, dict) else None
-        if not isinstance(variables, list):
+        if part is None:
             continue
-        for v in variables:
-            if isinstance(v, dict) and isinstance(v.get("name"), str):
-                names.add(v["name"])
-    return frozenset(names)
+        if not isinstance(part, dict):
+            return frozenset(), f"its {section} is {describe(part)}, not an object"
+        variables = part.get("variables")
+        if variables is None:
+            continue
+        if not isinstance(variables, list):
+            return frozenset(), f"its {section}.variables is {describe(variables)}, not a list"
+        for i, v in enumerate(variables):
+            if not isinstance(v, dict) or not isinstance(v.get("name"), str) or not v["name"]:
+                return frozenset(), f"its {section}.variables[{i}] has no name"
+            names.add(v["name"])
+    return frozenset(names), None
 
 
 def read(inp: Input, fetched: Fetched, name: str, namespace: str) -> ClassState:
@@ -64,7 +78,15 @@ def read(inp: Input, fetched: Fetched, name: str, namespace: str) -> ClassState:
     obj = fetched.find(REQUIREMENT, sel)
     if obj is None:
         return ClassState(name=name, namespace=namespace, resolved=True, found=False)
-    return ClassState(name=name, namespace=namespace, resolved=True, found=True, variables=variable_names(obj))
+    variables, problem = variable_names(obj)
+    if problem is not None:
+        label = f"ClusterClass {namespace}/{name}"
+        problem = (
+            f"{label} cannot be read: {problem}. Until it can, a Cluster not yet composed is held back and a "
+            "live one keeps the VIP variables it has; fix the ClusterClass"
+        )
+        return ClassState(name=name, namespace=namespace, resolved=True, found=False, problem=problem)
+    return ClassState(name=name, namespace=namespace, resolved=True, found=True, variables=variables)
 
 
 def missing_variable_message(cls: ClassState, variable: str, purpose: str) -> str:

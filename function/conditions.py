@@ -25,16 +25,19 @@ class Reason(str, enum.Enum):
     DISABLED = "Disabled"
     WAITING_FOR_ADDRESS = "WaitingForAddress"
     WAITING_FOR_CLUSTER_CLASS = "WaitingForClusterClass"
+    WAITING_FOR_CLUSTER = "WaitingForCluster"
     POOL_NOT_FOUND = "PoolNotFound"
     POOL_EXHAUSTED = "PoolExhausted"
     CLUSTER_CLASS_NOT_FOUND = "ClusterClassNotFound"
     CLUSTER_CLASS_MISSING_VARIABLE = "ClusterClassMissingVariable"
+    INVALID_CLUSTER_CLASS = "InvalidClusterClass"
     INVALID_ADDRESS = "InvalidAddress"
     ADDRESS_MISMATCH = "AddressMismatch"
     CLAIM_MISSING = "ClaimMissing"
     CONFLICT = "Conflict"
     RELEASED = "Released"
     ASSIGNED = "Assigned"
+    ADOPTED = "Adopted"
 
 
 class Severity(str, enum.Enum):

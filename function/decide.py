@@ -13,6 +13,13 @@ The rules that keep a workload cluster alive, in one place:
 - A VIP on an observed Cluster never changes because of what IPAM says: the
   endpoint never, an allocated ingress VIP only when the user turns ingress off
   or sets a manual one.
+- A claim explains the VIP a live Cluster shows only when its address is that
+  VIP. A claim whose address the Cluster does not use is released when the
+  user's own setting explains the VIP (a manual endpoint or ingress VIP), and
+  reported (AddressMismatch) when nothing does; while its address is not known,
+  nothing about it changes. So no address is held for nothing unnoticed.
+- What exists before the XR composed it (a claim or a Cluster of the names it
+  would compose) is adopted as it is (see adopt.py).
 - A Cluster is composed only once its control-plane VIP is known and its
   ClusterClass has been read, so CAPI's topology controller never sees a
   Cluster without its endpoint.
@@ -27,7 +34,7 @@ import dataclasses
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from function import addresses, claims, clusterclass, pools, steady, usages
+from function import addresses, adopt, claims, clusterclass, pools, usages
 from function import cluster as clusters
 from function import xr as xrs
 from function.conditions import (
@@ -99,6 +106,7 @@ class RoleState:
     releasing: bool = False  # the claim is on its way out (see usages.py)
     origin: str = ""  # where the VIP comes from, for events
     usage_claim: claims.Claim | None = None  # a claim being deleted, whose observed Usage stays
+    hold: bool = False  # the claim's address is not known: the claim and its Usage stay exactly as observed
 
 
 @dataclasses.dataclass
@@ -107,13 +115,14 @@ class _Context:
     req: ClusterRequest
     fetched: Fetched
     observed: dict[str, dict]
-    cluster: clusters.ObservedCluster | None
+    cluster: clusters.ObservedCluster | None  # the live Cluster: observed, or adopted (adopt.py)
     cls: clusterclass.ClassState
     sources: dict[str, str]  # role -> POOL/MANUAL from the XR's status
-    observed_claims: dict[str, claims.Claim | None]  # role -> its observed claim
+    claims: dict[str, claims.Claim | None]  # role -> its claim: observed, or adopted
     use_usages: bool
-    recalled: steady.Recollection | None  # the live Cluster stands in for the fetch (steady.py)
     decision: Decision
+    adopted: set[str] = dataclasses.field(default_factory=set)  # CLUSTER and role keys found existing, not observed
+    looking_up: set[str] = dataclasses.field(default_factory=set)  # the same, while Crossplane has not answered
 
     def require(self, name: str, selector: Selector) -> None:
         self.decision.requirements[name] = selector
@@ -125,14 +134,15 @@ class _Context:
         self.decision.results.append(normal(reason, message, role))
 
 
-def decide(inp: Input, xr: dict, observed: dict[str, dict], fetched: Fetched, *, crossplane_v2: bool = False) -> Decision:
+def decide(
+    inp: Input, xr: dict, observed: dict[str, dict], fetched: Fetched, *, crossplane_v2: bool = False,
+    by_name: bool = False,
+) -> Decision:
     """Decide one reconcile. Raises Fatal when nothing may be applied.
 
     ``crossplane_v2``: Crossplane advertised its capabilities (v2.2+); with a namespaced
-    XR it tells the Usage kind is served.
-
-    A converged XR is decided from what its live Cluster shows, without a fetch, when
-    that is enough (see steady.py); otherwise from what Crossplane fetched.
+    XR it tells the Usage kind is served. ``by_name``: Crossplane fetches a namespaced
+    object by name (v2.2+), which adoption needs (adopt.py).
     """
     req = xrs.parse(xr, inp)
     for name in OURS:
@@ -146,45 +156,65 @@ def decide(inp: Input, xr: dict, observed: dict[str, dict], fetched: Fetched, *,
     status = xrs.get_path(xr, inp.xr.status_path)
     status = status if isinstance(status, dict) else {}
     usage_wanted = inp.usage == "Protection" or (inp.usage == "Auto" and (req.xr_namespaced or crossplane_v2))
-    observed_claims = {key: _observed_claim(observed, key) for key in (CONTROL_PLANE, INGRESS)}
-
-    def context(recalled: steady.Recollection | None) -> _Context:
-        return _Context(
-            inp=inp,
-            req=req,
-            fetched=fetched,
-            observed=observed,
-            cluster=observed_cluster,
-            cls=recalled.cls if recalled else clusterclass.read(inp, fetched, req.class_name, req.class_namespace),
-            sources={role: status.get(keys[1]) for role, keys in STATUS_KEYS.items() if status.get(keys[1]) in (POOL, MANUAL)},
-            observed_claims=observed_claims,
-            use_usages=usage_wanted,  # Usages observed earlier are kept regardless (see _compose_claim)
-            recalled=recalled,
-            decision=Decision(),
-        )
-
-    recalled = steady.recall(
-        inp,
-        req,
-        observed_cluster,
-        fetched,
-        (CONTROL_PLANE, observed_claims[CONTROL_PLANE]),
-        (INGRESS, observed_claims[INGRESS]),
+    ctx = _Context(
+        inp=inp,
+        req=req,
+        fetched=fetched,
+        observed=observed,
+        cluster=observed_cluster,
+        cls=clusterclass.read(inp, fetched, req.class_name, req.class_namespace),
+        sources={role: status.get(keys[1]) for role, keys in STATUS_KEYS.items() if status.get(keys[1]) in (POOL, MANUAL)},
+        claims={key: _observed_claim(observed, key) for key in (CONTROL_PLANE, INGRESS)},
+        use_usages=usage_wanted,  # Usages observed earlier are kept regardless (see _compose_claim)
+        decision=Decision(),
     )
-    if recalled is not None:
-        decision = _decide(context(recalled))
-        # Only a decision that needed nothing but what the Cluster stands in for (no pool,
-        # no address it does not show) and that changes nothing may skip the fetch.
-        answered = {clusterclass.REQUIREMENT, *(_address_requirement(key) for key in recalled.addresses)}
-        if decision.converged and not decision.results and set(decision.requirements) <= answered:
-            decision.requirements.clear()  # nothing to fetch: this call is the whole reconcile
-            return decision
-    return _decide(context(None))
+    if by_name and observed_cluster is None:
+        _adopt(ctx)
+    return _decide(ctx)
+
+
+def _adopt(ctx: _Context) -> None:
+    """Before an XR has a Cluster: look up the Cluster and the claims it would compose (adopt.py).
+
+    Only a claim the XR would make is looked up: none for a role its XR sets by hand or
+    turns off. The lookups depend on nothing fetched, so the requirements stay the same
+    from the first call of a reconcile to the last.
+    """
+    inp, req = ctx.inp, ctx.req
+    selector = adopt.cluster_selector(inp, req)
+    ctx.require(adopt.CLUSTER_REQUIREMENT, selector)
+    found = adopt.lookup(ctx.fetched, adopt.CLUSTER_REQUIREMENT, selector)
+    existing = adopt.read_cluster(found, inp, req)
+    if not found.resolved:
+        ctx.looking_up.add(CLUSTER)
+    elif existing is not None:
+        ctx.cluster = existing
+        ctx.adopted.add(CLUSTER)
+    wanted = {
+        CONTROL_PLANE: req.manual_host is None,
+        INGRESS: not req.ingress_disabled and req.manual_ingress is None,
+    }
+    for key, role in ((CONTROL_PLANE, inp.roles.control_plane), (INGRESS, inp.roles.ingress)):
+        if ctx.claims[key] is not None or not wanted[key]:
+            continue
+        selector = adopt.claim_selector(inp, role, req)
+        ctx.require(adopt.claim_requirement(key), selector)
+        found = adopt.lookup(ctx.fetched, adopt.claim_requirement(key), selector)
+        claim = adopt.read_claim(found, req, role.label_value)
+        if not found.resolved:
+            ctx.looking_up.add(key)
+        elif claim is not None:
+            ctx.claims[key] = claim
+            ctx.adopted.add(key)
+            bound = f"bound to IPAddress {claim.namespace}/{claim.address_name}" if claim.address_name else "not bound yet"
+            ctx.tell(Reason.ADOPTED, f"{claim.label} exists and is adopted as it is: {claim.pool_ref.label}, {bound}", key)
 
 
 def _decide(ctx: _Context) -> Decision:
     inp, req, decision = ctx.inp, ctx.req, ctx.decision
     ctx.require(clusterclass.REQUIREMENT, clusterclass.selector(inp, req.class_name, req.class_namespace))
+    if ctx.cls.problem:
+        ctx.warn(Reason.INVALID_CLUSTER_CLASS, ctx.cls.problem)
 
     cp = _control_plane(ctx)
     ing = _ingress(ctx)
@@ -205,6 +235,9 @@ def _decide(ctx: _Context) -> Decision:
         and cluster is not None
         and not cp.releasing
         and not ing.releasing
+        and not cp.hold
+        and not ing.hold
+        and not ctx.adopted  # the next reconcile sees them observed: soon, not after the converged TTL
         and not any(r.severity == Severity.WARNING for r in decision.results)
     )
     decision.ttl = parse_duration(inp.ttl.converged if decision.converged else inp.ttl.waiting)
@@ -236,22 +269,56 @@ def _address(ctx: _Context, role_key: str, claim: claims.Claim | None) -> claims
         return None
     requirement = _address_requirement(role_key)
     ctx.require(requirement, claims.address_selector(ctx.inp, claim))
-    if ctx.recalled is not None:
-        value = ctx.recalled.addresses.get(role_key)
-        return claims.Address(resolved=value is not None, value=value)
     return claims.read_address(ctx.inp, ctx.fetched, requirement, claim)
 
 
-def _mismatch(ctx: _Context, what: str, live: str, claim: claims.Claim, address: claims.Address | None) -> None:
-    """Warn when the claim's address differs from the VIP a live Cluster uses; keep the live one."""
-    if address is None or address.value is None or address.value == (addresses.parse_ip(live) or live):
-        return
+def _known(address: claims.Address | None) -> bool:
+    """Whether a bound claim's address is known: fetched, found and an IP."""
+    return address is not None and address.value is not None
+
+
+def _explains(address: claims.Address, live: str) -> bool:
+    """Whether a claim's (known) address is the VIP a live Cluster shows (compared as canonical IPs)."""
+    return address.value == (addresses.parse_ip(live) or live)
+
+
+def _mismatch(ctx: _Context, slot: Slot, live: str, claim: claims.Claim, address: claims.Address, setting: str) -> None:
+    """A live Cluster uses a VIP that its claim does not hold and that no setting explains: say what to do."""
+    what = f"{slot.role.label_value} VIP"
     ctx.warn(
         Reason.ADDRESS_MISMATCH,
-        f"{ctx.cluster.label} uses {what} {live}, but {claim.label} is bound to {address.value}. "
-        f"The VIP of a live cluster never changes, so {live} stays. Make sure {live} stays reserved in "
-        f"{claim.pool_ref.label} (for example in spec.excludedAddresses) so no other cluster receives it; "
-        f"{address.value} is held by the claim until the XR is deleted.",
+        f"{ctx.cluster.label} uses {what} {live}, but {claim.label} is bound to {address.value} (the Cluster was "
+        f"changed by hand, or the claim made again after a hand deletion). The VIP of a live cluster never changes, "
+        f"so {live} stays: reserve it in {claim.pool_ref.label} (spec.excludedAddresses) so IPAM gives it to no other "
+        f"cluster. To keep {live} for good, set {setting}={live} on XR {ctx.req.xr_name}: {claim.label} is then "
+        f"released and {address.value} returns to the pool; until then the claim holds {address.value}.",
+    )
+
+
+def _hold(ctx: _Context, slot: Slot, claim: claims.Claim, address: claims.Address | None, vip: str | None) -> RoleState:
+    """A bound claim whose address is not known: nothing about it changes until it is.
+
+    Whether it explains a VIP decides between keeping and releasing it, so neither is done
+    on a guess: releasing the claim of a VIP in use would let IPAM give that VIP away.
+    """
+    if address is not None and address.problem:
+        ctx.warn(Reason.INVALID_ADDRESS, address.problem)
+        reason, message = Reason.INVALID_ADDRESS, address.problem
+    else:
+        where = f"IPAddress {claim.namespace}/{claim.address_name}"
+        reason = Reason.WAITING_FOR_ADDRESS
+        message = (
+            f"{claim.label} is bound to {where}, which Crossplane has not fetched"
+            if address is None or not address.resolved
+            else f"{claim.label} is bound to {where}, which does not exist (yet)"
+        )
+    return RoleState(
+        vip=vip,
+        claim=claim,
+        hold=True,
+        blocks=vip is None,
+        source=ctx.sources.get(slot.key) if vip is not None else None,
+        condition=Condition(slot.condition, False, reason, message),
     )
 
 
@@ -260,37 +327,17 @@ def _mismatch(ctx: _Context, what: str, live: str, claim: claims.Claim, address:
 
 def _control_plane(ctx: _Context) -> RoleState:
     slot = Slot(CONTROL_PLANE, ctx.inp.roles.control_plane, CONTROL_PLANE_READY)
-    claim = ctx.observed_claims[CONTROL_PLANE]
+    claim = ctx.claims[CONTROL_PLANE]
     live = ctx.cluster.host if ctx.cluster else None
-    if claim is not None and claim.deleting:
-        return _claim_deleting(ctx, slot, claim, live, required=True)
-    address = _address(ctx, CONTROL_PLANE, claim)
     manual = ctx.req.manual_host
-    where = f"{ctx.inp.xr.cluster_spec_path}.controlPlaneEndpoint.host"
+    if claim is not None and claim.deleting:
+        if not (manual and (live is None or live == manual)) and not (live and ctx.sources.get(CONTROL_PLANE) == MANUAL):
+            return _claim_deleting(ctx, slot, claim, live, required=True)
+        ctx.decision.released.add(CLAIM_RESOURCE[CONTROL_PLANE])  # released for the XR's own endpoint
+        claim = None
+    address = _address(ctx, CONTROL_PLANE, claim)
     if live:
-        if manual and manual != live:
-            ctx.warn(
-                Reason.CONFLICT,
-                f"XR {ctx.req.xr_name} sets {where}={manual}, but {ctx.cluster.label} already serves on {live}. "
-                f"The endpoint of a live cluster never changes; set the host back to {live} or remove it.",
-            )
-        if claim is None:
-            source = ctx.sources.get(CONTROL_PLANE)
-            # The recorded source decides; a manual host equal to a pool VIP does not make it manual.
-            was_manual = source == MANUAL or (source is None and (manual == live or addresses.parse_ip(live) is None))
-            if was_manual:
-                if not manual:
-                    ctx.warn(
-                        Reason.CONFLICT,
-                        f"XR {ctx.req.xr_name} no longer sets {where}, but {ctx.cluster.label} serves on the manual "
-                        f"endpoint {live}, which never changes for a live cluster. Set {where}={live} again.",
-                    )
-                return RoleState(
-                    vip=live,
-                    source=MANUAL,
-                    condition=Condition(CONTROL_PLANE_READY, True, Reason.MANUAL, f"control-plane endpoint {live} on {ctx.cluster.label}"),
-                )
-        return _live(ctx, slot, live, claim, address)
+        return _live_control_plane(ctx, slot, live, claim, address)
     if manual:
         state = RoleState(
             vip=manual,
@@ -300,8 +347,73 @@ def _control_plane(ctx: _Context) -> RoleState:
                 CONTROL_PLANE_READY, True, Reason.MANUAL, f"control-plane endpoint {manual} set on the XR; no VIP is claimed"
             ),
         )
-        return _release(ctx, CONTROL_PLANE, claim, state, f"XR sets {where} {manual}") if claim else state
+        if claim is None:
+            return state
+        if claim.bound and not _known(address):
+            return _hold(ctx, slot, claim, address, None)  # the manual host may be its own address
+        if claim.bound and _explains(address, manual):
+            return _allocate(ctx, slot, claim, address, required=True)  # its own address: it stays claimed
+        return _release(ctx, CONTROL_PLANE, claim, state, f"XR sets {_host_field(ctx)} {manual}")
     return _allocate(ctx, slot, claim, address, required=True)
+
+
+def _host_field(ctx: _Context) -> str:
+    return f"{ctx.inp.xr.cluster_spec_path}.controlPlaneEndpoint.host"
+
+
+def _live_control_plane(
+    ctx: _Context, slot: Slot, live: str, claim: claims.Claim | None, address: claims.Address | None
+) -> RoleState:
+    """The endpoint of a live Cluster: it stays; which claim, if any, it keeps depends on what explains it."""
+    manual, where, label = ctx.req.manual_host, _host_field(ctx), ctx.cluster.label
+    source = ctx.sources.get(CONTROL_PLANE)
+    if manual and manual != live:
+        ctx.warn(
+            Reason.CONFLICT,
+            f"XR {ctx.req.xr_name} sets {where}={manual}, but {label} already serves on {live}. "
+            f"The endpoint of a live cluster never changes; set the host back to {live} or remove it.",
+        )
+    manual_condition = Condition(CONTROL_PLANE_READY, True, Reason.MANUAL, f"control-plane endpoint {live} on {label}")
+    # The recorded source decides; without one, a DNS name is no pool's, and neither is a manual
+    # host without a claim (a manual host equal to a claim's address is that address: see below).
+    user_owned = source == MANUAL or (
+        source is None and (addresses.parse_ip(live) is None or (claim is None and manual == live))
+    )
+    forgotten = not manual and user_owned  # a manual endpoint the XR no longer sets
+    if forgotten:
+        ctx.warn(
+            Reason.CONFLICT,
+            f"XR {ctx.req.xr_name} no longer sets {where}, but {label} serves on the manual "
+            f"endpoint {live}, which never changes for a live cluster. Set {where}={live} again.",
+        )
+    if claim is None:
+        return RoleState(vip=live, source=MANUAL, condition=manual_condition) if user_owned else _remake(ctx, slot, live)
+    if claim.bound and not _known(address):
+        return _hold(ctx, slot, claim, address, live)
+    if claim.bound and _explains(address, live):
+        return _serves(slot, live, claim, ctx.cluster)
+    # The claim holds no address, or one the Cluster does not use.
+    if manual == live or forgotten:
+        state = RoleState(vip=live, source=MANUAL, origin="manual", condition=manual_condition)
+        held = f"the claim's {address.value}" if claim.bound else "the claim, which holds no address yet"
+        return _release(ctx, CONTROL_PLANE, claim, state, f"{label} serves on {live}, the XR's own endpoint, not on {held}")
+    if not claim.bound:
+        return _serves(slot, live, claim, ctx.cluster, source=source or POOL)  # IPAM has yet to bind it
+    _mismatch(ctx, slot, live, claim, address, where)
+    return _serves(slot, live, claim, ctx.cluster, source=source or POOL)
+
+
+def _serves(
+    slot: Slot, live: str, claim: claims.Claim, cluster: clusters.ObservedCluster, source: str = POOL
+) -> RoleState:
+    """A live VIP kept together with its claim."""
+    what = f"{slot.role.label_value} VIP"
+    return RoleState(
+        vip=live,
+        claim=claim,
+        source=source,
+        condition=Condition(slot.condition, True, Reason.ALLOCATED, f"{what} {live} on {cluster.label}"),
+    )
 
 
 def _claim_deleting(ctx: _Context, slot: Slot, claim: claims.Claim, live: str | None, *, required: bool) -> RoleState:
@@ -312,6 +424,15 @@ def _claim_deleting(ctx: _Context, slot: Slot, claim: claims.Claim, live: str | 
     role_key, role, cond_type = slot.key, slot.role, slot.condition
     ctx.decision.released.add(CLAIM_RESOURCE[role_key])
     what = f"{role.label_value} VIP"
+    if live and ctx.sources.get(role_key) == MANUAL:
+        # The live VIP is the user's own; this claim was made for the pool VIP that replaces it.
+        return RoleState(
+            vip=live,
+            source=MANUAL,
+            usage_claim=claim,
+            condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, f"{claim.label} is being deleted; "
+                                f"{ctx.cluster.label} keeps {live} until a new claim is bound"),
+        )
     if live:
         ctx.warn(
             Reason.CLAIM_MISSING,
@@ -334,34 +455,26 @@ def _claim_deleting(ctx: _Context, slot: Slot, claim: claims.Claim, live: str | 
     )
 
 
-def _live(
-    ctx: _Context, slot: Slot, live: str, claim: claims.Claim | None, address: claims.Address | None
-) -> RoleState:
-    """A VIP from a pool that a live Cluster uses: it stays, and so does its claim.
+def _remake(ctx: _Context, slot: Slot, live: str) -> RoleState:
+    """A VIP from a pool that a live Cluster uses, whose claim is gone (deleted by hand): made again.
 
-    A claim that is gone (deleted by hand) is made again, so the pool keeps counting
-    an address for this cluster; the warning says what to check.
+    So the pool keeps counting an address for this cluster; the warning says what to check.
     """
-    role, cond_type = slot.role, slot.condition
-    what = f"{role.label_value} VIP"
-    if claim is not None:
-        _mismatch(ctx, what, live, claim, address)
-    else:
-        state = _allocate(ctx, slot, None, None, required=True)
-        if state.claim is not None:
-            ctx.warn(
-                Reason.CLAIM_MISSING,
-                f"{ctx.cluster.label} uses {what} {live}, but no IPAddressClaim reserves it (deleted by hand?). "
-                f"{state.claim.label} is made again from {state.claim.pool_ref.label}; if IPAM binds it to another "
-                f"address, {live} is free in the pool and may be given to another cluster: reserve it there "
-                "(spec.excludedAddresses).",
-            )
-        claim = state.claim
+    what = f"{slot.role.label_value} VIP"
+    state = _allocate(ctx, slot, None, None, required=True)
+    if state.claim is not None:
+        ctx.warn(
+            Reason.CLAIM_MISSING,
+            f"{ctx.cluster.label} uses {what} {live}, but no IPAddressClaim reserves it (deleted by hand?). "
+            f"{state.claim.label} is made again from {state.claim.pool_ref.label}; if IPAM binds it to another "
+            f"address, {live} is free in the pool and may be given to another cluster: reserve it there "
+            "(spec.excludedAddresses).",
+        )
     return RoleState(
         vip=live,
-        claim=claim,
+        claim=state.claim,
         source=POOL,
-        condition=Condition(cond_type, True, Reason.ALLOCATED, f"{what} {live} on {ctx.cluster.label}"),
+        condition=Condition(slot.condition, True, Reason.ALLOCATED, f"{what} {live} on {ctx.cluster.label}"),
     )
 
 
@@ -371,23 +484,22 @@ def _live(
 def _ingress(ctx: _Context) -> RoleState:
     slot = Slot(INGRESS, ctx.inp.roles.ingress, INGRESS_READY)
     role = slot.role
-    claim = ctx.observed_claims[INGRESS]
+    claim = ctx.claims[INGRESS]
     live = ctx.cluster.ingress_annotation if ctx.cluster else None
     annotation = ctx.inp.annotations
-    if claim is not None and claim.deleting and not ctx.req.ingress_disabled and not ctx.req.manual_ingress:
+    manual = ctx.req.manual_ingress
+    if claim is not None and claim.deleting and not ctx.req.ingress_disabled and not manual:
         return _claim_deleting(ctx, slot, claim, live, required=False)
     if claim is not None and claim.deleting:
         ctx.decision.released.add(CLAIM_RESOURCE[INGRESS])  # on its way out, as asked
         claim = None
     address = _address(ctx, INGRESS, claim)
-    # A manual value equal to the claim's own address is that address: it stays claimed.
-    own = claim is not None and address is not None and address.value is not None and address.value == ctx.req.manual_ingress
     if ctx.req.ingress_disabled:
-        if ctx.req.manual_ingress:
+        if manual:
             ctx.warn(
                 Reason.CONFLICT,
                 f"XR {ctx.req.xr_name} has both {annotation.ingress_enabled}=\"false\" and "
-                f"{annotation.ingress_vip}={ctx.req.manual_ingress}; the ingress VIP stays off. Remove one.",
+                f"{annotation.ingress_vip}={manual}; the ingress VIP stays off. Remove one.",
             )
         state = RoleState(
             vip=None,
@@ -397,16 +509,22 @@ def _ingress(ctx: _Context) -> RoleState:
         )
         why = f"XR annotated {annotation.ingress_enabled}=\"false\""
         return _release(ctx, INGRESS, claim, state, why) if claim else state
-    if ctx.req.manual_ingress and not own:
-        # The user's own address: it may change at will, and it replaces an allocated one.
-        state = RoleState(
-            vip=ctx.req.manual_ingress,
-            source=MANUAL,
-            origin="manual",
-            condition=Condition(INGRESS_READY, True, Reason.MANUAL, f"ingress VIP {ctx.req.manual_ingress} set by XR annotation"),
-        )
-        why = f"XR sets {annotation.ingress_vip}={ctx.req.manual_ingress}"
-        return _release(ctx, INGRESS, claim, state, why) if claim else state
+    if manual:
+        if claim is not None and claim.bound and not _known(address):
+            # It may hold the manual VIP itself: the VIP is set, the claim waits to be read.
+            return dataclasses.replace(_hold(ctx, slot, claim, address, manual), origin="manual")
+        if claim is not None and claim.bound and _explains(address, manual):
+            pass  # a manual value equal to the claim's own address is that address: it stays claimed
+        else:
+            # The user's own address: it may change at will, and it replaces an allocated one.
+            state = RoleState(
+                vip=manual,
+                source=MANUAL,
+                origin="manual",
+                condition=Condition(INGRESS_READY, True, Reason.MANUAL, f"ingress VIP {manual} set by XR annotation"),
+            )
+            why = f"XR sets {annotation.ingress_vip}={manual}"
+            return _release(ctx, INGRESS, claim, state, why) if claim else state
     cls = ctx.cls
     if not cls.found or not cls.defines(role.variable):
         return _ingress_without_variable(ctx, role, claim, address, live)
@@ -418,7 +536,15 @@ def _ingress(ctx: _Context) -> RoleState:
             state.vip, state.source, state.blocks = live, MANUAL, False
         return state
     if live:
-        return _live(ctx, slot, live, claim, address)
+        if claim is None:
+            return _remake(ctx, slot, live)
+        if not claim.bound:
+            return _serves(slot, live, claim, ctx.cluster)  # IPAM has yet to bind it
+        if not _known(address):
+            return _hold(ctx, slot, claim, address, live)
+        if not _explains(address, live):
+            _mismatch(ctx, slot, live, claim, address, f"the XR annotation {annotation.ingress_vip}")
+        return _serves(slot, live, claim, ctx.cluster)
     return _allocate(ctx, slot, claim, address, required=False)
 
 
@@ -437,12 +563,13 @@ def _ingress_without_variable(
         # Pools are fetched anyway, so requirements do not change once the class is read.
         _pool_choice(ctx, role)
     if not cls.found:
-        reason = Reason.CLUSTER_CLASS_NOT_FOUND if cls.resolved else Reason.WAITING_FOR_CLUSTER_CLASS
-        message = (
-            f"{cls.label} not found; whether an ingress VIP is wanted depends on its {role.variable} variable"
-            if cls.resolved
-            else f"waiting for Crossplane to fetch {cls.label}"
-        )
+        if cls.problem:
+            reason, message = Reason.INVALID_CLUSTER_CLASS, cls.problem
+        elif cls.resolved:
+            reason = Reason.CLUSTER_CLASS_NOT_FOUND
+            message = f"{cls.label} not found; whether an ingress VIP is wanted depends on its {role.variable} variable"
+        else:
+            reason, message = Reason.WAITING_FOR_CLUSTER_CLASS, f"waiting for Crossplane to fetch {cls.label}"
         return RoleState(vip=vip, claim=claim, source=source, blocks=True, condition=Condition(INGRESS_READY, False, reason, message))
     if claim is None and vip is None:
         return RoleState(
@@ -529,8 +656,8 @@ def _can_move(ctx: _Context, role_key: str, claim: claims.Claim, choice: pools.C
     protected by a Usage (a live Cluster's re-made claim) stays where it is.
     """
     target = choice.pool
-    if target is None or USAGE_RESOURCE[role_key] in ctx.observed:
-        return False
+    if target is None or USAGE_RESOURCE[role_key] in ctx.observed or CLAIM_RESOURCE[role_key] not in ctx.observed:
+        return False  # a claim found existing (adopt.py) is not ours to move before it is composed
     return (target.kind.kind, target.name) != (claim.pool_ref.kind, claim.pool_ref.name)
 
 
@@ -545,6 +672,10 @@ def _allocate(
     role_key, role, cond_type = slot.key, slot.role, slot.condition
     if claim is None:
         choice = _pool_choice(ctx, role)
+        if role_key in ctx.looking_up:
+            name = claims.name_for(role, ctx.req.name)
+            message = f"waiting for Crossplane to tell whether IPAddressClaim {ctx.req.namespace}/{name} exists already"
+            return RoleState(vip=None, blocks=True, condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, message))
         if not choice.resolved:
             return RoleState(
                 vip=None,
@@ -625,6 +756,11 @@ def _release(ctx: _Context, role_key: str, claim: claims.Claim, state: RoleState
     Returns state, which keeps the claim (releasing) until no Usage of it is observed.
     """
     usage = usages.read_observed(ctx.observed.get(USAGE_RESOURCE[role_key]))
+    if CLAIM_RESOURCE[role_key] not in ctx.observed:
+        # Found existing (adopt.py): Crossplane can only delete what it composed, so it is
+        # composed first, and let go on the next reconcile.
+        ctx.tell(Reason.RELEASED, f"releasing the {role_key} VIP of {claim.label} (adopting it first): {why}", role_key)
+        return dataclasses.replace(state, claim=claim, releasing=True)
     if usage is None:
         ctx.decision.released.add(CLAIM_RESOURCE[role_key])
         ctx.tell(Reason.RELEASED, f"{role_key} VIP of {claim.label} released: {why}", role_key)
@@ -654,6 +790,11 @@ def _compose_claim(ctx: _Context, role_key: str, role: Role, state: RoleState, c
         resource=claims.render(ctx.inp, role, claim), ready=claim.bound
     )
     observed_usage = usages.read_observed(ctx.observed.get(usage_name))
+    if state.hold:
+        if observed_usage is not None:  # exactly as observed: attached, or detached mid-release
+            resource = usages.render(claim, ctx.inp.ipam.claim_api_version, cluster if observed_usage.attached else None)
+            ctx.decision.composed[usage_name] = Composed(resource=resource, ready=observed_usage.ready)
+        return
     if state.releasing:
         if observed_usage is not None and observed_usage.attached:
             resource = usages.render(claim, ctx.inp.ipam.claim_api_version, None)
@@ -679,16 +820,25 @@ def _compose_cluster(ctx: _Context, cp: RoleState, ing: RoleState) -> tuple[Role
     if obs is None:
         if cp.vip is None:
             return cp, None
-        if not cls.found:
-            reason = Reason.CLUSTER_CLASS_NOT_FOUND if cls.resolved else Reason.WAITING_FOR_CLUSTER_CLASS
+        if CLUSTER in ctx.looking_up:
             message = (
-                f"{cls.label} not found; the Cluster is held back until it exists. Check "
-                f"{inp.xr.cluster_spec_path}.topology of XR {req.xr_name}"
-                if cls.resolved
-                else f"waiting for Crossplane to fetch {cls.label}; the Cluster is held back until it is read"
+                f"waiting for Crossplane to tell whether Cluster {req.namespace}/{req.name} exists already; "
+                "the Cluster is held back until it does"
             )
-            if cls.resolved:
+            return dataclasses.replace(cp, condition=Condition(CONTROL_PLANE_READY, False, Reason.WAITING_FOR_CLUSTER, message)), None
+        if not cls.found:
+            if cls.problem:
+                reason, message = Reason.INVALID_CLUSTER_CLASS, cls.problem  # warned in _decide
+            elif cls.resolved:
+                reason = Reason.CLUSTER_CLASS_NOT_FOUND
+                message = (
+                    f"{cls.label} not found; the Cluster is held back until it exists. Check "
+                    f"{inp.xr.cluster_spec_path}.topology of XR {req.xr_name}"
+                )
                 ctx.warn(reason, message)
+            else:
+                reason = Reason.WAITING_FOR_CLUSTER_CLASS
+                message = f"waiting for Crossplane to fetch {cls.label}; the Cluster is held back until it is read"
             return dataclasses.replace(cp, condition=Condition(CONTROL_PLANE_READY, False, reason, message)), None
         if ing.blocks:
             return cp, None
@@ -712,6 +862,15 @@ def _compose_cluster(ctx: _Context, cp: RoleState, ing: RoleState) -> tuple[Role
 
     live_endpoint = obs is not None and obs.host is not None
     port = obs.port if live_endpoint and obs.port else (req.port or inp.cluster.default_port)
+    if live_endpoint and obs.port and req.port and req.port != obs.port:
+        where = f"{inp.xr.cluster_spec_path}.controlPlaneEndpoint.port"
+        ctx.warn(
+            Reason.CONFLICT,
+            f"XR {req.xr_name} sets {where}={req.port}, but {obs.label} serves on port {obs.port}. The endpoint of a "
+            f"live cluster never changes here; set the port back to {obs.port} or remove it. To move the API server "
+            f"on purpose, change the port the control plane binds to, then spec.controlPlaneEndpoint.port of "
+            f"{obs.label} itself: the function keeps what the live Cluster has, and {where} can then follow it.",
+        )
     name, namespace = (obs.name, obs.namespace) if obs else (req.name, req.namespace)
     resource = clusters.render(
         inp,
@@ -725,6 +884,9 @@ def _compose_cluster(ctx: _Context, cp: RoleState, ing: RoleState) -> tuple[Role
     )
     ctx.decision.composed[CLUSTER] = Composed(resource=resource, ready=obs is not None and obs.ready)
     label = f"Cluster {namespace}/{name}"
+    if CLUSTER in ctx.adopted:
+        endpoint = f"its endpoint {obs.host}:{obs.port or port}" if live_endpoint else "it has no endpoint yet"
+        ctx.tell(Reason.ADOPTED, f"{label} exists and is adopted: {endpoint}; a live endpoint and its VIPs never change")
     if cp.vip is not None and not live_endpoint:
         origin = f" ({cp.origin})" if cp.origin else ""
         ctx.tell(Reason.ASSIGNED, f"control-plane VIP {cp.vip}{origin} assigned to {label}", CONTROL_PLANE)

@@ -15,7 +15,7 @@ from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 
 from function import decide as core
 from function import input as inputs
-from function import metrics, pools
+from function import adopt, metrics, pools
 from function.conditions import Severity
 from function.requirements import Fetched, Selector
 from function.structs import ALL, NAMES, OPAQUE, OTHERS, pluck, struct_to_py, write
@@ -28,7 +28,7 @@ _CONDITIONS = {"conditions": [{"type": ALL, "status": ALL}]}
 OBSERVED_SHAPES = {
     core.CLUSTER: {
         "apiVersion": ALL,
-        "metadata": {**_META, "annotations": ALL, "creationTimestamp": ALL},
+        "metadata": {**_META, "annotations": ALL, "deletionTimestamp": ALL},
         "spec": {
             "controlPlaneEndpoint": ALL,
             "topology": {"class": ALL, "classNamespace": ALL, "classRef": ALL, "variables": [{"name": ALL, "value": OPAQUE}]},
@@ -37,7 +37,7 @@ OBSERVED_SHAPES = {
     },
     **{
         name: {
-            "metadata": {**_META, "deletionTimestamp": ALL, "creationTimestamp": ALL},
+            "metadata": {**_META, "deletionTimestamp": ALL},
             "spec": {"poolRef": ALL},
             "status": {"addressRef": ALL},
         }
@@ -58,6 +58,14 @@ _CLASS_SHAPE = {
     "status": {"variables": [NAMES]},
 }
 _ADDRESS_SHAPE = {"kind": ALL, "metadata": _META, "spec": {"address": ALL}}
+# Found by name before the XR composed them (adopt.py): as observed, and who controls them.
+_EXISTING_SHAPES = {
+    name: {**shape, "kind": ALL, "metadata": {**shape["metadata"], "ownerReferences": ALL, "deletionTimestamp": ALL}}
+    for name, shape in (
+        (adopt.CLUSTER_REQUIREMENT, OBSERVED_SHAPES[core.CLUSTER]),
+        *((adopt.claim_requirement(role), OBSERVED_SHAPES[core.CLAIM_RESOURCE[role]]) for role in core.CLAIM_RESOURCE),
+    )
+}
 
 _SEVERITY = {Severity.NORMAL: fnv1.SEVERITY_NORMAL, Severity.WARNING: fnv1.SEVERITY_WARNING}
 
@@ -67,6 +75,8 @@ def _required_shape(requirement: str) -> dict:
         return _POOL_SHAPE
     if requirement.startswith("address/"):
         return _ADDRESS_SHAPE
+    if requirement.startswith("existing/"):
+        return _EXISTING_SHAPES.get(requirement, _CLASS_SHAPE)
     return _CLASS_SHAPE
 
 
@@ -107,7 +117,7 @@ def xr_shape(inp: inputs.Input) -> dict:
 
 @functools.lru_cache(maxsize=16)
 def _xr_shape(cluster_spec_path: str, status_path: str) -> dict:
-    shape: dict = {"metadata": {**_META, "annotations": ALL}, "spec": {"claimRef": {"namespace": ALL}}}
+    shape: dict = {"metadata": {**_META, "uid": ALL, "annotations": ALL}, "spec": {"claimRef": {"namespace": ALL}}}
     shape = _merge(shape, _path_shape(cluster_spec_path, CLUSTER_SPEC_SHAPE))
     return _merge(shape, _path_shape(status_path))
 
@@ -247,8 +257,15 @@ def _run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
             if name in req.observed.resources
         }
         fetched = read_fetched(req)
-        v2 = fnv1.CAPABILITY_CAPABILITIES in req.meta.capabilities
-        decision = core.decide(inp, xr, observed, fetched, crossplane_v2=v2)
+        capabilities = req.meta.capabilities
+        decision = core.decide(
+            inp,
+            xr,
+            observed,
+            fetched,
+            crossplane_v2=fnv1.CAPABILITY_CAPABILITIES in capabilities,
+            by_name=fnv1.CAPABILITY_REQUIRED_RESOURCES in capabilities,
+        )
     except Fatal as e:
         return _fatal_logged(req, _logger(tag, xr_name), str(e))
     except Exception as e:  # noqa: BLE001 - an exception must never reach gRPC; Fatal applies nothing.

@@ -95,7 +95,7 @@ DEFAULT = Defaults(
         ],
     ),
     xr=Defaults(cluster_spec_path="spec.cluster", status_path="status.vip"),
-    ttl=Defaults(waiting="15s", converged="10m"),
+    ttl=Defaults(waiting="15s", converged="20m"),
     usage="Auto",
 )
 

@@ -183,7 +183,7 @@ class Xr(_Model):
 
 class Ttl(_Model):
     waiting: Duration = Field(default="15s", description="Response TTL while waiting on IPAM, a pool or a ClusterClass.")
-    converged: Duration = Field(default="10m", description="Response TTL once every wanted VIP is in place.")
+    converged: Duration = Field(default="20m", description="Response TTL once every wanted VIP is in place.")
 
 
 class Input(_Model):

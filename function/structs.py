@@ -52,6 +52,16 @@ def value_to_py(v: struct_pb2.Value) -> object:
     return None
 
 
+_KINDS = ((bool, "a boolean"), (str, "a string"), (dict, "an object"), (list, "a list"), ((int, float), "a number"))
+
+
+def describe(value: object) -> str:
+    """What a value is, in the words of the YAML a user wrote: a string, an object, a list, ..."""
+    if value is None:
+        return "null"
+    return next((name for kinds, name in _KINDS if isinstance(value, kinds)), f"a {type(value).__name__}")
+
+
 def struct_to_py(s: struct_pb2.Struct) -> dict:
     fields = s.fields
     return {k: value_to_py(fields[k]) for k in fields}

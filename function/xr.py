@@ -25,6 +25,7 @@ class ClusterRequest:
     """One XR's wishes, validated."""
 
     xr_name: str
+    xr_uid: str | None  # metadata.uid: who controls what this XR composes
     xr_namespaced: bool  # a Crossplane v2 namespaced XR
     name: str  # of the composed Cluster
     namespace: str  # of the Cluster and its claims
@@ -105,8 +106,17 @@ def parse(xr: dict, inp: Input) -> ClusterRequest:
     manual_host, port = _endpoint(spec.get("controlPlaneEndpoint"), f"XR {xr_name}: {path}.controlPlaneEndpoint")
 
     annotations = meta.get("annotations")
-    annotations = annotations if isinstance(annotations, dict) else {}
-    enabled = annotations.get(inp.annotations.ingress_enabled)
+    if annotations is None:
+        annotations = {}
+    elif not isinstance(annotations, dict):
+        # Unreadable annotations would be guessed empty: that could release an ingress VIP the
+        # user turned off, or replace a manual one with a pool VIP. Nothing is applied instead.
+        msg = (
+            f"XR {xr_name}: metadata.annotations must be a map of strings, but it is {structs.describe(annotations)}; "
+            "the ingress annotations cannot be read, so nothing is applied until it is a map"
+        )
+        raise Fatal(msg)
+    ingress_disabled = _ingress_disabled(annotations.get(inp.annotations.ingress_enabled), inp, xr_name)
     manual_ingress_raw = annotations.get(inp.annotations.ingress_vip)
     manual_ingress = None
     if manual_ingress_raw is not None and manual_ingress_raw != "":
@@ -128,8 +138,10 @@ def parse(xr: dict, inp: Input) -> ClusterRequest:
             )
             raise Fatal(msg)
 
+    uid = meta.get("uid")
     return ClusterRequest(
         xr_name=xr_name,
+        xr_uid=uid if isinstance(uid, str) else None,
         xr_namespaced=xr_namespaced,
         name=xr_name,
         namespace=namespace,
@@ -138,9 +150,27 @@ def parse(xr: dict, inp: Input) -> ClusterRequest:
         class_namespace=class_ns or namespace,
         manual_host=manual_host,
         port=port,
-        ingress_disabled=isinstance(enabled, str) and enabled.strip().lower() == "false",
+        ingress_disabled=ingress_disabled,
         manual_ingress=manual_ingress,
     )
+
+
+def _ingress_disabled(value: object, inp: Input, xr_name: str) -> bool:
+    """The ingress-enabled annotation: "false" turns ingress off, "true" or nothing leaves it on.
+
+    Anything else is Fatal: read as on, it would claim an address the user meant to turn
+    off; read as off, it would release an ingress VIP a live cluster uses.
+    """
+    if value is None or value == "":
+        return False
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text in ("true", "false"):
+        return text == "false"
+    msg = (
+        f"XR {xr_name}: annotation {inp.annotations.ingress_enabled}={_short(value)} must be \"true\" or \"false\"; "
+        "set it to \"false\" to turn the ingress VIP off, or remove it"
+    )
+    raise Fatal(msg)
 
 
 def _class_ref(topology: dict, where: str) -> tuple[str, str | None]:

@@ -27,9 +27,8 @@ from google.protobuf import json_format, struct_pb2
 
 from function import fn
 from tests import crds
-from tests.sim import pool_addresses, requirements_unchanged, rfc3339
+from tests.sim import pool_addresses, rfc3339, run_function
 
-MAX_CALLS = 6
 IPAM_GROUP = "ipam.cluster.x-k8s.io"
 CLASS_LABEL = "vip.capi.gorizond.io/cluster-class"
 ROLE_LABEL = "vip.capi.gorizond.io/role"
@@ -272,28 +271,31 @@ def fetch(store: list[dict], sel: fnv1.ResourceSelector, *, modern: bool) -> lis
 
 def run(composite: dict, observed: dict[str, dict] | None = None, store: list[dict] | None = None, *,
         inp: dict | None = None, modern: bool = True, transport: Transport = fn.run,
-        drop: set[str] | None = None) -> Outcome:
-    """One reconcile's function calls, as Crossplane makes them. ``drop``: requirements left unanswered."""
+        drop: set[str] | None = None, seeded: dict[str, fnv1.ResourceSelector] | None = None) -> Outcome:
+    """One reconcile's function calls, as Crossplane makes them (tests/sim.py run_function).
+
+    ``drop``: requirements left unanswered; ``seeded``: the last reconcile's requirements, sent
+    with the first call as Crossplane v2.4+ does.
+    """
     store = store or []
-    fetched: dict[str, list[dict]] | None = None
-    previous = None
-    for call in range(1, MAX_CALLS + 1):
-        rsp = transport(request(composite, observed, inp=inp, modern=modern, fetched=fetched))
-        out = Outcome(rsp, calls=call)
-        if out.fatal:
-            return out
-        same, reqs = requirements_unchanged(previous, rsp)
-        if same:
-            break
-        previous = reqs
-        selectors = dict(reqs.resources) if modern else dict(reqs.extra_resources)
-        if modern:
-            assert not reqs.extra_resources, "modern Crossplane was asked on the deprecated field"
-        fetched = {name: fetch(store, sel, modern=modern) for name, sel in selectors.items() if name not in (drop or set())}
-    else:
-        raise AssertionError("requirements did not stabilise within 6 calls")
-    for obj in out.desired.values():
-        crds.assert_valid(obj)
+    if modern:
+        original = transport
+
+        def transport(req):
+            rsp = original(req)
+            assert not rsp.requirements.extra_resources, "modern Crossplane was asked on the deprecated field"
+            return rsp
+
+    req = request(composite, observed, inp=inp, modern=modern)
+    try:
+        rsp, calls = run_function(transport, req, lambda sel: fetch(store, sel, modern=modern), modern=modern,
+                                  seeded=seeded, drop=drop or frozenset())
+    except RuntimeError as e:
+        raise AssertionError("requirements did not stabilise within 6 calls") from e
+    out = Outcome(rsp, calls=calls)
+    if not out.fatal:
+        for obj in out.desired.values():
+            crds.assert_valid(obj)
     return out
 
 
@@ -317,6 +319,8 @@ class World:
     transport: Transport = fn.run
     deleted: list[tuple] = dataclasses.field(default_factory=list)
     now: float = 0.0  # seconds; each reconcile is one second later (creationTimestamp of what it creates)
+    seeding: bool = False  # Crossplane v2.4+: each reconcile starts from the last one's requirements
+    requirements: dict[str, dict] = dataclasses.field(default_factory=dict)  # xr -> its last requirements
 
     def add(self, *objs: dict) -> None:
         for o in objs:
@@ -336,10 +340,12 @@ class World:
         name = composite["metadata"]["name"]
         refs = self.composed.setdefault(name, {})
         observed = {rn: copy.deepcopy(self.store[key]) for rn, key in refs.items() if key in self.store}
+        seeded = self.requirements.get(name) if self.seeding else None
         out = run(composite, observed, list(self.store.values()), inp=self.inp, modern=self.modern,
-                  transport=self.transport, **kw)
+                  transport=self.transport, seeded=seeded, **kw)
         if out.fatal:
             return out
+        self.requirements[name] = dict(out.rsp.requirements.resources if self.modern else out.rsp.requirements.extra_resources)
         desired = out.desired
         for rn, key in list(refs.items()):
             if rn not in desired:

@@ -577,9 +577,27 @@ class XRState:
     late: bool = False  # reported once
     next_at: float | None = None
     conditions: dict[str, str] = dataclasses.field(default_factory=dict)  # type -> reason, as last reported
+    warnings: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (reason, message), as last reported
+    requirements: dict[str, fnv1.ResourceSelector] = dataclasses.field(default_factory=dict)  # of the last reconcile
 
 
 Transport = Callable[[fnv1.RunFunctionRequest], fnv1.RunFunctionResponse]
+
+
+def _copy(sel: fnv1.ResourceSelector) -> fnv1.ResourceSelector:
+    out = fnv1.ResourceSelector()
+    out.CopyFrom(sel)
+    return out
+
+
+def answers_differ(a: fnv1.RunFunctionResponse, b: fnv1.RunFunctionResponse) -> str | None:
+    """What two answers to the same state disagree on, if anything (the request tag aside)."""
+    for what in ("desired", "results", "conditions", "requirements"):
+        if getattr(a, what) != getattr(b, what):
+            return what
+    if a.meta.ttl != b.meta.ttl:
+        return "ttl"
+    return None
 
 
 def requirements_unchanged(previous: fnv1.Requirements | None, rsp: fnv1.RunFunctionResponse) -> tuple[bool, fnv1.Requirements | None]:
@@ -596,11 +614,63 @@ def requirements_unchanged(previous: fnv1.Requirements | None, rsp: fnv1.RunFunc
     return current == previous, current
 
 
+MAX_CALLS = 6  # Crossplane's MaxRequirementsIterations is 5: iterations 0 to 5
+Fetch = Callable[[fnv1.ResourceSelector], list[dict]]
+
+
+def _fill(field, resolved: dict[str, list[dict]]) -> None:
+    for name in list(field):
+        del field[name]
+    for name, items in resolved.items():
+        target = field[name]
+        target.SetInParent()  # an empty answer is an answer: the requirement resolved to nothing
+        for obj in items:
+            target.items.add().resource.update(obj)
+
+
+def run_function(transport: Transport, req: fnv1.RunFunctionRequest, fetch: Fetch, *, modern: bool = True,
+                 seeded: dict[str, fnv1.ResourceSelector] | None = None,
+                 drop: frozenset[str] | set[str] = frozenset()) -> tuple[fnv1.RunFunctionResponse, int]:
+    """Crossplane's FetchingFunctionRunner: call the function until its requirements stop changing.
+
+    - Every generation: at most 6 calls; a Fatal result ends the loop; a call's requirements
+      are compared (proto.Equal) with the previous call's, nil before the first.
+    - v2.2+ (``modern``) answers ``requirements.resources`` in ``required_resources``; older
+      Crossplane answers ``requirements.extra_resources`` in ``extra_resources``.
+    - v2.4+ (``seeded``: the requirements the step returned on the XR's last reconcile):
+      they are fetched before the first call and sent with it, and kept on every later call
+      as bootstrap requirements are; if what the first call's requirements resolve to equals
+      what was sent, its response is final (internal/xfn/required_resources.go at v2.4.0).
+    ``drop``: requirement names left unanswered, a fault. ``req`` is filled in place.
+    Returns the final response and the number of calls.
+    """
+    field = req.required_resources if modern else req.extra_resources
+    bootstrap = {name: fetch(sel) for name, sel in (seeded or {}).items() if name not in drop}
+    _fill(field, bootstrap)
+    previous = None
+    for call in range(1, MAX_CALLS + 1):
+        rsp = transport(req)
+        if any(r.severity == fnv1.SEVERITY_FATAL for r in rsp.results):
+            return rsp, call
+        same, current = requirements_unchanged(previous, rsp)
+        if same:
+            return rsp, call
+        selectors = current.resources if modern else current.extra_resources
+        resolved = dict(bootstrap)
+        resolved.update({name: fetch(sel) for name, sel in selectors.items() if name not in drop})
+        if call == 1 and seeded is not None and resolved == bootstrap:
+            return rsp, call  # everything it asked for was sent with it: one call
+        previous = current
+        _fill(field, resolved)
+    raise RuntimeError("requirements didn't stabilize after the maximum number of iterations")
+
+
 class Crossplane:
-    MAX_CALLS = 6
+    MAX_CALLS = MAX_CALLS
 
     def __init__(self, api: Api, clock: Clock, sim: Sim, transport: Transport, *, modern: bool = True,
-                 inp: dict | None = None, xr_group: str = "platform.example.org") -> None:
+                 inp: dict | None = None, xr_group: str = "platform.example.org", seeding: bool = False,
+                 differential: bool = False) -> None:
         self.api, self.clock, self.sim = api, clock, sim
         self.transport, self.modern, self.inp = transport, modern, inp
         self.xr_group = xr_group
@@ -609,6 +679,10 @@ class Crossplane:
         self.calls = 0
         self.errors: list[str] = []
         self.drop_next: set[str] = set()  # requirement names left unanswered in the next call (a fault)
+        self.seeding = seeding  # v2.4+: the last reconcile's requirements are sent with the first call
+        self.differential = differential  # compare every seeded answer with a fresh one (see call)
+        self.seeded_answers = 0
+        self.one_call_answers = 0
         api.watchers.append(self._watch)
 
     # scheduling
@@ -673,7 +747,7 @@ class Crossplane:
         observed = {rn: self.api.get(k) for rn, k in state.refs.items() if self.api.get(k) is not None}
         state.refs = {rn: state.refs[rn] for rn in observed}
         try:
-            rsp = self.call(xr, observed)
+            rsp = self.call(xr, observed, state)
         except Exception as e:  # noqa: BLE001 - the function being down is a fault to survive
             self.errors.append(f"{key[3]}: {e}")
             self.enqueue(key, 10.0)
@@ -708,11 +782,12 @@ class Crossplane:
         status = struct_to_py(rsp.desired.composite.resource).get("status", {})
         xr.setdefault("status", {}).update(status)
         state.conditions = {c.type: c.reason for c in rsp.conditions}
+        state.warnings = [(r.reason, r.message) for r in rsp.results if r.severity == fnv1.SEVERITY_WARNING]
         self.sim.after_reconcile(xr, state, desired)
         ttl = rsp.meta.ttl.ToTimedelta().total_seconds() if rsp.meta.HasField("ttl") else 60.0
         self.enqueue(key, 10.0 if failed else ttl)
 
-    def call(self, xr: dict, observed: dict[str, dict]) -> fnv1.RunFunctionResponse:
+    def request(self, xr: dict, observed: dict[str, dict]) -> fnv1.RunFunctionRequest:
         req = fnv1.RunFunctionRequest(meta=fnv1.RequestMeta(tag=str(self.calls)))
         if self.modern:
             req.meta.capabilities.extend([fnv1.CAPABILITY_CAPABILITIES, fnv1.CAPABILITY_REQUIRED_RESOURCES])
@@ -721,28 +796,32 @@ class Crossplane:
             req.observed.resources[name].resource.update(obj)
         if self.inp is not None:
             req.input.update(self.inp)
-        previous = None
-        field = req.required_resources if self.modern else req.extra_resources
+        return req
+
+    def call(self, xr: dict, observed: dict[str, dict], state: XRState | None = None) -> fnv1.RunFunctionResponse:
+        """The function's calls of one reconcile; with ``seeding`` (v2.4+) from the last reconcile's requirements.
+
+        With ``differential``, every seeded answer is compared with the one the same state gets
+        without seeding (the loop of Crossplane before v2.4): a difference is a violation.
+        """
         dropped, self.drop_next = self.drop_next, set()  # a fault lasts one reconcile
-        for _ in range(self.MAX_CALLS):
-            self.calls += 1
-            rsp = self.transport(req)
-            if any(r.severity == fnv1.SEVERITY_FATAL for r in rsp.results):
-                return rsp
-            same, previous = requirements_unchanged(previous, rsp)
-            if same:
-                return rsp
-            selectors = previous.resources if self.modern else previous.extra_resources
-            for name in list(field):
-                del field[name]
-            for name, sel in selectors.items():
-                if name in dropped:
-                    continue
-                target = field[name]
-                target.SetInParent()
-                for obj in self._fetch(sel):
-                    target.items.add().resource.update(obj)
-        raise RuntimeError("requirements didn't stabilize after the maximum number of iterations")
+        seeded = state.requirements if (self.seeding and state is not None) else None
+        rsp, calls = run_function(self.transport, self.request(xr, observed), self._fetch, modern=self.modern,
+                                  seeded=seeded, drop=dropped)
+        self.calls += calls
+        if seeded is not None and self.differential:
+            self.seeded_answers += 1
+            self.one_call_answers += calls == 1
+            fresh, _ = run_function(self.transport, self.request(xr, observed), self._fetch, modern=self.modern,
+                                    drop=dropped)
+            difference = answers_differ(rsp, fresh)
+            if difference:
+                self.sim.violation(f"{xr['metadata']['name']}: seeded ({calls} call(s)) and fresh answers differ: {difference}")
+        if state is not None and not any(r.severity == fnv1.SEVERITY_FATAL for r in rsp.results):
+            # What v2.4+ records to seed (and watch) next reconcile.
+            state.requirements = {name: _copy(sel) for name, sel in (rsp.requirements.resources if self.modern
+                                                                      else rsp.requirements.extra_resources).items()}
+        return rsp
 
     def _fetch(self, sel: fnv1.ResourceSelector) -> list[dict]:
         ns = sel.namespace if (self.modern and sel.HasField("namespace")) else None
@@ -763,7 +842,8 @@ class Sim:
     """A management cluster: build it, drive it, check it."""
 
     def __init__(self, seed: int = 0, *, transport: Transport = fn.run, modern: bool = True, inp: dict | None = None,
-                 ipam_delay: float = 1.0, provision: float = 60.0, teardown: float = 120.0) -> None:
+                 ipam_delay: float = 1.0, provision: float = 60.0, teardown: float = 120.0, seeding: bool = False,
+                 differential: bool = False) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
         self.clock = Clock()
@@ -772,7 +852,8 @@ class Sim:
         self.ipam = Ipam(self.api, self.clock, ipam_delay)
         self.capi = Capi(self.api, self.clock, self, provision, teardown)
         self.usages = Usages(self.api, self.clock)
-        self.crossplane = Crossplane(self.api, self.clock, self, transport, modern=modern, inp=inp)
+        self.crossplane = Crossplane(self.api, self.clock, self, transport, modern=modern, inp=inp, seeding=seeding,
+                                     differential=differential)
         self.gone_claims: list[tuple[Key, str]] = []  # (claim key, xr name) of XRs that are gone
         self.vips: dict[str, str] = {}  # VIP -> uid of the Cluster answering on it
         self.held: dict[str, set] = {}  # Cluster uid -> its VIPs

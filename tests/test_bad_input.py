@@ -13,8 +13,8 @@ from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fixtures import STORE, live
-from tests.harness import CP_CLAIM, INGRESS_CLAIM, Outcome, request, xr
+from tests.fixtures import CC, CP_POOL, ING_POOL, STORE, bound, live
+from tests.harness import CP_CLAIM, INGRESS_CLAIM, Outcome, request, run, xr
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 HEAD = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input"}
@@ -22,6 +22,11 @@ HEAD = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input"}
 
 def _endpoint(**e):
     return xr(cluster={"topology": {"class": "cc", "version": "v1.31.0"}, "controlPlaneEndpoint": e})
+
+
+def _with_meta(obj, **meta):
+    obj["metadata"].update(meta)
+    return obj
 
 
 def _observed_cluster_without_name():
@@ -64,6 +69,14 @@ BAD_INPUTS = {
         request(xr(annotations={"vip.capi.gorizond.io/ingress-vip": "ingress.example.com"})),
         "XR c1: annotation vip.capi.gorizond.io/ingress-vip='ingress.example.com' is not an IP address; set it to an "
         "IPv4 or IPv6 address, or remove it to allocate the ingress VIP from a pool"),
+    "XR annotations that are no map": (
+        request(_with_meta(xr(), annotations=["vip.capi.gorizond.io/ingress-enabled=false"])),
+        "XR c1: metadata.annotations must be a map of strings, but it is a list; the ingress annotations cannot be "
+        "read, so nothing is applied until it is a map"),
+    "ingress-enabled annotation that is neither true nor false": (
+        request(xr(annotations={"vip.capi.gorizond.io/ingress-enabled": "no"})),
+        "XR c1: annotation vip.capi.gorizond.io/ingress-enabled='no' must be \"true\" or \"false\"; set it to "
+        "\"false\" to turn the ingress VIP off, or remove it"),
     "topology variables that are no list": (
         request(xr(variables={"cni": "calico"})),
         "XR c1: spec.cluster.topology.variables must be a list of {name, value} objects, but it is a dict"),
@@ -83,6 +96,48 @@ BAD_INPUTS = {
         "namespace or spec.poolRef; nothing is applied until it has"),
     "no XR at all": (fnv1.RunFunctionRequest(), "the XR has no metadata"),
 }
+
+
+# Malformed fetched objects: a Warning that names the object and the field ----------------------
+
+
+def test_a_cluster_class_whose_spec_is_no_object_is_reported_and_holds_a_new_cluster_back():
+    observed, store = bound()
+    broken = {**CC, "spec": "variables: [clusterVip]"}
+    out = run(xr(), observed, [broken, CP_POOL, ING_POOL, *store])
+    messages = [m for r, m in out.warnings if r == "InvalidClusterClass"]
+    assert messages and "ClusterClass team-a/cc" in messages[0] and "its spec is a string, not an object" in messages[0]
+    assert out.reason("ControlPlaneVIPReady") == "InvalidClusterClass"
+    assert out.cluster is None
+
+
+def test_a_cluster_class_whose_variables_are_no_list_is_reported_and_a_live_cluster_keeps_its_variables():
+    observed, store = live()
+    broken = {**CC, "spec": {"variables": {"clusterVip": {}}}}
+    out = run(xr(), observed, [broken, CP_POOL, ING_POOL, *store])
+    assert any(r == "InvalidClusterClass" and "its spec.variables is an object, not a list" in m
+               for r, m in out.warnings), out.warnings
+    names = {v["name"]: v["value"] for v in out.cluster["spec"]["topology"]["variables"]}
+    assert names == {"clusterVip": "10.0.0.10", "ingressVip": "10.0.1.10"}
+
+
+def test_an_ipaddress_whose_address_is_a_number_under_a_live_cluster_is_reported():
+    observed, store = live()
+    store[1]["spec"]["address"] = 167837962
+    out = run(xr(), observed, [*STORE, *store])
+    messages = [m for r, m in out.warnings if r == "InvalidAddress"]
+    assert messages and "IPAddress team-a/vip-ingress-c1" in messages[0] and "spec.address=167837962" in messages[0]
+    assert out.cluster["metadata"]["annotations"] == {"vip.capi.gorizond.io/ingress-vip": "10.0.1.10"}
+    assert INGRESS_CLAIM in out.desired
+
+
+def test_an_ipaddress_without_a_spec_under_a_live_cluster_is_reported():
+    observed, store = live()
+    store[0]["spec"] = "10.0.0.10"
+    out = run(xr(), observed, [*STORE, *store])
+    messages = [m for r, m in out.warnings if r == "InvalidAddress"]
+    assert messages and "IPAddress team-a/vip-cp-c1" in messages[0]
+    assert out.cluster["spec"]["controlPlaneEndpoint"]["host"] == "10.0.0.10"
 
 
 @pytest.fixture(scope="module")

@@ -62,7 +62,9 @@ def test_resources_pre_filled_in_required_resources_on_the_first_call_are_read()
 
 def test_resources_in_both_request_fields_are_read():
     observed, store = bound(ingress=None)
-    req = request(xr(), observed, modern=True, fetched={"cluster-class": [cluster_class(variables=("clusterVip",))]})
+    # No Cluster observed yet: Crossplane also answers whether one exists already (adopt.py): none does.
+    req = request(xr(), observed, modern=True, fetched={"cluster-class": [cluster_class(variables=("clusterVip",))],
+                                                        "existing/cluster": []})
     req.extra_resources["address/control-plane"].items.add().resource.CopyFrom(to_struct(store[0]))
     out = Outcome(fn.run(req))
     assert out.cluster["spec"]["controlPlaneEndpoint"]["host"] == "10.0.0.10"

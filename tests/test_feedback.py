@@ -60,7 +60,7 @@ def test_ttl_is_short_while_waiting_on_ipam():
 
 def test_ttl_is_long_once_converged():
     observed, store = live()
-    assert run(xr(), observed, [*STORE, *store]).ttl == 600
+    assert run(xr(), observed, [*STORE, *store]).ttl == 1200
 
 
 def test_ttls_come_from_the_input():

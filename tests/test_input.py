@@ -20,7 +20,7 @@ def test_defaults_are_the_operators_contract():
         "vip.capi.gorizond.io/ingress-enabled", "vip.capi.gorizond.io/ingress-vip")
     assert (d.roles.control_plane.claim_name, d.roles.ingress.claim_name) == ("vip-cp-{cluster}", "vip-ingress-{cluster}")
     assert (d.roles.control_plane.variable, d.roles.ingress.variable) == ("clusterVip", "ingressVip")
-    assert (d.cluster.default_port, d.ttl.waiting, d.ttl.converged) == (6443, "15s", "10m")
+    assert (d.cluster.default_port, d.ttl.waiting, d.ttl.converged) == (6443, "15s", "20m")
 
 
 def test_the_plain_default_is_exactly_the_models_defaults():

@@ -386,7 +386,7 @@ def test_a_class_that_gains_the_ingress_variable_gives_steady_clusters_an_ingres
     sim.settle(1800)
     assert "ingressVip" not in _variables(sim, "g1")
     sim.api.apply(cluster_class("alpha", "team-a"))
-    sim.run_for(660)  # one converged TTL
+    sim.run_for(1260)  # one converged TTL
     sim.check()
     assert "ingressVip" in _variables(sim, "g1")
     assert (sim.find("Cluster", "g1", "team-a")["metadata"].get("annotations") or {}).get("vip.capi.gorizond.io/ingress-vip")

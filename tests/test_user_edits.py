@@ -1,0 +1,205 @@
+"""Ordinary edits on a converged cluster: no address is held for nothing, no VIP is taken over unnoticed.
+
+Each test drives a small management cluster (tests/harness.py World) through the
+reconciles Crossplane makes, with CAPI's part played by hand: the Cluster is Ready
+and its topology reconciled once composed. The rule under test, in decide.py: a
+claim explains the VIP a live Cluster shows only if its address is that VIP; a
+claim whose address the Cluster does not use is released when the user's own
+setting explains the VIP, and reported when nothing does.
+"""
+
+from tests.fixtures import STORE
+from tests.harness import World, ip_address, xr
+
+INGRESS_VIP = "vip.capi.gorizond.io/ingress-vip"
+INGRESS_ENABLED = "vip.capi.gorizond.io/ingress-enabled"
+
+
+def _capi(w: World, name: str = "c1") -> None:
+    """CAPI's part: the Cluster is Ready and its topology reconciled."""
+    c = w.get("Cluster", name, "team-a")
+    if c is not None:
+        c["status"] = {"conditions": [
+            {"type": "Ready", "status": "True", "reason": "Ready", "lastTransitionTime": "2026-01-01T00:00:00Z"},
+            {"type": "TopologyReconciled", "status": "True", "reason": "ReconcileSucceeded",
+             "lastTransitionTime": "2026-01-01T00:00:00Z"},
+        ]}
+
+
+def _step(w: World, x: dict):
+    out = w.reconcile(x)
+    assert out.fatal is None, out.fatal
+    x.setdefault("status", {})["vip"] = out.status
+    w.converge_ipam()
+    _capi(w)
+    return out
+
+
+def converged(*extra, annotations=None):
+    """A world with one XR whose Cluster carries both VIPs from the pools."""
+    w = World()
+    w.add(*STORE, *extra)
+    x = xr(annotations=annotations)
+    for _ in range(6):
+        _step(w, x)
+    cluster = w.get("Cluster", "c1", "team-a")
+    assert cluster["spec"]["controlPlaneEndpoint"]["host"] == "10.0.0.10"
+    return w, x
+
+
+def _cluster(w: World) -> dict:
+    return w.get("Cluster", "c1", "team-a")
+
+
+def _variables(w: World) -> dict:
+    return {v["name"]: v["value"] for v in _cluster(w)["spec"]["topology"].get("variables", [])}
+
+
+# 1. A manual ingress VIP set on a converged cluster finishes its own release ----------------
+
+
+def test_a_manual_ingress_vip_set_on_a_converged_cluster_releases_the_pool_claim_for_good():
+    w, x = converged()
+    x["metadata"]["annotations"] = {INGRESS_VIP: "10.0.1.77"}
+    for _ in range(6):
+        out = _step(w, x)
+    assert w.get("IPAddressClaim", "vip-ingress-c1", "team-a") is None
+    assert w.get("Usage", "vip-ingress-c1", "team-a") is None
+    assert w.get("IPAddress", "vip-ingress-c1", "team-a") is None  # 10.0.1.10 is back in the pool
+    assert _cluster(w)["metadata"]["annotations"][INGRESS_VIP] == "10.0.1.77"
+    assert out.status["ingressSource"] == "Manual"
+    assert out.warnings == []
+
+
+def test_removing_a_manual_ingress_vip_again_gives_the_cluster_a_pool_vip():
+    w, x = converged()
+    x["metadata"]["annotations"] = {INGRESS_VIP: "10.0.1.77"}
+    for _ in range(6):
+        _step(w, x)
+    del x["metadata"]["annotations"]
+    for _ in range(6):
+        out = _step(w, x)
+    address = w.get("IPAddress", "vip-ingress-c1", "team-a")["spec"]["address"]
+    assert _cluster(w)["metadata"]["annotations"][INGRESS_VIP] == address != "10.0.1.77"
+    assert out.status["ingress"] == address and out.status["ingressSource"] == "Pool"
+
+
+# 2. A control-plane release interrupted by the Cluster coming back is finished --------------
+
+
+def test_a_control_plane_release_interrupted_by_the_cluster_coming_back_is_finished():
+    w, x = converged()
+    x["spec"]["cluster"]["controlPlaneEndpoint"] = {"host": "10.0.0.99"}
+    out = _step(w, x)
+    assert [r for r, _ in out.warnings] == ["Conflict"]  # a live endpoint never changes
+    w.remove(_cluster(w))  # deleted by hand; composed again on the manual host
+    for _ in range(6):
+        out = _step(w, x)
+    assert _cluster(w)["spec"]["controlPlaneEndpoint"]["host"] == "10.0.0.99"
+    assert w.get("IPAddressClaim", "vip-cp-c1", "team-a") is None
+    assert w.get("Usage", "vip-cp-c1", "team-a") is None
+    assert w.get("IPAddress", "vip-cp-c1", "team-a") is None  # 10.0.0.10 is back in the pool
+    assert out.status["controlPlaneSource"] == "Manual"
+    assert out.warnings == []
+
+
+def test_a_manual_host_equal_to_the_live_endpoint_releases_a_claim_bound_elsewhere():
+    # The way out of an AddressMismatch: say on the XR that the live endpoint is yours.
+    w, x = converged()
+    w.remove(w.get("IPAddressClaim", "vip-cp-c1", "team-a"))  # deleted by hand, IPAM frees 10.0.0.10
+    w.remove(w.get("IPAddress", "vip-cp-c1", "team-a"))
+    w.add(ip_address("vip-cp-other", "10.0.0.10", namespace="team-b"))  # and gives it to another cluster
+    for _ in range(2):
+        out = _step(w, x)
+    assert "AddressMismatch" in [r for r, _ in out.warnings]
+    x["spec"]["cluster"]["controlPlaneEndpoint"] = {"host": "10.0.0.10"}
+    for _ in range(5):
+        out = _step(w, x)
+    assert w.get("IPAddressClaim", "vip-cp-c1", "team-a") is None
+    assert _cluster(w)["spec"]["controlPlaneEndpoint"]["host"] == "10.0.0.10"
+    assert out.status["controlPlaneSource"] == "Manual" and out.warnings == []
+
+
+# 3. A hand-edited VIP on a live Cluster is reported -----------------------------------------
+
+
+def test_a_hand_edited_ingress_vip_on_a_live_cluster_is_reported_within_two_reconciles():
+    w, x = converged()
+    c = _cluster(w)
+    c["metadata"]["annotations"][INGRESS_VIP] = "10.0.1.15"  # another free address of the pool
+    for v in c["spec"]["topology"]["variables"]:
+        if v["name"] == "ingressVip":
+            v["value"] = "10.0.1.15"
+    warned = []
+    for _ in range(2):
+        warned += _step(w, x).warnings
+    messages = [m for r, m in warned if r == "AddressMismatch"]
+    assert messages, warned
+    assert "Cluster team-a/c1" in messages[0] and "10.0.1.15" in messages[0] and "10.0.1.10" in messages[0]
+    assert "excludedAddresses" in messages[0]
+    assert _cluster(w)["metadata"]["annotations"][INGRESS_VIP] == "10.0.1.15"  # a live VIP never changes
+
+
+def test_a_hand_edited_endpoint_on_a_live_cluster_is_reported_and_kept():
+    w, x = converged()
+    _cluster(w)["spec"]["controlPlaneEndpoint"]["host"] = "10.0.0.15"
+    out = _step(w, x)
+    out = _step(w, x)
+    messages = [m for r, m in out.warnings if r == "AddressMismatch"]
+    assert messages and "10.0.0.15" in messages[0] and "10.0.0.10" in messages[0]
+    assert "controlPlaneEndpoint.host=10.0.0.15" in messages[0]  # how to make it deliberate
+    assert _cluster(w)["spec"]["controlPlaneEndpoint"]["host"] == "10.0.0.15"
+    assert _variables(w)["clusterVip"] == "10.0.0.15"
+
+
+# 4. A port change on a live Cluster is kept, with a warning ----------------------------------
+
+
+def test_a_port_change_on_a_live_cluster_is_kept_with_a_warning():
+    w, x = converged()
+    x["spec"]["cluster"]["controlPlaneEndpoint"] = {"port": 7443}
+    out = _step(w, x)
+    assert _cluster(w)["spec"]["controlPlaneEndpoint"] == {"host": "10.0.0.10", "port": 6443}
+    messages = [m for r, m in out.warnings if r == "Conflict"]
+    assert messages and "7443" in messages[0] and "6443" in messages[0]
+    assert "spec.controlPlaneEndpoint.port" in messages[0]
+
+
+def test_the_port_of_a_cluster_not_yet_composed_is_the_xrs():
+    w = World()
+    w.add(*STORE)
+    x = xr()
+    x["spec"]["cluster"]["controlPlaneEndpoint"] = {"port": 7443}
+    for _ in range(4):
+        out = _step(w, x)
+    assert _cluster(w)["spec"]["controlPlaneEndpoint"] == {"host": "10.0.0.10", "port": 7443}
+    assert out.warnings == []
+
+
+# The 1,000-XR churn in miniature: edits back and forth leave nothing held -------------------
+
+
+def test_ingress_turned_off_and_on_again_holds_one_ingress_address():
+    w, x = converged()
+    x["metadata"]["annotations"] = {INGRESS_ENABLED: "false"}
+    for _ in range(5):
+        _step(w, x)
+    assert w.get("IPAddressClaim", "vip-ingress-c1", "team-a") is None
+    del x["metadata"]["annotations"]
+    for _ in range(5):
+        _step(w, x)
+    addresses = [a for a in w.of_kind("IPAddress") if a["metadata"]["name"].startswith("vip-ingress-")]
+    assert len(addresses) == 1
+    assert _cluster(w)["metadata"]["annotations"][INGRESS_VIP] == addresses[0]["spec"]["address"]
+
+
+def test_a_manual_ingress_vip_changed_twice_holds_no_pool_address():
+    w, x = converged()
+    for vip in ("10.0.1.77", "10.0.1.78"):
+        x["metadata"]["annotations"] = {INGRESS_VIP: vip}
+        for _ in range(4):
+            out = _step(w, x)
+    assert not [a for a in w.of_kind("IPAddress") if a["metadata"]["name"].startswith("vip-ingress-")]
+    assert _cluster(w)["metadata"]["annotations"][INGRESS_VIP] == "10.0.1.78"
+    assert out.status["ingressSource"] == "Manual"
+
