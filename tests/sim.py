@@ -39,6 +39,7 @@ import dataclasses
 import heapq
 import ipaddress
 import itertools
+import json
 import random
 from collections import defaultdict
 from collections.abc import Callable
@@ -153,9 +154,13 @@ class Api:
         meta = new.setdefault("metadata", {})
         if old is not None:
             old_meta = old["metadata"]
-            for f in ("uid", "creationTimestamp", "deletionTimestamp", "finalizers", "ownerReferences"):
+            for f in ("uid", "creationTimestamp", "deletionTimestamp", "finalizers"):
                 if f in old_meta:
                     meta[f] = copy.deepcopy(old_meta[f])
+            # Owner references merge by uid, as server-side apply merges them.
+            refs = {r["uid"]: r for r in [*old_meta.get("ownerReferences", []), *meta.get("ownerReferences", [])]}
+            if refs:
+                meta["ownerReferences"] = list(refs.values())
             if (old_meta.get("labels") or {}).get(IN_USE):
                 meta.setdefault("labels", {})[IN_USE] = "true"
             if "status" in old:
@@ -168,6 +173,8 @@ class Api:
         else:
             meta["uid"] = f"uid-{next(self._uid)}"
             meta["creationTimestamp"] = rfc3339(self.clock.now)
+        if sum(1 for r in meta.get("ownerReferences", []) if r.get("controller")) > 1:
+            raise Rejected("metadata.ownerReferences: Invalid value: Only one reference can have Controller set to true")
         for hook in self.admit_apply:
             hook(new, old)
         self._store(key, new)
@@ -369,6 +376,13 @@ class Ipam:
         pool["status"] = {"ipAddresses": {"total": total, "used": used, "free": total - used, "outOfRange": 0}}
 
 
+def _canonical(value: object) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value)) if isinstance(value, str) else None
+    except ValueError:
+        return value
+
+
 def pool_addresses(pool: dict) -> list:
     """The addresses a pool hands out: its ranges, less network, IPv4 broadcast, gateway and exclusions."""
     spec = pool["spec"]
@@ -404,6 +418,8 @@ class Capi:
         api.watchers.append(self._watch)
 
     def _webhook(self, new: dict, old: dict | None) -> None:
+        if new["kind"] == "IPAddressClaim" and old is not None and new.get("spec") != old.get("spec"):
+            raise Rejected("spec: Forbidden: IPAddressClaim spec is immutable")  # CAPI's IPAddressClaim webhook
         if new["kind"] == "ClusterClass":
             # The ClusterClass controller copies spec.variables into status.variables.
             new["status"] = {"variables": [{"name": v["name"], "definitions": [{"from": "inline", "required": False,
@@ -532,8 +548,8 @@ class Usages:
                 self.api.add_finalizer(key, self.FINALIZER)
             if event in ("created", "applied"):
                 self._label(key)
-            elif event == "deleting":
-                self._finish(key)
+            if event == "deleting" or (event == "applied" and obj["metadata"].get("deletionTimestamp") is not None):
+                self._finish(key)  # the reconciler looks again at a deleting Usage whenever it changes
             return
         if event == "created":
             for usage in self._usages_of(key):  # the reconciler retries until `of` exists
@@ -575,6 +591,7 @@ class XRState:
     reconciles: int = 0
     bound_at_reconcile: int | None = None  # reconcile count when every claim was first bound
     late: bool = False  # reported once
+    had_cluster: bool = False  # the last reconcile composed the Cluster
     next_at: float | None = None
     conditions: dict[str, str] = dataclasses.field(default_factory=dict)  # type -> reason, as last reported
     warnings: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (reason, message), as last reported
@@ -682,6 +699,7 @@ class Crossplane:
         self.seeding = seeding  # v2.4+: the last reconcile's requirements are sent with the first call
         self.differential = differential  # compare every seeded answer with a fresh one (see call)
         self.seeded_answers = 0
+        self._valid: set[str] = set()  # objects that matched their CRD (see _crd_errors)
         self.one_call_answers = 0
         api.watchers.append(self._watch)
 
@@ -768,9 +786,11 @@ class Crossplane:
             meta = obj.setdefault("metadata", {})
             meta.setdefault("labels", {})[COMPOSITE] = key[3]
             meta.setdefault("annotations", {})[RESOURCE_NAME] = rn
+            meta["ownerReferences"] = [{"apiVersion": xr["apiVersion"], "kind": xr["kind"], "name": key[3],
+                                        "uid": xr["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}]
             if rn in state.refs:  # existing resources keep their observed name and namespace
                 meta["name"], meta["namespace"] = state.refs[rn][3], state.refs[rn][2]
-            for problem in crds.errors(obj):  # every object the function emits matches its CRD
+            for problem in self._crd_errors(obj):  # every object the function emits matches its CRD
                 self.sim.violation(f"{key[3]}: {rn} violates its CRD: {problem}")
             try:
                 applied = self.api.apply(obj, keep_spec=("infrastructureRef", "controlPlaneRef"))
@@ -786,6 +806,16 @@ class Crossplane:
         self.sim.after_reconcile(xr, state, desired)
         ttl = rsp.meta.ttl.ToTimedelta().total_seconds() if rsp.meta.HasField("ttl") else 60.0
         self.enqueue(key, 10.0 if failed else ttl)
+
+    def _crd_errors(self, obj: dict) -> list[str]:
+        """crds.errors, once per distinct object: a steady fleet applies the same objects again and again."""
+        text = json.dumps(obj, sort_keys=True)
+        if text in self._valid:
+            return []
+        problems = crds.errors(obj)
+        if not problems:
+            self._valid.add(text)
+        return problems
 
     def request(self, xr: dict, observed: dict[str, dict]) -> fnv1.RunFunctionRequest:
         req = fnv1.RunFunctionRequest(meta=fnv1.RequestMeta(tag=str(self.calls)))
@@ -846,6 +876,10 @@ class Sim:
                  differential: bool = False) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
+        # With usage: None a claim goes with its XR at once, and IPAM may give its VIP to a new
+        # cluster while the old one is torn down: the trade-off that Input documents. A run that
+        # sets it checks only that no two Clusters not being deleted share a VIP.
+        self.teardown_may_share = (inp or {}).get("usage") == "None"
         self.clock = Clock()
         self.api = Api(self.clock)
         self.violations: list[str] = []
@@ -891,7 +925,8 @@ class Sim:
         if key[1] != "Cluster":
             return
         uid = obj["metadata"]["uid"]
-        vips = set() if event == "deleted" else {
+        gone = event == "deleted" or (self.teardown_may_share and obj["metadata"].get("deletionTimestamp") is not None)
+        vips = set() if gone else {
             (obj["spec"].get("controlPlaneEndpoint") or {}).get("host"),
             (obj["metadata"].get("annotations") or {}).get(INGRESS_VIP)} - {None}
         for vip in self.held.pop(uid, set()) - vips:
@@ -929,9 +964,11 @@ class Sim:
         claims = [self.api.get(k) for rn, k in state.refs.items() if k[1] == "IPAddressClaim"]
         has_cp = "vip-claim-control-plane" in state.refs
         all_bound = cls is not None and has_cp and all(c and (c.get("status") or {}).get("addressRef") for c in claims)
+        gone = state.had_cluster and "cluster" not in desired  # deleted by hand: composing it again starts now
+        state.had_cluster = "cluster" in desired
         if not all_bound:
             state.bound_at_reconcile = None  # a claim was remade (or the class went): the clock restarts
-        elif state.bound_at_reconcile is None:
+        elif state.bound_at_reconcile is None or gone:
             state.bound_at_reconcile = state.reconciles - 1
         if state.bound_at_reconcile is not None and "cluster" not in desired and not state.late:
             if state.reconciles - state.bound_at_reconcile > 2:
@@ -945,6 +982,8 @@ class Sim:
         """The properties that can be checked over the whole state at any moment."""
         seen: dict[str, Key] = {}
         for key, c in self.api.by_kind["Cluster"].items():
+            if self.teardown_may_share and c["metadata"].get("deletionTimestamp") is not None:
+                continue
             for vip in {(c["spec"].get("controlPlaneEndpoint") or {}).get("host"),
                         (c["metadata"].get("annotations") or {}).get(INGRESS_VIP)} - {None}:
                 if vip in seen and seen[vip] != key:
@@ -963,6 +1002,44 @@ class Sim:
         self.ipam.set_up(True)
         self.run_for(seconds)
         self.audit()
+
+    def check_claims_serve(self) -> None:
+        """After settling: no address held for nothing, no release left half done.
+
+        Every claim a live XR holds is bound to an address its Cluster uses (endpoint or
+        ingress annotation), or the XR's last reconcile warns AddressMismatch about it; no
+        claim or Usage of a live XR is still on its way out; every claim labelled for an XR
+        is one the XR knows.
+        """
+        known = set()
+        for key, state in self.crossplane.xrs.items():
+            known.update(state.refs.values())
+            cluster = self.api.get(state.refs["cluster"]) if "cluster" in state.refs else None
+            if cluster is None or cluster["metadata"].get("deletionTimestamp") is not None:
+                continue
+            uses = {_canonical((cluster["spec"].get("controlPlaneEndpoint") or {}).get("host")),
+                    _canonical((cluster["metadata"].get("annotations") or {}).get(INGRESS_VIP))} - {None}
+            for okey in state.refs.values():
+                obj = self.api.get(okey)
+                if obj is None:
+                    continue
+                if obj["metadata"].get("deletionTimestamp") is not None and okey[1] != "Usage":
+                    # (A Usage deleted by hand waits for its Cluster by Crossplane's design, still protecting.)
+                    self.violation(f"XR {key[3]}: {okey[1]} {okey[3]} is still being deleted after settling")
+                if okey[1] == "Usage" and "by" not in obj["spec"]:
+                    self.violation(f"XR {key[3]}: Usage {okey[3]} is still detached after settling: a release left half done")
+                if okey[1] != "IPAddressClaim" or not (obj.get("status") or {}).get("addressRef"):
+                    continue
+                address = self.api.get((GROUP_IPAM, "IPAddress", okey[2], obj["status"]["addressRef"]["name"]))
+                held = _canonical(address["spec"]["address"]) if address else None
+                if held in uses or any(r == "AddressMismatch" and okey[3] in m for r, m in state.warnings):
+                    continue
+                self.violation(f"XR {key[3]}: claim {okey[3]} holds {held}, which Cluster {key[3]} does not use "
+                               f"({sorted(uses)}), and nothing says so")
+        for ckey, claim in self.api.by_kind["IPAddressClaim"].items():
+            owner = (claim["metadata"].get("labels") or {}).get(COMPOSITE)
+            if owner and ckey not in known and self.crossplane.by_name.get(owner) is not None:
+                self.violation(f"claim {ckey[3]} carries XR {owner}'s label, but the XR does not know it")
 
     def check_addresses_returned(self) -> None:
         """After an XR is gone, its addresses are back in the pool (once IPAM has run)."""

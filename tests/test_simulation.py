@@ -12,6 +12,7 @@ import os
 import pytest
 
 from tests.harness import cluster_class, pool, xr
+from tests import edits
 from tests.sim import Sim
 
 SEEDS = [int(s) for s in os.environ.get("SIM_SEEDS", "1,2,3,4,5,6").split(",")]
@@ -390,3 +391,64 @@ def test_a_class_that_gains_the_ingress_variable_gives_steady_clusters_an_ingres
     sim.check()
     assert "ingressVip" in _variables(sim, "g1")
     assert (sim.find("Cluster", "g1", "team-a")["metadata"].get("annotations") or {}).get("vip.capi.gorizond.io/ingress-vip")
+
+
+# User edits (tests/edits.py) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", SEEDS[:3])
+def test_random_edits_leave_no_claim_holding_an_address_its_cluster_does_not_use(seed):
+    sim = Sim(seed=seed)
+    edits.run(sim, 150)
+    sim.check_claims_serve()
+    sim.check()
+
+
+@pytest.mark.parametrize(("seed", "inp"), [(SEEDS[0], None), (SEEDS[1], None), (SEEDS[2], edits.USAGE_OFF)])
+def test_under_random_edits_a_seeded_answer_equals_a_fresh_one(seed, inp):
+    """Crossplane v2.4+ answers in one call from the last reconcile's requirements: never differently."""
+    sim = Sim(seed=seed, seeding=True, differential=True, inp=inp)
+    edits.run(sim, 150)
+    sim.check_claims_serve()
+    sim.check()
+    assert sim.crossplane.one_call_answers > 0  # the comparison covered one-call answers
+
+
+def test_random_edits_on_legacy_crossplane_leave_no_claim_holding_an_address_for_nothing():
+    sim = Sim(seed=SEEDS[0], modern=False)
+    edits.run(sim, 100)
+    sim.check_claims_serve()
+    sim.check()
+
+
+def test_a_thousand_xrs_with_ordinary_edits_on_150_of_them_hold_no_address_for_nothing():
+    """The run that found 37 XRs holding an ingress claim their Cluster no longer used."""
+    sim = Sim(seed=0)
+    classes = ("alpha", "beta", "gamma", "delta")
+    edits.fleet(sim, classes=classes)
+    for i in range(1000):
+        sim.crossplane.create_xr(xr(f"c{i}", "team-a", classes[i % 4], annotations=OFF if i % 3 == 0 else None))
+    sim.settle(1800)
+    churn = edits.EditRun(sim)
+    chosen = sim.rng.sample([f"c{i}" for i in range(1000)], 150)
+    for _ in range(300):  # about two edits per XR: ingress off and on, manual ingress VIPs set, changed and removed
+        obj = sim.api.get(churn.key(sim.rng.choice(chosen)))
+        annotations = obj["metadata"].setdefault("annotations", {})
+        if sim.rng.random() < 0.4:
+            annotations.pop(edits.INGRESS_VIP, None)
+            if annotations.pop(edits.OFF, None) is None:
+                annotations[edits.OFF] = "false"
+        else:
+            annotations.pop(edits.OFF, None)
+            if edits.INGRESS_VIP in annotations and sim.rng.random() < 0.5:
+                del annotations[edits.INGRESS_VIP]
+            else:
+                annotations[edits.INGRESS_VIP] = churn.address()
+        churn.touch(obj)
+        sim.run_for(sim.rng.uniform(1, 20))
+    churn.settle()
+    sim.check_claims_serve()
+    sim.check()
+    assert sim.crossplane.errors == []
+    assert not [n for n, s in sim.crossplane.xrs.items() if any(r == "AddressMismatch" for r, _ in s.warnings)]
+    assert len(sim.api.of_kind("Cluster")) == 1000

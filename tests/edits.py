@@ -1,0 +1,275 @@
+"""What platform engineers and their clusters do to XRs, as random steps in the simulator.
+
+``EditRun`` drives a ``Sim`` with a random mix of ordinary work and edits, each step
+followed by a random wait:
+
+- XRs created (some with ingress off, a manual ingress VIP or a manual endpoint) and deleted;
+- on live XRs: ingress turned off and on, manual ingress VIPs and endpoints set, changed,
+  set to the live VIP and removed, the endpoint port changed;
+- hand edits of a live Cluster: its endpoint host, its ingress annotation and variable,
+  its port;
+- hand deletion of a claim, a Usage or a Cluster;
+- faults: IPAM down and up, a required resource missing for one reconcile, a namespaced
+  pool added and removed, a ClusterClass deleted and restored.
+
+Usages on (the default Input) or off (``USAGE_OFF``) is a choice of the run: with them
+off, a claim is only ever deleted by hand while it holds nothing, since deleting one a
+live cluster uses frees its VIP at once (the ClaimMissing warning's case).
+
+Hand-edited and manual VIPs are addresses no pool hands out (192.168.x.y, each used once).
+A manual VIP inside a pool's range (pinning the pool VIP a cluster has, say) is reserved
+only while the claim that holds it lives; once that claim is gone IPAM may hand it out
+again, which only a check of manual VIPs against the pools can catch (not done here yet):
+tests/test_user_edits.py covers the pinning cases one by one.
+
+``settle`` ends a run: the class restored, IPAM up, hours pass. Then ``check_claims_serve``
+holds the property the run is for: every claim a live XR holds is bound to an address its
+Cluster uses (endpoint or ingress annotation), or the XR's last reconcile says why not with
+an AddressMismatch warning; no release is left half done.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from tests.harness import cluster_class, pool, xr
+from tests.sim import GROUP_IPAM, INGRESS_VIP, Sim
+
+XR_GROUP = "platform.example.org"
+OFF = "vip.capi.gorizond.io/ingress-enabled"
+NS = "team-a"
+CLASSES = ("alpha", "beta")
+USAGE_OFF = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "usage": "None"}
+OPS = (
+    "create", "create", "create", "delete", "ingress", "manual-ingress", "manual-host", "port", "edit-cluster",
+    "delete-claim", "delete-usage", "delete-cluster", "ipam", "drop", "pool", "class",
+)
+
+
+def fleet(sim: Sim, classes=CLASSES, namespaces=(NS,)) -> None:
+    """A ClusterClass per class and namespace; per class a global control-plane and ingress pool (a /20 each)."""
+    for i, cls in enumerate(classes):
+        for ns in namespaces:
+            sim.add(cluster_class(cls, ns))
+        sim.add(pool(f"{cls}-cp", cls, addresses=(f"10.{i}.0.0/20",), prefix=20, gateway=f"10.{i}.0.1"),
+                pool(f"{cls}-ingress", cls, "ingress", addresses=(f"10.{i}.16.0/20",), prefix=20, gateway=f"10.{i}.16.1"))
+
+
+class EditRun:
+    def __init__(self, sim: Sim, wait: tuple[float, float] = (0.5, 90.0)) -> None:
+        self.sim, self.rng = sim, sim.rng
+        self.usages = sim.crossplane.inp != USAGE_OFF
+        self.wait = wait  # seconds between two steps, drawn uniformly
+        self.names: list[str] = []
+        self.counter = 0
+        self.outside = 0  # the last 192.168.x.y handed out
+        self.small = pool("alpha-small", "alpha", kind="InClusterIPPool", namespace=NS,
+                          addresses=("10.9.0.10-10.9.0.12",), gateway="10.9.0.1")
+        self.ops: dict[str, int] = {}
+
+    # helpers
+    def address(self) -> str:
+        """An address no pool hands out, never the same twice."""
+        self.outside += 1
+        return f"192.168.{self.outside // 250}.{self.outside % 250 + 2}"
+
+    def key(self, name: str) -> tuple:
+        return (XR_GROUP, "WorkloadCluster", NS, name)
+
+    def live_xr(self) -> dict | None:
+        return self.sim.api.get(self.key(self.rng.choice(self.names))) if self.names else None
+
+    def touch(self, obj: dict) -> None:
+        """An XR edited: Crossplane reconciles it at once (a watch event)."""
+        self.sim.crossplane.enqueue(self.key(obj["metadata"]["name"]), 0.0)
+
+    def cluster_of(self, obj: dict) -> dict | None:
+        return self.sim.api.get(("cluster.x-k8s.io", "Cluster", NS, obj["metadata"]["name"]))
+
+    # the steps
+    def step(self) -> str:
+        op = self.rng.choice(OPS)
+        getattr(self, "op_" + op.replace("-", "_"))()
+        self.ops[op] = self.ops.get(op, 0) + 1
+        self.sim.run_for(self.rng.uniform(*self.wait))
+        self.sim.audit()
+        return op
+
+    def op_create(self) -> None:
+        self.counter += 1
+        name = f"x{self.counter}"
+        self.names.append(name)
+        annotations = {}
+        roll = self.rng.random()
+        if roll < 0.2:
+            annotations[OFF] = "false"
+        elif roll < 0.3:
+            annotations[INGRESS_VIP] = self.address()
+        obj = xr(name, NS, self.rng.choice(CLASSES), annotations=annotations or None)
+        if self.rng.random() < 0.1:
+            obj["spec"]["cluster"]["controlPlaneEndpoint"] = {"host": self.address()}
+        self.sim.crossplane.create_xr(obj)
+
+    def op_delete(self) -> None:
+        """An XR deleted, while Usages are on and protect its claims.
+
+        Without a Usage the claims go with the XR at once, and IPAM may give their addresses
+        to a new cluster while CAPI still tears the old one down (the deliberate cost of
+        usage: None, which tests/test_simulation.py shows on its own).
+        """
+        protected = [n for n in self.names if self.protected(n)] if self.usages else self.names
+        if protected:
+            name = self.rng.choice(protected)
+            self.names.remove(name)
+            self.sim.crossplane.delete_xr(self.key(name))
+
+    def protected(self, name: str) -> bool:
+        """Whether every bound claim of the XR has a Usage by its Cluster."""
+        state = self.sim.crossplane.xrs.get(self.key(name))
+        if state is None:
+            return True
+        for okey in state.refs.values():
+            claim = self.sim.api.get(okey) if okey[1] == "IPAddressClaim" else None
+            if claim is not None and (claim.get("status") or {}).get("addressRef") and not self._usage_of(claim):
+                return False
+        return True
+
+    def op_ingress(self) -> None:
+        obj = self.live_xr()
+        if obj is not None:
+            annotations = obj["metadata"].setdefault("annotations", {})
+            if annotations.pop(OFF, None) is None:
+                annotations[OFF] = "false"
+            self.touch(obj)
+
+    def op_manual_ingress(self) -> None:
+        obj = self.live_xr()
+        if obj is None:
+            return
+        annotations = obj["metadata"].setdefault("annotations", {})
+        if INGRESS_VIP in annotations and self.rng.random() < 0.5:
+            del annotations[INGRESS_VIP]  # removed: a pool VIP replaces it
+        else:
+            annotations[INGRESS_VIP] = self.address()
+        self.touch(obj)
+
+    def op_manual_host(self) -> None:
+        obj = self.live_xr()
+        if obj is None:
+            return
+        spec = obj["spec"]["cluster"]
+        endpoint = spec.setdefault("controlPlaneEndpoint", {})
+        cluster = self.cluster_of(obj)
+        live = ((cluster or {}).get("spec", {}).get("controlPlaneEndpoint") or {}).get("host")
+        roll = self.rng.random()
+        if endpoint.get("host") and roll < 0.5:
+            del endpoint["host"]
+        elif live and live.startswith("192.168.") and roll < 0.7:
+            endpoint["host"] = live  # a hand-edited endpoint made the XR's own: its claim goes
+        else:
+            endpoint["host"] = self.address()
+        if not endpoint:
+            del spec["controlPlaneEndpoint"]
+        self.touch(obj)
+
+    def op_port(self) -> None:
+        obj = self.live_xr()
+        if obj is None:
+            return
+        endpoint = obj["spec"]["cluster"].setdefault("controlPlaneEndpoint", {})
+        if endpoint.pop("port", None) is None:
+            endpoint["port"] = self.rng.choice([6443, 7443])
+        if not endpoint:
+            del obj["spec"]["cluster"]["controlPlaneEndpoint"]
+        self.touch(obj)
+
+    def op_edit_cluster(self) -> None:
+        """A hand edit of a live Cluster's VIPs or port, as kubectl edit would make it."""
+        clusters = [c for c in self.sim.api.of_kind("Cluster") if not c["metadata"].get("deletionTimestamp")]
+        if not clusters:
+            return
+        c = copy.deepcopy(self.rng.choice(clusters))
+        what = self.rng.choice(["host", "ingress", "port"])
+        endpoint = c["spec"].get("controlPlaneEndpoint")
+        if what == "host" and endpoint and endpoint.get("host"):
+            endpoint["host"] = self.address()
+            for v in c["spec"]["topology"].get("variables", []):
+                if v["name"] == "clusterVip":
+                    v["value"] = endpoint["host"]
+            self.sim.capi.endpoints[c["metadata"]["uid"]] = endpoint["host"]  # the user's change, not the function's
+        elif what == "ingress" and (c["metadata"].get("annotations") or {}).get(INGRESS_VIP):
+            vip = self.address()
+            c["metadata"]["annotations"][INGRESS_VIP] = vip
+            for v in c["spec"]["topology"].get("variables", []):
+                if v["name"] == "ingressVip":
+                    v["value"] = vip
+        elif what == "port" and endpoint:
+            endpoint["port"] = 7443 if endpoint.get("port") == 6443 else 6443
+        else:
+            return
+        self.sim.api.apply(c)
+
+    def _delete_one(self, kind: str, group: str) -> None:
+        objs = [o for o in self.sim.api.of_kind(kind) if not o["metadata"].get("deletionTimestamp")]
+        if objs:
+            victim = self.rng.choice(objs)
+            self.sim.api.delete((group, kind, victim["metadata"]["namespace"], victim["metadata"]["name"]), actor="user")
+
+    def op_delete_claim(self) -> None:
+        """A claim deleted by hand: one that holds nothing, or one a Usage protects (the deletion is refused).
+
+        A bound claim without a Usage frees its address at once, and IPAM may give the VIP of a
+        live cluster away: the ClaimMissing warning tells the user, tests/test_safety.py checks it.
+        """
+        claims = [c for c in self.sim.api.of_kind("IPAddressClaim") if not c["metadata"].get("deletionTimestamp")
+                  and (not (c.get("status") or {}).get("addressRef") or (self.usages and self._usage_of(c)))]
+        if claims:
+            victim = self.rng.choice(claims)
+            self.sim.api.delete((GROUP_IPAM, "IPAddressClaim", victim["metadata"]["namespace"], victim["metadata"]["name"]),
+                                actor="user")
+
+    def _usage_of(self, claim: dict) -> bool:
+        usage = self.sim.api.get(("protection.crossplane.io", "Usage", claim["metadata"]["namespace"], claim["metadata"]["name"]))
+        return usage is not None and "by" in usage["spec"]
+
+    def op_delete_usage(self) -> None:
+        self._delete_one("Usage", "protection.crossplane.io")
+
+    def op_delete_cluster(self) -> None:
+        self._delete_one("Cluster", "cluster.x-k8s.io")
+
+    def op_ipam(self) -> None:
+        self.sim.ipam.set_up(not self.sim.ipam.up)
+
+    def op_drop(self) -> None:
+        self.sim.crossplane.drop_next = {self.rng.choice(
+            ["cluster-class", "address/control-plane", "address/ingress", "existing/cluster", "existing/control-plane"])}
+
+    def op_pool(self) -> None:
+        if self.sim.find("InClusterIPPool", "alpha-small", NS):
+            self.sim.api.delete((GROUP_IPAM, "InClusterIPPool", NS, "alpha-small"), actor="user")
+        else:
+            self.sim.add(self.small)
+
+    def op_class(self) -> None:
+        key = ("cluster.x-k8s.io", "ClusterClass", NS, "beta")
+        if self.sim.api.get(key):
+            self.sim.api.delete(key, actor="user")
+        else:
+            self.sim.add(cluster_class("beta", NS))
+
+    # the end
+    def settle(self, seconds: float = 3600) -> None:
+        if not self.sim.api.get(("cluster.x-k8s.io", "ClusterClass", NS, "beta")):
+            self.sim.add(cluster_class("beta", NS))
+        self.sim.settle(seconds)
+        self.sim.check_addresses_returned()
+
+
+def run(sim: Sim, steps: int, wait: tuple[float, float] = (0.5, 90.0)) -> EditRun:
+    fleet(sim)
+    edits = EditRun(sim, wait)
+    for _ in range(steps):
+        edits.step()
+    edits.settle()
+    return edits

@@ -1,0 +1,260 @@
+"""Moving from capi-vip-allocator: what the operator made is adopted as it is, and no VIP moves.
+
+The operator leaves, per Cluster: IPAddressClaims vip-cp-<cluster> and vip-ingress-<cluster>
+in the Cluster's namespace, each with a controller owner reference to the Cluster, bound by
+the in-cluster provider from GlobalInClusterIPPools labelled by class and role; the Cluster's
+endpoint and clusterVip set to the control-plane VIP; the ingress VIP in ingressVip and in
+the Cluster's annotation (and label) vip.capi.gorizond.io/ingress-vip.
+
+The README's migration steps, in its order: stop the operator; release its owner references
+from the claims; create one XR per Cluster with the Cluster's name, namespace and spec minus
+the endpoint and the VIP variables. A namespaced pool that the function's rule prefers for
+new clusters exists meanwhile: adopted claims keep the pool they have (function/adopt.py).
+"""
+
+import copy
+
+import pytest
+
+from tests.fixtures import CC, CP_POOL, ING_POOL, STORE
+from tests.harness import INGRESS_CLAIM, ip_address, observed_claim, observed_cluster, pool, request, run, xr
+from tests.sim import GROUP_IPAM, Sim
+from function import fn
+
+INGRESS_VIP = "vip.capi.gorizond.io/ingress-vip"
+CLUSTER_API = "cluster.x-k8s.io/v1beta1"
+
+
+def _existing_claim(name, pool_name, role, *, controller=None):
+    claim = observed_claim(name, pool_name=pool_name, role=role)
+    claim["metadata"]["labels"] = {}
+    claim["metadata"]["ownerReferences"] = [controller] if controller else []
+    return claim
+
+
+def _existing_cluster():
+    """A Cluster the operator patched: endpoint, both variables, the ingress annotation."""
+    c = observed_cluster(host="10.0.0.15", variables={"clusterVip": "10.0.0.15", "ingressVip": "10.0.1.15"},
+                         ingress="10.0.1.15", ready=True)
+    c["metadata"]["ownerReferences"] = []
+    c["metadata"]["labels"] = {INGRESS_VIP: "10.0.1.15"}
+    return c
+
+
+def _operator_store(*, controller=None):
+    """The operator's claims on the global pools, bound, their Cluster, and a preferred namespaced pool."""
+    preferred = pool("ns-cp", kind="InClusterIPPool", namespace="team-a", free=50, addresses=("10.5.0.10-10.5.0.60",),
+                     gateway="10.5.0.1")
+    return [
+        CC, CP_POOL, ING_POOL, preferred,
+        _existing_claim("vip-cp-c1", "cp-pool", "control-plane", controller=controller),
+        _existing_claim("vip-ingress-c1", "ing-pool", "ingress", controller=controller),
+        ip_address("vip-cp-c1", "10.0.0.15"),
+        ip_address("vip-ingress-c1", "10.0.1.15", pool_name="ing-pool"),
+        _existing_cluster(),
+    ]
+
+
+# One reconcile of a new XR over what the operator left ---------------------------------------
+
+
+def test_an_existing_claim_is_adopted_with_the_pool_it_has_though_another_pool_is_preferred():
+    out = run(xr(), {}, _operator_store())
+    assert out.desired["vip-claim-control-plane"]["spec"]["poolRef"] == {
+        "apiGroup": "ipam.cluster.x-k8s.io", "kind": "GlobalInClusterIPPool", "name": "cp-pool"}
+    assert out.desired[INGRESS_CLAIM]["spec"]["poolRef"]["name"] == "ing-pool"
+    assert [r for r, _ in out.normals].count("Adopted") == 3  # both claims and the Cluster
+
+
+def test_an_existing_cluster_keeps_its_endpoint_variables_and_ingress_annotation():
+    out = run(xr(), {}, _operator_store())
+    assert out.cluster["spec"]["controlPlaneEndpoint"] == {"host": "10.0.0.15", "port": 6443}
+    variables = {v["name"]: v["value"] for v in out.cluster["spec"]["topology"]["variables"]}
+    assert variables == {"clusterVip": "10.0.0.15", "ingressVip": "10.0.1.15"}
+    assert out.cluster["metadata"]["annotations"] == {INGRESS_VIP: "10.0.1.15"}
+    assert out.status == {"controlPlane": "10.0.0.15", "controlPlaneSource": "Pool",
+                          "ingress": "10.0.1.15", "ingressSource": "Pool"}
+    assert out.warnings == []
+
+
+def test_an_adopted_xr_is_reconciled_again_soon_to_see_what_it_adopted():
+    assert run(xr(), {}, _operator_store()).ttl == 15
+
+
+def test_a_claim_still_controlled_by_the_operator_is_fatal_with_the_command_that_releases_it():
+    controller = {"apiVersion": CLUSTER_API, "kind": "Cluster", "name": "c1", "uid": "op-1", "controller": True}
+    out = run(xr(), {}, _operator_store(controller=controller))
+    assert out.fatal.startswith("IPAddressClaim team-a/vip-cp-c1 exists and is controlled by Cluster c1")
+    assert ("kubectl -n team-a patch ipaddressclaim vip-cp-c1 --type=json "
+            "-p='[{\"op\": \"remove\", \"path\": \"/metadata/ownerReferences\"}]'") in out.fatal
+
+
+def test_a_claim_this_xr_already_controls_is_not_someone_elses():
+    controller = {"apiVersion": "platform.example.org/v1alpha1", "kind": "WorkloadCluster", "name": "c1",
+                  "uid": "0a1b", "controller": True}  # the XR's own uid (tests/harness.py xr)
+    assert run(xr(), {}, _operator_store(controller=controller)).fatal is None
+
+
+def test_until_crossplane_answers_whether_a_cluster_exists_none_is_composed():
+    store = [s for s in _operator_store() if s["kind"] != "Cluster"]
+    out = run(xr(), {}, store, drop={"existing/cluster"})
+    assert out.cluster is None
+    assert out.reason("ControlPlaneVIPReady") == "WaitingForCluster"
+
+
+def test_until_crossplane_answers_whether_a_claim_exists_none_is_made():
+    out = run(xr(), {}, STORE, drop={"existing/control-plane"})
+    assert "vip-claim-control-plane" not in out.desired
+    assert "exists already" in out.conditions["ControlPlaneVIPReady"][2]
+
+
+def test_an_existing_claim_being_deleted_is_waited_for_not_adopted():
+    store = _operator_store()
+    store[4]["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:05Z"
+    store = [s for s in store if s["kind"] != "Cluster"]
+    out = run(xr(), {}, store)
+    assert "vip-claim-control-plane" not in out.desired and out.cluster is None
+    assert "is being deleted" in out.conditions["ControlPlaneVIPReady"][2]
+
+
+def test_nothing_is_looked_up_once_the_xr_has_its_cluster():
+    observed = {"cluster": _existing_cluster()}
+    out = run(xr(), observed, _operator_store())
+    assert not [n for n in out.requirements if n.startswith("existing/")]
+
+
+def test_a_role_the_xr_sets_by_hand_is_not_looked_up():
+    x = xr(annotations={INGRESS_VIP: "10.0.1.99"})
+    x["spec"]["cluster"]["controlPlaneEndpoint"] = {"host": "10.0.0.99"}
+    rsp = fn.run(request(x, {}))
+    assert set(rsp.requirements.resources) & {"existing/control-plane", "existing/ingress"} == set()
+
+
+def test_crossplane_before_v2_2_looks_nothing_up():
+    # It cannot fetch a namespaced object by name; listing every claim and Cluster would not scale.
+    rsp = fn.run(request(xr(), {}, modern=False))
+    assert not [n for n in rsp.requirements.extra_resources if n.startswith("existing/")]
+
+
+# The whole migration in the simulated management cluster -------------------------------------
+
+
+def _operator(sim: Sim, name: str, cls: str = "alpha", ns: str = "team-a") -> None:
+    """What the operator does for a Cluster its user creates: claims, then the patch."""
+    sim.add({"apiVersion": CLUSTER_API, "kind": "Cluster", "metadata": {"name": name, "namespace": ns},
+             "spec": {"topology": {"class": cls, "version": "v1.31.0", "variables": []}}})
+    cluster = sim.find("Cluster", name, ns)
+    owner = {"apiVersion": CLUSTER_API, "kind": "Cluster", "name": name, "uid": cluster["metadata"]["uid"],
+             "controller": True, "blockOwnerDeletion": True}
+    for prefix, role in (("cp", "control-plane"), ("ingress", "ingress")):
+        sim.add({"apiVersion": "ipam.cluster.x-k8s.io/v1beta1", "kind": "IPAddressClaim",
+                 "metadata": {"name": f"vip-{prefix}-{name}", "namespace": ns, "ownerReferences": [owner]},
+                 "spec": {"poolRef": {"apiGroup": GROUP_IPAM, "kind": "GlobalInClusterIPPool", "name": f"{cls}-{prefix}"}}})
+
+
+def _patch_clusters(sim: Sim, names, ns="team-a") -> None:
+    for name in names:
+        cp = sim.find("IPAddress", f"vip-cp-{name}", ns)["spec"]["address"]
+        ingress = sim.find("IPAddress", f"vip-ingress-{name}", ns)["spec"]["address"]
+        c = copy.deepcopy(sim.find("Cluster", name, ns))
+        c["spec"]["controlPlaneEndpoint"] = {"host": cp, "port": 6443}
+        c["spec"]["topology"]["variables"] += [{"name": "clusterVip", "value": cp}, {"name": "ingressVip", "value": ingress}]
+        c["metadata"]["annotations"] = {INGRESS_VIP: ingress}
+        c["metadata"]["labels"] = {INGRESS_VIP: ingress}
+        sim.api.apply(c)
+
+
+def _release_owner_references(sim: Sim, ns="team-a") -> None:
+    """kubectl -n NS patch ipaddressclaim NAME --type=json -p='[{"op": "remove", "path": "/metadata/ownerReferences"}]'"""
+    for claim in sim.api.of_kind("IPAddressClaim"):
+        claim["metadata"].pop("ownerReferences", None)
+
+
+def _xr_for(sim: Sim, name: str, ns="team-a") -> dict:
+    """One XR per Cluster: its name, namespace and spec minus the endpoint and the VIP variables."""
+    spec = copy.deepcopy(sim.find("Cluster", name, ns)["spec"])
+    spec.pop("controlPlaneEndpoint")
+    spec["topology"]["variables"] = [v for v in spec["topology"]["variables"] if v["name"] not in ("clusterVip", "ingressVip")]
+    for field in ("infrastructureRef", "controlPlaneRef"):
+        spec.pop(field, None)
+    return {**xr(name, ns, cluster=spec)}
+
+
+def _vips(sim: Sim, name: str, ns="team-a") -> tuple:
+    c = sim.find("Cluster", name, ns)
+    variables = {v["name"]: v["value"] for v in c["spec"]["topology"]["variables"]}
+    return (c["metadata"]["uid"], c["spec"]["controlPlaneEndpoint"], variables.get("clusterVip"), variables.get("ingressVip"),
+            c["metadata"]["annotations"].get(INGRESS_VIP))
+
+
+@pytest.fixture(scope="module")
+def migrated():
+    sim = Sim(seed=5)
+    from tests.edits import fleet
+
+    fleet(sim, classes=("alpha",))
+    names = [f"op{i}" for i in range(20)]
+    for name in names:
+        _operator(sim, name)
+    sim.run_for(30)
+    _patch_clusters(sim, names)
+    sim.run_for(120)
+    before = {n: _vips(sim, n) for n in names}
+    addresses = {(a["metadata"]["name"], a["spec"]["address"]) for a in sim.api.of_kind("IPAddress")}
+    claims = {c["metadata"]["name"]: c["metadata"]["uid"] for c in sim.api.of_kind("IPAddressClaim")}
+    # The migration: the operator is stopped (it never runs here); its owner references released;
+    # a namespaced pool the rule prefers is there; one XR per Cluster.
+    _release_owner_references(sim)
+    sim.add(pool("team-a-cp", "alpha", kind="InClusterIPPool", namespace="team-a", addresses=("10.7.0.10-10.7.0.200",),
+                 gateway="10.7.0.1"),
+            pool("team-a-ingress", "alpha", "ingress", kind="InClusterIPPool", namespace="team-a",
+                 addresses=("10.7.1.10-10.7.1.200",), gateway="10.7.1.1"))
+    for name in names:
+        sim.crossplane.create_xr(_xr_for(sim, name))
+    sim.settle(1800)
+    return sim, names, before, addresses, claims
+
+
+def test_after_the_migration_every_cluster_keeps_its_endpoint_and_vips(migrated):
+    sim, names, before, _, _ = migrated
+    sim.check()
+    assert {n: _vips(sim, n) for n in names} == before
+
+
+def test_after_the_migration_no_address_is_allocated_and_no_claim_made_again(migrated):
+    sim, _, _, addresses, claims = migrated
+    assert {(a["metadata"]["name"], a["spec"]["address"]) for a in sim.api.of_kind("IPAddress")} == addresses
+    assert {c["metadata"]["name"]: c["metadata"]["uid"] for c in sim.api.of_kind("IPAddressClaim")} == claims
+
+
+def test_after_the_migration_no_apply_fails_and_every_xr_converges(migrated):
+    sim, names, _, _, _ = migrated
+    assert sim.crossplane.errors == []
+    for name in names:
+        state = sim.crossplane.xrs[("platform.example.org", "WorkloadCluster", "team-a", name)]
+        assert state.conditions == {"ControlPlaneVIPReady": "Allocated", "IngressVIPReady": "Allocated"}
+        assert state.warnings == []
+        assert set(state.refs) == {"cluster", "vip-claim-control-plane", "vip-claim-ingress",
+                                   "vip-usage-control-plane", "vip-usage-ingress"}
+
+
+def test_after_the_migration_a_new_xr_takes_its_vips_from_the_preferred_pool(migrated):
+    sim, *_ = migrated
+    sim.crossplane.create_xr(xr("fresh", "team-a", "alpha"))
+    sim.settle(600)
+    for prefix in ("cp", "ingress"):
+        assert sim.find("IPAddressClaim", f"vip-{prefix}-fresh", "team-a")["spec"]["poolRef"]["kind"] == "InClusterIPPool"
+    assert sim.find("Cluster", "fresh", "team-a")["spec"]["controlPlaneEndpoint"]["host"].startswith("10.7.0.")
+    sim.check()
+
+
+def test_deleting_a_migrated_xr_releases_its_addresses(migrated):
+    sim, names, before, _, _ = migrated
+    victim = names[0]
+    sim.crossplane.delete_xr(("platform.example.org", "WorkloadCluster", "team-a", victim))
+    sim.settle(1800)
+    assert sim.find("Cluster", victim, "team-a") is None
+    assert sim.find("IPAddress", f"vip-cp-{victim}", "team-a") is None
+    assert sim.find("IPAddress", f"vip-ingress-{victim}", "team-a") is None
+    sim.check_addresses_returned()
+    sim.check()
