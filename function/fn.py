@@ -184,6 +184,8 @@ def to_response(req: fnv1.RunFunctionRequest, inp: inputs.Input, decision: core.
         r.resource.Clear()
         write(r.resource, composed.resource)
         r.ready = fnv1.READY_TRUE if composed.ready else fnv1.READY_FALSE
+    if decision.xr_ready is False:
+        rsp.desired.composite.ready = fnv1.READY_FALSE
     problem = _set_status(rsp.desired.composite.resource, inp.xr.status_path, decision.status)
     if problem:
         return fatal(req, problem)

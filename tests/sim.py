@@ -699,6 +699,7 @@ class Crossplane:
         self.seeding = seeding  # v2.4+: the last reconcile's requirements are sent with the first call
         self.differential = differential  # compare every seeded answer with a fresh one (see call)
         self.seeded_answers = 0
+        self.applies = 0  # composed resources applied (each one server-side apply request)
         self._valid: set[str] = set()  # objects that matched their CRD (see _crd_errors)
         self.one_call_answers = 0
         api.watchers.append(self._watch)
@@ -792,6 +793,7 @@ class Crossplane:
                 meta["name"], meta["namespace"] = state.refs[rn][3], state.refs[rn][2]
             for problem in self._crd_errors(obj):  # every object the function emits matches its CRD
                 self.sim.violation(f"{key[3]}: {rn} violates its CRD: {problem}")
+            self.applies += 1
             try:
                 applied = self.api.apply(obj, keep_spec=("infrastructureRef", "controlPlaneRef"))
             except Rejected as e:
@@ -873,13 +875,13 @@ class Sim:
 
     def __init__(self, seed: int = 0, *, transport: Transport = fn.run, modern: bool = True, inp: dict | None = None,
                  ipam_delay: float = 1.0, provision: float = 60.0, teardown: float = 120.0, seeding: bool = False,
-                 differential: bool = False) -> None:
+                 differential: bool = False, teardown_may_share: bool = False) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
         # With usage: None a claim goes with its XR at once, and IPAM may give its VIP to a new
         # cluster while the old one is torn down: the trade-off that Input documents. A run that
-        # sets it checks only that no two Clusters not being deleted share a VIP.
-        self.teardown_may_share = (inp or {}).get("usage") == "None"
+        # accepts it checks only that no two Clusters not being deleted share a VIP.
+        self.teardown_may_share = teardown_may_share
         self.clock = Clock()
         self.api = Api(self.clock)
         self.violations: list[str] = []

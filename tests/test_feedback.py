@@ -1,5 +1,7 @@
 """Behaviours 10-11: conditions, events (results) and TTLs."""
 
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+
 from tests.fixtures import STORE, bound, live, world
 from tests.harness import INGRESS_CLAIM, cluster_class, observed_cluster, run, xr
 
@@ -85,3 +87,17 @@ def test_turning_ingress_off_releases_the_claim_with_a_normal_event():
     assert out.normals == [("Released", 'ingress VIP of IPAddressClaim team-a/vip-ingress-c1 released: XR annotated '
                                         'vip.capi.gorizond.io/ingress-enabled="false"')]
     assert "ingress" not in out.status
+
+
+def test_an_xr_without_its_cluster_is_not_ready_even_with_nothing_composed():
+    # Crossplane counts an XR ready when every composed resource is: with none (no pool), that
+    # would be Ready=True beside PoolNotFound, as a real Crossplane showed.
+    out = run(xr(), {}, [cluster_class()])
+    assert out.desired == {} and out.reason("ControlPlaneVIPReady") == "PoolNotFound"
+    assert out.rsp.desired.composite.ready == fnv1.READY_FALSE
+
+
+def test_an_xr_with_its_cluster_is_ready_when_what_it_composed_is():
+    observed, store = live(ready=True)
+    out = run(xr(), observed, [*STORE, *store])
+    assert out.rsp.desired.composite.ready == fnv1.READY_UNSPECIFIED  # Crossplane derives it
