@@ -81,7 +81,7 @@ def waiting(pools: int = 2) -> fnv1.RunFunctionRequest:
     observed = _observed("control-plane-0", "ingress-0")
     for c in observed.values():
         c.pop("status", None)
-    fetched = {"cluster-class": [big_class()]}
+    fetched = {"cluster-class": [big_class()], "existing/cluster": []}  # no Cluster of its name exists
     for role in ("control-plane", "ingress"):
         for kind in ("InClusterIPPool", "GlobalInClusterIPPool"):
             for form in ("exact", "list"):
@@ -119,9 +119,10 @@ def _converged_observed(cluster_variables: int) -> dict:
 def converged(class_variables: int = 20, cluster_variables: int = 20, *, fetch: bool = False) -> fnv1.RunFunctionRequest:
     """The steady state of a large fleet: Cluster observed with both VIPs, claims bound, Usages ready.
 
-    As Crossplane sends it: the first (and, in steady state, only) call of a reconcile, nothing
-    fetched. ``fetch``: instead the second call of a reconcile that fetched (the class and the
-    IPAddresses attached), as after any change.
+    As Crossplane before v2.4 sends it first in every reconcile: nothing fetched (the answer
+    names what to fetch). ``fetch``: the class and the IPAddresses attached, as in its second
+    call, and as in the one call of a steady reconcile from v2.4 (seeded with the last
+    reconcile's requirements).
     """
     observed = _converged_observed(cluster_variables)
     x = workload_xr(cluster_variables)
@@ -141,7 +142,7 @@ def size(req: fnv1.RunFunctionRequest) -> int:
 
 
 if __name__ == "__main__":
-    for name, r in (("first", first()), ("waiting", waiting()), ("converged", converged()),
+    for name, r in (("first", first()), ("waiting", waiting()), ("converged, first call", converged()),
                     ("converged, fetched", converged(fetch=True))):
         print(name, size(r), "bytes")
 
