@@ -11,11 +11,13 @@ Three lines of the CLI, each with its own subcommands:
 
 Validation never downloads: validate always adds Crossplane's own image to the packages whose CRDs
 it needs, so its cache is seeded with the CRDs of that line's Crossplane module, under the image
-tag passed as --crossplane-image.
+tag passed as --crossplane-image; and it runs behind a proxy where nothing listens, so a download
+it tried would fail instead of reaching a registry.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -29,6 +31,9 @@ from tools import gobuild
 
 ROOT = Path(__file__).resolve().parents[1]
 CROSSPLANE_IMAGE = "xpkg.crossplane.io/crossplane/crossplane"
+# A proxy on a loopback port where nothing listens: a download that validate tries fails at once.
+OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "", "no_proxy": "",
+           "https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"}
 README_RENDER = re.compile(r"^crossplane composition render (examples/\S.*)$", flags=re.M)
 LEGACY_RENDER = re.compile(r"^#\s+crossplane render (examples/xr-legacy\.yaml .*)$", flags=re.M)
 
@@ -65,8 +70,9 @@ class CLI:
     def __repr__(self) -> str:
         return f"crossplane CLI {self.line.name} ({self.version})"
 
-    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run([str(self.binary), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    def run(self, *args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([str(self.binary), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, **(env or {})})
 
     def render(self, *args: str) -> subprocess.CompletedProcess:
         """`crossplane render` (or `composition render`) with these arguments, on this line's engine."""
@@ -79,7 +85,7 @@ class CLI:
         with tempfile.TemporaryDirectory() as tmp:
             args = [self._source(list(map(Path, s)), Path(tmp) / kind) for kind, s in (("ext", extensions), ("res", resources))]
             return self.run(*self.line.validate_words, *args, f"--cache-dir={cache_dir}", f"--crossplane-image={image}",
-                            "--error-on-missing-schemas")
+                            "--error-on-missing-schemas", env=OFFLINE)
 
     def _source(self, paths: list[Path], folder: Path) -> str:
         """A comma-separated list, or for a line that takes one source, a folder linking every file."""
@@ -97,7 +103,7 @@ class CLI:
         target = cache_dir / image.replace(":", "@")
         if not (target / "package.yaml").exists():
             target.mkdir(parents=True, exist_ok=True)
-            crds_dir, *_ = gobuild.crd_dirs(self.crossplane.name)  # cluster/crds: what the image ships
+            (crds_dir,) = (d for d in gobuild.crd_dirs(self.crossplane.name) if d.name == "crds")  # what the image ships
             docs = [p.read_text() for p in sorted(crds_dir.glob("*.yaml"))]
             (target / "package.yaml").write_text("---\n".join(d if d.endswith("\n") else d + "\n" for d in docs))
         return image

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cli import crds_of, documents, legacy_render, readme_passes, with_functions
+from tests.cli import OFFLINE, crds_of, documents, legacy_render, readme_passes, with_functions
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -135,3 +135,14 @@ def test_what_a_render_prints_is_valid(request, line, render, functions, validat
     p, out = validate(cli, [rendered], validate_cache)
     assert p.returncode == 0, out
     assert out.count("validated successfully") == len(documents(r.stdout)), out
+
+
+@pytest.mark.parametrize("line", list(CLIS))
+def test_validation_cannot_download_what_the_cache_lacks(request, line, tmp_path):
+    """An image not seeded would be downloaded; behind the dead proxy the attempt fails, so a pass used only the cache."""
+    cli = cli_of(request, line)
+    image = "xpkg.crossplane.io/crossplane/crossplane:v0.0.0-not-seeded"
+    p = cli.run(*cli.line.validate_words, str(INPUT_CRD), str(EXAMPLES / "composition.yaml"),
+                f"--cache-dir={tmp_path}", f"--crossplane-image={image}", env=OFFLINE)
+    assert p.returncode != 0
+    assert "127.0.0.1:9" in p.stdout + p.stderr, p.stdout + p.stderr

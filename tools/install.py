@@ -21,18 +21,25 @@ def main(argv: list[str]) -> int:
         print(f"unknown components {unknown}; pinned in {gobuild.PINS}: {', '.join(pins)}", file=sys.stderr)
         return 2
     started = time.monotonic()
-    for name in names:
-        c = pins[name]
-        print(f"{name}: {c.module}@{c.version}", flush=True)
-        if c.crds:
-            root = gobuild.module_dir(c.module, c.version)
-            for d in gobuild.crd_dirs(name):
-                print(f"  CRDs: {root}/{d.relative_to(root)}", flush=True)
-        if c.package:
-            path = gobuild.binary_of(name, install=True, log=lambda m: print(m, flush=True))
-            print(f"  {c.package} -> {path}", flush=True)
+    try:
+        for name in names:
+            install(name, pins[name])
+    except (gobuild.Missing, RuntimeError) as e:
+        print(f"tools.install: {e}", file=sys.stderr)
+        return 1
     print(f"tools installed in {time.monotonic() - started:.0f} s (binaries in {gobuild.cache_root()})", flush=True)
     return 0
+
+
+def install(name: str, c: gobuild.Component) -> None:
+    print(f"{name}: {c.module}@{c.version}", flush=True)
+    if c.crds:
+        root = gobuild.module_dir(c.module, c.version)
+        for d in gobuild.crd_dirs(name):
+            print(f"  CRDs: {root}/{d.relative_to(root)}", flush=True)
+    if c.package:
+        path = gobuild.binary_of(name, install=True, log=lambda m: print(m, flush=True))
+        print(f"  {c.package} -> {path}", flush=True)
 
 
 if __name__ == "__main__":
