@@ -93,12 +93,12 @@ def test_the_readme_shows_what_each_pass_prints(n):
     assert (GOLDEN / f"render-{n}.yaml").read_text() in README.read_text()
 
 
-@pytest.mark.parametrize("line", ["newest", "v2.2"])
+@pytest.mark.parametrize("line", ["newest", "v2.2", "v1"])
 def test_a_fatal_result_fails_the_render(request, line, functions, tmp_path):
-    cli = request.getfixturevalue({"newest": "newest_cli", "v2.2": "v2_2_cli"}[line])
+    cli = request.getfixturevalue({"newest": "newest_cli", "v2.2": "v2_2_cli", "v1": "v1_cli"}[line])
     bad = tmp_path / "xr.yaml"
     bad.write_text("apiVersion: platform.example.org/v1alpha1\nkind: WorkloadCluster\nmetadata: {name: x, namespace: a}\n"
                    "spec: {cluster: {topology: {version: v1.31.0}}}\n")
     p = cli.render(str(bad), "examples/composition.yaml", str(functions), "-e", "examples/required-resources.yaml")
     assert p.returncode != 0
-    assert "topology.class" in p.stderr, p.stderr
+    assert "returned a fatal result" in p.stderr and "topology.class" in p.stderr, p.stderr
