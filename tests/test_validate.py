@@ -63,15 +63,15 @@ def validate(cli, resources, cache, exts=None):
     return p, f"{cli} validate ({p.returncode}):\n{p.stdout}{p.stderr}"
 
 
-def test_every_file_in_examples_is_validated_or_named_as_no_object():
+def test_every_file_named_as_no_kubernetes_object_exists():
     assert set(NOT_OBJECTS) <= {str(p.relative_to(EXAMPLES)) for p in EXAMPLES.rglob("*.yaml")}
-    assert len(example_files()) >= 10
 
 
 @pytest.mark.parametrize(("line", "example"), list(cases()))
 def test_example_is_valid(request, line, example, validate_cache):
     p, out = validate(cli_of(request, line), [EXAMPLES / example], validate_cache)
     assert p.returncode == 0, out
+    assert out.count("validated successfully") >= len(documents((EXAMPLES / example).read_text())), out
 
 
 @pytest.mark.parametrize("line", ["newest", "v2.2"])
@@ -80,6 +80,14 @@ def test_the_package_metadata_is_valid(request, line, validate_cache):
     assert p.returncode == 0, out
     (meta,) = yaml.safe_load_all((ROOT / "package" / "crossplane.yaml").read_text())
     assert meta["spec"]["capabilities"] == ["composition"]
+
+
+def test_crossplane_v1_package_metadata_lacks_only_capabilities(v1_cli, validate_cache):
+    """Crossplane v1.20's package metadata schema has no spec.capabilities (Crossplane v2 added it). Its package
+    parser decodes the metadata without strictness (crossplane-runtime v1.20 pkg/parser), so it ignores the field."""
+    p, out = validate(v1_cli, [ROOT / "package" / "crossplane.yaml"], validate_cache)
+    errors = [ln for ln in p.stdout.splitlines() if ln.startswith("[x]")]
+    assert len(errors) == 1 and 'spec.capabilities: Invalid value: "capabilities": unknown field' in errors[0], out
 
 
 @pytest.mark.parametrize("line", list(CLIS))
