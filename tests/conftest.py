@@ -49,3 +49,44 @@ def server(tmp_path_factory):
     channel.close()
     proc.terminate()
     proc.wait(timeout=15)
+
+
+def _cli(line: str):
+    """A line of the real crossplane CLI; the test fails, naming the install command, when it is not built."""
+    from tests.cli import CLI, LINES
+    from tools.gobuild import Missing
+
+    try:
+        return CLI(LINES[line])
+    except Missing as e:
+        pytest.fail(str(e), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def newest_cli():
+    return _cli("newest")
+
+
+@pytest.fixture(scope="session")
+def v2_2_cli():
+    return _cli("v2.2")
+
+
+@pytest.fixture(scope="session")
+def v1_cli():
+    return _cli("v1")
+
+
+@pytest.fixture(scope="session")
+def functions(server, tmp_path_factory) -> Path:
+    """examples/functions.yaml, its Development runtime aimed at the function the tests started."""
+    import yaml
+
+    *_, address, _, _ = server
+    root = Path(__file__).resolve().parents[1]
+    docs = list(yaml.safe_load_all((root / "examples" / "functions.yaml").read_text()))
+    for fn in docs:
+        fn["metadata"]["annotations"]["render.crossplane.io/runtime-development-target"] = address
+    path = tmp_path_factory.mktemp("functions") / "functions.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    return path

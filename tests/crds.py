@@ -1,4 +1,13 @@
-"""Validate objects against the real CRDs in ../shared/crds, as the API server would.
+"""Validate objects against the real CRDs, as the API server would, inside the simulator.
+
+The CRDs are those of the Go modules pinned in tools/versions.toml (Cluster API, the in-cluster
+IPAM provider, Crossplane), read from the Go module cache (`python -m tools.install` fills it).
+
+Why this exists beside `crossplane resource validate` (tests/test_validate.py): the simulator
+(tests/sim.py) and the lock-step harness (tests/harness.py) check every object the function emits
+on every apply, thousands of times per run, in process. Running the CLI per apply would cost a
+process start and a CRD load each time. Everything a user can run (the examples, the Input, both
+render passes) is validated by the real CLI instead.
 
 The CRDs' openAPIV3Schema is the Kubernetes dialect of OpenAPI v3. It is turned
 into JSON Schema here, and jsonschema does the rest:
@@ -18,28 +27,16 @@ from __future__ import annotations
 
 import base64
 import functools
-import os
 import re
 from datetime import datetime
-from pathlib import Path
 
 import jsonschema
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from tools import gobuild
 
-
-def shared_dir() -> Path:
-    env = os.environ.get("SHARED_DIR")
-    return Path(env) if env else ROOT.parent / "shared"
-
-
-CRD_DIR = shared_dir() / "crds"
-
-# Kinds that have no CRD in ../shared/crds, and why they are still fine to emit.
-NO_CRD = {
-    # Our own XRs: their schema is the example XRD's, checked where it is used.
-}
+# The pinned components whose CRDs the simulator validates against.
+CRD_SOURCES = ("cluster-api", "ipam-in-cluster", "crossplane")
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _NS = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -123,6 +120,7 @@ def _byte(v) -> bool:
     return True
 
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Validator = jsonschema.validators.extend(jsonschema.Draft7Validator, {"x-list-map-keys": _list_map_keys})
 
 
@@ -130,8 +128,9 @@ _Validator = jsonschema.validators.extend(jsonschema.Draft7Validator, {"x-list-m
 def _crds() -> dict[tuple[str, str, str], dict]:
     """(group, version, kind) -> JSON Schema of that version."""
     out = {}
-    for path in sorted(CRD_DIR.rglob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
+    paths = sorted(p for name in CRD_SOURCES for d in gobuild.crd_dirs(name) for p in d.glob("*.yaml"))
+    for path in paths:
+        for doc in yaml.load_all(path.read_text(), Loader=_Loader):
             if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
                 continue
             spec = doc["spec"]
@@ -183,28 +182,13 @@ def errors(obj: dict) -> list[str]:
     group, _, version = api_version.rpartition("/")
     entry = _crds().get((group, version, kind))
     if entry is None:
-        if (api_version, kind) in NO_CRD:
-            return []
-        return [f"no CRD in {CRD_DIR} for {api_version} {kind}"]
+        return [f"no CRD for {api_version} {kind} in the modules {', '.join(CRD_SOURCES)} of tools/versions.toml"]
     out = [] if entry["served"] else [f"{api_version} {kind} is not served"]
     out += _metadata_errors(obj.get("metadata"), entry["scope"])
     validator = _Validator(entry["schema"], format_checker=_formats)
     for e in sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path)):
         path = ".".join(str(p) for p in e.absolute_path) or "(root)"
         out.append(f"{path}: {e.message}")
-    return out
-
-
-def errors_against(obj: dict, openapi_schema: dict, *, metadata: bool = True) -> list[str]:
-    """Violations of obj against a given openAPIV3Schema (an XRD's, say)."""
-    schema = _convert(openapi_schema)
-    schema.setdefault("properties", {}).update(
-        {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}}
-    )
-    validator = _Validator(schema, format_checker=_formats)
-    out = _metadata_errors(obj.get("metadata"), None) if metadata else []
-    for e in sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path)):
-        out.append(f"{'.'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}")
     return out
 
 

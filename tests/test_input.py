@@ -139,23 +139,12 @@ def test_the_committed_input_crd_is_what_the_model_generates():
     assert gen.CRD_PATH.read_text() == gen.render(), "stale Input CRD: run python package/input/generate.py"
 
 
-def test_the_example_compositions_input_validates_against_the_input_crd():
+def test_the_example_compositions_input_is_accepted_by_the_function():
+    # Its validation against the Input CRD is the real CLI's (tests/test_validate.py).
     from pathlib import Path
 
     import yaml
 
-    from tests import crds
-
-    gen = _generator()
-    schema = gen.crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     comp = yaml.safe_load((Path(__file__).resolve().parents[1] / "examples" / "composition.yaml").read_text())
     for step in comp["spec"]["pipeline"]:
-        assert crds.errors_against(step["input"], schema, metadata=False) == []
-        inputs.load(step["input"])  # and the function accepts it
-
-
-def test_the_input_crd_rejects_what_the_model_rejects():
-    from tests import crds
-
-    schema = _generator().crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    assert crds.errors_against({**HEAD, "cluster": {"defaultPort": 70000}}, schema, metadata=False)
+        inputs.load(step["input"])

@@ -1,61 +1,104 @@
-"""The README's `crossplane render` walkthrough, run against the real server and checked against golden files.
+"""The README's render walkthrough, run with the real crossplane CLIs against the running function.
 
-Set UPDATE_GOLDEN=1 to rewrite the golden files after a deliberate change; review the diff.
+The newest CLI's output (tests/golden/render-N.yaml) is what the README prints; the v2.2 line's is
+in render-N.v2.2.yaml, the legacy example's (Crossplane v1's CLI) in render-legacy.yaml. To
+regenerate all of them and the README's outputs after a deliberate change (then review the diff):
+
+    UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_render.py
 """
 
 import difflib
 import os
-import re
+import shlex
 from pathlib import Path
 
 import pytest
-import yaml
-from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 
-from tests import crds
-from tests.render import RenderError, parse_command, render
+from tests.cli import documents, legacy_render, readme_passes, with_functions
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
-README = (ROOT / "README.md").read_text()
-COMMANDS = re.findall(r"^(crossplane render examples/\S.*)$", README, flags=re.M)
+README = ROOT / "README.md"
+UPDATE = bool(os.environ.get("UPDATE_GOLDEN"))
 
 
-def test_the_readme_walks_through_two_render_passes():
-    assert len(COMMANDS) == 2, COMMANDS
-    assert "-o" not in COMMANDS[0].split() and "-o" in COMMANDS[1].split()
+def render_ok(cli, args: list[str]) -> str:
+    p = cli.render(*args)
+    assert p.returncode == 0, f"{cli} render {shlex.join(args)} failed ({p.returncode}):\n{p.stderr}"
+    return p.stdout
 
 
-@pytest.mark.parametrize("n", [1, 2])
-def test_render_pass_matches_its_golden_file(server, n):
-    channel, *_ = server
-    stub = grpcv1.FunctionRunnerServiceStub(channel)
-    args = parse_command(COMMANDS[n - 1])
-    xr, composition, functions = (ROOT / p for p in args["paths"])
-    out = render(xr, composition, functions, observed=ROOT / args["observed"] if "observed" in args else None,
-                 extra=ROOT / args["extra"], target=lambda req: stub.RunFunction(req, timeout=10))
-    golden = GOLDEN / f"render-{n}.yaml"
-    if os.environ.get("UPDATE_GOLDEN"):
+def matches_golden(out: str, name: str) -> None:
+    golden = GOLDEN / name
+    if UPDATE:
         golden.write_text(out)
     expected = golden.read_text()
     if out != expected:
         diff = "".join(difflib.unified_diff(expected.splitlines(True), out.splitlines(True), str(golden), "rendered"))
-        pytest.fail(f"render pass {n} differs from {golden.name}:\n{diff}")
-    for doc in list(yaml.safe_load_all(out))[1:]:
-        crds.assert_valid(doc)
+        pytest.fail(f"output differs from {golden.name}:\n{diff}")
+
+
+def sync_readme() -> None:
+    """Put each golden render output into the README, in the yaml block after its command."""
+    text = README.read_text()
+    parts = text.split("```sh\ncrossplane composition render examples/")
+    for n in range(1, len(parts)):
+        head, sep, rest = parts[n].partition("```yaml\n")
+        _, end, tail = rest.partition("```\n")
+        parts[n] = head + sep + (GOLDEN / f"render-{n}.yaml").read_text() + end + tail
+    README.write_text("```sh\ncrossplane composition render examples/".join(parts))
+
+
+def test_the_readme_walks_through_two_render_passes():
+    first, second = readme_passes()
+    assert "-o" not in first and "-o" in second
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_the_newest_cli_prints_each_pass_as_its_golden_file(newest_cli, functions, n):
+    out = render_ok(newest_cli, with_functions(readme_passes()[n - 1], functions))
+    matches_golden(out, f"render-{n}.yaml")
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_the_v2_2_cli_prints_each_pass_as_its_golden_file(v2_2_cli, functions, n):
+    out = render_ok(v2_2_cli, with_functions(readme_passes()[n - 1], functions))
+    matches_golden(out, f"render-{n}.v2.2.yaml")
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_both_cli_lines_compose_the_same_resources(n):
+    """They differ in the XR they print (the v2.2 line has no resourceRefs, Responsive or Synced) and the owner's uid."""
+    def composed(name):
+        docs = documents((GOLDEN / name).read_text())[1:]
+        for d in docs:
+            for ref in d["metadata"]["ownerReferences"]:
+                ref.pop("uid")
+        return docs
+
+    assert composed(f"render-{n}.yaml") == composed(f"render-{n}.v2.2.yaml")
+
+
+def test_the_v1_cli_renders_the_legacy_example_into_the_claims_namespace(v1_cli, functions):
+    out = render_ok(v1_cli, with_functions(legacy_render(), functions))
+    matches_golden(out, "render-legacy.yaml")
+    xr, *composed = documents(out)
+    assert "namespace" not in xr["metadata"] and {d["metadata"]["namespace"] for d in composed} == {"team-a"}
 
 
 @pytest.mark.parametrize("n", [1, 2])
 def test_the_readme_shows_what_each_pass_prints(n):
-    assert (GOLDEN / f"render-{n}.yaml").read_text() in README
+    if UPDATE:
+        sync_readme()
+    assert (GOLDEN / f"render-{n}.yaml").read_text() in README.read_text()
 
 
-def test_a_fatal_result_fails_the_render(server, tmp_path):
-    channel, *_ = server
-    stub = grpcv1.FunctionRunnerServiceStub(channel)
+@pytest.mark.parametrize("line", ["newest", "v2.2", "v1"])
+def test_a_fatal_result_fails_the_render(request, line, functions, tmp_path):
+    cli = request.getfixturevalue({"newest": "newest_cli", "v2.2": "v2_2_cli", "v1": "v1_cli"}[line])
     bad = tmp_path / "xr.yaml"
     bad.write_text("apiVersion: platform.example.org/v1alpha1\nkind: WorkloadCluster\nmetadata: {name: x, namespace: a}\n"
                    "spec: {cluster: {topology: {version: v1.31.0}}}\n")
-    with pytest.raises(RenderError, match="topology.class"):
-        render(bad, ROOT / "examples/composition.yaml", ROOT / "examples/functions.yaml",
-               extra=ROOT / "examples/required-resources.yaml", target=lambda req: stub.RunFunction(req, timeout=10))
+    p = cli.render(str(bad), "examples/composition.yaml", str(functions), "-e", "examples/required-resources.yaml")
+    assert p.returncode != 0
+    assert "returned a fatal result" in p.stderr and "topology.class" in p.stderr, p.stderr

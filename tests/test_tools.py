@@ -1,0 +1,82 @@
+"""Two commands on a fresh machine: the README's test command installs what the tests need, pinned in one place."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tools import gobuild
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def readme_test_command() -> str:
+    block = README.split("Run the tests (what `.ci/run` runs)", 1)[1].split("```sh\n", 1)[1].split("\n```", 1)[0]
+    (line,) = block.splitlines()
+    return line
+
+
+def test_ci_runs_the_readme_test_command_and_nothing_else():
+    lines = [ln for ln in (ROOT / ".ci" / "run").read_text().splitlines()
+             if ln and not ln.startswith("#") and ln not in ("set -euo pipefail", 'cd "$(dirname "$0")/.."')]
+    assert lines == [readme_test_command()]
+
+
+def test_the_readme_test_command_installs_the_tools_before_the_tests():
+    steps = readme_test_command().split(" && ")
+    assert steps.index(gobuild.INSTALL_COMMAND) == len(steps) - 2 and steps[-1] == ".venv/bin/pytest"
+
+
+def test_the_readme_names_every_pinned_version():
+    for c in gobuild.components().values():
+        assert re.search(rf"\| `{re.escape(c.module)}`[^|]*\| {re.escape(c.version)} \|", README), (c.module, c.version)
+
+
+def test_every_pin_names_an_exact_version_and_a_purpose():
+    for c in gobuild.components().values():
+        assert re.fullmatch(r"v\d+\.\d+\.\d+", c.version), c
+        assert c.purpose and (c.crds or c.package), c
+
+
+def test_a_binary_not_built_names_the_install_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("FUNCTION_CAPI_VIP_BIN_CACHE", str(tmp_path))
+    with pytest.raises(gobuild.Missing, match=re.escape(gobuild.INSTALL_COMMAND)):
+        gobuild.binary_of("crossplane-cli")
+
+
+def test_a_module_not_downloaded_names_the_install_command():
+    with pytest.raises(gobuild.Missing, match=re.escape(gobuild.INSTALL_COMMAND)):
+        gobuild.module_dir("sigs.k8s.io/cluster-api", "v0.0.1-not-downloaded", download=False)
+
+
+def test_binaries_are_cached_by_module_version_and_package(tmp_path, monkeypatch):
+    monkeypatch.setenv("FUNCTION_CAPI_VIP_BIN_CACHE", str(tmp_path))
+    path = gobuild.binary_path("example.org/m/v2", "v2.1.0", "cmd/tool", "tool")
+    assert path == tmp_path / "example.org/m/v2@v2.1.0" / "cmd/tool" / "tool"
+
+
+def test_a_binary_built_from_another_recipe_is_not_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv("FUNCTION_CAPI_VIP_BIN_CACHE", str(tmp_path))
+    path = gobuild.binary_path("example.org/m", "v1.0.0", "cmd/tool", "tool")
+    path.parent.mkdir(parents=True)
+    path.write_text("#!/bin/sh\n")
+    path.chmod(0o755)
+    recipe = {"module": "example.org/m", "version": "v1.0.0", "package": "cmd/tool", "binary": "tool",
+              "ldflags": ["-X=a.b=v1.0.0"], "require": {}, "replace": {}}
+    path.with_name("tool.build.json").write_text(json.dumps(recipe))
+    assert gobuild.cached("example.org/m", "v1.0.0", "cmd/tool", "tool", ["-X=a.b=v1.0.0"]) == path
+    assert gobuild.cached("example.org/m", "v1.0.0", "cmd/tool", "tool", ["-X=a.b=other"]) is None
+
+
+def test_install_builds_nothing_when_the_cache_is_warm():
+    for name, c in gobuild.components().items():  # warm, or fail now naming the install command
+        if c.package:
+            gobuild.binary_of(name)
+    p = subprocess.run([sys.executable, "-m", "tools.install"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "go build" not in p.stdout, p.stdout
+    assert all(f"{c.package} -> " in p.stdout for c in gobuild.components().values() if c.package), p.stdout
