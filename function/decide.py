@@ -92,8 +92,9 @@ class Decision:
     results: list[Result] = dataclasses.field(default_factory=list)
     ttl: timedelta = timedelta(seconds=15)
     converged: bool = False  # every wanted VIP in place, the Cluster composed, no warning
-    # False while no Cluster is composed: Crossplane would count an XR that composed nothing
-    # (no pool yet, say) as ready. None: Crossplane derives it from the composed resources.
+    # False while no Cluster is composed and nothing composed is unready: Crossplane would count
+    # such an XR (no pool yet, or bound claims and a ClusterClass missing) as ready. None:
+    # Crossplane derives it from the composed resources, and names the unready ones.
     xr_ready: bool | None = None
 
 
@@ -244,7 +245,8 @@ def _decide(ctx: _Context) -> Decision:
         and not any(r.severity == Severity.WARNING for r in decision.results)
     )
     decision.ttl = parse_duration(inp.ttl.converged if decision.converged else inp.ttl.waiting)
-    decision.xr_ready = None if cluster is not None else False
+    if cluster is None and all(c.ready for c in decision.composed.values()):
+        decision.xr_ready = False
     _guard(ctx.observed, decision)
     return decision
 

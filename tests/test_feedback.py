@@ -101,3 +101,15 @@ def test_an_xr_with_its_cluster_is_ready_when_what_it_composed_is():
     observed, store = live(ready=True)
     out = run(xr(), observed, [*STORE, *store])
     assert out.rsp.desired.composite.ready == fnv1.READY_UNSPECIFIED  # Crossplane derives it
+
+
+def test_an_xr_whose_claims_are_bound_but_whose_cluster_is_held_back_is_not_ready():
+    observed, store = bound()
+    out = run(xr(), observed, [*store])  # no ClusterClass: the Cluster is held back
+    assert out.cluster is None and all(out.ready.values())
+    assert out.rsp.desired.composite.ready == fnv1.READY_FALSE
+
+
+def test_an_xr_waiting_for_its_claims_leaves_readiness_to_crossplane_which_names_them():
+    out = run(xr(), {}, STORE)
+    assert out.rsp.desired.composite.ready == fnv1.READY_UNSPECIFIED
