@@ -39,7 +39,7 @@ def test_the_readme_names_every_pinned_version():
 def test_every_pin_names_an_exact_version_and_a_purpose():
     for c in gobuild.components().values():
         assert re.fullmatch(r"v\d+\.\d+\.\d+", c.version), c
-        assert c.purpose and (c.crds or c.package), c
+        assert c.purpose and (c.crds or c.packages), c
 
 
 def test_a_binary_not_built_names_the_install_command(tmp_path, monkeypatch):
@@ -74,9 +74,53 @@ def test_a_binary_built_from_another_recipe_is_not_reused(tmp_path, monkeypatch)
 
 def test_install_builds_nothing_when_the_cache_is_warm():
     for name, c in gobuild.components().items():  # warm, or fail now naming the install command
-        if c.package:
-            gobuild.binary_of(name)
+        for package in c.packages:
+            gobuild.binary_of(name, package)
     p = subprocess.run([sys.executable, "-m", "tools.install"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "go build" not in p.stdout, p.stdout
-    assert all(f"{c.package} -> " in p.stdout for c in gobuild.components().values() if c.package), p.stdout
+    assert all(f"{package} -> " in p.stdout for c in gobuild.components().values() for package in c.packages), p.stdout
+
+
+def test_the_sibling_modules_a_go_mod_replaces_with_its_own_folders_are_taken_at_their_tag():
+    gomod = {"Replace": [
+        {"Old": {"Path": "k8s.io/api"}, "New": {"Path": "./staging/src/k8s.io/api"}},
+        {"Old": {"Path": "go.etcd.io/etcd/api/v3"}, "New": {"Path": "../api"}},
+        {"Old": {"Path": "example.org/fork"}, "New": {"Path": "example.org/other", "Version": "v1.2.3"}},
+    ]}
+    assert gobuild.local_replaces_of(gomod, "v0.35.4") == {"k8s.io/api": "k8s.io/api v0.35.4"}
+
+
+def test_kubernetes_is_built_with_every_staging_module_of_its_go_mod_at_the_pinned_tag():
+    c = gobuild.component("kubernetes")
+    gomod = gobuild._go_mod(c.module, c.version)
+    local = gobuild.local_replaces_of(gomod, c.local_replaces)
+    staging = [r["Old"]["Path"] for r in gomod["Replace"] if r["New"]["Path"].startswith("./staging/src/")]
+    assert sorted(local) == sorted(staging) and len(local) == 31
+    assert gobuild.godebug_of(gomod) == ["default=go1.25"]
+
+
+def test_a_wrapper_takes_the_godebug_defaults_of_the_module():
+    assert gobuild.godebug_of({"GoDebug": [{"Key": "default", "Value": "go1.25"}]}) == ["default=go1.25"]
+    assert gobuild.godebug_of({}) == []
+
+
+def test_version_placeholders_in_linker_flags():
+    assert gobuild.expand(["-X=a.v={version}", "-X=a.minor={minor}", "-X=a.major={major}", "-X=a.p={patch}"], "v1.35.4") == [
+        "-X=a.v=v1.35.4", "-X=a.minor=35", "-X=a.major=1", "-X=a.p=4"]
+
+
+def test_several_packages_of_one_module_are_binaries_named_after_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("FUNCTION_CAPI_VIP_BIN_CACHE", str(tmp_path))
+    c = gobuild.component("kubernetes")
+    assert [c.binary_of_package(p) for p in c.packages] == ["kube-apiserver", "kube-controller-manager"]
+    with pytest.raises(gobuild.Missing, match=re.escape(gobuild.INSTALL_COMMAND)):
+        gobuild.binary_of("kubernetes", "cmd/kube-apiserver")
+    with pytest.raises(ValueError):
+        gobuild.binary_of("kubernetes")  # which one?
+
+
+def test_a_module_root_package_is_cached_under_the_module():
+    c = gobuild.component("etcd")
+    assert c.packages == (".",) and c.binary_name == "etcd"
+    assert gobuild.binary_path(c.module, c.version, ".", "etcd") == gobuild.cache_root() / f"{c.module}@{c.version}" / "etcd"

@@ -37,9 +37,9 @@ def install(name: str, c: gobuild.Component) -> None:
         root = gobuild.module_dir(c.module, c.version)
         for d in gobuild.crd_dirs(name):
             print(f"  CRDs: {root}/{d.relative_to(root)}", flush=True)
-    if c.package:
-        path = gobuild.binary_of(name, install=True, log=lambda m: print(m, flush=True))
-        print(f"  {c.package} -> {path}", flush=True)
+    for package in c.packages:
+        path = gobuild.binary_of(name, package, install=True, log=lambda m: print(m, flush=True))
+        print(f"  {package} -> {path}", flush=True)
 
 
 if __name__ == "__main__":
