@@ -1,0 +1,132 @@
+"""Fixtures of the e2e tests: one real management cluster per session, a world per test.
+
+``world`` is parametrized: ``stack`` is the real management cluster (tests/e2e/stack.py), shared
+by the session, each test in namespaces of its own, cleaned up after it; ``sim`` is a fresh
+simulator (tests/sim.py). A test marked ``@pytest.mark.composition_input({...})`` runs with that
+Input: on the stack in a Composition of its own, which its XRs name; in the simulator as the
+Input of every call.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+
+from tests.e2e.world import EXAMPLE_COMPOSITION, SimWorld, StackWorld, WaitTimeout, composition, example_input, examples
+
+_numbers = itertools.count(1)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "composition_input(input): the Input of the Composition the test's XRs use")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    """The real management cluster, up for the whole session."""
+    from tests.e2e.stack import Stack, StackError
+    from tools.gobuild import Missing
+
+    try:
+        s = Stack(tmp_path_factory.mktemp("stack"))
+    except Missing as e:
+        pytest.fail(str(e), pytrace=False)
+    try:
+        s.up()
+    except (StackError, Missing, TimeoutError) as e:
+        s.down()
+        pytest.fail(f"the e2e stack did not start: {e}", pytrace=False)
+    try:
+        _platform(s)
+        yield s
+    finally:
+        s.down()
+
+
+def _platform(s) -> None:
+    """The examples' XRD and Composition, as the README installs them."""
+    from tests.e2e.kube import Kube
+    from tests.e2e.stack import wait_for
+
+    kube = Kube(s.client)
+    for obj in examples("definition.yaml") + examples("composition.yaml"):
+        kube.apply(obj)
+
+    def served() -> bool:
+        xrd = kube.get("apiextensions.crossplane.io/v2", "CompositeResourceDefinition", "workloadclusters.platform.example.org")
+        conds = {c["type"]: c["status"] for c in (xrd.get("status") or {}).get("conditions", [])}
+        if conds.get("Established") != "True" or conds.get("Offered", "True") != "True":
+            return False
+        kube.resource("platform.example.org/v1alpha1", "WorkloadCluster")  # served, or NotFound
+        return True
+
+    wait_for("the XRD established and its kind served", served, timeout=180, proc=s.procs["crossplane"])
+
+
+def _input(request) -> tuple[str | None, dict]:
+    marker = request.node.get_closest_marker("composition_input")
+    if marker is None:
+        return None, example_input()
+    return "custom", marker.args[0]
+
+
+@pytest.fixture
+def world(request):
+    kind = request.param
+    n = next(_numbers)
+    ns = f"e2e-{n:02d}"
+    custom, inp = _input(request)
+    if kind == "sim":
+        w = SimWorld(ns, inp)
+        w.net, w.net2 = f"10.{100 + n}.0", f"10.{150 + n}.0"
+        yield w
+        return
+    s = request.getfixturevalue("stack")
+    name = f"{ns}-composition" if custom else EXAMPLE_COMPOSITION
+    w = StackWorld(s, ns, name)
+    w.net, w.net2 = f"10.{100 + n}.0", f"10.{150 + n}.0"
+    w.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    if custom:
+        w.kube.apply(composition(name, inp))
+    try:
+        yield w
+    finally:
+        cleanup(w, custom=name if custom else None)
+
+
+def cleanup(w: StackWorld, custom: str | None = None) -> None:
+    """Delete what the test made and wait until its addresses are back, so the next test (and
+    the steady-state measurement) find a quiet stack."""
+    from tests.e2e.world import TEARDOWN, XR_KIND
+
+    errors = []
+    for ns in sorted(w.namespaces):
+        v = w.with_ns(ns)
+        for c in v.list("Cluster"):
+            if TEARDOWN in (c["metadata"].get("finalizers") or []):
+                v.remove_teardown_finalizer(c["metadata"]["name"])
+        for xr in v.list(XR_KIND):
+            v.delete_xr(xr["metadata"]["name"])
+    deadline = time.monotonic() + 300
+    for ns in sorted(w.namespaces):
+        v = w.with_ns(ns)
+        try:
+            v.wait(f"everything in {ns} to go", lambda: not v.list(XR_KIND) and not v.list("IPAddressClaim")
+                   and not v.list("IPAddress") and not v.list("Cluster"), timeout=max(10, deadline - time.monotonic()))
+        except WaitTimeout as e:
+            errors.append(str(e))
+    for kind, name in w.cluster_scoped:
+        w.delete(kind, name, None)
+    if custom:
+        w.kube.delete("apiextensions.crossplane.io/v1", "Composition", custom)
+    for ns in sorted(w.namespaces):
+        w.kube.delete("v1", "Namespace", ns)
+    for ns in sorted(w.namespaces):  # a later test may use the same namespace (the walkthrough's team-a)
+        try:
+            w.wait(f"namespace {ns} to go", lambda: w.kube.get("v1", "Namespace", ns) is None, timeout=180)
+        except WaitTimeout as e:
+            errors.append(str(e))
+    if errors:
+        pytest.fail("cleanup left objects behind:\n" + "\n".join(errors), pytrace=False)

@@ -1,0 +1,380 @@
+"""Scenario scripts: each drives a World (tests/e2e/world.py) and checks what it expects.
+
+The same script runs against the real management cluster and against the simulator
+(tests/e2e/test_*.py run both); a difference between the two is a defect of the model, or of
+the function. Every script works in its own namespace (``world.ns``), with pools and classes of
+its own, and its own addresses (``net``, a /24 per test such as "10.31.0").
+"""
+
+from __future__ import annotations
+
+from tests.e2e.world import (
+    INGRESS_ENABLED,
+    INGRESS_VIP,
+    XR_KIND,
+    World,
+    cluster_class,
+    examples,
+    pool,
+)
+
+OFF = {INGRESS_ENABLED: "false"}
+
+
+# --- steps and checks, in the user's words --------------------------------------------------
+
+
+def converged(world: World, name: str, *, ingress: bool, timeout: float = 180) -> dict:
+    """Wait until the XR reports its VIPs and its Cluster carries them; the Cluster."""
+
+    def check():
+        vip = world.vip(name)
+        cluster = world.cluster(name)
+        if not vip.get("controlPlane") or (ingress and not vip.get("ingress")) or cluster is None:
+            return None
+        if cluster["spec"].get("controlPlaneEndpoint", {}).get("host") != vip["controlPlane"]:
+            return None
+        if ingress and (cluster["metadata"].get("annotations") or {}).get(INGRESS_VIP) != vip["ingress"]:
+            return None
+        return cluster
+
+    return world.wait(f"XR {name} to have its VIPs and its Cluster", check, timeout)
+
+
+def variables(cluster: dict) -> dict:
+    return {v["name"]: v.get("value") for v in cluster["spec"]["topology"].get("variables", [])}
+
+
+def claim_names(world: World, namespace: str | None = "") -> set[str]:
+    return {c["metadata"]["name"] for c in world.list("IPAddressClaim", namespace)}
+
+
+def platform(world: World, cls: str, net: str, *, ingress: bool = True, size: int = 10, namespaced: bool = False) -> None:
+    """A ClusterClass and a pool per role for it."""
+    ns = world.ns if namespaced else None
+    objs = [cluster_class(cls, world.ns, ("clusterVip", "ingressVip") if ingress else ("clusterVip",)),
+            pool(f"{cls}-cp", cls, "control-plane", [f"{net}.10-{net}.{9 + size}"], gateway=f"{net}.1", namespace=ns)]
+    if ingress:
+        objs.append(pool(f"{cls}-ingress", cls, "ingress", [f"{net}.100-{net}.{99 + size}"], gateway=f"{net}.1", namespace=ns))
+    world.apply(*objs)
+
+
+def pool_total(world: World, kind: str, name: str, namespace: str | None = None, expect_free: int | None = None):
+    """Wait until the pool's status counts the free addresses expected."""
+    return world.wait(f"{kind} {name} to count {expect_free} free addresses",
+                      lambda: world.pool_free(kind, name, namespace) == expect_free, timeout=120)
+
+
+# --- the README walkthrough -----------------------------------------------------------------
+
+
+def walkthrough(world: World) -> dict:
+    """examples/: the XRD, the Composition, the pools and the ClusterClass, then the XR."""
+    world.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}},
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-b"}})
+    world.apply(*examples("definition.yaml"), *examples("composition.yaml"))
+    world.apply(*(d for d in examples("required-resources.yaml") if d["kind"] != "IPAddress"))
+    (xr,) = examples("xr.yaml")
+    world.create_xr(xr)
+    cluster = converged(world, "my-cluster", ingress=True)
+
+    assert world.vip("my-cluster") == {"controlPlane": "10.0.0.10", "controlPlaneSource": "Pool",
+                                       "ingress": "10.0.0.100", "ingressSource": "Pool"}
+    claims = world.claims()
+    assert set(claims) == {"vip-cp-my-cluster", "vip-ingress-my-cluster"}
+    assert claims["vip-cp-my-cluster"]["spec"]["poolRef"] == {
+        "apiGroup": "ipam.cluster.x-k8s.io", "kind": "GlobalInClusterIPPool", "name": "control-plane-vip-pool"}
+    assert claims["vip-ingress-my-cluster"]["spec"]["poolRef"]["name"] == "ingress-vip-pool"
+    assert world.bound_address("vip-cp-my-cluster") == "10.0.0.10"
+    assert world.bound_address("vip-ingress-my-cluster") == "10.0.0.100"
+    assert cluster["spec"]["controlPlaneEndpoint"] == {"host": "10.0.0.10", "port": 6443}
+    assert variables(cluster) == {"cni": "calico", "clusterVip": "10.0.0.10", "ingressVip": "10.0.0.100"}
+    assert cluster["metadata"]["annotations"][INGRESS_VIP] == "10.0.0.100"
+    # Once the Cluster is observed, the conditions name it.
+    cp = world.wait("ControlPlaneVIPReady naming the Cluster", lambda: (c := world.condition("my-cluster", "ControlPlaneVIPReady"))
+                    .get("message") == "control-plane VIP 10.0.0.10 on Cluster team-a/my-cluster" and c)
+    assert (cp["status"], cp["reason"]) == ("True", "Allocated"), cp
+    ingress = world.condition("my-cluster", "IngressVIPReady")
+    assert (ingress["status"], ingress["reason"], ingress["message"]) == (
+        "True", "Allocated", "ingress VIP 10.0.0.100 on Cluster team-a/my-cluster"), ingress
+    usages = {u["metadata"]["name"]: u for u in world.list("Usage")}
+    assert set(usages) == {"vip-cp-my-cluster", "vip-ingress-my-cluster"}
+    assert usages["vip-cp-my-cluster"]["spec"]["by"]["resourceRef"] == {"name": "my-cluster"}
+    assert world.pool_free("GlobalInClusterIPPool", "control-plane-vip-pool") in (10, None)  # the sim counts too
+    return cluster
+
+
+# --- pools ----------------------------------------------------------------------------------
+
+
+def no_pool_then_labelled(world: World, net: str) -> None:
+    cls = f"{world.ns}-late"
+    world.apply(cluster_class(cls, world.ns, ("clusterVip",)),
+                pool(f"{cls}-cp", cls, "control-plane", [f"{net}.10-{net}.20"], gateway=f"{net}.1", labelled=False))
+    world.create_xr(world.new_xr("late", cls))
+    cond = world.wait("ControlPlaneVIPReady PoolNotFound",
+                      lambda: (c := world.condition("late", "ControlPlaneVIPReady")).get("reason") == "PoolNotFound" and c)
+    assert cond["status"] == "False"
+    assert f"label a pool (InClusterIPPool in namespace {world.ns} or GlobalInClusterIPPool) with " \
+           f"vip.capi.gorizond.io/cluster-class={cls} and vip.capi.gorizond.io/role=control-plane" in cond["message"], cond
+    world.wait("a PoolNotFound warning event",
+               lambda: any(t == "Warning" and r == "PoolNotFound" and cls in m for t, r, m in world.events("late")))
+    assert world.cluster("late") is None and not claim_names(world)
+    # The pool is labelled; nothing else is touched.
+    world.apply(pool(f"{cls}-cp", cls, "control-plane", [f"{net}.10-{net}.20"], gateway=f"{net}.1"))
+    cluster = converged(world, "late", ingress=False)
+    assert cluster["spec"]["controlPlaneEndpoint"]["host"] == f"{net}.10"
+
+
+def _one_address_pool(world: World, net: str, cls: str, *, spare: bool) -> None:
+    world.apply(cluster_class(cls, world.ns, ("clusterVip",)),
+                pool(f"{cls}-small", cls, "control-plane", [f"{net}.10"], gateway=f"{net}.1"))
+    world.create_xr(world.new_xr("first", cls))
+    converged(world, "first", ingress=False)
+    assert world.bound_address("vip-cp-first") == f"{net}.10"
+    # The pool's status shows it full before the next XR comes.
+    pool_total(world, "GlobalInClusterIPPool", f"{cls}-small", expect_free=0)
+    if spare:
+        world.apply(pool(f"{cls}-spare", cls, "control-plane", [f"{net}.50-{net}.59"], gateway=f"{net}.1"))
+
+
+def exhausted_pool_spills_over(world: World, net: str) -> None:
+    cls = f"{world.ns}-spill"
+    _one_address_pool(world, net, cls, spare=True)
+    world.create_xr(world.new_xr("second", cls))
+    cluster = converged(world, "second", ingress=False)
+    assert cluster["spec"]["controlPlaneEndpoint"]["host"] == f"{net}.50"
+    assert world.get("IPAddressClaim", "vip-cp-second")["spec"]["poolRef"]["name"] == f"{cls}-spare"
+    assert world.cluster("first")["spec"]["controlPlaneEndpoint"]["host"] == f"{net}.10"
+
+
+def exhausted_pool_without_spare(world: World, net: str) -> None:
+    cls = f"{world.ns}-full"
+    _one_address_pool(world, net, cls, spare=False)
+    world.create_xr(world.new_xr("second", cls))
+    cond = world.wait("ControlPlaneVIPReady PoolExhausted",
+                      lambda: (c := world.condition("second", "ControlPlaneVIPReady")).get("reason") == "PoolExhausted" and c)
+    assert cond["status"] == "False"
+    assert f"every pool for ClusterClass {cls} and role control-plane is exhausted: GlobalInClusterIPPool {cls}-small " \
+           f"(free 0, total 1)" in cond["message"], cond
+    world.wait("a PoolExhausted warning event", lambda: any(r == "PoolExhausted" for _, r, _ in world.events("second")))
+    assert world.cluster("second") is None and "vip-cp-second" not in claim_names(world)
+
+
+# --- changes on a converged cluster ---------------------------------------------------------
+
+
+def manual_endpoint(world: World, net: str) -> None:
+    cls = f"{world.ns}-manual"
+    platform(world, cls, net, ingress=False)
+    world.create_xr(world.new_xr("byo", cls, host="192.0.2.50"))
+    cluster = converged(world, "byo", ingress=False)
+    assert cluster["spec"]["controlPlaneEndpoint"] == {"host": "192.0.2.50", "port": 6443}
+    assert variables(cluster)["clusterVip"] == "192.0.2.50"
+    assert world.vip("byo") == {"controlPlane": "192.0.2.50", "controlPlaneSource": "Manual"}
+    cond = world.condition("byo", "ControlPlaneVIPReady")
+    assert (cond["status"], cond["reason"]) == ("True", "Manual"), cond
+    assert not claim_names(world)
+    assert world.pool_free("GlobalInClusterIPPool", f"{cls}-cp") in (10, None)
+
+
+def _converged_with_ingress(world: World, net: str, name: str, cls: str) -> tuple[dict, str]:
+    platform(world, cls, net)
+    world.create_xr(world.new_xr(name, cls))
+    cluster = converged(world, name, ingress=True)
+    pool_total(world, "GlobalInClusterIPPool", f"{cls}-ingress", expect_free=9)
+    return cluster, world.bound_address(f"vip-ingress-{name}")
+
+
+def ingress_off_after_allocation(world: World, net: str) -> None:
+    cls = f"{world.ns}-off"
+    _, address = _converged_with_ingress(world, net, "noingress", cls)
+    assert address == f"{net}.100"
+    world.edit_xr("noingress", annotations=OFF)
+    world.wait_gone("IPAddressClaim", "vip-ingress-noingress")
+    world.wait_gone("IPAddress", "vip-ingress-noingress")
+    assert world.get("Usage", "vip-ingress-noingress") is None
+    pool_total(world, "GlobalInClusterIPPool", f"{cls}-ingress", expect_free=10)
+
+    def released():
+        cluster = world.cluster("noingress")
+        return INGRESS_VIP not in (cluster["metadata"].get("annotations") or {}) and "ingressVip" not in variables(cluster)
+
+    world.wait("the Cluster without its ingress VIP", released)
+    assert "ingress" not in world.vip("noingress")
+    cond = world.condition("noingress", "IngressVIPReady")
+    assert (cond["status"], cond["reason"]) == ("True", "Disabled"), cond
+    assert world.cluster("noingress")["spec"]["controlPlaneEndpoint"]["host"] == f"{net}.10"
+
+
+def manual_ingress_on_converged(world: World, net: str) -> None:
+    cls = f"{world.ns}-mi"
+    _converged_with_ingress(world, net, "handvip", cls)
+    world.edit_xr("handvip", annotations={INGRESS_VIP: "192.0.2.77"})
+    world.wait_gone("IPAddressClaim", "vip-ingress-handvip")
+    world.wait_gone("IPAddress", "vip-ingress-handvip")
+    pool_total(world, "GlobalInClusterIPPool", f"{cls}-ingress", expect_free=10)
+    world.wait("the Cluster on the manual ingress VIP", lambda: (world.cluster("handvip")["metadata"].get("annotations") or {})
+               .get(INGRESS_VIP) == "192.0.2.77" and variables(world.cluster("handvip")).get("ingressVip") == "192.0.2.77")
+    world.wait("status.vip with the manual ingress VIP",
+               lambda: world.vip("handvip").get("ingress") == "192.0.2.77" and world.vip("handvip").get("ingressSource") == "Manual")
+    assert world.get("Usage", "vip-ingress-handvip") is None
+
+
+# --- deletion order -------------------------------------------------------------------------
+
+
+def claims_outlive_a_deleting_cluster(world: World, net: str, hold: float = 15) -> None:
+    """With Usages (the default): the claims and addresses stay until the Cluster is gone."""
+    cls = f"{world.ns}-del"
+    _converged_with_ingress(world, net, "doomed", cls)
+    world.add_teardown_finalizer("doomed")
+    world.delete_xr("doomed")
+    world.wait_gone(XR_KIND, "doomed")
+    world.wait("the Cluster being deleted", lambda: world.cluster("doomed")["metadata"].get("deletionTimestamp"))
+    held = {"vip-cp-doomed": f"{net}.10", "vip-ingress-doomed": f"{net}.100"}
+    # CAPI's teardown takes minutes; while it lasts, nobody else may get these addresses.
+    world.wait(f"{hold:.0f} s with the Cluster still being deleted", _holds(world, held, hold), timeout=hold + 120)
+    assert world.pool_free("GlobalInClusterIPPool", f"{cls}-cp") in (9, None)
+    world.remove_teardown_finalizer("doomed")
+    world.wait_gone("Cluster", "doomed")
+    for claim in held:
+        world.wait_gone("IPAddressClaim", claim)
+        world.wait_gone("IPAddress", claim)
+    world.wait_gone("Usage", "vip-cp-doomed")
+    pool_total(world, "GlobalInClusterIPPool", f"{cls}-cp", expect_free=10)
+    pool_total(world, "GlobalInClusterIPPool", f"{cls}-ingress", expect_free=10)
+
+
+def _holds(world: World, held: dict[str, str], seconds: float):
+    """A check that fails at once if a held claim or address goes, and passes after ``seconds``
+    of the world's time (wall time on the stack, simulated time in the simulator)."""
+    start = world.now()
+
+    def check():
+        for claim, address in held.items():
+            if world.get("IPAddressClaim", claim) is None or world.bound_address(claim) != address:
+                raise Broken(f"{claim} no longer holds {address} while its Cluster is being deleted\n{world.dump()}")
+        if world.cluster("doomed") is None:
+            raise Broken("the Cluster went, though its finalizer is still on")
+        return world.now() - start >= seconds
+
+    return check
+
+
+class Broken(Exception):
+    """Not a 'not yet': the scenario failed."""
+
+
+def without_usage_claims_go_at_once(world: World, net: str) -> None:
+    """Input usage: None: the claims and addresses go with the XR, while the Cluster is still deleting."""
+    cls = f"{world.ns}-nousage"
+    _converged_with_ingress(world, net, "quick", cls)
+    assert not world.list("Usage")
+    world.add_teardown_finalizer("quick")
+    world.delete_xr("quick")
+    for claim in ("vip-cp-quick", "vip-ingress-quick"):
+        world.wait_gone("IPAddressClaim", claim)
+        world.wait_gone("IPAddress", claim)
+    pool_total(world, "GlobalInClusterIPPool", f"{cls}-cp", expect_free=10)
+    cluster = world.cluster("quick")
+    assert cluster is not None and cluster["metadata"].get("deletionTimestamp"), "the Cluster is still being deleted"
+    world.remove_teardown_finalizer("quick")
+    world.wait_gone("Cluster", "quick")
+
+
+# --- faults ---------------------------------------------------------------------------------
+
+
+def fleet_survives(world: World, net: str, fault, count: int = 8) -> None:
+    """count XRs created at once; the fault strikes while they converge: each XR ends with one
+    claim per role, distinct VIPs, and no address held twice or for nothing."""
+    cls = f"{world.ns}-fault"
+    platform(world, cls, net, size=count + 2)
+    names = [f"f{i}" for i in range(count)]
+    for name in names:
+        world.create_xr(world.new_xr(name, cls))
+    world.wait("the first claims", lambda: claim_names(world))
+    fault()
+    clusters = {n: converged(world, n, ingress=True, timeout=420) for n in names}
+    no_vip_shared(world, clusters)
+    assert claim_names(world) == {f"vip-{r}-{n}" for n in names for r in ("cp", "ingress")}
+    addresses = world.addresses()
+    assert set(addresses) == claim_names(world), "an IPAddress without its claim, or a claim without its address"
+    for n, c in clusters.items():
+        assert world.bound_address(f"vip-cp-{n}") == c["spec"]["controlPlaneEndpoint"]["host"]
+        assert world.bound_address(f"vip-ingress-{n}") == c["metadata"]["annotations"][INGRESS_VIP]
+    pool_total(world, "GlobalInClusterIPPool", f"{cls}-cp", expect_free=2)
+
+
+def no_vip_shared(world: World, clusters: dict[str, dict]) -> None:
+    seen: dict[str, str] = {}
+    for name, c in clusters.items():
+        for vip in {c["spec"]["controlPlaneEndpoint"]["host"], (c["metadata"].get("annotations") or {}).get(INGRESS_VIP)} - {None}:
+            assert vip not in seen, f"VIP {vip} on Cluster {name} and on Cluster {seen[vip]}"
+            seen[vip] = name
+
+
+# --- scale ----------------------------------------------------------------------------------
+
+
+def fifty_xrs_then_twenty_replaced(world: World, net_a: str, net_b: str) -> None:
+    """50 XRs at once in 2 namespaces over 2 ClusterClasses; then 20 deleted and 20 created."""
+    ns_a, ns_b = world.ns, f"{world.ns}-b"
+    world.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns_b}})
+    alpha, beta = f"{world.ns}-alpha", f"{world.ns}-beta"
+    # alpha: a global control-plane pool of exactly 25 addresses, and ingress; beta: a namespaced
+    # pool of exactly 13 addresses in each namespace, no ingress. Every address is used: a new
+    # XR can only get an address an old one freed.
+    world.apply(cluster_class(alpha, ns_a), cluster_class(alpha, ns_b),
+                cluster_class(beta, ns_a, ("clusterVip",)), cluster_class(beta, ns_b, ("clusterVip",)),
+                pool(f"{alpha}-cp", alpha, "control-plane", [f"{net_a}.10-{net_a}.34"], gateway=f"{net_a}.1"),
+                pool(f"{alpha}-ingress", alpha, "ingress", [f"{net_a}.100-{net_a}.124"], gateway=f"{net_a}.1"),
+                pool(f"{beta}-cp", beta, "control-plane", [f"{net_b}.10-{net_b}.22"], gateway=f"{net_b}.1", namespace=ns_a),
+                pool(f"{beta}-cp", beta, "control-plane", [f"{net_b}.130-{net_b}.142"], gateway=f"{net_b}.1", namespace=ns_b))
+    plan = {}  # (namespace, name) -> class
+    for i in range(50):
+        ns = ns_a if i % 2 == 0 else ns_b
+        cls = alpha if i < 25 else beta
+        plan[(ns, f"s{i:02d}")] = cls
+    for (ns, name), cls in plan.items():
+        world.with_ns(ns).create_xr(world.with_ns(ns).new_xr(name, cls))
+    first = all_converged(world, plan, alpha)
+    gone = sorted(plan)[::5] + sorted(plan)[1::5]  # 20 of them, of both classes and namespaces
+    assert len(gone) == 20
+    freed = {vip for key in gone for vip in first[key]}
+    for ns, name in gone:
+        world.with_ns(ns).delete_xr(name)
+        del plan[(ns, name)]
+    for ns, name in gone:
+        w = world.with_ns(ns)
+        w.wait_gone(XR_KIND, name, timeout=300)
+        w.wait_gone("IPAddress", f"vip-cp-{name}", timeout=300)
+    for i, (ns, name) in enumerate(gone):
+        new = (ns, f"n{i:02d}")
+        plan[new] = alpha if int(name[1:]) < 25 else beta
+        world.with_ns(ns).create_xr(world.with_ns(ns).new_xr(new[1], plan[new]))
+    second = all_converged(world, plan, alpha)
+    reused = {vip for key, vips in second.items() if key[1].startswith("n") for vip in vips}
+    assert reused <= freed, f"new XRs got addresses no deleted XR had: {sorted(reused - freed)}"
+    assert reused, "no address was reused"
+
+
+def all_converged(world: World, plan: dict, ingress_class: str) -> dict:
+    """Every XR of the plan converged, no VIP shared; (namespace, name) -> its VIPs."""
+    clusters = {}
+    for (ns, name), cls in plan.items():
+        clusters[(ns, name)] = converged(world.with_ns(ns), name, ingress=cls == ingress_class, timeout=600)
+    no_vip_shared(world, {f"{ns}/{n}": c for (ns, n), c in clusters.items()})
+    vips = {}
+    for (ns, name), c in clusters.items():
+        vips[(ns, name)] = {c["spec"]["controlPlaneEndpoint"]["host"]} | (
+            {c["metadata"]["annotations"][INGRESS_VIP]} if plan[(ns, name)] == ingress_class else set())
+    for ns in {ns for ns, _ in plan}:
+        w = world.with_ns(ns)
+        names = {n for (n_ns, n) in plan if n_ns == ns}
+        expected = {f"vip-cp-{n}" for n in names} | {f"vip-ingress-{n}" for n in names if plan[(ns, n)] == ingress_class}
+        w.wait(f"the claims of {ns} to be exactly those of its XRs", lambda: claim_names(w) == expected, timeout=300)
+        assert set(w.addresses()) == expected
+    return vips
+

@@ -1,0 +1,547 @@
+"""A real management cluster on 127.0.0.1, started by the tests from the pinned binaries.
+
+    etcd -> kube-apiserver -> kube-controller-manager (garbage collector, namespaces)
+         -> CRDs of Cluster API v1.10 and the in-cluster IPAM provider
+         -> Crossplane's CRDs, `crossplane core init`, `crossplane core start` (webhooks on, so
+            Usages are enforced; the Usage webhook configuration points at 127.0.0.1)
+         -> the in-cluster IPAM provider's controller (webhooks off)
+         -> the function, as users run it: `function --tls-certs-dir`, registered as a Function
+            whose revision Crossplane's function runner dials over mutual TLS.
+
+Everything is built by `python -m tools.install` from tools/versions.toml and found through
+tools/gobuild.py; the CRDs are read from the pinned modules in the Go module cache. One CA, made
+here, signs every certificate: the API server's, each component's client certificate (each its
+own user, so the audit log tells who asked what), Crossplane's webhook server certificate,
+Crossplane's client certificate for functions, and the function's server certificate.
+
+What is not real, and why:
+- No CAPI controller and no CAPI webhook runs (the tests play CAPI's part on the Cluster's
+  status; see tests/e2e/world.py). IPAddressClaim spec immutability, which CAPI's webhook
+  enforces, is therefore not enforced here.
+- The IPAM provider runs without its webhooks (they only validate pools and refuse to delete a
+  pool that still has addresses).
+- Crossplane's package runtime is External: nothing runs the function as a Deployment. The tests
+  are that runtime: they seed Crossplane's package cache with the function's package (its
+  crossplane.yaml and Input CRD), start the function, and set the FunctionRevision's endpoint,
+  TLS Secret and RuntimeHealthy condition, as a runtime would.
+- Crossplane v2.4.0 binds its webhook, metrics and health servers on every interface (there is
+  no flag for the host); everything else listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import gzip
+import hashlib
+import ipaddress
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tools import gobuild
+
+ROOT = Path(__file__).resolve().parents[2]
+XP_NS = "crossplane-system"
+FUNCTION = "function-capi-vip"
+PACKAGE_SOURCE = "xpkg.example.org/platform/function-capi-vip"  # as in examples/functions.yaml
+CAPI_CRDS = ("cluster.x-k8s.io_clusters.yaml", "cluster.x-k8s.io_clusterclasses.yaml",
+             "ipam.cluster.x-k8s.io_ipaddressclaims.yaml", "ipam.cluster.x-k8s.io_ipaddresses.yaml")
+
+
+class StackError(RuntimeError):
+    """A component did not start or stopped; the message says which, and where its log is."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def binaries() -> dict[str, Path]:
+    """The pinned binaries; gobuild.Missing names the install command when one is not built."""
+    return {
+        "etcd": gobuild.binary_of("etcd"),
+        "kube-apiserver": gobuild.binary_of("kubernetes", "cmd/kube-apiserver"),
+        "kube-controller-manager": gobuild.binary_of("kubernetes", "cmd/kube-controller-manager"),
+        "crossplane": gobuild.binary_of("crossplane"),
+        "ipam": gobuild.binary_of("ipam-in-cluster"),
+    }
+
+
+def module_file(component: str, relative: str) -> Path:
+    c = gobuild.component(component)
+    path = gobuild.module_dir(c.module, c.version, download=False) / relative
+    if not path.exists():
+        raise gobuild.Missing(f"{c.module}@{c.version} has no {relative}")
+    return path
+
+
+# --- PKI ---------------------------------------------------------------------------------
+
+
+def _pem_key(key) -> bytes:
+    # PKCS#1 ("RSA PRIVATE KEY"): `crossplane core init` reads the CA Secret's key with
+    # x509.ParsePKCS1PrivateKey; an EC or PKCS#8 key fails ("cannot parse CA key").
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                             serialization.NoEncryption())
+
+
+def _pem_cert(cert) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+class CA:
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        now = dt.datetime.now(dt.timezone.utc)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "function-capi-vip e2e CA")])
+        self.cert = (
+            x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+                                         key_encipherment=False, data_encipherment=False, key_agreement=False,
+                                         encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()), critical=False)
+            .sign(self.key, hashes.SHA256())
+        )
+
+    def issue(self, folder: Path, cn: str, *, orgs=(), ips=(), dns=(), server=True, client=True) -> None:
+        """tls.key, tls.crt and ca.crt in folder, as Crossplane lays out a certificate folder."""
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        now = dt.datetime.now(dt.timezone.utc)
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
+                             *(x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs)])
+        usages = [ExtendedKeyUsageOID.SERVER_AUTH] * server + [ExtendedKeyUsageOID.CLIENT_AUTH] * client
+        b = (
+            x509.CertificateBuilder().subject_name(subject).issuer_name(self.cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=True, key_cert_sign=False, crl_sign=False,
+                                         content_commitment=False, data_encipherment=False, key_agreement=False,
+                                         encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False)
+        )
+        sans = [x509.IPAddress(ipaddress.ip_address(i)) for i in ips] + [x509.DNSName(d) for d in dns]
+        if sans:
+            b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "tls.key").write_bytes(_pem_key(key))
+        (folder / "tls.crt").write_bytes(_pem_cert(b.sign(self.key, hashes.SHA256())))
+        (folder / "ca.crt").write_bytes(_pem_cert(self.cert))
+
+
+def write_pki(pki: Path) -> None:
+    ca = CA()
+    pki.mkdir(parents=True, exist_ok=True)
+    (pki / "ca.crt").write_bytes(_pem_cert(ca.cert))
+    (pki / "ca.key").write_bytes(_pem_key(ca.key))
+    ca.issue(pki / "kube-apiserver", "kube-apiserver", ips=["127.0.0.1"], dns=["localhost"], client=False)
+    # One user per client, all in system:masters: the audit log names who made each request.
+    for user in ("e2e", "kube-controller-manager", "crossplane", "ipam-provider"):
+        ca.issue(pki / f"user-{user}", user, orgs=["system:masters"], server=False)
+    # Crossplane's webhook server (TLS_SERVER_CERTS_DIR): the API server calls https://127.0.0.1:PORT.
+    ca.issue(pki / "crossplane-server", "crossplane-webhook", ips=["127.0.0.1"], dns=["localhost"], client=False)
+    # Crossplane's client certificate for functions (TLS_CLIENT_CERTS_DIR), the name core init would give it.
+    ca.issue(pki / "crossplane-client", "crossplane", dns=[f"crossplane.{XP_NS}"], server=False)
+    # The function's server certificate: the runner dials the revision's endpoint 127.0.0.1:PORT.
+    ca.issue(pki / "function", FUNCTION, ips=["127.0.0.1"], dns=["localhost"], client=False)
+    sa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (pki / "sa.key").write_bytes(_pem_key(sa))
+    (pki / "sa.pub").write_bytes(sa.public_key().public_bytes(serialization.Encoding.PEM,
+                                                            serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
+# --- processes -----------------------------------------------------------------------------
+
+
+class Proc:
+    """One component: its own session (a test killing it never hits another), its log in a file."""
+
+    def __init__(self, name: str, argv: list, logs: Path, env: dict | None = None) -> None:
+        self.name, self.argv = name, [str(a) for a in argv]
+        self.env = {**os.environ, **(env or {})}
+        self.log = logs / f"{name}.log"
+        self.p: subprocess.Popen | None = None
+        self.starts = 0
+        self.start()
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            out.write(f"--- start {self.starts + 1}: {' '.join(self.argv)}\n".encode())
+            out.flush()
+            self.p = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, env=self.env,
+                                      start_new_session=True)
+        self.starts += 1
+
+    @property
+    def running(self) -> bool:
+        return self.p is not None and self.p.poll() is None
+
+    def check(self) -> None:
+        if not self.running:
+            raise StackError(f"{self.name} exited with {self.p.returncode if self.p else None}:\n{self.tail()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to finish anything."""
+        if self.running:
+            self.p.kill()
+        if self.p is not None:
+            self.p.wait()
+
+    def stop(self, grace: float = 15) -> None:
+        if self.running:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return f"{self.log}:\n" + "\n".join(text[-lines:])
+
+
+def wait_for(what: str, ready, *, timeout: float, proc: Proc | None = None, interval: float = 0.25) -> float:
+    started = time.monotonic()
+    last: Exception | None = None
+    while time.monotonic() - started < timeout:
+        if proc is not None:
+            proc.check()
+        try:
+            if ready():
+                return time.monotonic() - started
+        except Exception as e:  # noqa: BLE001 - not ready yet; the last error is reported
+            last = e
+        time.sleep(interval)
+    detail = f"; last error: {last!r}" if last else ""
+    raise StackError(f"{what}: not ready after {timeout:.0f} s{detail}" + (f"\n{proc.tail()}" if proc else ""))
+
+
+def http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5, context=context) as r:
+            return r.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+# --- the stack -----------------------------------------------------------------------------
+
+
+class Stack:
+    """The components, started in order on 127.0.0.1; `up()`, then `down()`."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.wd = workdir
+        self.pki = workdir / "pki"
+        self.logs = workdir / "logs"
+        self.bin = binaries()
+        self.procs: dict[str, Proc] = {}
+        self.ports: dict[str, int] = {}
+        self.timings: dict[str, float] = {}
+        self.client = None  # kubernetes.client.ApiClient of user e2e, once the API server is up
+
+    # -- helpers
+    def kubeconfig(self, user: str) -> Path:
+        path = self.wd / f"{user}.kubeconfig"
+        if not path.exists():
+            path.write_text(yaml.safe_dump({
+                "apiVersion": "v1", "kind": "Config", "current-context": "e2e",
+                "clusters": [{"name": "e2e", "cluster": {"server": self.server, "certificate-authority": str(self.pki / "ca.crt")}}],
+                "users": [{"name": user, "user": {"client-certificate": str(self.pki / f"user-{user}/tls.crt"),
+                                                  "client-key": str(self.pki / f"user-{user}/tls.key")}}],
+                "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": user}}],
+            }))
+        return path
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.ports['kube-apiserver']}"
+
+    def tls(self) -> ssl.SSLContext:
+        """Of user e2e, trusting the CA: for the API server's /metrics and /readyz."""
+        c = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
+        c.load_cert_chain(self.pki / "user-e2e/tls.crt", self.pki / "user-e2e/tls.key")
+        return c
+
+    def get_raw(self, path: str) -> str:
+        with urllib.request.urlopen(self.server + path, timeout=30, context=self.tls()) as r:
+            return r.read().decode()
+
+    def metrics(self, component: str) -> str:
+        """The Prometheus text of a component: kube-apiserver, crossplane or function."""
+        if component == "kube-apiserver":
+            return self.get_raw("/metrics")
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.ports[component + '-metrics']}/metrics", timeout=30) as r:
+            return r.read().decode()
+
+    def _phase(self, name: str, fn) -> None:
+        started = time.monotonic()
+        fn()
+        self.timings[name] = round(time.monotonic() - started, 1)
+
+    def up(self) -> None:
+        self.wd.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(exist_ok=True)
+        started = time.monotonic()
+        self._phase("pki", lambda: write_pki(self.pki))
+        self._phase("etcd", self.start_etcd)
+        self._phase("kube-apiserver", self.start_apiserver)
+        self._phase("kube-controller-manager", self.start_controller_manager)
+        self._phase("CRDs of Cluster API and IPAM", self.install_capi_crds)
+        self._phase("crossplane core init", self.crossplane_init)
+        self._phase("crossplane core start", self.start_crossplane)
+        self._phase("IPAM provider", self.start_ipam)
+        self._phase("function", self.start_function)
+        self._phase("Function registered", self.register_function)
+        self.timings["total"] = round(time.monotonic() - started, 1)
+
+    def down(self) -> None:
+        for proc in reversed(list(self.procs.values())):
+            proc.stop()
+
+    def check(self) -> None:
+        for proc in self.procs.values():
+            proc.check()
+
+    # -- components
+    def start_etcd(self) -> None:
+        client, peer = free_port(), free_port()
+        self.ports["etcd"] = client
+        self.procs["etcd"] = Proc("etcd", [
+            self.bin["etcd"], "--name=e2e", f"--data-dir={self.wd / 'etcd'}",
+            f"--listen-client-urls=http://127.0.0.1:{client}", f"--advertise-client-urls=http://127.0.0.1:{client}",
+            f"--listen-peer-urls=http://127.0.0.1:{peer}", f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-cluster=e2e=http://127.0.0.1:{peer}",
+            "--unsafe-no-fsync", "--log-level=warn", "--quota-backend-bytes=4294967296",
+        ], self.logs)
+        wait_for("etcd /health", lambda: json.load(urllib.request.urlopen(
+            f"http://127.0.0.1:{client}/health", timeout=2)).get("health") == "true", timeout=60, proc=self.procs["etcd"])
+
+    def start_apiserver(self) -> None:
+        port = free_port()
+        self.ports["kube-apiserver"] = port
+        p = self.pki
+        policy = self.wd / "audit-policy.yaml"
+        policy.write_text(yaml.safe_dump({
+            "apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
+            "rules": [{"level": "None", "nonResourceURLs": ["/healthz*", "/readyz*", "/livez*", "/metrics"]},
+                      {"level": "Metadata"}]}))
+        self.procs["kube-apiserver"] = Proc("kube-apiserver", [
+            self.bin["kube-apiserver"], f"--etcd-servers=http://127.0.0.1:{self.ports['etcd']}",
+            # --advertise-address: else the `kubernetes` endpoints get the machine's first address
+            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={port}",
+            f"--cert-dir={self.wd / 'apiserver-certs'}",
+            f"--tls-cert-file={p / 'kube-apiserver/tls.crt'}", f"--tls-private-key-file={p / 'kube-apiserver/tls.key'}",
+            f"--client-ca-file={p / 'ca.crt'}",
+            f"--service-account-key-file={p / 'sa.pub'}", f"--service-account-signing-key-file={p / 'sa.key'}",
+            f"--service-account-issuer=https://127.0.0.1:{port}",
+            # ClusterIPs only; nothing routes there. Apart from the pools' ranges, to avoid confusion.
+            "--service-cluster-ip-range=172.31.255.0/24",
+            "--authorization-mode=RBAC", "--allow-privileged=true", "--profiling=false",
+            f"--audit-policy-file={policy}", f"--audit-log-path={self.logs / 'audit.log'}", "--audit-log-format=json",
+            "--audit-log-maxsize=0", "--v=1",
+        ], self.logs)
+        wait_for("kube-apiserver /readyz", lambda: http_ok(self.server + "/readyz", self.tls()), timeout=240,
+                 proc=self.procs["kube-apiserver"])
+        from kubernetes import config
+
+        self.client = config.new_client_from_config(str(self.kubeconfig("e2e")))
+
+    def start_controller_manager(self) -> None:
+        self.procs["kube-controller-manager"] = Proc("kube-controller-manager", [
+            self.bin["kube-controller-manager"], f"--kubeconfig={self.kubeconfig('kube-controller-manager')}",
+            "--controllers=garbagecollector,namespace", "--leader-elect=false",
+            # --secure-port=0: no HTTPS server, so it listens on nothing (and has no health endpoint)
+            "--bind-address=127.0.0.1", "--secure-port=0", "--v=1",
+        ], self.logs)
+        wait_for("kube-controller-manager: garbage collector synced",
+                 lambda: b"all resource monitors have synced" in self.procs["kube-controller-manager"].log.read_bytes(),
+                 timeout=120, proc=self.procs["kube-controller-manager"])
+
+    def install_capi_crds(self) -> None:
+        from tests.e2e.kube import Kube
+
+        files = [d / f for d in gobuild.crd_dirs("cluster-api-v1-10") for f in CAPI_CRDS]
+        files += [f for d in gobuild.crd_dirs("ipam-in-cluster") for f in sorted(d.glob("*.yaml"))]
+        Kube(self.client).apply_crds(files)
+
+    def crossplane_init(self) -> None:
+        from tests.e2e.kube import Kube
+
+        kube = Kube(self.client)
+        b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+        # Our CA as Crossplane's, so init signs Crossplane's client certificate with it.
+        kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": XP_NS}})
+        kube.apply({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                    "metadata": {"name": "crossplane-root-ca", "namespace": XP_NS},
+                    "data": {"tls.crt": b64((self.pki / "ca.crt").read_bytes()), "tls.key": b64((self.pki / "ca.key").read_bytes())}})
+        # init applies the CRDs and creates its Lock at once, without waiting for them to be
+        # established ("no matches for kind Lock"); in a cluster its container restarts. Here the
+        # CRDs go in first.
+        (crds,) = (d for d in gobuild.crd_dirs("crossplane") if d.name == "crds")
+        kube.apply_crds(sorted(crds.glob("*.yaml")))
+        env = {"KUBECONFIG": str(self.kubeconfig("crossplane")), "POD_NAMESPACE": XP_NS,
+               "TLS_CA_SECRET_NAME": "crossplane-root-ca", "TLS_CLIENT_SECRET_NAME": "crossplane-tls-client",
+               # kong names the flag --cr-ds-path; the environment variable is plain
+               "CRDS_PATH": str(crds),
+               # with webhooks on, init writes a webhook configuration for a Service; start_crossplane
+               # writes the same configuration for 127.0.0.1 instead
+               "ENABLE_WEBHOOKS": "false"}
+        log = self.logs / "crossplane-init.log"
+        for attempt in range(3):
+            r = subprocess.run([str(self.bin["crossplane"]), "core", "init"], env={**os.environ, **env},
+                               capture_output=True, text=True, timeout=300)
+            with log.open("a") as f:
+                f.write(f"--- attempt {attempt + 1}, exit {r.returncode}\n{r.stdout}{r.stderr}")
+            if r.returncode == 0:
+                return
+            time.sleep(2)
+        raise StackError(f"crossplane core init failed 3 times; {log}:\n{r.stderr[-3000:]}")
+
+    def start_crossplane(self) -> None:
+        webhook, metrics, health = free_port(), free_port(), free_port()
+        self.ports.update({"crossplane-webhook": webhook, "crossplane-metrics": metrics, "crossplane-health": health})
+        cache = self.wd / "xpkg-cache"
+        cache.mkdir(exist_ok=True)
+        self.procs["crossplane"] = Proc("crossplane", [
+            self.bin["crossplane"], "core", "start", "--package-runtime=External", f"--xpkg-cache-dir={cache}",
+            f"--webhook-port={webhook}", f"--metrics-port={metrics}", f"--health-probe-port={health}", "--debug",
+        ], self.logs, {"KUBECONFIG": str(self.kubeconfig("crossplane")), "POD_NAMESPACE": XP_NS,
+                       "TLS_SERVER_CERTS_DIR": str(self.pki / "crossplane-server"),
+                       "TLS_CLIENT_CERTS_DIR": str(self.pki / "crossplane-client")})
+        self.wait_crossplane()
+        # The Usage webhook exactly as Crossplane ships it, but called at 127.0.0.1.
+        from tests.e2e.kube import Kube
+
+        config = yaml.safe_load(module_file("crossplane", "cluster/webhookconfigurations/usage.yaml").read_text())
+        for hook in config["webhooks"]:
+            hook["clientConfig"] = {"url": f"https://127.0.0.1:{webhook}{hook['clientConfig']['service']['path']}",
+                                    "caBundle": base64.b64encode((self.pki / "ca.crt").read_bytes()).decode()}
+        Kube(self.client).apply(config)
+
+    def wait_crossplane(self) -> None:
+        wait_for("crossplane /readyz", lambda: http_ok(f"http://127.0.0.1:{self.ports['crossplane-health']}/readyz"),
+                 timeout=180, proc=self.procs["crossplane"])
+
+    def start_ipam(self) -> None:
+        health = free_port()
+        self.ports["ipam-health"] = health
+        self.procs["ipam"] = Proc("ipam-provider", [
+            # --webhook-port=0: no webhook server; --metrics-bind-address=0: no metrics server
+            self.bin["ipam"], "--webhook-port=0", "--metrics-bind-address=0",
+            f"--health-probe-bind-address=127.0.0.1:{health}", "--leader-elect=false",
+        ], self.logs, {"KUBECONFIG": str(self.kubeconfig("ipam-provider"))})
+        wait_for("IPAM provider /readyz", lambda: http_ok(f"http://127.0.0.1:{health}/readyz"), timeout=120,
+                 proc=self.procs["ipam"])
+
+    # -- the function, as users run it, and Crossplane's view of it
+    def start_function(self) -> None:
+        from tests.conftest import function_command
+
+        port, metrics = free_port(), free_port()
+        self.ports.update({"function": port, "function-metrics": metrics})
+        self.procs["function"] = Proc("function", [
+            *function_command(f"127.0.0.1:{metrics}"), f"--tls-certs-dir={self.pki / 'function'}",
+            f"--address=127.0.0.1:{port}", "--debug",
+        ], self.logs, {"PYTHONUNBUFFERED": "1"})
+        self.wait_function()
+
+    def wait_function(self) -> None:
+        def serving() -> bool:
+            with socket.create_connection(("127.0.0.1", self.ports["function"]), timeout=1):
+                return http_ok(f"http://127.0.0.1:{self.ports['function-metrics']}/metrics")
+
+        wait_for("function: gRPC port and metrics", serving, timeout=60, proc=self.procs["function"])
+
+    def register_function(self) -> None:
+        """The Function, Active and Healthy, its revision's endpoint the function's port.
+
+        With --package-runtime=External Crossplane reads the package (from its cache, for a
+        digest reference) and makes the FunctionRevision, but sets no endpoint, no TLS Secret and
+        no RuntimeHealthy condition: that is the runtime's part, played here."""
+        from tests.e2e.kube import Kube
+
+        kube = Kube(self.client)
+        ref = seed_package_cache(self.wd / "xpkg-cache", ROOT / "package")
+        secret = f"{FUNCTION}-tls-server"
+        b64 = lambda f: base64.b64encode((self.pki / "function" / f).read_bytes()).decode()  # noqa: E731
+        kube.apply({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                    "metadata": {"name": secret, "namespace": XP_NS},
+                    "data": {"tls.crt": b64("tls.crt"), "tls.key": b64("tls.key"), "ca.crt": b64("ca.crt")}})
+        kube.apply({"apiVersion": "pkg.crossplane.io/v1", "kind": "Function", "metadata": {"name": FUNCTION},
+                    "spec": {"package": ref, "packagePullPolicy": "IfNotPresent"}})
+        revisions = lambda: kube.list("pkg.crossplane.io/v1", "FunctionRevision",  # noqa: E731
+                                      labels={"pkg.crossplane.io/package": FUNCTION})
+        wait_for(f"FunctionRevision of {FUNCTION}", lambda: revisions(), timeout=120, proc=self.procs["crossplane"])
+
+        def healthy() -> bool:
+            (rev,) = revisions()
+            status = rev.get("status") or {}
+            if status.get("endpoint") != f"127.0.0.1:{self.ports['function']}" or status.get("tlsServerSecretName") != secret \
+                    or not any(c["type"] == "RuntimeHealthy" and c["status"] == "True" for c in status.get("conditions", [])):
+                conditions = [c for c in status.get("conditions", []) if c["type"] != "RuntimeHealthy"]
+                conditions.append({"type": "RuntimeHealthy", "status": "True", "reason": "HealthyPackageRevision",
+                                   "message": "the e2e tests run the function on 127.0.0.1",
+                                   "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+                kube.patch_status("pkg.crossplane.io/v1", "FunctionRevision", rev["metadata"]["name"], {
+                    "metadata": {"resourceVersion": rev["metadata"]["resourceVersion"]},
+                    # Without tlsServerSecretName (and that Secret) the revision stays unhealthy:
+                    # "waiting for package runtime controller to set revision's webhook TLS secret".
+                    "status": {"endpoint": f"127.0.0.1:{self.ports['function']}", "tlsServerSecretName": secret,
+                               "conditions": conditions}})
+                return False
+            fn = kube.get("pkg.crossplane.io/v1", "Function", FUNCTION)
+            have = {c["type"]: c["status"] for c in (fn.get("status") or {}).get("conditions", [])}
+            return have.get("Installed") == "True" and have.get("Healthy") == "True"
+
+        wait_for(f"Function {FUNCTION} installed and healthy", healthy, timeout=180, interval=1, proc=self.procs["crossplane"])
+
+
+def friendly_id(name: str, digest: str) -> str:
+    """crossplane-runtime/v2 pkg/xpkg.FriendlyID: a DNS label of name[:50] + '-' + digest[:12]."""
+    s = f"{name[:50]}-{digest[:12]}"
+    out = []
+    for i, ch in enumerate(s):
+        if ch.isascii() and (ch.islower() or ch.isdigit()):
+            out.append(ch)
+        if ch in "./:-" and i not in (0, 62, len(s) - 1):
+            out.append("-")
+        if i == 62:
+            break
+    return "".join(out).strip("-")
+
+
+def seed_package_cache(cache: Path, package: Path) -> str:
+    """Crossplane's package cache entry for the function's package; returns its digest reference.
+
+    For a digest reference Crossplane reads `<cache>/<FriendlyID(source, digest)>.gz`, a gzip of
+    the package stream (package/crossplane.yaml, then the Input CRD), and asks no registry."""
+    docs = [(package / "crossplane.yaml").read_text()] + [f.read_text() for f in sorted((package / "input").glob("*.yaml"))]
+    stream = "\n---\n".join(d.strip() for d in docs) + "\n"
+    digest = "sha256:" + hashlib.sha256(stream.encode()).hexdigest()
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / f"{friendly_id(PACKAGE_SOURCE, digest)}.gz").write_bytes(gzip.compress(stream.encode()))
+    return f"{PACKAGE_SOURCE}@{digest}"

@@ -1,0 +1,22 @@
+"""Changes of a user on a real management cluster and in the simulator."""
+
+import pytest
+
+from tests.e2e import scenarios
+
+BOTH = pytest.mark.parametrize("world", ["stack", "sim"], indirect=True)
+
+
+@BOTH
+def test_a_manual_endpoint_is_the_clusters_endpoint_and_no_vip_is_claimed(world):
+    scenarios.manual_endpoint(world, world.net)
+
+
+@BOTH
+def test_ingress_turned_off_releases_its_claim_and_frees_its_address(world):
+    scenarios.ingress_off_after_allocation(world, world.net)
+
+
+@BOTH
+def test_a_manual_ingress_vip_on_a_converged_cluster_releases_the_old_claim_and_frees_its_address(world):
+    scenarios.manual_ingress_on_converged(world, world.net)

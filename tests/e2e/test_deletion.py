@@ -1,0 +1,21 @@
+"""Deletion order on a real management cluster and in the simulator.
+
+A finalizer on the Cluster stands in for CAPI's teardown, which takes minutes in a real
+management cluster; the test removes it later."""
+
+import pytest
+
+from tests.e2e import scenarios
+
+BOTH = pytest.mark.parametrize("world", ["stack", "sim"], indirect=True)
+
+
+@BOTH
+def test_claims_and_addresses_stay_until_the_cluster_is_gone(world):
+    scenarios.claims_outlive_a_deleting_cluster(world, world.net)
+
+
+@BOTH
+@pytest.mark.composition_input({"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "usage": "None"})
+def test_with_usage_none_claims_and_addresses_go_with_the_xr(world):
+    scenarios.without_usage_claims_go_at_once(world, world.net)

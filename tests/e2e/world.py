@@ -1,0 +1,478 @@
+"""One interface to two management clusters, so that a scenario script runs on both.
+
+- ``StackWorld``: the real one (tests/e2e/stack.py), over the kubernetes client. The test plays
+  CAPI's part (no CAPI controller or webhook runs): it sets the Cluster's Ready, Available and
+  TopologyReconciled conditions, and a finalizer on the Cluster stands in for CAPI's teardown.
+- ``SimWorld``: tests/sim.py, with Crossplane v2.4's seeded runner, on simulated time. Its CAPI
+  model is told not to provision or tear down on its own (the scenario plays CAPI's part there
+  too), so both worlds see the same Cluster lifecycle.
+
+A scenario names objects within its own namespace and its own pools and ClusterClasses (the
+real stack is shared by every test of a session), and waits for what it expects with
+``world.wait``: a poll on the real stack, simulated time in the simulator. A wait that fails
+says what it waited for and dumps the namespace's objects (and, on the real stack, the
+components' logs).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+XR_API = "platform.example.org/v1alpha1"
+XR_KIND = "WorkloadCluster"
+CLUSTER_API = "cluster.x-k8s.io/v1beta1"
+IPAM_API = "ipam.cluster.x-k8s.io/v1beta1"
+POOL_API = "ipam.cluster.x-k8s.io/v1alpha2"
+USAGE_API = "protection.crossplane.io/v1beta1"
+CLASS_LABEL = "vip.capi.gorizond.io/cluster-class"
+ROLE_LABEL = "vip.capi.gorizond.io/role"
+INGRESS_ENABLED = "vip.capi.gorizond.io/ingress-enabled"
+INGRESS_VIP = "vip.capi.gorizond.io/ingress-vip"
+TEARDOWN = "e2e.test/capi-teardown"  # stands in for CAPI's finalizer on a Cluster
+EXAMPLE_COMPOSITION = "workloadcluster-capi-vip"
+KIND_API = {"WorkloadCluster": XR_API, "Cluster": CLUSTER_API, "ClusterClass": CLUSTER_API, "IPAddressClaim": IPAM_API,
+            "IPAddress": IPAM_API, "Usage": USAGE_API, "GlobalInClusterIPPool": POOL_API, "InClusterIPPool": POOL_API}
+CLUSTER_SCOPED = {"GlobalInClusterIPPool"}
+
+
+def examples(name: str) -> list[dict]:
+    return [d for d in yaml.safe_load_all((ROOT / "examples" / name).read_text()) if d]
+
+
+def example_input() -> dict:
+    (comp,) = examples("composition.yaml")
+    (step,) = comp["spec"]["pipeline"]
+    return step["input"]
+
+
+def composition(name: str, inp: dict) -> dict:
+    """The example Composition under another name, with another Input."""
+    (comp,) = examples("composition.yaml")
+    comp = copy.deepcopy(comp)
+    comp["metadata"]["name"] = name
+    comp["spec"]["pipeline"][0]["input"] = inp
+    return comp
+
+
+# --- builders ------------------------------------------------------------------------------
+
+
+def cluster_class(name: str, namespace: str, variables=("clusterVip", "ingressVip")) -> dict:
+    """A class defining the VIP variables given, and `cni`, which every XR here sets (CAPI's
+    webhook, which the simulator models, refuses a variable the class does not define)."""
+    variables = (*variables, "cni")
+    return {"apiVersion": CLUSTER_API, "kind": "ClusterClass", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"variables": [{"name": v, "required": False, "schema": {"openAPIV3Schema": {"type": "string", "default": ""}}}
+                                   for v in variables]}}
+
+
+def pool(name: str, cls: str, role: str, addresses: list[str], *, prefix: int = 24, gateway: str | None = None,
+         namespace: str | None = None, labelled: bool = True) -> dict:
+    meta: dict = {"name": name}
+    if labelled:
+        meta["labels"] = {CLASS_LABEL: cls, ROLE_LABEL: role}
+    if namespace:
+        meta["namespace"] = namespace
+    spec: dict = {"addresses": addresses, "prefix": prefix}
+    if gateway:
+        spec["gateway"] = gateway
+    return {"apiVersion": POOL_API, "kind": "InClusterIPPool" if namespace else "GlobalInClusterIPPool", "metadata": meta,
+            "spec": spec}
+
+
+def workload_cluster(name: str, namespace: str, cls: str, *, annotations: dict | None = None, host: str | None = None,
+                     composition_name: str = EXAMPLE_COMPOSITION) -> dict:
+    cluster: dict = {"topology": {"class": cls, "version": "v1.31.0",
+                                  "variables": [{"name": "cni", "value": "calico"}]}}
+    if host:
+        cluster["controlPlaneEndpoint"] = {"host": host}
+    meta: dict = {"name": name, "namespace": namespace}
+    if annotations:
+        meta["annotations"] = dict(annotations)
+    return {"apiVersion": XR_API, "kind": XR_KIND, "metadata": meta,
+            "spec": {"crossplane": {"compositionRef": {"name": composition_name}}, "cluster": cluster}}
+
+
+def conditions_of(obj: dict | None) -> dict[str, dict]:
+    return {c["type"]: c for c in ((obj or {}).get("status") or {}).get("conditions", [])}
+
+
+class WaitTimeout(AssertionError):
+    pass
+
+
+# --- the interface -------------------------------------------------------------------------
+
+
+class World:
+    """What a scenario may do and see. Names are in ``self.ns`` unless a namespace is given."""
+
+    name = "world"
+    ns: str
+    composition_name = EXAMPLE_COMPOSITION
+    namespaces: set  # every namespace the scenario used (shared by with_ns copies)
+    cluster_scoped: list  # (kind, name) of every cluster-scoped object it applied
+
+    # objects
+    def apply(self, *objs: dict) -> None: raise NotImplementedError
+    def get(self, kind: str, name: str, namespace: str | None = "") -> dict | None: raise NotImplementedError
+    def list(self, kind: str, namespace: str | None = "") -> list[dict]: raise NotImplementedError
+    def delete(self, kind: str, name: str, namespace: str | None = "") -> None: raise NotImplementedError
+
+    # XRs
+    def create_xr(self, xr: dict) -> None: raise NotImplementedError
+    def edit_xr(self, name: str, *, annotations: dict | None = None, host: object = ...) -> None: raise NotImplementedError
+    def delete_xr(self, name: str) -> None: raise NotImplementedError
+    def events(self, name: str) -> list[tuple[str, str, str]]: raise NotImplementedError  # (type, reason, message)
+
+    # CAPI's part
+    def cluster_ready(self, name: str) -> None: raise NotImplementedError
+    def add_teardown_finalizer(self, name: str) -> None: raise NotImplementedError
+    def remove_teardown_finalizer(self, name: str) -> None: raise NotImplementedError
+
+    # faults
+    def kill_function(self) -> None: raise NotImplementedError
+    def start_function(self) -> None: raise NotImplementedError
+    def restart_crossplane(self) -> None: raise NotImplementedError
+
+    # time
+    def now(self) -> float: raise NotImplementedError
+    def wait(self, what: str, check, timeout: float = 180): raise NotImplementedError
+    def pause(self, seconds: float) -> None:
+        """Let the world run for a while (a fault's duration, say)."""
+        until = self.now() + seconds
+        self.wait(f"{seconds:.0f} s to pass", lambda: self.now() >= until, seconds + 60)
+
+    def new_xr(self, name: str, cls: str, **kw) -> dict:
+        """An XR of the scenario's Composition in this namespace."""
+        return workload_cluster(name, self.ns, cls, composition_name=self.composition_name, **kw)
+
+    def with_ns(self, ns: str) -> "World":
+        """The same world, in another namespace."""
+        other = copy.copy(self)
+        other.ns = ns
+        self.namespaces.add(ns)
+        return other
+    def wait_gone(self, kind: str, name: str, timeout: float = 180) -> None:
+        self.wait(f"{kind} {self.ns}/{name} to be gone", lambda: self.get(kind, name) is None, timeout)
+
+    # reading helpers, the same on both
+    def ns_of(self, kind: str, namespace: str | None) -> str | None:
+        if kind in CLUSTER_SCOPED:
+            return None
+        return self.ns if namespace == "" else namespace
+
+    def xr(self, name: str) -> dict | None:
+        return self.get(XR_KIND, name)
+
+    def vip(self, name: str) -> dict:
+        return ((self.xr(name) or {}).get("status") or {}).get("vip") or {}
+
+    def condition(self, name: str, typ: str) -> dict:
+        return conditions_of(self.xr(name)).get(typ, {})
+
+    def cluster(self, name: str) -> dict | None:
+        return self.get("Cluster", name)
+
+    def claims(self) -> dict[str, dict]:
+        return {c["metadata"]["name"]: c for c in self.list("IPAddressClaim")}
+
+    def addresses(self) -> dict[str, str]:
+        """IPAddress name -> address, in the namespace."""
+        return {a["metadata"]["name"]: a["spec"]["address"] for a in self.list("IPAddress")}
+
+    def bound_address(self, claim: str) -> str | None:
+        c = self.get("IPAddressClaim", claim)
+        ref = ((c or {}).get("status") or {}).get("addressRef") or {}
+        a = self.get("IPAddress", ref["name"]) if ref.get("name") else None
+        return a["spec"]["address"] if a else None
+
+    def pool_free(self, kind: str, name: str, namespace: str | None = None) -> int | None:
+        p = self.get(kind, name, namespace)
+        return (((p or {}).get("status") or {}).get("ipAddresses") or {}).get("free")
+
+    def dump(self) -> str:
+        out = []
+        for kind in (XR_KIND, "Cluster", "IPAddressClaim", "IPAddress", "Usage"):
+            for obj in self.list(kind):
+                out.append(yaml.safe_dump(_trim(obj), sort_keys=False))
+        for kind in ("GlobalInClusterIPPool", "InClusterIPPool"):
+            for obj in self.list(kind, None):
+                out.append(yaml.safe_dump({"kind": kind, "name": obj["metadata"]["name"],
+                                           "namespace": obj["metadata"].get("namespace"),
+                                           "status": obj.get("status")}, sort_keys=False))
+        return "---\n".join(out)
+
+
+def _trim(obj: dict) -> dict:
+    obj = copy.deepcopy(obj)
+    obj.get("metadata", {}).pop("managedFields", None)
+    return obj
+
+
+# --- the real stack ------------------------------------------------------------------------
+
+
+class StackWorld(World):
+    name = "stack"
+
+    def __init__(self, stack, ns: str, composition_name: str = EXAMPLE_COMPOSITION) -> None:
+        from tests.e2e.kube import Kube
+
+        self.stack, self.ns, self.composition_name = stack, ns, composition_name
+        self.kube = Kube(stack.client)
+        self.namespaces, self.cluster_scoped = {ns}, []
+
+    def apply(self, *objs: dict) -> None:
+        for obj in objs:
+            obj = copy.deepcopy(obj)
+            obj.pop("status", None)
+            if obj["kind"] in CLUSTER_SCOPED:
+                self.cluster_scoped.append((obj["kind"], obj["metadata"]["name"]))
+            if obj["kind"] == "Namespace":
+                self.namespaces.add(obj["metadata"]["name"])
+            self.kube.apply(obj)
+
+    def get(self, kind, name, namespace=""):
+        return self.kube.get(KIND_API[kind], kind, name, self.ns_of(kind, namespace))
+
+    def list(self, kind, namespace=""):
+        return self.kube.list(KIND_API[kind], kind, self.ns_of(kind, namespace))
+
+    def delete(self, kind, name, namespace=""):
+        self.kube.delete(KIND_API[kind], kind, name, self.ns_of(kind, namespace))
+
+    def create_xr(self, xr):
+        self.apply(xr)
+
+    def edit_xr(self, name, *, annotations=None, host=...):
+        patch: dict = {}
+        if annotations:
+            patch["metadata"] = {"annotations": annotations}  # a None value removes the annotation
+        if host is not ...:
+            patch["spec"] = {"cluster": {"controlPlaneEndpoint": None if host is None else {"host": host}}}
+        self.kube.patch(XR_API, XR_KIND, name, patch, self.ns)
+
+    def delete_xr(self, name):
+        self.kube.delete(XR_API, XR_KIND, name, self.ns)
+
+    def events(self, name):
+        items = self.kube.list("v1", "Event", self.ns)
+        return [(e.get("type"), e.get("reason"), e.get("message", "")) for e in items
+                if e["involvedObject"].get("kind") == XR_KIND and e["involvedObject"].get("name") == name]
+
+    def cluster_ready(self, name):
+        """CAPI's part: what CAPI v1.10's controllers write on a provisioned Cluster."""
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        v1beta1 = [{"type": t, "status": "True", "lastTransitionTime": now} for t in ("Ready", "TopologyReconciled")]
+        v1beta2 = [{"type": t, "status": "True", "reason": r, "message": "", "lastTransitionTime": now}
+                   for t, r in (("Available", "Available"), ("TopologyReconciled", "ReconcileSucceeded"))]
+        self.kube.patch_status(CLUSTER_API, "Cluster", name, {"status": {
+            "phase": "Provisioned", "conditions": v1beta1, "v1beta2": {"conditions": v1beta2}}}, self.ns)
+
+    def _finalizers(self, name, change):
+        c = self.cluster(name)
+        fins = change(list(c["metadata"].get("finalizers") or []))
+        # a merge patch replaces the list; resourceVersion makes it fail instead of racing
+        self.kube.patch(CLUSTER_API, "Cluster", name, {"metadata": {
+            "finalizers": fins, "resourceVersion": c["metadata"]["resourceVersion"]}}, self.ns)
+
+    def add_teardown_finalizer(self, name):
+        self._finalizers(name, lambda f: f if TEARDOWN in f else [*f, TEARDOWN])
+
+    def remove_teardown_finalizer(self, name):
+        self._finalizers(name, lambda f: [x for x in f if x != TEARDOWN])
+
+    def kill_function(self):
+        self.stack.procs["function"].kill()
+
+    def start_function(self):
+        self.stack.procs["function"].start()
+        self.stack.wait_function()
+
+    def restart_crossplane(self):
+        """SIGKILL, then `crossplane core start` again on the same ports (the webhook
+        configuration and the function's endpoint name them)."""
+        self.stack.procs["crossplane"].kill()
+        self.stack.procs["crossplane"].start()
+        self.stack.wait_crossplane()
+
+    def now(self):
+        return time.monotonic()
+
+    def wait(self, what, check, timeout=180):
+        started = time.monotonic()
+        last = None
+        while True:
+            self.stack.check()
+            try:
+                got = check()
+                if got:
+                    return got
+            except AssertionError as e:
+                last = e
+            if time.monotonic() - started > timeout:
+                raise WaitTimeout(f"[stack] waited {timeout:.0f} s for {what}" + (f": {last}" if last else "")
+                                  + f"\n\n{self.dump()}\n{self.logs()}")
+            time.sleep(0.5)
+
+    def logs(self) -> str:
+        out = []
+        for name in ("crossplane", "function", "ipam"):
+            proc = self.stack.procs.get(name)
+            if proc is None:
+                continue
+            lines = proc.log.read_text(errors="replace").splitlines()
+            mine = [ln for ln in lines if self.ns in ln][-30:]
+            out.append(f"--- {proc.log} (last lines naming {self.ns}):\n" + "\n".join(mine))
+            out.append(f"--- {proc.log} (last 15 lines):\n" + "\n".join(lines[-15:]))
+        return "\n".join(out)
+
+
+# --- the simulator -------------------------------------------------------------------------
+
+
+class SimWorld(World):
+    name = "sim"
+
+    def __init__(self, ns: str, inp: dict | None = None, seed: int = 0) -> None:
+        from function import fn
+        from tests.sim import Sim
+
+        self.ns = ns
+        self.namespaces, self.cluster_scoped = {ns}, []
+        self.last: dict[str, object] = {}  # XR name -> the last response of its last call
+        self.results: dict[str, list[tuple[str, str, str]]] = {}
+        self.down = False
+
+        def transport(req):
+            if self.down:
+                raise ConnectionError("function-capi-vip is down")
+            rsp = fn.run(req)
+            name = req.observed.composite.resource["metadata"]["name"]
+            self.last[name] = rsp
+            return rsp
+
+        # provision and teardown never: the scenario plays CAPI's part, as on the real stack
+        self.sim = Sim(seed=seed, transport=transport, inp=inp, seeding=True, provision=1e9, teardown=0)
+        after = self.sim.after_reconcile
+
+        def after_reconcile(xr, state, desired):
+            after(xr, state, desired)
+            self._record(xr)
+
+        self.sim.after_reconcile = after_reconcile
+
+    def _record(self, xr: dict) -> None:
+        """What Crossplane does with the final answer of a reconcile: conditions on the XR, events."""
+        from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+
+        name = xr["metadata"]["name"]
+        rsp = self.last.get(name)
+        if rsp is None:
+            return
+        status = xr.setdefault("status", {})
+        kept = [c for c in status.get("conditions", []) if c["type"] not in {c.type for c in rsp.conditions}]
+        names = {fnv1.STATUS_CONDITION_TRUE: "True", fnv1.STATUS_CONDITION_FALSE: "False"}
+        status["conditions"] = kept + [{"type": c.type, "status": names.get(c.status, "Unknown"), "reason": c.reason,
+                                        "message": c.message} for c in rsp.conditions]
+        severity = {fnv1.SEVERITY_NORMAL: "Normal", fnv1.SEVERITY_WARNING: "Warning", fnv1.SEVERITY_FATAL: "Warning"}
+        self.results.setdefault(name, []).extend((severity.get(r.severity, "Normal"), r.reason, r.message) for r in rsp.results)
+
+    def _key(self, kind, name, namespace=""):
+        from tests.sim import key_of
+
+        return key_of({"apiVersion": KIND_API[kind], "kind": kind,
+                       "metadata": {"name": name, "namespace": self.ns_of(kind, namespace)}})
+
+    def apply(self, *objs):
+        for obj in objs:
+            obj = copy.deepcopy(obj)
+            obj.pop("status", None)
+            if obj["kind"] in ("Namespace", "CompositeResourceDefinition", "Composition"):
+                continue  # the simulator has every namespace, one XR kind, and the Input of its world
+            self.sim.api.apply(obj)
+
+    def get(self, kind, name, namespace=""):
+        return self.sim.api.get(self._key(kind, name, namespace))
+
+    def list(self, kind, namespace=""):
+        ns = self.ns_of(kind, namespace)
+        return [o for o in self.sim.api.of_kind(kind) if ns is None or o["metadata"].get("namespace") == ns]
+
+    def delete(self, kind, name, namespace=""):
+        self.sim.api.delete(self._key(kind, name, namespace), actor="user")
+
+    def create_xr(self, xr):
+        self.sim.crossplane.create_xr(xr)
+
+    def edit_xr(self, name, *, annotations=None, host=...):
+        xr = self.xr(name)
+        meta = xr["metadata"]
+        for k, v in (annotations or {}).items():
+            if v is None:
+                (meta.get("annotations") or {}).pop(k, None)
+            else:
+                meta.setdefault("annotations", {})[k] = v
+        if host is not ...:
+            if host is None:
+                xr["spec"]["cluster"].pop("controlPlaneEndpoint", None)
+            else:
+                xr["spec"]["cluster"]["controlPlaneEndpoint"] = {"host": host}
+        self.sim.crossplane.enqueue(self._key(XR_KIND, name), 0.0)  # a watch event on the XR
+
+    def delete_xr(self, name):
+        self.sim.crossplane.delete_xr(self._key(XR_KIND, name))
+
+    def events(self, name):
+        return list(self.results.get(name, []))
+
+    def cluster_ready(self, name):
+        key = self._key("Cluster", name)
+        obj = self.sim.api.get(key)
+        conditions = [c for c in (obj.get("status") or {}).get("conditions", []) if c["type"] not in ("Ready", "TopologyReconciled")]
+        conditions += [{"type": t, "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"} for t in ("Ready", "TopologyReconciled")]
+        self.sim.api.update_status(key, {**(obj.get("status") or {}), "conditions": conditions})
+
+    def add_teardown_finalizer(self, name):
+        self.sim.api.add_finalizer(self._key("Cluster", name), TEARDOWN)
+
+    def remove_teardown_finalizer(self, name):
+        self.sim.api.remove_finalizer(self._key("Cluster", name), TEARDOWN)
+
+    def kill_function(self):
+        self.down = True  # every call fails, as a connection refused would
+
+    def start_function(self):
+        self.down = False
+
+    def restart_crossplane(self):
+        """What a restart loses: the in-memory record of each XR's requirements (v2.4 seeds
+        from it); on start every XR is reconciled."""
+        for key, state in self.sim.crossplane.xrs.items():
+            state.requirements = {}
+            self.sim.crossplane.enqueue(key, 0.0)
+
+    def now(self):
+        return self.sim.clock.now
+
+    def wait(self, what, check, timeout=180):
+        end = self.sim.clock.now + timeout
+        last = None
+        while True:
+            try:
+                got = check()
+                if got:
+                    return got
+            except AssertionError as e:
+                last = e
+            if self.sim.clock.now >= end:
+                raise WaitTimeout(f"[sim] waited {timeout:.0f} simulated s for {what}" + (f": {last}" if last else "")
+                                  + f"\n\n{self.dump()}\nerrors: {json.dumps(self.sim.crossplane.errors[-10:], indent=1)}")
+            self.sim.run_for(0.5)
