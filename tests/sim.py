@@ -700,6 +700,10 @@ class Crossplane:
         self.differential = differential  # compare every seeded answer with a fresh one (see call)
         self.seeded_answers = 0
         self.applies = 0  # composed resources applied (each one server-side apply request)
+        # The XR's own applies: Crossplane v2.4 applies the XR (its resourceRefs) and its status on
+        # every reconcile that gets an answer, two server-side applies, as the real stack shows
+        # (tests/e2e/test_steady_state.py).
+        self.xr_applies = 0
         self._valid: set[str] = set()  # objects that matched their CRD (see _crd_errors)
         self.one_call_answers = 0
         api.watchers.append(self._watch)
@@ -803,6 +807,7 @@ class Crossplane:
             state.refs[rn] = key_of(applied)
         status = struct_to_py(rsp.desired.composite.resource).get("status", {})
         xr.setdefault("status", {}).update(status)
+        self.xr_applies += 2
         state.conditions = {c.type: c.reason for c in rsp.conditions}
         state.warnings = [(r.reason, r.message) for r in rsp.results if r.severity == fnv1.SEVERITY_WARNING]
         self.sim.after_reconcile(xr, state, desired)
