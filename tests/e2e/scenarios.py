@@ -378,3 +378,36 @@ def all_converged(world: World, plan: dict, ingress_class: str) -> dict:
         assert set(w.addresses()) == expected
     return vips
 
+
+
+# --- the steady state -----------------------------------------------------------------------
+
+STEADY_TTL = 10  # seconds: ttl.converged of the steady-state Composition, so a window sees many reconciles
+STEADY_INPUT = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "ttl": {"converged": f"{STEADY_TTL}s"}}
+
+
+def steady_state(world: World, net: str, *, count: int = 4, window: float = 90) -> dict:
+    """count converged XRs whose Clusters CAPI reports ready, left alone for ``window`` seconds:
+    what each reconcile costs, in function calls and API requests (by verb and resource)."""
+    cls = f"{world.ns}-steady"
+    platform(world, cls, net)
+    names = [f"calm{i}" for i in range(count)]
+    for name in names:
+        world.create_xr(world.new_xr(name, cls))
+    for name in names:
+        converged(world, name, ingress=True)
+    for name in names:
+        world.cluster_ready(name)
+    for name in names:
+        world.wait(f"XR {name} settled", lambda: world.settled(name))
+    world.pause(STEADY_TTL * 1.5)  # every XR is past the reconcile that followed its last change
+    before = world.counters()
+    world.pause(window)
+    after = world.counters()
+    reconciles = after["reconciles"] - before["reconciles"]
+    calls = after["calls"] - before["calls"]
+    requests = {k: v - before["requests"].get(k, 0) for k, v in after["requests"].items()}
+    by_user = {k: v - before["by_user"].get(k, 0) for k, v in after["by_user"].items()}
+    return {"xrs": count, "window_s": window, "ttl_s": STEADY_TTL, "reconciles": reconciles, "calls": calls,
+            "requests": {f"{verb} {resource}": n for (verb, resource), n in sorted(requests.items()) if n},
+            "by_user": {f"{user} {verb} {resource}": n for (user, verb, resource), n in sorted(by_user.items()) if n}}

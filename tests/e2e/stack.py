@@ -182,6 +182,7 @@ class Proc:
         self.log = logs / f"{name}.log"
         self.p: subprocess.Popen | None = None
         self.starts = 0
+        self.stopped = False  # stopped on purpose: check() lets it be
         self.start()
 
     def start(self) -> None:
@@ -191,23 +192,26 @@ class Proc:
             self.p = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, env=self.env,
                                       start_new_session=True)
         self.starts += 1
+        self.stopped = False
 
     @property
     def running(self) -> bool:
         return self.p is not None and self.p.poll() is None
 
     def check(self) -> None:
-        if not self.running:
+        if not self.running and not self.stopped:
             raise StackError(f"{self.name} exited with {self.p.returncode if self.p else None}:\n{self.tail()}")
 
     def kill(self) -> None:
         """SIGKILL: no chance to finish anything."""
+        self.stopped = True
         if self.running:
             self.p.kill()
         if self.p is not None:
             self.p.wait()
 
     def stop(self, grace: float = 15) -> None:
+        self.stopped = True
         if self.running:
             self.p.send_signal(signal.SIGTERM)
             try:
@@ -314,11 +318,14 @@ class Stack:
         self._phase("crossplane core init", self.crossplane_init)
         self._phase("crossplane core start", self.start_crossplane)
         self._phase("IPAM provider", self.start_ipam)
+        self.claim_specs = ClaimSpecs(self.client)
         self._phase("function", self.start_function)
         self._phase("Function registered", self.register_function)
         self.timings["total"] = round(time.monotonic() - started, 1)
 
     def down(self) -> None:
+        if getattr(self, "claim_specs", None):
+            self.claim_specs.stop()
         for proc in reversed(list(self.procs.values())):
             proc.stop()
 
@@ -518,6 +525,57 @@ class Stack:
             return have.get("Installed") == "True" and have.get("Healthy") == "True"
 
         wait_for(f"Function {FUNCTION} installed and healthy", healthy, timeout=180, interval=1, proc=self.procs["crossplane"])
+
+
+class ClaimSpecs:
+    """CAPI's webhook keeps an IPAddressClaim's spec immutable, and no CAPI webhook runs here: this
+    watch of every claim stands in for it, recording each claim's spec when first seen (by uid) and
+    every change of it (``changes``: "namespace/name: old -> new"). The tests fail on any."""
+
+    def __init__(self, client) -> None:
+        import threading
+
+        self.client = client
+        self.first: dict[str, dict] = {}
+        self.changes: list[str] = []
+        self.seen = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="claim-specs", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from kubernetes import client, watch
+
+        api = client.CustomObjectsApi(self.client)
+        version = None
+        while not self._stop.is_set():
+            w = watch.Watch()
+            try:
+                for event in w.stream(api.list_cluster_custom_object, "ipam.cluster.x-k8s.io", "v1beta1", "ipaddressclaims",
+                                      resource_version=version, timeout_seconds=60):
+                    obj = event["object"]
+                    meta = obj.get("metadata", {})
+                    version = meta.get("resourceVersion", version)
+                    if event["type"] not in ("ADDED", "MODIFIED") or "spec" not in obj:
+                        continue
+                    self.seen += 1
+                    first = self.first.setdefault(meta["uid"], obj["spec"])
+                    if first != obj["spec"]:
+                        self.changes.append(f"{meta.get('namespace')}/{meta['name']}: {first} -> {obj['spec']}")
+                        self.first[meta["uid"]] = obj["spec"]
+                    if self._stop.is_set():
+                        break
+            except Exception:  # noqa: BLE001 - expired or the API server restarting: watch again from the start
+                version = None
+                time.sleep(1)
+            finally:
+                w.stop()
+
+    def changed_in(self, namespaces) -> list[str]:
+        return [c for c in self.changes if c.split("/", 1)[0] in namespaces]
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 def friendly_id(name: str, digest: str) -> str:

@@ -141,6 +141,15 @@ class World:
     def start_function(self) -> None: raise NotImplementedError
     def restart_crossplane(self) -> None: raise NotImplementedError
 
+    # what it cost
+    def counters(self) -> dict:
+        """XR reconciles, function calls and API requests ((verb, resource) -> n) so far."""
+        raise NotImplementedError
+
+    def settled(self, name: str) -> bool:
+        """The XR's last reconcile changed nothing: Ready, as far as the world can tell."""
+        raise NotImplementedError
+
     # time
     def now(self) -> float: raise NotImplementedError
     def wait(self, what: str, check, timeout: float = 180): raise NotImplementedError
@@ -303,6 +312,39 @@ class StackWorld(World):
         self.stack.procs["crossplane"].start()
         self.stack.wait_crossplane()
 
+    def counters(self):
+        from tests.e2e.metrics import parse, total
+
+        crossplane, function, apiserver = (parse(self.stack.metrics(c)) for c in ("crossplane", "function", "kube-apiserver"))
+        requests: dict = {}
+        for labels, value in apiserver.get("apiserver_request_total", []):
+            key = (labels.get("verb", ""), labels.get("resource", "") + (f"/{labels['subresource']}" if labels.get("subresource") else ""))
+            requests[key] = requests.get(key, 0) + value
+        return {"reconciles": total(crossplane, "controller_runtime_reconcile_total",
+                                    controller="composite/workloadclusters.platform.example.org"),
+                "calls": total(function, "function_capi_vip_run_function_duration_seconds_count"),
+                "requests": requests, "by_user": self.audited()}
+
+    def audited(self) -> dict:
+        """Requests so far by (user, verb, resource), from the API server's audit log: who asked."""
+        out: dict = {}
+        with (self.stack.logs / "audit.log").open() as f:
+            for line in f:
+                try:
+                    e = json.loads(line)
+                except ValueError:
+                    continue  # the line being written
+                if e.get("stage") != "ResponseComplete":
+                    continue
+                ref = e.get("objectRef") or {}
+                resource = ref.get("resource", "") + (f"/{ref['subresource']}" if ref.get("subresource") else "")
+                key = (e["user"]["username"], e["verb"], resource)
+                out[key] = out.get(key, 0) + 1
+        return out
+
+    def settled(self, name):
+        return conditions_of(self.xr(name)).get("Ready", {}).get("status") == "True"
+
     def now(self):
         return time.monotonic()
 
@@ -368,6 +410,17 @@ class SimWorld(World):
             self._record(xr)
 
         self.sim.after_reconcile = after_reconcile
+        # Crossplane's server-side applies of composed resources, by kind (its calls pass keep_spec)
+        self.applies: dict[tuple[str, str], int] = {}
+        apply = self.sim.api.apply
+
+        def counted(obj, **kw):
+            if "keep_spec" in kw:
+                key = ("APPLY", obj["kind"].lower() + "s")  # the API server's verb for a server-side apply
+                self.applies[key] = self.applies.get(key, 0) + 1
+            return apply(obj, **kw)
+
+        self.sim.api.apply = counted
 
     def _record(self, xr: dict) -> None:
         """What Crossplane does with the final answer of a reconcile: conditions on the XR, events."""
@@ -458,6 +511,18 @@ class SimWorld(World):
         for key, state in self.sim.crossplane.xrs.items():
             state.requirements = {}
             self.sim.crossplane.enqueue(key, 0.0)
+
+    def counters(self):
+        return {"reconciles": sum(s.reconciles for s in self.sim.crossplane.xrs.values()),
+                "calls": self.sim.crossplane.calls,
+                # each result of a final answer is an event Crossplane records
+                "by_user": {("crossplane", "create", "events"): sum(len(r) for r in self.results.values())},
+                "requests": {**self.applies, ("APPLY", "workloadclusters"): self.sim.crossplane.xr_applies // 2,
+                             ("APPLY", "workloadclusters/status"): self.sim.crossplane.xr_applies // 2}}
+
+    def settled(self, name):
+        cluster = self.cluster(name)
+        return bool(cluster) and conditions_of(cluster).get("Ready", {}).get("status") == "True"
 
     def now(self):
         return self.sim.clock.now
