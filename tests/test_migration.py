@@ -160,7 +160,9 @@ def test_crossplane_before_v2_2_looks_nothing_up():
 
 
 def _operator(sim: Sim, name: str, cls: str = "alpha", ns: str = "team-a") -> None:
-    """What the operator does for a Cluster its user creates: claims, then the patch."""
+    """What the operator does for a Cluster its user creates: claims labelled with their role, controlled
+    by the Cluster, from the class's GlobalInClusterIPPool; then the patch (capi-vip-allocator's
+    pkg/controller/cluster_reconciler.go, as its source reads)."""
     sim.add({"apiVersion": CLUSTER_API, "kind": "Cluster", "metadata": {"name": name, "namespace": ns},
              "spec": {"topology": {"class": cls, "version": "v1.31.0", "variables": []}}})
     cluster = sim.find("Cluster", name, ns)
@@ -168,7 +170,8 @@ def _operator(sim: Sim, name: str, cls: str = "alpha", ns: str = "team-a") -> No
              "controller": True, "blockOwnerDeletion": True}
     for prefix, role in (("cp", "control-plane"), ("ingress", "ingress")):
         sim.add({"apiVersion": "ipam.cluster.x-k8s.io/v1beta1", "kind": "IPAddressClaim",
-                 "metadata": {"name": f"vip-{prefix}-{name}", "namespace": ns, "ownerReferences": [owner]},
+                 "metadata": {"name": f"vip-{prefix}-{name}", "namespace": ns, "ownerReferences": [owner],
+                              "labels": {"vip.capi.gorizond.io/role": role}},
                  "spec": {"poolRef": {"apiGroup": GROUP_IPAM, "kind": "GlobalInClusterIPPool", "name": f"{cls}-{prefix}"}}})
 
 
