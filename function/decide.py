@@ -568,8 +568,9 @@ def _ingress(ctx: _Context) -> RoleState:
             return dataclasses.replace(_hold(ctx, slot, claim, address, manual, source=MANUAL), origin="manual")
         if claim is not None and claim.bound and _explains(address, manual):
             # A manual value equal to the claim's own address is that address: it stays claimed, and
-            # is the ingress VIP, as any manual VIP is (whatever the Cluster shows).
-            live = manual
+            # is the ingress VIP, as any manual VIP is (whatever the Cluster shows). With no Cluster
+            # yet, it is simply the claim's address, allocated below.
+            live = manual if ctx.cluster is not None else None
         else:
             # The user's own address: it may change at will, and it replaces an allocated one.
             state = RoleState(

@@ -95,6 +95,16 @@ def test_a_claim_this_xr_already_controls_is_not_someone_elses():
     assert run(xr(), {}, _operator_store(controller=controller)).fatal is None
 
 
+def test_a_claim_of_an_earlier_xr_of_the_same_name_is_waited_for_not_blamed_on_the_operator():
+    # The XR was deleted and made again under its name while its old claims are still being torn down.
+    earlier = {"apiVersion": "platform.example.org/v1alpha1", "kind": "WorkloadCluster", "name": "c1",
+               "uid": "earlier-1", "controller": True}
+    out = run(xr(), {}, _operator_store(controller=earlier))
+    assert out.fatal.startswith("IPAddressClaim team-a/vip-cp-c1 belongs to an earlier WorkloadCluster c1 "
+                                "(uid earlier-1), deleted before XR c1 was made again under its name")
+    assert "capi-vip-allocator" not in out.fatal and "then XR c1 composes it anew" in out.fatal
+
+
 def test_until_crossplane_answers_whether_a_cluster_exists_none_is_composed():
     store = [s for s in _operator_store() if s["kind"] != "Cluster"]
     out = run(xr(), {}, store, drop={"existing/cluster"})

@@ -269,3 +269,27 @@ def test_a_pinned_endpoint_whose_claim_is_being_deleted_waits_for_it_before_a_ne
     out = w.reconcile(x)
     assert "vip-claim-control-plane" not in out.desired  # not composed over the one being deleted
     assert any(r == "ClaimMissing" and "is being deleted" in m for r, m in out.warnings)
+
+
+def test_a_manual_ingress_vip_equal_to_the_claims_address_before_the_cluster_is_composed_is_that_address():
+    w = World()
+    w.add(*STORE)
+    x = xr()
+    w.reconcile(x)
+    w.converge_ipam()  # claims bound; the Cluster waits for the next reconcile
+    x["metadata"]["annotations"] = {INGRESS_VIP: "10.0.1.10"}  # the address IPAM gave the ingress claim
+    for _ in range(4):
+        out = _step(w, x)
+    assert _cluster(w)["metadata"]["annotations"][INGRESS_VIP] == "10.0.1.10"
+    assert w.get("IPAddressClaim", "vip-ingress-c1", "team-a") is not None and out.warnings == []
+
+
+def test_a_cluster_deleted_by_hand_under_a_manual_ingress_vip_equal_to_its_claims_address_is_composed_again():
+    w, x = converged()
+    x["metadata"]["annotations"] = {INGRESS_VIP: "10.0.1.10"}
+    _step(w, x)
+    w.remove(_cluster(w))
+    out = _step(w, x)
+    assert out.cluster is not None
+    assert _cluster(w)["metadata"]["annotations"][INGRESS_VIP] == "10.0.1.10"
+    assert w.get("IPAddressClaim", "vip-ingress-c1", "team-a") is not None
