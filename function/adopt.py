@@ -102,6 +102,8 @@ def _check_controller(obj: dict, label: str, resource: str, namespace: str, name
         if req.xr_uid is not None and ref.get("uid") == req.xr_uid:
             return  # composed by this XR already
         owner = f"{ref.get('kind')} {ref.get('name')}"
+        if req.xr_kind is not None and ref.get("kind") == req.xr_kind:
+            raise Fatal(_other_xr(obj, label, owner, ref, req))
         msg = (
             f"{label} exists and is controlled by {owner} (its metadata.ownerReferences), so XR {req.xr_name} "
             "cannot compose it: Crossplane and the API server allow one controller. Nothing is applied. If "
@@ -110,3 +112,20 @@ def _check_controller(obj: dict, label: str, resource: str, namespace: str, name
             "-p='[{\"op\": \"remove\", \"path\": \"/metadata/ownerReferences\"}]'"
         )
         raise Fatal(msg)
+
+
+def _other_xr(obj: dict, label: str, owner: str, ref: dict, req: ClusterRequest) -> str:
+    """An XR of this kind controls it: an earlier XR of this name, or another XR composing the same names."""
+    going = isinstance(obj.get("metadata"), dict) and obj["metadata"].get("deletionTimestamp")
+    state = "is being deleted" if going else "is not deleted yet (the garbage collector removes it)"
+    if ref.get("name") == req.xr_name:
+        # Deleted and made again under its name: the earlier XR's objects are still on their way out.
+        return (
+            f"{label} belongs to an earlier {owner} (uid {ref.get('uid')}), deleted before XR {req.xr_name} was made "
+            f"again under its name, and {state}. Nothing is applied until it is gone; then XR {req.xr_name} "
+            "composes it anew. If it stays, check its metadata.finalizers."
+        )
+    return (
+        f"{label} is composed by {owner}, so XR {req.xr_name} cannot compose it: two XRs would share a Cluster "
+        f"and its VIPs. Nothing is applied. Give XR {req.xr_name} another name, or delete one of the two."
+    )

@@ -127,6 +127,7 @@ class _Context:
     decision: Decision
     adopted: set[str] = dataclasses.field(default_factory=set)  # CLUSTER and role keys found existing, not observed
     looking_up: set[str] = dataclasses.field(default_factory=set)  # the same, while Crossplane has not answered
+    cluster_going: str | None = None  # a Cluster of the XR's name exists, not observed, and is being deleted
 
     def require(self, name: str, selector: Selector) -> None:
         self.decision.requirements[name] = selector
@@ -172,34 +173,36 @@ def decide(
         use_usages=usage_wanted,  # Usages observed earlier are kept regardless (see _compose_claim)
         decision=Decision(),
     )
-    if by_name and observed_cluster is None:
+    if by_name:
         _adopt(ctx)
     return _decide(ctx)
 
 
 def _adopt(ctx: _Context) -> None:
-    """Before an XR has a Cluster: look up the Cluster and the claims it would compose (adopt.py).
+    """Look up what exists under the names the XR composes, and it does not observe (adopt.py).
 
-    Only a claim the XR would make is looked up: none for a role its XR sets by hand or
-    turns off. The lookups depend on nothing fetched, so the requirements stay the same
-    from the first call of a reconcile to the last.
+    A Cluster of the XR's name, while none is observed; a claim of each role, while none is
+    observed: one the operator made, or one being deleted (released a moment ago, or by hand),
+    which a new claim of the same name must wait for. What is found is then decided on as
+    an observed one would be, whether the XR wants the role or not: a claim the XR turned off
+    is adopted and released, so no address is held for nothing. The lookups depend on nothing
+    fetched, so the requirements stay the same from the first call of a reconcile to the last.
     """
     inp, req = ctx.inp, ctx.req
-    selector = adopt.cluster_selector(inp, req)
-    ctx.require(adopt.CLUSTER_REQUIREMENT, selector)
-    found = adopt.lookup(ctx.fetched, adopt.CLUSTER_REQUIREMENT, selector)
-    existing = adopt.read_cluster(found, inp, req)
-    if not found.resolved:
-        ctx.looking_up.add(CLUSTER)
-    elif existing is not None:
-        ctx.cluster = existing
-        ctx.adopted.add(CLUSTER)
-    wanted = {
-        CONTROL_PLANE: req.manual_host is None,
-        INGRESS: not req.ingress_disabled and req.manual_ingress is None,
-    }
+    if ctx.cluster is None:
+        selector = adopt.cluster_selector(inp, req)
+        ctx.require(adopt.CLUSTER_REQUIREMENT, selector)
+        found = adopt.lookup(ctx.fetched, adopt.CLUSTER_REQUIREMENT, selector)
+        existing = adopt.read_cluster(found, inp, req)
+        if not found.resolved:
+            ctx.looking_up.add(CLUSTER)
+        elif existing is not None and existing.deleting:
+            ctx.cluster_going = existing.label  # composed anew once it is gone, never on top of it
+        elif existing is not None:
+            ctx.cluster = existing
+            ctx.adopted.add(CLUSTER)
     for key, role in ((CONTROL_PLANE, inp.roles.control_plane), (INGRESS, inp.roles.ingress)):
-        if ctx.claims[key] is not None or not wanted[key]:
+        if ctx.claims[key] is not None:
             continue
         selector = adopt.claim_selector(inp, role, req)
         ctx.require(adopt.claim_requirement(key), selector)
@@ -209,9 +212,10 @@ def _adopt(ctx: _Context) -> None:
             ctx.looking_up.add(key)
         elif claim is not None:
             ctx.claims[key] = claim
-            ctx.adopted.add(key)
-            bound = f"bound to IPAddress {claim.namespace}/{claim.address_name}" if claim.address_name else "not bound yet"
-            ctx.tell(Reason.ADOPTED, f"{claim.label} exists and is adopted as it is: {claim.pool_ref.label}, {bound}", key)
+            if not claim.deleting:
+                ctx.adopted.add(key)
+                bound = f"bound to IPAddress {claim.namespace}/{claim.address_name}" if claim.address_name else "not bound yet"
+                ctx.tell(Reason.ADOPTED, f"{claim.label} exists and is adopted as it is: {claim.pool_ref.label}, {bound}", key)
 
 
 def _decide(ctx: _Context) -> Decision:
@@ -301,7 +305,10 @@ def _mismatch(ctx: _Context, slot: Slot, live: str, claim: claims.Claim, address
     )
 
 
-def _hold(ctx: _Context, slot: Slot, claim: claims.Claim, address: claims.Address | None, vip: str | None) -> RoleState:
+def _hold(
+    ctx: _Context, slot: Slot, claim: claims.Claim, address: claims.Address | None, vip: str | None,
+    source: str | None = None,
+) -> RoleState:
     """A bound claim whose address is not known: nothing about it changes until it is.
 
     Whether it explains a VIP decides between keeping and releasing it, so neither is done
@@ -323,7 +330,7 @@ def _hold(ctx: _Context, slot: Slot, claim: claims.Claim, address: claims.Addres
         claim=claim,
         hold=True,
         blocks=vip is None,
-        source=ctx.sources.get(slot.key) if vip is not None else None,
+        source=source if vip is not None else None,  # where the VIP it keeps comes from
         condition=Condition(slot.condition, False, reason, message),
     )
 
@@ -337,7 +344,7 @@ def _control_plane(ctx: _Context) -> RoleState:
     live = ctx.cluster.host if ctx.cluster else None
     manual = ctx.req.manual_host
     if claim is not None and claim.deleting:
-        if not (manual and (live is None or live == manual)) and not (live and ctx.sources.get(CONTROL_PLANE) == MANUAL):
+        if not (manual and live is None) and not (live and ctx.sources.get(CONTROL_PLANE) == MANUAL):
             return _claim_deleting(ctx, slot, claim, live, required=True)
         ctx.decision.released.add(CLAIM_RESOURCE[CONTROL_PLANE])  # released for the XR's own endpoint
         claim = None
@@ -367,6 +374,18 @@ def _host_field(ctx: _Context) -> str:
     return f"{ctx.inp.xr.cluster_spec_path}.controlPlaneEndpoint.host"
 
 
+def _control_plane_addresses(ctx: _Context, live: str) -> list[str]:
+    """What a live Cluster serves its control plane on: the endpoint host, and its clusterVip where
+    that differs (a DNS endpoint in front of the VIP kube-vip holds, say), canonical."""
+    out = [addresses.parse_ip(live) or live]
+    variable = ctx.cluster.variables.get(ctx.inp.roles.control_plane.variable)
+    if isinstance(variable, str) and variable:
+        variable = addresses.parse_ip(variable) or variable
+        if variable not in out:
+            out.append(variable)
+    return out
+
+
 def _live_control_plane(
     ctx: _Context, slot: Slot, live: str, claim: claims.Claim | None, address: claims.Address | None
 ) -> RoleState:
@@ -380,33 +399,61 @@ def _live_control_plane(
             f"The endpoint of a live cluster never changes; set the host back to {live} or remove it.",
         )
     manual_condition = Condition(CONTROL_PLANE_READY, True, Reason.MANUAL, f"control-plane endpoint {live} on {label}")
-    # The recorded source decides; without one, a DNS name is no pool's, and neither is a manual
-    # host without a claim (a manual host equal to a claim's address is that address: see below).
-    user_owned = source == MANUAL or (
-        source is None and (addresses.parse_ip(live) is None or (claim is None and manual == live))
-    )
-    forgotten = not manual and user_owned  # a manual endpoint the XR no longer sets
-    if forgotten:
+    # The recorded source decides. Without one, and without a claim: a DNS name is no pool's, and
+    # neither is a manual host (with a claim, a manual host equal to its address is that address).
+    inferred = source is None and claim is None and (addresses.parse_ip(live) is None or manual == live)
+    if not manual and (source == MANUAL or inferred):
+        said, fix = ("no longer sets", "again") if source == MANUAL else ("does not set", "on the XR")
         ctx.warn(
             Reason.CONFLICT,
-            f"XR {ctx.req.xr_name} no longer sets {where}, but {label} serves on the manual "
-            f"endpoint {live}, which never changes for a live cluster. Set {where}={live} again.",
+            f"XR {ctx.req.xr_name} {said} {where}, but {label} serves on the manual "
+            f"endpoint {live}, which never changes for a live cluster. Set {where}={live} {fix}.",
         )
     if claim is None:
-        return RoleState(vip=live, source=MANUAL, condition=manual_condition) if user_owned else _remake(ctx, slot, live)
-    if claim.bound and not _known(address):
-        return _hold(ctx, slot, claim, address, live)
-    if claim.bound and _explains(address, live):
-        return _serves(slot, live, claim, ctx.cluster)
-    # The claim holds no address, or one the Cluster does not use.
-    if manual == live or forgotten:
-        state = RoleState(vip=live, source=MANUAL, origin="manual", condition=manual_condition)
-        held = f"the claim's {address.value}" if claim.bound else "the claim, which holds no address yet"
-        return _release(ctx, CONTROL_PLANE, claim, state, f"{label} serves on {live}, the XR's own endpoint, not on {held}")
+        return RoleState(vip=live, source=MANUAL, condition=manual_condition) if source == MANUAL or inferred else _remake(ctx, slot, live)
+    # The XR's own endpoint: set to the live one, or a manual endpoint it no longer sets.
+    own = manual == live or (not manual and source == MANUAL)
     if not claim.bound:
-        return _serves(slot, live, claim, ctx.cluster, source=source or POOL)  # IPAM has yet to bind it
+        if own:  # it holds nothing: let it go
+            state = RoleState(vip=live, source=MANUAL, origin="manual", condition=manual_condition)
+            return _release(ctx, CONTROL_PLANE, claim, state, f"{label} serves on {live}, the XR's own endpoint")
+        return _unbound_under(ctx, slot, claim, live, required=True)
+    if not _known(address):
+        return _hold(ctx, slot, claim, address, live, source=source or POOL)
+    uses = _control_plane_addresses(ctx, live)
+    if address.value in uses:
+        for other in uses:
+            if other != address.value and addresses.parse_ip(other) and other != manual:
+                _second_address(ctx, slot, claim, address, other, host=other == uses[0])
+        return _serves(slot, live, claim, ctx.cluster)
+    # The claim holds an address the Cluster does not use.
+    if own:
+        state = RoleState(vip=live, source=MANUAL, origin="manual", condition=manual_condition)
+        why = f"{label} serves on {live}, the XR's own endpoint, not on the claim's {address.value}"
+        return _release(ctx, CONTROL_PLANE, claim, state, why)
     _mismatch(ctx, slot, live, claim, address, where)
     return _serves(slot, live, claim, ctx.cluster, source=source or POOL)
+
+
+def _second_address(
+    ctx: _Context, slot: Slot, claim: claims.Claim, address: claims.Address, other: str, *, host: bool
+) -> None:
+    """A live Cluster that serves its control plane on an address besides its claim's (a hand edit)."""
+    what = "its endpoint host" if host else f"its {slot.role.variable} variable"
+    ctx.warn(
+        Reason.ADDRESS_MISMATCH,
+        f"{ctx.cluster.label} serves its control plane on two addresses: {address.value}, which {claim.label} "
+        f"holds, and {other}, {what} (changed by hand?), which no claim reserves. Both stay: the VIPs of a live "
+        f"cluster never change. Reserve {other} in {claim.pool_ref.label} (spec.excludedAddresses) so IPAM gives "
+        "it to no other cluster.",
+    )
+
+
+def _unbound_under(ctx: _Context, slot: Slot, claim: claims.Claim, live: str, *, required: bool) -> RoleState:
+    """A claim not bound yet under a live Cluster (made again, say): the VIP stays, and what keeps
+    the claim from binding is told as for a new claim (a pool gone or full, a wrong apiGroup)."""
+    state = _allocate(ctx, slot, claim, None, required=required, live=live)
+    return dataclasses.replace(state, vip=live, source=ctx.sources.get(slot.key) or POOL, blocks=False)
 
 
 def _serves(
@@ -518,9 +565,12 @@ def _ingress(ctx: _Context) -> RoleState:
     if manual:
         if claim is not None and claim.bound and not _known(address):
             # It may hold the manual VIP itself: the VIP is set, the claim waits to be read.
-            return dataclasses.replace(_hold(ctx, slot, claim, address, manual), origin="manual")
+            return dataclasses.replace(_hold(ctx, slot, claim, address, manual, source=MANUAL), origin="manual")
         if claim is not None and claim.bound and _explains(address, manual):
-            pass  # a manual value equal to the claim's own address is that address: it stays claimed
+            # A manual value equal to the claim's own address is that address: it stays claimed, and
+            # is the ingress VIP, as any manual VIP is (whatever the Cluster shows). With no Cluster
+            # yet, it is simply the claim's address, allocated below.
+            live = manual if ctx.cluster is not None else None
         else:
             # The user's own address: it may change at will, and it replaces an allocated one.
             state = RoleState(
@@ -545,9 +595,9 @@ def _ingress(ctx: _Context) -> RoleState:
         if claim is None:
             return _remake(ctx, slot, live)
         if not claim.bound:
-            return _serves(slot, live, claim, ctx.cluster)  # IPAM has yet to bind it
+            return _unbound_under(ctx, slot, claim, live, required=False)
         if not _known(address):
-            return _hold(ctx, slot, claim, address, live)
+            return _hold(ctx, slot, claim, address, live, source=ctx.sources.get(INGRESS) or POOL)
         if not _explains(address, live):
             _mismatch(ctx, slot, live, claim, address, f"the XR annotation {annotation.ingress_vip}")
         return _serves(slot, live, claim, ctx.cluster)
@@ -668,12 +718,14 @@ def _can_move(ctx: _Context, role_key: str, claim: claims.Claim, choice: pools.C
 
 
 def _allocate(
-    ctx: _Context, slot: Slot, claim: claims.Claim | None, address: claims.Address | None, *, required: bool
+    ctx: _Context, slot: Slot, claim: claims.Claim | None, address: claims.Address | None, *, required: bool,
+    live: str | None = None,
 ) -> RoleState:
     """Claim a VIP from a pool and wait for IPAM to bind it.
 
     ``required``: the Cluster cannot exist without this VIP (control plane). A missing
     or exhausted pool for an optional VIP (ingress) never holds the Cluster back.
+    ``live``: the VIP a live Cluster already uses, which stays meanwhile (see _unbound_under).
     """
     role_key, role, cond_type = slot.key, slot.role, slot.condition
     if claim is None:
@@ -718,7 +770,9 @@ def _allocate(
             moving = RoleState(vip=None, blocks=True, condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, message))
             return _release(ctx, role_key, claim, moving, f"moving to {target.label}, which has room")
         if reason is not None:
-            if not required:
+            if live:
+                message += f"; {live} stays on the Cluster meanwhile, reserved by no claim"
+            elif not required:
                 message += "; the Cluster is composed without the ingress VIP meanwhile"
             ctx.warn(reason, message)
             return RoleState(vip=None, claim=claim, blocks=required, condition=Condition(cond_type, False, reason, message))
@@ -826,9 +880,11 @@ def _compose_cluster(ctx: _Context, cp: RoleState, ing: RoleState) -> tuple[Role
     if obs is None:
         if cp.vip is None:
             return cp, None
-        if CLUSTER in ctx.looking_up:
+        if CLUSTER in ctx.looking_up or ctx.cluster_going:
             message = (
-                f"waiting for Crossplane to tell whether Cluster {req.namespace}/{req.name} exists already; "
+                f"{ctx.cluster_going} exists and is being deleted; the Cluster is composed anew once it is gone"
+                if ctx.cluster_going
+                else f"waiting for Crossplane to tell whether Cluster {req.namespace}/{req.name} exists already; "
                 "the Cluster is held back until it does"
             )
             return dataclasses.replace(cp, condition=Condition(CONTROL_PLANE_READY, False, Reason.WAITING_FOR_CLUSTER, message)), None
@@ -856,7 +912,10 @@ def _compose_cluster(ctx: _Context, cp: RoleState, ing: RoleState) -> tuple[Role
 
     variables: dict[str, str] = {}
     if cp.vip is not None and wanted(cp_var):
-        variables[cp_var] = cp.vip
+        # A live Cluster's clusterVip stays as it is (kube-vip holds it; behind a DNS endpoint it
+        # is not the host); it is only set where the Cluster has none.
+        kept = obs.variables.get(cp_var) if obs is not None and obs.host is not None else None
+        variables[cp_var] = kept if isinstance(kept, str) and kept else cp.vip
     if ing.vip is not None and wanted(ing_var):
         variables[ing_var] = ing.vip
     if cls.found and not cls.defines(cp_var) and cp.vip is not None:
@@ -867,6 +926,11 @@ def _compose_cluster(ctx: _Context, cp: RoleState, ing: RoleState) -> tuple[Role
         )
 
     live_endpoint = obs is not None and obs.host is not None
+    host = cp.vip
+    if obs is not None and not live_endpoint and not cls.found:
+        # A Cluster that exists without an endpoint gets one together with its clusterVip, as a
+        # new one would: only once its ClusterClass has been read.
+        host = None
     port = obs.port if live_endpoint and obs.port else (req.port or inp.cluster.default_port)
     if live_endpoint and obs.port and req.port and req.port != obs.port:
         where = f"{inp.xr.cluster_spec_path}.controlPlaneEndpoint.port"
@@ -883,7 +947,7 @@ def _compose_cluster(ctx: _Context, cp: RoleState, ing: RoleState) -> tuple[Role
         name=name,
         namespace=namespace,
         spec=req.spec,
-        host=cp.vip,
+        host=host,
         port=port,
         variables=variables,
         ingress_vip=ing.vip,
@@ -893,7 +957,7 @@ def _compose_cluster(ctx: _Context, cp: RoleState, ing: RoleState) -> tuple[Role
     if CLUSTER in ctx.adopted:
         endpoint = f"its endpoint {obs.host}:{obs.port or port}" if live_endpoint else "it has no endpoint yet"
         ctx.tell(Reason.ADOPTED, f"{label} exists and is adopted: {endpoint}; a live endpoint and its VIPs never change")
-    if cp.vip is not None and not live_endpoint:
+    if host is not None and not live_endpoint:
         origin = f" ({cp.origin})" if cp.origin else ""
         ctx.tell(Reason.ASSIGNED, f"control-plane VIP {cp.vip}{origin} assigned to {label}", CONTROL_PLANE)
     if ing.vip is not None and (obs is None or obs.ingress_annotation != ing.vip):

@@ -26,6 +26,7 @@ class ClusterRequest:
 
     xr_name: str
     xr_uid: str | None  # metadata.uid: who controls what this XR composes
+    xr_kind: str | None  # to tell an earlier XR of the same name from another controller (adopt.py)
     xr_namespaced: bool  # a Crossplane v2 namespaced XR
     name: str  # of the composed Cluster
     namespace: str  # of the Cluster and its claims
@@ -142,6 +143,7 @@ def parse(xr: dict, inp: Input) -> ClusterRequest:
     return ClusterRequest(
         xr_name=xr_name,
         xr_uid=uid if isinstance(uid, str) else None,
+        xr_kind=kind if isinstance(kind := xr.get("kind"), str) else None,
         xr_namespaced=xr_namespaced,
         name=xr_name,
         namespace=namespace,

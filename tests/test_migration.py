@@ -16,7 +16,7 @@ import copy
 
 import pytest
 
-from tests.fixtures import CC, CP_POOL, ING_POOL, STORE
+from tests.fixtures import CC, CP_POOL, ING_POOL, STORE, live
 from tests.harness import INGRESS_CLAIM, ip_address, observed_claim, observed_cluster, pool, request, run, xr
 from tests.sim import GROUP_IPAM, Sim
 from function import fn
@@ -95,6 +95,16 @@ def test_a_claim_this_xr_already_controls_is_not_someone_elses():
     assert run(xr(), {}, _operator_store(controller=controller)).fatal is None
 
 
+def test_a_claim_of_an_earlier_xr_of_the_same_name_is_waited_for_not_blamed_on_the_operator():
+    # The XR was deleted and made again under its name while its old claims are still being torn down.
+    earlier = {"apiVersion": "platform.example.org/v1alpha1", "kind": "WorkloadCluster", "name": "c1",
+               "uid": "earlier-1", "controller": True}
+    out = run(xr(), {}, _operator_store(controller=earlier))
+    assert out.fatal.startswith("IPAddressClaim team-a/vip-cp-c1 belongs to an earlier WorkloadCluster c1 "
+                                "(uid earlier-1), deleted before XR c1 was made again under its name")
+    assert "capi-vip-allocator" not in out.fatal and "then XR c1 composes it anew" in out.fatal
+
+
 def test_until_crossplane_answers_whether_a_cluster_exists_none_is_composed():
     store = [s for s in _operator_store() if s["kind"] != "Cluster"]
     out = run(xr(), {}, store, drop={"existing/cluster"})
@@ -117,17 +127,37 @@ def test_an_existing_claim_being_deleted_is_waited_for_not_adopted():
     assert "is being deleted" in out.conditions["ControlPlaneVIPReady"][2]
 
 
-def test_nothing_is_looked_up_once_the_xr_has_its_cluster():
-    observed = {"cluster": _existing_cluster()}
+def test_no_cluster_is_looked_up_once_the_xr_has_its_cluster():
+    observed = {"cluster": _existing_cluster(), "vip-claim-control-plane": observed_claim("vip-cp-c1"),
+                INGRESS_CLAIM: observed_claim("vip-ingress-c1", pool_name="ing-pool", role="ingress")}
     out = run(xr(), observed, _operator_store())
     assert not [n for n in out.requirements if n.startswith("existing/")]
 
 
-def test_a_role_the_xr_sets_by_hand_is_not_looked_up():
-    x = xr(annotations={INGRESS_VIP: "10.0.1.99"})
-    x["spec"]["cluster"]["controlPlaneEndpoint"] = {"host": "10.0.0.99"}
-    rsp = fn.run(request(x, {}))
-    assert set(rsp.requirements.resources) & {"existing/control-plane", "existing/ingress"} == set()
+def test_a_claim_a_live_xr_does_not_observe_is_looked_up_so_one_being_deleted_is_waited_for():
+    # Released a moment ago (or deleted by hand) and still deleting: a new claim of its name waits.
+    observed, store = live()
+    del observed[INGRESS_CLAIM]
+    deleting = observed_claim("vip-ingress-c1", pool_name="ing-pool", role="ingress")
+    deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:05Z"
+    out = run(xr(), observed, [*STORE, *store, deleting])
+    assert INGRESS_CLAIM not in out.desired
+    assert any(r == "ClaimMissing" and "is being deleted" in m for r, m in out.warnings)
+
+
+def test_a_claim_of_a_role_the_xr_turns_off_is_adopted_then_released():
+    store = _operator_store()
+    x = xr(annotations={"vip.capi.gorizond.io/ingress-enabled": "false"})
+    out = run(x, {}, store)
+    assert out.desired[INGRESS_CLAIM]["spec"]["poolRef"]["name"] == "ing-pool"  # adopted: Crossplane must own it
+    assert any(r == "Released" and "adopting it first" in m for r, m in out.normals)
+    observed = {name: observed_claim(o["metadata"]["name"], pool_name=o["spec"]["poolRef"]["name"],
+                                     role=o["metadata"]["labels"]["vip.capi.gorizond.io/role"])
+                for name, o in out.desired.items() if name.startswith("vip-claim")}
+    observed["cluster"] = _existing_cluster()
+    out = run(x, observed, store)
+    assert INGRESS_CLAIM not in out.desired  # released: 10.0.1.15 returns to its pool
+    assert "vip-claim-control-plane" in out.desired
 
 
 def test_crossplane_before_v2_2_looks_nothing_up():
@@ -140,7 +170,9 @@ def test_crossplane_before_v2_2_looks_nothing_up():
 
 
 def _operator(sim: Sim, name: str, cls: str = "alpha", ns: str = "team-a") -> None:
-    """What the operator does for a Cluster its user creates: claims, then the patch."""
+    """What the operator does for a Cluster its user creates: claims labelled with their role, controlled
+    by the Cluster, from the class's GlobalInClusterIPPool; then the patch (capi-vip-allocator's
+    pkg/controller/cluster_reconciler.go, as its source reads)."""
     sim.add({"apiVersion": CLUSTER_API, "kind": "Cluster", "metadata": {"name": name, "namespace": ns},
              "spec": {"topology": {"class": cls, "version": "v1.31.0", "variables": []}}})
     cluster = sim.find("Cluster", name, ns)
@@ -148,7 +180,8 @@ def _operator(sim: Sim, name: str, cls: str = "alpha", ns: str = "team-a") -> No
              "controller": True, "blockOwnerDeletion": True}
     for prefix, role in (("cp", "control-plane"), ("ingress", "ingress")):
         sim.add({"apiVersion": "ipam.cluster.x-k8s.io/v1beta1", "kind": "IPAddressClaim",
-                 "metadata": {"name": f"vip-{prefix}-{name}", "namespace": ns, "ownerReferences": [owner]},
+                 "metadata": {"name": f"vip-{prefix}-{name}", "namespace": ns, "ownerReferences": [owner],
+                              "labels": {"vip.capi.gorizond.io/role": role}},
                  "spec": {"poolRef": {"apiGroup": GROUP_IPAM, "kind": "GlobalInClusterIPPool", "name": f"{cls}-{prefix}"}}})
 
 
@@ -257,4 +290,60 @@ def test_deleting_a_migrated_xr_releases_its_addresses(migrated):
     assert sim.find("IPAddress", f"vip-cp-{victim}", "team-a") is None
     assert sim.find("IPAddress", f"vip-ingress-{victim}", "team-a") is None
     sim.check_addresses_returned()
+    sim.check()
+
+
+# Odd things found existing (review) -----------------------------------------------------------
+
+
+def test_an_existing_cluster_behind_a_dns_endpoint_keeps_its_cluster_vip_and_the_claim_that_holds_it():
+    store = _operator_store()
+    cluster = store[-1]
+    cluster["spec"]["controlPlaneEndpoint"]["host"] = "api.c1.example.com"  # clusterVip stays 10.0.0.15
+    out = run(xr(), {}, store)
+    variables = {v["name"]: v["value"] for v in out.cluster["spec"]["topology"]["variables"]}
+    assert variables["clusterVip"] == "10.0.0.15"
+    assert out.cluster["spec"]["controlPlaneEndpoint"]["host"] == "api.c1.example.com"
+    assert "vip-claim-control-plane" in out.desired and not any(r == "Released" for r, _ in out.normals)
+
+
+def test_an_existing_cluster_being_deleted_is_not_adopted_and_no_cluster_is_composed_over_it():
+    store = _operator_store()
+    store[-1]["metadata"]["deletionTimestamp"] = "2026-01-01T00:02:00Z"
+    out = run(xr(), {}, store)
+    assert out.cluster is None
+    assert "is being deleted; the Cluster is composed anew once it is gone" in out.conditions["ControlPlaneVIPReady"][2]
+
+
+def test_an_existing_cluster_without_an_endpoint_gets_none_before_its_class_is_read():
+    store = [s for s in _operator_store() if s["kind"] != "ClusterClass"]
+    cluster = store[-1]
+    del cluster["spec"]["controlPlaneEndpoint"]
+    cluster["spec"]["topology"]["variables"] = []
+    out = run(xr(), {}, store)
+    assert "controlPlaneEndpoint" not in out.cluster["spec"]
+
+
+def test_a_migrated_xr_that_turns_ingress_off_frees_the_operators_claim_and_can_turn_it_on_again():
+    sim = Sim(seed=6)
+    from tests.edits import fleet
+
+    fleet(sim, classes=("alpha",))
+    _operator(sim, "op0")
+    sim.run_for(30)
+    _patch_clusters(sim, ["op0"])
+    _release_owner_references(sim)
+    sim.add(pool("team-a-ingress", "alpha", "ingress", kind="InClusterIPPool", namespace="team-a",
+                 addresses=("10.7.1.10-10.7.1.200",), gateway="10.7.1.1"))
+    x = _xr_for(sim, "op0")
+    x["metadata"]["annotations"] = {"vip.capi.gorizond.io/ingress-enabled": "false"}
+    sim.crossplane.create_xr(x)
+    sim.settle(600)
+    assert sim.find("IPAddressClaim", "vip-ingress-op0", "team-a") is None  # its address is back in the pool
+    key = ("platform.example.org", "WorkloadCluster", "team-a", "op0")
+    del sim.api.get(key)["metadata"]["annotations"]
+    sim.crossplane.enqueue(key, 0)
+    sim.settle(600)
+    claim = sim.find("IPAddressClaim", "vip-ingress-op0", "team-a")
+    assert claim["spec"]["poolRef"]["name"] == "team-a-ingress" and sim.crossplane.errors == []
     sim.check()

@@ -234,6 +234,6 @@ def test_a_live_dns_endpoint_was_manual_and_gets_no_claim():
     out = run(xr(annotations={"vip.capi.gorizond.io/ingress-enabled": "false"}), observed, STORE)
     assert CP_CLAIM not in out.desired
     assert out.cluster["spec"]["controlPlaneEndpoint"]["host"] == "api.example.com"
-    assert out.warnings == [("Conflict", "XR c1 no longer sets spec.cluster.controlPlaneEndpoint.host, but Cluster "
+    assert out.warnings == [("Conflict", "XR c1 does not set spec.cluster.controlPlaneEndpoint.host, but Cluster "
                              "team-a/c1 serves on the manual endpoint api.example.com, which never changes for a live "
-                             "cluster. Set spec.cluster.controlPlaneEndpoint.host=api.example.com again.")]
+                             "cluster. Set spec.cluster.controlPlaneEndpoint.host=api.example.com on the XR.")]

@@ -142,14 +142,30 @@ def test_a_hand_edited_ingress_vip_on_a_live_cluster_is_reported_within_two_reco
 
 def test_a_hand_edited_endpoint_on_a_live_cluster_is_reported_and_kept():
     w, x = converged()
-    _cluster(w)["spec"]["controlPlaneEndpoint"]["host"] = "10.0.0.15"
-    out = _step(w, x)
+    c = _cluster(w)
+    c["spec"]["controlPlaneEndpoint"]["host"] = "10.0.0.15"  # the endpoint and the VIP kube-vip holds, moved by hand
+    for v in c["spec"]["topology"]["variables"]:
+        if v["name"] == "clusterVip":
+            v["value"] = "10.0.0.15"
+    _step(w, x)
     out = _step(w, x)
     messages = [m for r, m in out.warnings if r == "AddressMismatch"]
     assert messages and "10.0.0.15" in messages[0] and "10.0.0.10" in messages[0]
     assert "controlPlaneEndpoint.host=10.0.0.15" in messages[0]  # how to make it deliberate
     assert _cluster(w)["spec"]["controlPlaneEndpoint"]["host"] == "10.0.0.15"
     assert _variables(w)["clusterVip"] == "10.0.0.15"
+
+
+def test_an_endpoint_host_edited_apart_from_its_cluster_vip_is_reported_and_both_stay():
+    w, x = converged()
+    _cluster(w)["spec"]["controlPlaneEndpoint"]["host"] = "10.0.0.15"  # clusterVip (kube-vip) still 10.0.0.10
+    _step(w, x)
+    out = _step(w, x)
+    messages = [m for r, m in out.warnings if r == "AddressMismatch"]
+    assert messages and "two addresses" in messages[0] and "Reserve 10.0.0.15" in messages[0]
+    assert _cluster(w)["spec"]["controlPlaneEndpoint"]["host"] == "10.0.0.15"
+    assert _variables(w)["clusterVip"] == "10.0.0.10"
+    assert w.get("IPAddressClaim", "vip-cp-c1", "team-a") is not None  # kube-vip still holds its address
 
 
 # 4. A port change on a live Cluster is kept, with a warning ----------------------------------
@@ -203,3 +219,77 @@ def test_a_manual_ingress_vip_changed_twice_holds_no_pool_address():
     assert _cluster(w)["metadata"]["annotations"][INGRESS_VIP] == "10.0.1.78"
     assert out.status["ingressSource"] == "Manual"
 
+
+
+# Found in review: each failed before its fix ------------------------------------------------
+
+
+def test_a_manual_ingress_vip_set_while_the_claims_address_is_unread_is_recorded_as_manual():
+    w, x = converged()
+    x["metadata"]["annotations"] = {INGRESS_VIP: "192.168.5.5"}
+    out = w.reconcile(x, drop={"address/ingress"})
+    assert out.status["ingress"] == "192.168.5.5" and out.status["ingressSource"] == "Manual"
+    x["status"]["vip"] = out.status
+    del x["metadata"]["annotations"]  # removed again: the pool's VIP comes back
+    for _ in range(3):
+        out = _step(w, x)
+    assert _cluster(w)["metadata"]["annotations"][INGRESS_VIP] == "10.0.1.10" and out.warnings == []
+
+
+def test_a_manual_ingress_vip_equal_to_the_claims_address_is_the_ingress_vip_even_after_a_hand_edit():
+    w, x = converged()
+    _cluster(w)["metadata"]["annotations"][INGRESS_VIP] = "192.168.7.7"
+    _step(w, x)
+    x["metadata"]["annotations"] = {INGRESS_VIP: "10.0.1.10"}  # back to the claim's own address
+    for _ in range(2):
+        out = _step(w, x)
+    assert _cluster(w)["metadata"]["annotations"][INGRESS_VIP] == "10.0.1.10"
+    assert w.get("IPAddressClaim", "vip-ingress-c1", "team-a") is not None and out.warnings == []
+
+
+def test_a_live_clusters_claim_that_cannot_bind_is_warned_about_and_not_converged():
+    w, x = converged()
+    w.remove(w.get("IPAddressClaim", "vip-cp-c1", "team-a"))
+    w.remove(w.get("IPAddress", "vip-cp-c1", "team-a"))
+    w.get("GlobalInClusterIPPool", "cp-pool")["spec"]["addresses"] = ["10.0.0.30"]
+    w.add(ip_address("other", "10.0.0.30"))  # the pool is full: the claim made again cannot bind
+    for _ in range(3):
+        out = _step(w, x)
+        w.get("GlobalInClusterIPPool", "cp-pool")["status"] = {"ipAddresses": {"total": 1, "used": 1, "free": 0}}
+    assert out.reason("ControlPlaneVIPReady") == "PoolExhausted" and out.ttl == 15
+    assert any(r == "PoolExhausted" and "10.0.0.10 stays on the Cluster meanwhile" in m for r, m in out.warnings)
+    assert _cluster(w)["spec"]["controlPlaneEndpoint"]["host"] == "10.0.0.10"
+
+
+def test_a_pinned_endpoint_whose_claim_is_being_deleted_waits_for_it_before_a_new_claim():
+    w, x = converged()
+    x["spec"]["cluster"]["controlPlaneEndpoint"] = {"host": "10.0.0.10"}  # pinned to its pool VIP
+    _step(w, x)
+    w.get("IPAddressClaim", "vip-cp-c1", "team-a")["metadata"]["deletionTimestamp"] = "2026-01-01T00:01:00Z"
+    out = w.reconcile(x)
+    assert "vip-claim-control-plane" not in out.desired  # not composed over the one being deleted
+    assert any(r == "ClaimMissing" and "is being deleted" in m for r, m in out.warnings)
+
+
+def test_a_manual_ingress_vip_equal_to_the_claims_address_before_the_cluster_is_composed_is_that_address():
+    w = World()
+    w.add(*STORE)
+    x = xr()
+    w.reconcile(x)
+    w.converge_ipam()  # claims bound; the Cluster waits for the next reconcile
+    x["metadata"]["annotations"] = {INGRESS_VIP: "10.0.1.10"}  # the address IPAM gave the ingress claim
+    for _ in range(4):
+        out = _step(w, x)
+    assert _cluster(w)["metadata"]["annotations"][INGRESS_VIP] == "10.0.1.10"
+    assert w.get("IPAddressClaim", "vip-ingress-c1", "team-a") is not None and out.warnings == []
+
+
+def test_a_cluster_deleted_by_hand_under_a_manual_ingress_vip_equal_to_its_claims_address_is_composed_again():
+    w, x = converged()
+    x["metadata"]["annotations"] = {INGRESS_VIP: "10.0.1.10"}
+    _step(w, x)
+    w.remove(_cluster(w))
+    out = _step(w, x)
+    assert out.cluster is not None
+    assert _cluster(w)["metadata"]["annotations"][INGRESS_VIP] == "10.0.1.10"
+    assert w.get("IPAddressClaim", "vip-ingress-c1", "team-a") is not None
