@@ -95,6 +95,8 @@ def read_cluster(found: Found, inp: Input, req: ClusterRequest) -> clusters.Obse
 
 def _check_controller(obj: dict, label: str, resource: str, namespace: str, name: str, req: ClusterRequest) -> None:
     meta = obj.get("metadata") or {}
+    if isinstance(meta, dict) and meta.get("deletionTimestamp"):
+        return  # on its way out: never composed over, waited for (decide.py), whoever controls it
     refs = meta.get("ownerReferences") if isinstance(meta, dict) else None
     for ref in refs if isinstance(refs, list) else []:
         if not isinstance(ref, dict) or ref.get("controller") is not True:
@@ -102,8 +104,8 @@ def _check_controller(obj: dict, label: str, resource: str, namespace: str, name
         if req.xr_uid is not None and ref.get("uid") == req.xr_uid:
             return  # composed by this XR already
         owner = f"{ref.get('kind')} {ref.get('name')}"
-        if req.xr_kind is not None and ref.get("kind") == req.xr_kind:
-            raise Fatal(_other_xr(obj, label, owner, ref, req))
+        if _same_kind(ref, req) and req.xr_uid is not None:
+            raise Fatal(_other_xr(label, owner, ref, req))
         msg = (
             f"{label} exists and is controlled by {owner} (its metadata.ownerReferences), so XR {req.xr_name} "
             "cannot compose it: Crossplane and the API server allow one controller. Nothing is applied. If "
@@ -114,16 +116,24 @@ def _check_controller(obj: dict, label: str, resource: str, namespace: str, name
         raise Fatal(msg)
 
 
-def _other_xr(obj: dict, label: str, owner: str, ref: dict, req: ClusterRequest) -> str:
-    """An XR of this kind controls it: an earlier XR of this name, or another XR composing the same names."""
-    going = isinstance(obj.get("metadata"), dict) and obj["metadata"].get("deletionTimestamp")
-    state = "is being deleted" if going else "is not deleted yet (the garbage collector removes it)"
+def _group(api_version: object) -> str | None:
+    return api_version.rpartition("/")[0] if isinstance(api_version, str) else None
+
+
+def _same_kind(ref: dict, req: ClusterRequest) -> bool:
+    """Whether the controller is an XR of this XR's kind and API group."""
+    return req.xr_kind is not None and ref.get("kind") == req.xr_kind and _group(ref.get("apiVersion")) == _group(req.xr_api_version)
+
+
+def _other_xr(label: str, owner: str, ref: dict, req: ClusterRequest) -> str:
+    """An XR of this kind controls it, not being deleted: an earlier XR of this name, or another XR."""
     if ref.get("name") == req.xr_name:
-        # Deleted and made again under its name: the earlier XR's objects are still on their way out.
+        # Deleted and made again under its name: the garbage collector has not reached it yet.
         return (
-            f"{label} belongs to an earlier {owner} (uid {ref.get('uid')}), deleted before XR {req.xr_name} was made "
-            f"again under its name, and {state}. Nothing is applied until it is gone; then XR {req.xr_name} "
-            "composes it anew. If it stays, check its metadata.finalizers."
+            f"{label} belongs to an earlier {owner} (uid {ref.get('uid')}; this XR's is {req.xr_uid}), deleted "
+            f"before XR {req.xr_name} was made again under its name, and the garbage collector has not deleted it "
+            f"yet. Nothing is applied until it is being deleted or gone; then XR {req.xr_name} composes it anew. "
+            f"If it stays, check that {owner} is gone (kubectl get) and the garbage collector runs."
         )
     return (
         f"{label} is composed by {owner}, so XR {req.xr_name} cannot compose it: two XRs would share a Cluster "

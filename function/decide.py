@@ -413,8 +413,11 @@ def _live_control_plane(
         return RoleState(vip=live, source=MANUAL, condition=manual_condition) if source == MANUAL or inferred else _remake(ctx, slot, live)
     # The XR's own endpoint: set to the live one, or a manual endpoint it no longer sets.
     own = manual == live or (not manual and source == MANUAL)
+    # A host that repeats the pool VIP the Cluster serves (copied into the XR, say) is no reason
+    # to give up a claim made again for it: it is waited for, as any pool VIP's.
+    repeats_pool = manual == live and source == POOL
     if not claim.bound:
-        if own:  # it holds nothing: let it go
+        if own and not repeats_pool:  # it holds nothing: let it go
             state = RoleState(vip=live, source=MANUAL, origin="manual", condition=manual_condition)
             return _release(ctx, CONTROL_PLANE, claim, state, f"{label} serves on {live}, the XR's own endpoint")
         return _unbound_under(ctx, slot, claim, live, required=True)
@@ -541,6 +544,13 @@ def _ingress(ctx: _Context) -> RoleState:
     live = ctx.cluster.ingress_annotation if ctx.cluster else None
     annotation = ctx.inp.annotations
     manual = ctx.req.manual_ingress
+    repeats_pool = manual and live and manual == (addresses.parse_ip(live) or live) and ctx.sources.get(INGRESS) == POOL
+    if repeats_pool and not ctx.req.ingress_disabled:
+        # The annotation repeats the pool VIP the Cluster serves. While no bound claim says otherwise
+        # it is that pool VIP: a claim of it being deleted, made again or not bound yet is warned
+        # about and waited for, as without the annotation, not silently given up.
+        if claim is None or claim.deleting or not claim.bound:
+            manual = None
     if claim is not None and claim.deleting and not ctx.req.ingress_disabled and not manual:
         return _claim_deleting(ctx, slot, claim, live, required=False)
     if claim is not None and claim.deleting:

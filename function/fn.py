@@ -117,7 +117,7 @@ def xr_shape(inp: inputs.Input) -> dict:
 
 @functools.lru_cache(maxsize=16)
 def _xr_shape(cluster_spec_path: str, status_path: str) -> dict:
-    shape: dict = {"kind": ALL, "metadata": {**_META, "uid": ALL, "annotations": ALL}, "spec": {"claimRef": {"namespace": ALL}}}
+    shape: dict = {"apiVersion": ALL, "kind": ALL, "metadata": {**_META, "uid": ALL, "annotations": ALL}, "spec": {"claimRef": {"namespace": ALL}}}
     shape = _merge(shape, _path_shape(cluster_spec_path, CLUSTER_SPEC_SHAPE))
     return _merge(shape, _path_shape(status_path))
 

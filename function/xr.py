@@ -26,7 +26,8 @@ class ClusterRequest:
 
     xr_name: str
     xr_uid: str | None  # metadata.uid: who controls what this XR composes
-    xr_kind: str | None  # to tell an earlier XR of the same name from another controller (adopt.py)
+    xr_kind: str | None  # with xr_api_version: to tell an earlier XR of this name from another controller (adopt.py)
+    xr_api_version: str | None
     xr_namespaced: bool  # a Crossplane v2 namespaced XR
     name: str  # of the composed Cluster
     namespace: str  # of the Cluster and its claims
@@ -144,6 +145,7 @@ def parse(xr: dict, inp: Input) -> ClusterRequest:
         xr_name=xr_name,
         xr_uid=uid if isinstance(uid, str) else None,
         xr_kind=kind if isinstance(kind := xr.get("kind"), str) else None,
+        xr_api_version=api if isinstance(api := xr.get("apiVersion"), str) else None,
         xr_namespaced=xr_namespaced,
         name=xr_name,
         namespace=namespace,

@@ -973,6 +973,11 @@ class Sim:
         all_bound = cls is not None and has_cp and all(c and (c.get("status") or {}).get("addressRef") for c in claims)
         gone = state.had_cluster and "cluster" not in desired  # deleted by hand: composing it again starts now
         state.had_cluster = "cluster" in desired
+        # A Cluster of its name still being deleted (its XR deleted and made again): no Cluster is
+        # composed on top of it, so the clock starts once it is gone.
+        old = self.api.get(("cluster.x-k8s.io", "Cluster", key[2], key[3]))
+        if old is not None and old["metadata"].get("deletionTimestamp"):
+            all_bound = False
         if not all_bound:
             state.bound_at_reconcile = None  # a claim was remade (or the class went): the clock restarts
         elif state.bound_at_reconcile is None or gone:

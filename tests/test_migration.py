@@ -22,6 +22,7 @@ from tests.sim import GROUP_IPAM, Sim
 from function import fn
 
 INGRESS_VIP = "vip.capi.gorizond.io/ingress-vip"
+INGRESS_ENABLED = "vip.capi.gorizond.io/ingress-enabled"
 CLUSTER_API = "cluster.x-k8s.io/v1beta1"
 
 
@@ -101,8 +102,28 @@ def test_a_claim_of_an_earlier_xr_of_the_same_name_is_waited_for_not_blamed_on_t
                "uid": "earlier-1", "controller": True}
     out = run(xr(), {}, _operator_store(controller=earlier))
     assert out.fatal.startswith("IPAddressClaim team-a/vip-cp-c1 belongs to an earlier WorkloadCluster c1 "
-                                "(uid earlier-1), deleted before XR c1 was made again under its name")
+                                "(uid earlier-1; this XR's is 0a1b), deleted before XR c1 was made again under its name")
     assert "capi-vip-allocator" not in out.fatal and "then XR c1 composes it anew" in out.fatal
+
+
+def test_a_deleting_claim_of_an_earlier_xr_for_a_role_turned_off_blocks_nothing():
+    earlier = {"apiVersion": "platform.example.org/v1alpha1", "kind": "WorkloadCluster", "name": "c1",
+               "uid": "earlier-1", "controller": True}
+    store = [s for s in _operator_store(controller=earlier) if s["kind"] != "Cluster"]
+    for s in store:
+        if s["kind"] == "IPAddressClaim":
+            s["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"  # the IPAM provider's finalizer holds it
+    out = run(xr(annotations={INGRESS_ENABLED: "false"}), {}, store)
+    assert out.fatal is None
+    assert INGRESS_CLAIM not in out.desired  # never composed over the one on its way out
+    assert out.reason("ControlPlaneVIPReady") == "WaitingForAddress"  # the control plane's waits for its own
+
+
+def test_a_claim_of_a_kind_of_the_same_name_in_another_api_group_is_not_called_an_earlier_xr():
+    other = {"apiVersion": "legacy.example.org/v1", "kind": "WorkloadCluster", "name": "c1", "uid": "l-1",
+             "controller": True}
+    out = run(xr(), {}, _operator_store(controller=other))
+    assert out.fatal.startswith("IPAddressClaim team-a/vip-cp-c1 exists and is controlled by WorkloadCluster c1")
 
 
 def test_until_crossplane_answers_whether_a_cluster_exists_none_is_composed():

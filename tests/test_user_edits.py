@@ -293,3 +293,37 @@ def test_a_cluster_deleted_by_hand_under_a_manual_ingress_vip_equal_to_its_claim
     assert out.cluster is not None
     assert _cluster(w)["metadata"]["annotations"][INGRESS_VIP] == "10.0.1.10"
     assert w.get("IPAddressClaim", "vip-ingress-c1", "team-a") is not None
+
+
+def test_an_ingress_vip_pinned_to_its_pool_address_whose_claim_is_deleted_is_warned_about_and_claimed_again():
+    w, x = converged()
+    x["metadata"]["annotations"] = {INGRESS_VIP: "10.0.1.10"}  # the pool's VIP, copied onto the XR
+    _step(w, x)
+    w.remove(w.get("IPAddressClaim", "vip-ingress-c1", "team-a"))  # by hand; IPAM frees 10.0.1.10
+    w.remove(w.get("IPAddress", "vip-ingress-c1", "team-a"))
+    out = w.reconcile(x)
+    assert "ClaimMissing" in [r for r, _ in out.warnings]
+    x["status"]["vip"] = out.status
+    w.converge_ipam()
+    for _ in range(2):
+        out = _step(w, x)
+    assert w.get("IPAddressClaim", "vip-ingress-c1", "team-a") is not None  # 10.0.1.10 reserved again
+    assert out.status["ingressSource"] == "Pool" and out.warnings == []
+
+
+def test_an_endpoint_pinned_to_its_pool_address_waits_for_its_claim_made_again():
+    w, x = converged()
+    x["spec"]["cluster"]["controlPlaneEndpoint"] = {"host": "10.0.0.10"}  # the pool's VIP, copied onto the XR
+    _step(w, x)
+    w.remove(w.get("IPAddressClaim", "vip-cp-c1", "team-a"))  # by hand; IPAM frees 10.0.0.10
+    w.remove(w.get("IPAddress", "vip-cp-c1", "team-a"))
+    out = w.reconcile(x)
+    assert [r for r, _ in out.warnings] == ["ClaimMissing"]  # made again
+    x["status"]["vip"] = out.status
+    out = w.reconcile(x)  # not bound yet: kept and waited for
+    assert w.get("IPAddressClaim", "vip-cp-c1", "team-a") is not None
+    assert out.reason("ControlPlaneVIPReady") == "WaitingForAddress"
+    w.converge_ipam()
+    out = _step(w, x)
+    assert w.get("IPAddress", "vip-cp-c1", "team-a")["spec"]["address"] == "10.0.0.10"
+    assert out.status["controlPlaneSource"] == "Pool"
