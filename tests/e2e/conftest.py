@@ -24,6 +24,18 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "composition_input(input): the Input of the Composition the test's XRs use")
 
 
+_started: dict[str, float] = {}  # the stack's start-up, by phase (seconds), for the summary
+REPORT: list[str] = []  # lines the e2e tests want in the summary (the steady-state figures)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _started:
+        phases = ", ".join(f"{k} {v:.0f} s" for k, v in _started.items() if k != "total")
+        terminalreporter.write_line(f"e2e stack up in {_started['total']:.0f} s ({phases})")
+    for line in REPORT:
+        terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     """The real management cluster, up for the whole session."""
@@ -39,6 +51,7 @@ def stack(tmp_path_factory):
     except (StackError, Missing, TimeoutError) as e:
         s.down()
         pytest.fail(f"the e2e stack did not start: {e}", pytrace=False)
+    _started.update(s.timings)
     try:
         _platform(s)
         yield s

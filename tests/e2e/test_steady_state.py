@@ -13,7 +13,7 @@ import json
 import pytest
 
 from tests.e2e import scenarios
-from tests.e2e.conftest import opened_world
+from tests.e2e.conftest import REPORT, opened_world
 
 COMPOSED = {"APPLY clusters": 1, "APPLY ipaddressclaims": 2, "APPLY usages": 2}  # per XR: Cluster, 2 claims, 2 Usages
 XR_WRITES = {"APPLY workloadclusters": 1, "APPLY workloadclusters/status": 1}
@@ -27,6 +27,10 @@ def steady(request):
         if cache is not None:
             cache.set(f"e2e/steady-state/{w.name}", figures)
         print(f"\nsteady state [{w.name}]: {json.dumps(figures, indent=1)}")
+        n = figures["reconciles"] or 1
+        per = ", ".join(f"{k} {v / n:.2f}" for k, v in figures["requests"].items() if k.startswith("APPLY"))
+        REPORT.append(f"steady state [{w.name}]: {figures['xrs']} XRs, {figures['window_s']} s, "
+                      f"{figures['reconciles']:.0f} reconciles, {figures['calls']:.0f} calls; per reconcile: {per}")
         yield w.name, figures
 
 
