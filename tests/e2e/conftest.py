@@ -70,7 +70,7 @@ def _platform(s) -> None:
 
     def served() -> bool:
         xrd = kube.get("apiextensions.crossplane.io/v2", "CompositeResourceDefinition", "workloadclusters.platform.example.org")
-        conds = {c["type"]: c["status"] for c in (xrd.get("status") or {}).get("conditions", [])}
+        conds = {c["type"]: c["status"] for c in (xrd.get("status") or {}).get("conditions") or []}
         if conds.get("Established") != "True" or conds.get("Offered", "True") != "True":
             return False
         kube.resource("platform.example.org/v1alpha1", "WorkloadCluster")  # served, or NotFound

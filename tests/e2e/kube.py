@@ -128,7 +128,8 @@ class Kube:
             name = crd["metadata"]["name"]
             while True:
                 got = self.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
-                conditions = {c["type"]: c["status"] for c in (got.get("status") or {}).get("conditions", [])}
+                # just created, its status may be missing or hold "conditions": null
+                conditions = {c["type"]: c["status"] for c in ((got or {}).get("status") or {}).get("conditions") or []}
                 if conditions.get("Established") == "True":
                     break
                 if time.monotonic() > deadline:

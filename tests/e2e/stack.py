@@ -508,8 +508,8 @@ class Stack:
             (rev,) = revisions()
             status = rev.get("status") or {}
             if status.get("endpoint") != f"127.0.0.1:{self.ports['function']}" or status.get("tlsServerSecretName") != secret \
-                    or not any(c["type"] == "RuntimeHealthy" and c["status"] == "True" for c in status.get("conditions", [])):
-                conditions = [c for c in status.get("conditions", []) if c["type"] != "RuntimeHealthy"]
+                    or not any(c["type"] == "RuntimeHealthy" and c["status"] == "True" for c in status.get("conditions") or []):
+                conditions = [c for c in status.get("conditions") or [] if c["type"] != "RuntimeHealthy"]
                 conditions.append({"type": "RuntimeHealthy", "status": "True", "reason": "HealthyPackageRevision",
                                    "message": "the e2e tests run the function on 127.0.0.1",
                                    "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
@@ -521,7 +521,7 @@ class Stack:
                                "conditions": conditions}})
                 return False
             fn = kube.get("pkg.crossplane.io/v1", "Function", FUNCTION)
-            have = {c["type"]: c["status"] for c in (fn.get("status") or {}).get("conditions", [])}
+            have = {c["type"]: c["status"] for c in (fn.get("status") or {}).get("conditions") or []}
             return have.get("Installed") == "True" and have.get("Healthy") == "True"
 
         wait_for(f"Function {FUNCTION} installed and healthy", healthy, timeout=180, interval=1, proc=self.procs["crossplane"])

@@ -100,7 +100,7 @@ def workload_cluster(name: str, namespace: str, cls: str, *, annotations: dict |
 
 
 def conditions_of(obj: dict | None) -> dict[str, dict]:
-    return {c["type"]: c for c in ((obj or {}).get("status") or {}).get("conditions", [])}
+    return {c["type"]: c for c in ((obj or {}).get("status") or {}).get("conditions") or []}
 
 
 class WaitTimeout(AssertionError):
@@ -431,7 +431,7 @@ class SimWorld(World):
         if rsp is None:
             return
         status = xr.setdefault("status", {})
-        kept = [c for c in status.get("conditions", []) if c["type"] not in {c.type for c in rsp.conditions}]
+        kept = [c for c in status.get("conditions") or [] if c["type"] not in {c.type for c in rsp.conditions}]
         names = {fnv1.STATUS_CONDITION_TRUE: "True", fnv1.STATUS_CONDITION_FALSE: "False"}
         status["conditions"] = kept + [{"type": c.type, "status": names.get(c.status, "Unknown"), "reason": c.reason,
                                         "message": c.message} for c in rsp.conditions]
@@ -489,7 +489,7 @@ class SimWorld(World):
     def cluster_ready(self, name):
         key = self._key("Cluster", name)
         obj = self.sim.api.get(key)
-        conditions = [c for c in (obj.get("status") or {}).get("conditions", []) if c["type"] not in ("Ready", "TopologyReconciled")]
+        conditions = [c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] not in ("Ready", "TopologyReconciled")]
         conditions += [{"type": t, "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"} for t in ("Ready", "TopologyReconciled")]
         self.sim.api.update_status(key, {**(obj.get("status") or {}), "conditions": conditions})
 
