@@ -95,12 +95,16 @@ def read_cluster(found: Found, inp: Input, req: ClusterRequest) -> clusters.Obse
 
 def _check_controller(obj: dict, label: str, resource: str, namespace: str, name: str, req: ClusterRequest) -> None:
     meta = obj.get("metadata") or {}
-    if isinstance(meta, dict) and meta.get("deletionTimestamp"):
-        return  # on its way out: never composed over, waited for (decide.py), whoever controls it
+    going = isinstance(meta, dict) and bool(meta.get("deletionTimestamp"))
     refs = meta.get("ownerReferences") if isinstance(meta, dict) else None
     for ref in refs if isinstance(refs, list) else []:
         if not isinstance(ref, dict) or ref.get("controller") is not True:
             continue
+        if going and (resource == "ipaddressclaim" or _same_kind(ref, req)):
+            # On its way out: never composed over, waited for (decide.py). A Cluster another
+            # controller is deleting may be made again by it, so that stays Fatal: no claims are
+            # made for a Cluster this XR may never compose.
+            return
         if req.xr_uid is not None and ref.get("uid") == req.xr_uid:
             return  # composed by this XR already
         owner = f"{ref.get('kind')} {ref.get('name')}"

@@ -122,6 +122,7 @@ class _Context:
     cluster: clusters.ObservedCluster | None  # the live Cluster: observed, or adopted (adopt.py)
     cls: clusterclass.ClassState
     sources: dict[str, str]  # role -> POOL/MANUAL from the XR's status
+    recorded: dict[str, str]  # role -> the VIP the XR's status records
     claims: dict[str, claims.Claim | None]  # role -> its claim: observed, or adopted
     use_usages: bool
     decision: Decision
@@ -169,6 +170,7 @@ def decide(
         cluster=observed_cluster,
         cls=clusterclass.read(inp, fetched, req.class_name, req.class_namespace),
         sources={role: status.get(keys[1]) for role, keys in STATUS_KEYS.items() if status.get(keys[1]) in (POOL, MANUAL)},
+        recorded={role: status[keys[0]] for role, keys in STATUS_KEYS.items() if isinstance(status.get(keys[0]), str)},
         claims={key: _observed_claim(observed, key) for key in (CONTROL_PLANE, INGRESS)},
         use_usages=usage_wanted,  # Usages observed earlier are kept regardless (see _compose_claim)
         decision=Decision(),
@@ -285,6 +287,27 @@ def _address(ctx: _Context, role_key: str, claim: claims.Claim | None) -> claims
 def _known(address: claims.Address | None) -> bool:
     """Whether a bound claim's address is known: fetched, found and an IP."""
     return address is not None and address.value is not None
+
+
+def _repeats_pool(ctx: _Context, role_key: str, manual: str | None, live: str | None) -> bool:
+    """Whether the XR's manual value repeats the pool VIP the live Cluster serves (copied onto the
+    XR, say): equal to it, and the XR's status records that VIP as the pool's."""
+    if not manual or not live or ctx.sources.get(role_key) != POOL:
+        return False
+    same = addresses.parse_ip(live) or live
+    return (addresses.parse_ip(manual) or manual) == same and (addresses.parse_ip(ctx.recorded.get(role_key, "")) or ctx.recorded.get(role_key)) == same
+
+
+def _unreserved(ctx: _Context, slot: Slot, claim: claims.Claim, address: claims.Address, live: str, setting: str) -> None:
+    """A pool VIP the XR repeats, whose claim was made again and bound elsewhere: the claim goes
+    (it holds nothing the Cluster uses), and the warning says the VIP is reserved by nothing now."""
+    ctx.warn(
+        Reason.CLAIM_MISSING,
+        f"{ctx.cluster.label} serves the {slot.role.label_value} VIP {live}, which {setting} repeats; the claim that "
+        f"reserved it is gone, and {claim.label}, made again, is bound to {address.value}, which the Cluster does not "
+        f"use, so it is released. {live} is now reserved by no claim, and IPAM may give it to another cluster: "
+        "reserve it in the pool it came from (spec.excludedAddresses).",
+    )
 
 
 def _explains(address: claims.Address, live: str) -> bool:
@@ -415,7 +438,7 @@ def _live_control_plane(
     own = manual == live or (not manual and source == MANUAL)
     # A host that repeats the pool VIP the Cluster serves (copied into the XR, say) is no reason
     # to give up a claim made again for it: it is waited for, as any pool VIP's.
-    repeats_pool = manual == live and source == POOL
+    repeats_pool = _repeats_pool(ctx, CONTROL_PLANE, manual, live)
     if not claim.bound:
         if own and not repeats_pool:  # it holds nothing: let it go
             state = RoleState(vip=live, source=MANUAL, origin="manual", condition=manual_condition)
@@ -431,6 +454,8 @@ def _live_control_plane(
         return _serves(slot, live, claim, ctx.cluster)
     # The claim holds an address the Cluster does not use.
     if own:
+        if repeats_pool:
+            _unreserved(ctx, slot, claim, address, live, where)
         state = RoleState(vip=live, source=MANUAL, origin="manual", condition=manual_condition)
         why = f"{label} serves on {live}, the XR's own endpoint, not on the claim's {address.value}"
         return _release(ctx, CONTROL_PLANE, claim, state, why)
@@ -544,7 +569,7 @@ def _ingress(ctx: _Context) -> RoleState:
     live = ctx.cluster.ingress_annotation if ctx.cluster else None
     annotation = ctx.inp.annotations
     manual = ctx.req.manual_ingress
-    repeats_pool = manual and live and manual == (addresses.parse_ip(live) or live) and ctx.sources.get(INGRESS) == POOL
+    repeats_pool = _repeats_pool(ctx, INGRESS, manual, live)
     if repeats_pool and not ctx.req.ingress_disabled:
         # The annotation repeats the pool VIP the Cluster serves. While no bound claim says otherwise
         # it is that pool VIP: a claim of it being deleted, made again or not bound yet is warned
@@ -575,7 +600,8 @@ def _ingress(ctx: _Context) -> RoleState:
     if manual:
         if claim is not None and claim.bound and not _known(address):
             # It may hold the manual VIP itself: the VIP is set, the claim waits to be read.
-            return dataclasses.replace(_hold(ctx, slot, claim, address, manual, source=MANUAL), origin="manual")
+            source = POOL if repeats_pool else MANUAL  # a repeated pool VIP stays the pool's
+            return dataclasses.replace(_hold(ctx, slot, claim, address, manual, source=source), origin="manual")
         if claim is not None and claim.bound and _explains(address, manual):
             # A manual value equal to the claim's own address is that address: it stays claimed, and
             # is the ingress VIP, as any manual VIP is (whatever the Cluster shows). With no Cluster
@@ -590,6 +616,8 @@ def _ingress(ctx: _Context) -> RoleState:
                 condition=Condition(INGRESS_READY, True, Reason.MANUAL, f"ingress VIP {manual} set by XR annotation"),
             )
             why = f"XR sets {annotation.ingress_vip}={manual}"
+            if repeats_pool and claim is not None and _known(address):
+                _unreserved(ctx, slot, claim, address, live, f"the XR annotation {annotation.ingress_vip}")
             return _release(ctx, INGRESS, claim, state, why) if claim else state
     cls = ctx.cls
     if not cls.found or not cls.defines(role.variable):

@@ -368,3 +368,14 @@ def test_a_migrated_xr_that_turns_ingress_off_frees_the_operators_claim_and_can_
     claim = sim.find("IPAddressClaim", "vip-ingress-op0", "team-a")
     assert claim["spec"]["poolRef"]["name"] == "team-a-ingress" and sim.crossplane.errors == []
     sim.check()
+
+
+def test_a_cluster_another_controller_is_deleting_is_fatal_so_no_claim_is_made_for_it():
+    # That controller may make its Cluster again: claims made meanwhile would be held for nothing.
+    cluster = _existing_cluster()
+    cluster["metadata"]["ownerReferences"] = [{"apiVersion": "provisioning.example.io/v1", "kind": "ManagedCluster",
+                                               "name": "c1", "uid": "f-1", "controller": True}]
+    cluster["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    store = [s for s in _operator_store() if s["kind"] not in ("Cluster", "IPAddressClaim", "IPAddress")]
+    out = run(xr(), {}, [*store, cluster])
+    assert out.fatal.startswith("Cluster team-a/c1 exists and is controlled by ManagedCluster c1")

@@ -327,3 +327,34 @@ def test_an_endpoint_pinned_to_its_pool_address_waits_for_its_claim_made_again()
     out = _step(w, x)
     assert w.get("IPAddress", "vip-cp-c1", "team-a")["spec"]["address"] == "10.0.0.10"
     assert out.status["controlPlaneSource"] == "Pool"
+
+
+def test_a_pinned_pool_vip_whose_claim_made_again_binds_elsewhere_is_released_with_a_warning_that_it_is_unreserved():
+    w, x = converged()
+    x["metadata"]["annotations"] = {INGRESS_VIP: "10.0.1.10"}  # the pool's VIP, copied onto the XR
+    _step(w, x)
+    w.remove(w.get("IPAddressClaim", "vip-ingress-c1", "team-a"))  # by hand; IPAM frees 10.0.1.10
+    w.remove(w.get("IPAddress", "vip-ingress-c1", "team-a"))
+    w.add(ip_address("vip-ingress-other", "10.0.1.10", namespace="team-b", pool_name="ing-pool"))  # given away
+    warnings = [r for _ in range(4) for r, _ in _step(w, x).warnings]  # the release goes in steps (Usage)
+    assert warnings.count("ClaimMissing") == 2  # made again; then released, saying 10.0.1.10 is unreserved
+    assert w.get("IPAddressClaim", "vip-ingress-c1", "team-a") is None  # it held nothing the Cluster uses
+
+
+def test_a_pinned_pool_vip_whose_address_is_unread_for_a_moment_stays_the_pools():
+    w, x = converged()
+    x["metadata"]["annotations"] = {INGRESS_VIP: "10.0.1.10"}
+    _step(w, x)
+    out = w.reconcile(x, drop={"address/ingress"})
+    assert out.status["ingressSource"] == "Pool"
+
+
+def test_a_stale_pool_source_under_a_manual_ingress_vip_raises_no_false_alarm():
+    w, x = converged()
+    pooled = dict(x["status"]["vip"])
+    x["metadata"]["annotations"] = {INGRESS_VIP: "192.168.5.5"}
+    for _ in range(4):
+        _step(w, x)
+    x["status"]["vip"] = pooled  # the status write of the releasing reconcile lost
+    out = _step(w, x)
+    assert out.warnings == [] and w.get("IPAddressClaim", "vip-ingress-c1", "team-a") is None
