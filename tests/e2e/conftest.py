@@ -18,6 +18,9 @@ import pytest
 from tests.e2e.world import EXAMPLE_COMPOSITION, SimWorld, StackWorld, WaitTimeout, composition, example_input, examples
 
 _numbers = itertools.count(1)
+# The walkthrough's namespaces, which several tests use; every other namespace is a test's own
+# (e2e-NN), so its deletion is not waited for.
+REUSED = {"team-a", "team-b"}
 
 
 def pytest_configure(config):
@@ -143,7 +146,7 @@ def cleanup(w: StackWorld, custom: str | None = None) -> None:
         w.kube.delete("apiextensions.crossplane.io/v1", "Composition", custom)
     for ns in sorted(w.namespaces):
         w.kube.delete("v1", "Namespace", ns)
-    for ns in sorted(w.namespaces):  # a later test may use the same namespace (the walkthrough's team-a)
+    for ns in sorted(w.namespaces & REUSED):  # a later test uses the same namespace: wait until it is gone
         try:
             w.wait(f"namespace {ns} to go", lambda: w.kube.get("v1", "Namespace", ns) is None, timeout=180)
         except WaitTimeout as e:
