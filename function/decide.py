@@ -673,6 +673,9 @@ def _ingress_without_variable(
             ),
         )
     kept = f"{claim.label} is kept" if claim is not None else "the Cluster keeps its annotation"
+    if claim is None and live and ctx.sources.get(INGRESS) == POOL:
+        # Its claim went (by hand, say) and is not made again while the class lacks the variable.
+        kept += f", but no claim reserves {live} any more, so IPAM may give it to another cluster: reserve it in its pool (spec.excludedAddresses)"
     message = clusterclass.missing_variable_message(cls, role.variable, f"the ingress VIP {vip or ''}".rstrip()) + (
         f". {kept}; to release it annotate the XR {ctx.inp.annotations.ingress_enabled}=\"false\""
     )

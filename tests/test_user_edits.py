@@ -358,3 +358,16 @@ def test_a_stale_pool_source_under_a_manual_ingress_vip_raises_no_false_alarm():
     x["status"]["vip"] = pooled  # the status write of the releasing reconcile lost
     out = _step(w, x)
     assert out.warnings == [] and w.get("IPAddressClaim", "vip-ingress-c1", "team-a") is None
+
+
+def test_an_ingress_claim_deleted_while_the_class_lacks_the_variable_is_said_to_leave_the_vip_unreserved():
+    from tests.harness import cluster_class
+
+    w, x = converged()
+    w.add(cluster_class(variables=("clusterVip",)))  # the class loses ingressVip: the claim is kept, not remade
+    _step(w, x)
+    w.remove(w.get("IPAddressClaim", "vip-ingress-c1", "team-a"))  # by hand; IPAM frees 10.0.1.10
+    w.remove(w.get("IPAddress", "vip-ingress-c1", "team-a"))
+    out = _step(w, x)
+    (message,) = [m for r, m in out.warnings if r == "ClusterClassMissingVariable"]
+    assert "no claim reserves 10.0.1.10 any more" in message and "spec.excludedAddresses" in message
