@@ -54,6 +54,9 @@ def stack(tmp_path_factory):
     except (StackError, Missing, TimeoutError) as e:
         s.down()
         pytest.fail(f"the e2e stack did not start: {e}", pytrace=False)
+    except BaseException:
+        s.down()  # whatever went wrong, no process of the stack outlives the session
+        raise
     _started.update(s.timings)
     try:
         _platform(s)

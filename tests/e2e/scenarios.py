@@ -411,3 +411,89 @@ def steady_state(world: World, net: str, *, count: int = 4, window: float = 90) 
     return {"xrs": count, "window_s": window, "ttl_s": STEADY_TTL, "reconciles": reconciles, "calls": calls,
             "requests": {f"{verb} {resource}": n for (verb, resource), n in sorted(requests.items()) if n},
             "by_user": {f"{user} {verb} {resource}": n for (user, verb, resource), n in sorted(by_user.items()) if n}}
+
+
+# --- moving from capi-vip-allocator -------------------------------------------------------------
+
+
+def _as_the_operator_leaves_it(world: World, name: str, cls: str) -> None:
+    """A Cluster its user created, and what capi-vip-allocator v0.7.1 makes for it, as its source
+    reads (pkg/controller/cluster_reconciler.go): a claim per role, labelled with the role and
+    controlled by the Cluster, on the class's GlobalInClusterIPPool. The operator itself cannot
+    be built here (the module proxy refuses github.com/gorizond/capi-vip-allocator), so the test
+    makes what it would make."""
+    world.apply({"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Cluster", "metadata": {"name": name, "namespace": world.ns},
+                 "spec": {"topology": {"class": cls, "version": "v1.31.0", "variables": [{"name": "cni", "value": "calico"}]}}})
+    uid = world.cluster(name)["metadata"]["uid"]
+    owner = {"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Cluster", "name": name, "uid": uid,
+             "controller": True, "blockOwnerDeletion": True}
+    for prefix, role in (("cp", "control-plane"), ("ingress", "ingress")):
+        world.apply({"apiVersion": "ipam.cluster.x-k8s.io/v1beta1", "kind": "IPAddressClaim",
+                     "metadata": {"name": f"vip-{prefix}-{name}", "namespace": world.ns, "ownerReferences": [owner],
+                                  "labels": {"vip.capi.gorizond.io/role": role}},
+                     "spec": {"poolRef": {"apiGroup": "ipam.cluster.x-k8s.io", "kind": "GlobalInClusterIPPool",
+                                          "name": f"{cls}-{'cp' if prefix == 'cp' else 'ingress'}"}}})
+
+
+def _patched_by_the_operator(world: World, name: str) -> None:
+    cp, ingress = world.bound_address(f"vip-cp-{name}"), world.bound_address(f"vip-ingress-{name}")
+    world.apply({"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Cluster",
+                 "metadata": {"name": name, "namespace": world.ns, "annotations": {INGRESS_VIP: ingress},
+                              "labels": {INGRESS_VIP: ingress}},
+                 "spec": {"controlPlaneEndpoint": {"host": cp, "port": 6443},
+                          "topology": {"class": world.cluster(name)["spec"]["topology"]["class"], "version": "v1.31.0",
+                                       "variables": [{"name": "cni", "value": "calico"}, {"name": "clusterVip", "value": cp},
+                                                     {"name": "ingressVip", "value": ingress}]}}})
+
+
+def vips_of(cluster: dict) -> tuple:
+    return (cluster["spec"]["controlPlaneEndpoint"]["host"], variables(cluster).get("clusterVip"),
+            variables(cluster).get("ingressVip"), (cluster["metadata"].get("annotations") or {}).get(INGRESS_VIP))
+
+
+def migration_from_the_operator(world: World, net: str, net2: str, count: int = 6) -> None:
+    """The README's migration steps over Clusters as the operator leaves them: no VIP moves, no
+    address is allocated, no claim is made again, no apply fails, every XR Ready; a new XR draws
+    from the preferred pool; a migrated XR's deletion frees its addresses."""
+    cls = f"{world.ns}-op"
+    platform(world, cls, net, size=count + 2)
+    names = [f"op{i}" for i in range(count)]
+    for name in names:
+        _as_the_operator_leaves_it(world, name, cls)
+    world.wait("the operator's claims bound", lambda: all(world.bound_address(f"vip-{p}-{n}") for n in names for p in ("cp", "ingress")))
+    for name in names:
+        _patched_by_the_operator(world, name)
+    before = {n: vips_of(world.cluster(n)) for n in names}
+    addresses = world.addresses()
+    claims = {n: c["metadata"]["uid"] for n, c in world.claims().items()}
+    # The migration, as the README says: the operator stopped (it never ran here); its owner
+    # references released from the claims; a namespaced pool the rule prefers; one XR per Cluster.
+    for claim in claims:
+        world.release_owner_references("IPAddressClaim", claim)
+    world.apply(pool(f"{cls}-ns-cp", cls, "control-plane", [f"{net2}.10-{net2}.30"], gateway=f"{net2}.1", namespace=world.ns),
+                pool(f"{cls}-ns-ingress", cls, "ingress", [f"{net2}.100-{net2}.120"], gateway=f"{net2}.1", namespace=world.ns))
+    for name in names:
+        world.create_xr(world.new_xr(name, cls))
+    for name in names:
+        converged(world, name, ingress=True)
+        world.cluster_ready(name)
+    for name in names:
+        world.wait(f"XR {name} Ready", lambda: world.settled(name))
+    assert {n: vips_of(world.cluster(n)) for n in names} == before
+    assert world.addresses() == addresses, "an address was allocated or freed"
+    assert {n: c["metadata"]["uid"] for n, c in world.claims().items()} == claims, "a claim was made again"
+    for name in names:
+        assert world.vip(name) == {"controlPlane": before[name][0], "controlPlaneSource": "Pool",
+                                   "ingress": before[name][2], "ingressSource": "Pool"}
+        assert not [e for e in world.events(name) if e[0] == "Warning"], world.events(name)
+        (owner,) = [r for r in world.cluster(name)["metadata"]["ownerReferences"] if r.get("controller")]
+        assert (owner["kind"], owner["name"]) == (XR_KIND, name)
+    # A new XR takes its VIPs from the preferred pool.
+    world.create_xr(world.new_xr("fresh", cls))
+    fresh = converged(world, "fresh", ingress=True)
+    assert fresh["spec"]["controlPlaneEndpoint"]["host"] == f"{net2}.10"
+    # Deleting a migrated XR releases its addresses, as for any other.
+    world.delete_xr(names[0])
+    for prefix in ("cp", "ingress"):
+        world.wait_gone("IPAddress", f"vip-{prefix}-{names[0]}")
+    assert world.cluster(names[0]) is None
