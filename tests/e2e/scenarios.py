@@ -41,6 +41,11 @@ def converged(world: World, name: str, *, ingress: bool, timeout: float = 180) -
     return world.wait(f"XR {name} to have its VIPs and its Cluster", check, timeout)
 
 
+def condition_with_reason(world: World, name: str, typ: str, reason: str) -> dict:
+    """Wait until the XR's condition typ has the reason; the condition."""
+    return world.wait(f"{typ} {reason}", lambda: (c := world.condition(name, typ)).get("reason") == reason and c)
+
+
 def variables(cluster: dict) -> dict:
     return {v["name"]: v.get("value") for v in cluster["spec"]["topology"].get("variables", [])}
 
@@ -112,8 +117,7 @@ def no_pool_then_labelled(world: World, net: str) -> None:
     world.apply(cluster_class(cls, world.ns, ("clusterVip",)),
                 pool(f"{cls}-cp", cls, "control-plane", [f"{net}.10-{net}.20"], gateway=f"{net}.1", labelled=False))
     world.create_xr(world.new_xr("late", cls))
-    cond = world.wait("ControlPlaneVIPReady PoolNotFound",
-                      lambda: (c := world.condition("late", "ControlPlaneVIPReady")).get("reason") == "PoolNotFound" and c)
+    cond = condition_with_reason(world, "late", "ControlPlaneVIPReady", "PoolNotFound")
     assert cond["status"] == "False"
     assert f"label a pool (InClusterIPPool in namespace {world.ns} or GlobalInClusterIPPool) with " \
            f"vip.capi.gorizond.io/cluster-class={cls} and vip.capi.gorizond.io/role=control-plane" in cond["message"], cond
@@ -152,8 +156,7 @@ def exhausted_pool_without_spare(world: World, net: str) -> None:
     cls = f"{world.ns}-full"
     _one_address_pool(world, net, cls, spare=False)
     world.create_xr(world.new_xr("second", cls))
-    cond = world.wait("ControlPlaneVIPReady PoolExhausted",
-                      lambda: (c := world.condition("second", "ControlPlaneVIPReady")).get("reason") == "PoolExhausted" and c)
+    cond = condition_with_reason(world, "second", "ControlPlaneVIPReady", "PoolExhausted")
     assert cond["status"] == "False"
     assert f"every pool for ClusterClass {cls} and role control-plane is exhausted: GlobalInClusterIPPool {cls}-small " \
            f"(free 0, total 1)" in cond["message"], cond

@@ -156,7 +156,29 @@ class World:
 
     # time
     def now(self) -> float: raise NotImplementedError
-    def wait(self, what: str, check, timeout: float = 180): raise NotImplementedError
+    def pass_time(self, seconds: float) -> None: raise NotImplementedError
+    unit = "s"  # of now()
+
+    def wait(self, what: str, check, timeout: float = 180):
+        """check() until it returns something true (an AssertionError counts as not yet), or fail
+        after timeout with what the world holds."""
+        end = self.now() + timeout
+        last = None
+        while True:
+            try:
+                got = check()
+                if got:
+                    return got
+            except AssertionError as e:
+                last = e
+            if self.now() >= end:
+                raise WaitTimeout(f"[{self.name}] waited {timeout:.0f} {self.unit} for {what}" + (f": {last}" if last else "")
+                                  + f"\n\n{self.dump()}\n{self.diagnostics()}")
+            self.pass_time(0.5)
+
+    def diagnostics(self) -> str:
+        """What else helps when a wait times out."""
+        return ""
     def pause(self, seconds: float) -> None:
         """Let the world run for a while (a fault's duration, say)."""
         until = self.now() + seconds
@@ -356,20 +378,15 @@ class StackWorld(World):
         return time.monotonic()
 
     def wait(self, what, check, timeout=180):
-        started = time.monotonic()
-        last = None
-        while True:
-            self.stack.check()
-            try:
-                got = check()
-                if got:
-                    return got
-            except AssertionError as e:
-                last = e
-            if time.monotonic() - started > timeout:
-                raise WaitTimeout(f"[stack] waited {timeout:.0f} s for {what}" + (f": {last}" if last else "")
-                                  + f"\n\n{self.dump()}\n{self.logs()}")
-            time.sleep(0.5)
+        self.stack.check()
+        return super().wait(what, check, timeout)
+
+    def pass_time(self, seconds):
+        time.sleep(seconds)
+        self.stack.check()  # a component that exited fails the wait at once
+
+    def diagnostics(self):
+        return self.logs()
 
     def logs(self) -> str:
         out = []
@@ -537,17 +554,10 @@ class SimWorld(World):
     def now(self):
         return self.sim.clock.now
 
-    def wait(self, what, check, timeout=180):
-        end = self.sim.clock.now + timeout
-        last = None
-        while True:
-            try:
-                got = check()
-                if got:
-                    return got
-            except AssertionError as e:
-                last = e
-            if self.sim.clock.now >= end:
-                raise WaitTimeout(f"[sim] waited {timeout:.0f} simulated s for {what}" + (f": {last}" if last else "")
-                                  + f"\n\n{self.dump()}\nerrors: {json.dumps(self.sim.crossplane.errors[-10:], indent=1)}")
-            self.sim.run_for(0.5)
+    unit = "simulated s"
+
+    def pass_time(self, seconds):
+        self.sim.run_for(seconds)
+
+    def diagnostics(self):
+        return f"errors: {json.dumps(self.sim.crossplane.errors[-10:], indent=1)}"
