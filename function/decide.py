@@ -291,11 +291,12 @@ def _known(address: claims.Address | None) -> bool:
 
 def _repeats_pool(ctx: _Context, role_key: str, manual: str | None, live: str | None) -> bool:
     """Whether the XR's manual value repeats the pool VIP the live Cluster serves (copied onto the
-    XR, say): equal to it, and the XR's status records that VIP as the pool's."""
+    XR, say): equal to it, and the XR's status records the pool as its source (and no other VIP)."""
     if not manual or not live or ctx.sources.get(role_key) != POOL:
         return False
     same = addresses.parse_ip(live) or live
-    return (addresses.parse_ip(manual) or manual) == same and (addresses.parse_ip(ctx.recorded.get(role_key, "")) or ctx.recorded.get(role_key)) == same
+    recorded = ctx.recorded.get(role_key)  # an older status may lack it: then the source alone tells
+    return (addresses.parse_ip(manual) or manual) == same and (recorded is None or (addresses.parse_ip(recorded) or recorded) == same)
 
 
 def _unreserved(ctx: _Context, slot: Slot, claim: claims.Claim, address: claims.Address, live: str, setting: str) -> None:

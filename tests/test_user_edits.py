@@ -371,3 +371,14 @@ def test_an_ingress_claim_deleted_while_the_class_lacks_the_variable_is_said_to_
     out = _step(w, x)
     (message,) = [m for r, m in out.warnings if r == "ClusterClassMissingVariable"]
     assert "no claim reserves 10.0.1.10 any more" in message and "spec.excludedAddresses" in message
+
+
+def test_a_pinned_pool_vip_under_a_status_without_its_value_is_still_claimed_again_when_its_claim_goes():
+    w, x = converged()
+    x["metadata"]["annotations"] = {INGRESS_VIP: "10.0.1.10"}
+    _step(w, x)
+    del x["status"]["vip"]["ingress"]  # an older status: the source without the value
+    w.remove(w.get("IPAddressClaim", "vip-ingress-c1", "team-a"))
+    w.remove(w.get("IPAddress", "vip-ingress-c1", "team-a"))
+    out = w.reconcile(x)
+    assert "ClaimMissing" in [r for r, _ in out.warnings] and out.status["ingressSource"] == "Pool"
