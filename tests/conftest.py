@@ -14,6 +14,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 logging.configure(logging.Level.DISABLED)
 
 
+SUMMARY: list[str] = []  # lines for the end of the run (what the image and package builds took)
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in SUMMARY:
+        terminalreporter.write_line(line)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -90,3 +98,29 @@ def functions(server, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("functions") / "functions.yaml"
     path.write_text(yaml.safe_dump_all(docs))
     return path
+
+
+@pytest.fixture(scope="session")
+def built_package(tmp_path_factory):
+    """The README's Install it commands, run once: the image, the package, pushed to a registry on 127.0.0.1."""
+    from tests import oci
+    from tests.e2e.stack import StackError
+    from tests.package import Registry, build_and_push
+
+    why = oci.need_root()
+    if why:
+        pytest.fail(f"the image and package tests need root: {why}", pytrace=False)
+    try:
+        registry = Registry(tmp_path_factory.mktemp("registry"))
+    except StackError as e:
+        pytest.fail(str(e), pytrace=False)
+    try:
+        built = build_and_push(registry)
+        SUMMARY.append(f"image and package built and pushed in {built.seconds['install commands']:.0f} s (image "
+                      f"{built.report['bytes']['oci_archive'] / 2**20:.0f} MiB compressed, "
+                      f"{built.report['bytes']['docker_archive'] / 2**20:.0f} MiB unpacked)")
+        yield built
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
+    finally:
+        registry.stop()

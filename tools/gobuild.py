@@ -105,6 +105,8 @@ def components() -> dict[str, Component]:
         pins = tomllib.load(f)
     out = {}
     for name, t in pins.items():
+        if name == "debian":  # Debian's packages, not a Go module (tools/image.py, tools/install.py)
+            continue
         if "package" in t and "packages" in t:
             raise ValueError(f"{PINS}: [{name}] has both package and packages")
         packages = tuple(t["packages"]) if "packages" in t else ((t["package"],) if "package" in t else ())

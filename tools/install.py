@@ -1,12 +1,16 @@
-"""Install what the tests take from Go modules: `python -m tools.install [COMPONENT ...]`.
+"""Install what the tests take from outside: `python -m tools.install [COMPONENT ...]`.
 
 Downloads every pinned module that has CRDs into the Go module cache and builds every pinned
-binary into the binary cache (tools/gobuild.py), printing progress. With warm caches it only
-checks, and builds nothing. Needs `go` on PATH and the Go module proxy.
+binary into the binary cache (tools/gobuild.py), printing progress. The component `debian` installs
+Debian's packages for the image build and the loopback registry (apt-get, as root) and makes the
+image's root filesystem (debootstrap; tools/image.py). With warm caches it only checks, and builds
+nothing. Needs `go` on PATH, the Go module proxy, and for `debian` apt and Debian's mirror.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import time
 
@@ -15,15 +19,15 @@ from tools import gobuild
 
 def main(argv: list[str]) -> int:
     pins = gobuild.components()
-    names = argv or list(pins)
-    unknown = [n for n in names if n not in pins]
+    names = argv or [*pins, "debian"]
+    unknown = [n for n in names if n not in pins and n != "debian"]
     if unknown:
         print(f"unknown components {unknown}; pinned in {gobuild.PINS}: {', '.join(pins)}", file=sys.stderr)
         return 2
     started = time.monotonic()
     try:
         for name in names:
-            install(name, pins[name])
+            install_debian() if name == "debian" else install(name, pins[name])
     except (gobuild.Missing, RuntimeError) as e:
         print(f"tools.install: {e}", file=sys.stderr)
         return 1
@@ -40,6 +44,30 @@ def install(name: str, c: gobuild.Component) -> None:
     for package in c.packages:
         path = gobuild.binary_of(name, package, install=True, log=lambda m: print(m, flush=True))
         print(f"  {package} -> {path}", flush=True)
+
+
+def install_debian() -> None:
+    from tools import image
+
+    d = image.debian()
+    print(f"debian: {d['suite']} from {d['mirror']}", flush=True)
+    missing = [p for p in d["host"] if subprocess.run(["dpkg-query", "-W", "-f=${Status}", p], capture_output=True,
+                                                      text=True).stdout != "install ok installed"]
+    if missing:
+        if os.geteuid() != 0:
+            raise RuntimeError(f"Debian packages {missing} are not installed and this is not root: "
+                               f"apt-get install {' '.join(missing)}")
+        print(f"  apt-get install {' '.join(missing)}", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for argv in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]):
+            p = subprocess.run(argv, capture_output=True, text=True, env=env)
+            if p.returncode != 0:
+                raise RuntimeError(f"`{' '.join(argv)}` exited {p.returncode}:\n{(p.stdout + p.stderr)[-3000:]}")
+    for p in d["host"]:
+        version = subprocess.run(["dpkg-query", "-W", "-f=${Version}", p], capture_output=True, text=True).stdout
+        print(f"  {p} {version}", flush=True)
+    tar, about = image.base_rootfs(image.recipe(), log=lambda m: print(m, flush=True))
+    print(f"  the image's root filesystem: {tar} (python3 {about['python']}, {len(about['packages'])} packages)", flush=True)
 
 
 if __name__ == "__main__":

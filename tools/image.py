@@ -1,0 +1,288 @@
+"""The function's runtime image, built without a container engine: `python3 -m tools.image [--out DIR]`.
+
+Run as root (it runs the image's own Python under chroot to make the virtual environment). What
+goes in is read from the Dockerfile, so the two cannot drift (tests/test_image.py checks the result
+against it):
+
+- the files its build stage copies (pyproject.toml, README.md, function/) are built into a wheel,
+  which is installed with its dependencies into a virtual environment at the path its final stage
+  copies (/fn), by the image's Python, then byte-compiled (`compileall`), as the Dockerfile does;
+- its final stage's USER, EXPOSE and ENTRYPOINT become the image's config;
+- its base, `python:3.11-slim-bookworm`, is matched by Debian bookworm's own python3 (3.11), taken
+  from Debian's packages with `debootstrap --variant=minbase` (tools/versions.toml, [debian]) into
+  a root filesystem that is cached outside the repository, keyed by what it was made from:
+
+    ${XDG_CACHE_HOME:-~/.cache}/function-capi-vip/rootfs/<suite>-<key>.tar  (and .json: its packages)
+
+buildah (Debian's package) turns the two into an image of two layers, the root filesystem and the
+virtual environment, and writes it twice into DIR (default dist/):
+
+    function-capi-vip-runtime.oci.tar   the image as an OCI archive
+    function-capi-vip-runtime.tar       the same image as a docker archive, which
+                                        `crossplane xpkg build --embed-runtime-image-tarball` reads
+    function-capi-vip-runtime.json      what went in: Python, Debian packages, wheels; the sizes
+
+Only this machine's architecture is built (no emulation here for another one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PINS = Path(__file__).with_name("versions.toml")
+IMAGE = "function-capi-vip-runtime"
+# Trimmed from the root filesystem, as Debian's slim images do: apt's caches and lists, manuals,
+# translations, and every document but the copyright files. The host's resolver configuration and
+# name are not the image's (a container runtime provides its own).
+TRIM = ("var/cache/apt", "var/lib/apt/lists", "usr/share/man", "usr/share/info", "usr/share/locale",
+        "var/log", "etc/resolv.conf", "etc/hostname")
+RECIPE_VERSION = 1  # part of the root filesystem's cache key: raise it when TRIM or the steps change
+CLEAN_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
+
+
+class BuildError(RuntimeError):
+    """A step failed; the message says which and what it printed."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What the Dockerfile puts in the image."""
+
+    base: str                 # the base image, e.g. python:3.11-slim-bookworm
+    python: str               # its Python's minor version, e.g. 3.11
+    suite: str                # its Debian release, e.g. bookworm
+    sources: tuple[str, ...]  # what its build stage copies to build the wheel from
+    venv: str                 # the virtual environment its final stage copies
+    user: str                 # USER of the final stage
+    ports: tuple[int, ...]    # EXPOSE of the final stage
+    entrypoint: tuple[str, ...]
+
+
+def recipe(dockerfile: Path = ROOT / "Dockerfile") -> Recipe:
+    """Read the Dockerfile: its base image, the build stage's sources, the final stage's config."""
+    lines, args = [], {}
+    for raw in dockerfile.read_text().replace("\\\n", " ").splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            lines.append(line)
+    stages: list[list[tuple[str, str]]] = []
+    for line in lines:
+        word, _, rest = line.partition(" ")
+        word = word.upper()
+        if word == "ARG" and not stages:
+            k, _, v = rest.partition("=")
+            args[k.strip()] = v.strip()
+        elif word == "FROM":
+            stages.append([(word, rest)])
+        elif stages:
+            stages[-1].append((word, rest.strip()))
+    if len(stages) != 2:
+        raise BuildError(f"{dockerfile}: expected a build stage and a final stage, found {len(stages)} stages")
+    build, final = stages
+    base = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), build[0][1].split()[0])
+    m = re.fullmatch(r"python:(\d+\.\d+)-slim-(\w+)", base)
+    if not m:
+        raise BuildError(f"{dockerfile}: base image {base!r} is not python:<minor>-slim-<debian release>")
+    sources = tuple(s for w, rest in build if w == "COPY" and not rest.startswith("--from")
+                    for s in rest.split()[:-1])
+    (copy,) = [rest.split() for w, rest in final if w == "COPY" and rest.startswith("--from=build")]
+    venv = copy[1]
+    if copy[2] != venv:
+        raise BuildError(f"{dockerfile}: the final stage copies {venv} to {copy[2]}; this build keeps one path")
+    one = lambda w: [rest for word, rest in final if word == w][-1]  # noqa: E731 - the last one counts, as in Docker
+    return Recipe(base=base, python=m.group(1), suite=m.group(2), sources=sources, venv=venv, user=one("USER"),
+                  ports=tuple(int(p.split("/")[0]) for p in one("EXPOSE").split()),
+                  entrypoint=tuple(json.loads(one("ENTRYPOINT"))))
+
+
+def debian() -> dict:
+    with PINS.open("rb") as f:
+        return tomllib.load(f)["debian"]
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "function-capi-vip"
+
+
+def run(argv: list, what: str, **kw) -> subprocess.CompletedProcess:
+    p = subprocess.run([str(a) for a in argv], capture_output=True, text=True, **kw)
+    if p.returncode != 0:
+        raise BuildError(f"{what}: `{' '.join(map(str, argv))}` exited {p.returncode}:\n{(p.stdout + p.stderr)[-4000:]}")
+    return p
+
+
+def chroot(rootfs: Path, *argv: str, what: str) -> subprocess.CompletedProcess:
+    # env -i: nothing of this machine's environment (its pip settings, say) reaches the image's steps.
+    return run(["chroot", rootfs, "/usr/bin/env", "-i", *(f"{k}={v}" for k, v in CLEAN_ENV.items()), *argv], what)
+
+
+def need_root() -> None:
+    if os.geteuid() != 0:
+        raise BuildError("the image build runs the image's Python under chroot: run it as root")
+    for tool in ("debootstrap", "buildah", "chroot"):
+        if shutil.which(tool) is None:
+            raise BuildError(f"`{tool}` is not installed: run `python3 -m tools.install debian` "
+                             f"(apt-get install {' '.join(debian()['host'])})")
+
+
+# --- the base: Debian's python3, debootstrapped -------------------------------------------------
+
+
+def base_key(rec: Recipe) -> str:
+    d = debian()
+    what = {"suite": d["suite"], "mirror": d["mirror"], "variant": "minbase", "include": sorted(d["image"]),
+            "trim": TRIM, "recipe": RECIPE_VERSION, "arch": platform.machine()}
+    return f"{d['suite']}-{hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:12]}"
+
+
+def base_rootfs(rec: Recipe, log=print) -> tuple[Path, dict]:
+    """The cached root filesystem (a tar) and what it holds; made with debootstrap when missing."""
+    d = debian()
+    if d["suite"] != rec.suite:
+        raise BuildError(f"the Dockerfile's base {rec.base} is Debian {rec.suite}, but {PINS} [debian] takes "
+                         f"suite {d['suite']!r}: make them the same")
+    folder = cache_root() / "rootfs"
+    tar, info = folder / f"{base_key(rec)}.tar", folder / f"{base_key(rec)}.json"
+    if tar.exists() and info.exists():
+        return tar, json.loads(info.read_text())
+    need_root()
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    log(f"  debootstrap {d['suite']} (minbase, {', '.join(d['image'])}) from {d['mirror']}")
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        fs = Path(tmp) / "rootfs"
+        run(["debootstrap", "--variant=minbase", f"--include={','.join(d['image'])}", d["suite"], fs, d["mirror"]],
+            "debootstrap")
+        python = chroot(fs, "/usr/bin/python3", "-c", "import platform; print(platform.python_version())",
+                        what="the root filesystem's python3").stdout.strip()
+        if not python.startswith(rec.python + "."):
+            raise BuildError(f"Debian {d['suite']}'s python3 is {python}, the Dockerfile's base {rec.base} has "
+                             f"Python {rec.python}: make them the same")
+        packages = dict(line.split("\t") for line in chroot(
+            fs, "dpkg-query", "-W", "-f=${Package}\t${Version}\n", what="dpkg-query").stdout.splitlines())
+        for t in TRIM:
+            path = fs / t
+            if path.is_dir() and not path.is_symlink():
+                for child in path.iterdir():
+                    shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+        for doc in (fs / "usr/share/doc").iterdir():
+            for child in doc.iterdir() if doc.is_dir() and not doc.is_symlink() else ():
+                if child.name != "copyright":
+                    shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+        part = Path(tmp) / "rootfs.tar"
+        run(["tar", "--numeric-owner", "--xattrs", "-C", fs, "-cf", part, "."], "tar of the root filesystem")
+        about = {"suite": d["suite"], "mirror": d["mirror"], "python": python, "packages": packages,
+                 "made": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(time.monotonic() - started)}
+        info.write_text(json.dumps(about, indent=1, sort_keys=True) + "\n")
+        part.rename(tar)
+    log(f"  root filesystem: {tar} ({tar.stat().st_size / 2**20:.0f} MiB, {time.monotonic() - started:.0f} s)")
+    return tar, about
+
+
+# --- the image ---------------------------------------------------------------------------------
+
+
+def wheels(rec: Recipe, out: Path) -> list[Path]:
+    """The project's wheel, built from what the Dockerfile's build stage copies, and its dependencies'."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "src"
+        src.mkdir()
+        for s in rec.sources:
+            s = s.rstrip("/")
+            (shutil.copytree if (ROOT / s).is_dir() else shutil.copy2)(ROOT / s, src / s, **(
+                {"ignore": shutil.ignore_patterns("__pycache__", "*.pyc")} if (ROOT / s).is_dir() else {}))
+        run([sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "-w", out, src],
+            "pip wheel of the project and its dependencies")
+    return sorted(out.glob("*.whl"))
+
+
+def build(out: Path, log=print) -> dict:
+    need_root()
+    rec = recipe()
+    started = time.monotonic()
+    base, about = base_rootfs(rec, log)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        fs = tmp / "rootfs"
+        fs.mkdir()
+        run(["tar", "--numeric-owner", "--xattrs", "-C", fs, "-xf", base], "unpacking the root filesystem")
+        found = wheels(rec, fs / "tmp" / "wheels")
+        (project,) = [w for w in found if w.name.startswith("function_capi_vip-")]
+        log(f"  {len(found)} wheels; the virtual environment {rec.venv}, by the image's python3")
+        chroot(fs, "/usr/bin/python3", "-m", "venv", rec.venv, what="python3 -m venv")
+        chroot(fs, f"{rec.venv}/bin/pip", "install", "--quiet", "--no-cache-dir", "--disable-pip-version-check",
+               "--no-index", "--find-links", "/tmp/wheels", f"/tmp/wheels/{project.name}", what="pip install of the wheel")
+        chroot(fs, f"{rec.venv}/bin/python", "-m", "compileall", "-q", f"{rec.venv}/lib", what="compileall")
+        installed = chroot(fs, f"{rec.venv}/bin/pip", "list", "--format=freeze", "--disable-pip-version-check",
+                           what="pip list").stdout.split()
+        shutil.rmtree(fs / "tmp" / "wheels")
+        layer = tmp / "venv.tar"
+        run(["tar", "--numeric-owner", "-C", fs, "-cf", layer, rec.venv.lstrip("/")], "tar of the virtual environment")
+
+        storage = tmp / "storage"
+        b = ["buildah", "--storage-driver=vfs", f"--root={storage}", f"--runroot={tmp / 'run'}"]
+        c = run([*b, "from", "scratch"], "buildah from scratch").stdout.strip()
+        run([*b, "add", c, base, "/"], "buildah add (the root filesystem)")
+        run([*b, "commit", "--quiet", "--rm", c, "localhost/base"], "buildah commit (the root filesystem)")
+        c = run([*b, "from", "localhost/base"], "buildah from").stdout.strip()
+        run([*b, "add", c, layer, "/"], "buildah add (the virtual environment)")
+        config = ["--user", rec.user, "--entrypoint", json.dumps(list(rec.entrypoint)),
+                  *(a for p in rec.ports for a in ("--port", str(p))),
+                  *(a for k in ("PATH", "LANG") for a in ("--env", f"{k}={CLEAN_ENV[k]}")),
+                  "--label", "org.opencontainers.image.title=function-capi-vip",
+                  "--label", f"org.opencontainers.image.base.name=debian:{rec.suite} (python3 {about['python']})"]
+        run([*b, "config", *config, c], "buildah config")
+        run([*b, "commit", "--quiet", "--rm", c, f"localhost/{IMAGE}:latest"], "buildah commit")
+        archives = {"oci": out / f"{IMAGE}.oci.tar", "docker": out / f"{IMAGE}.tar"}
+        for transport, path in archives.items():
+            path.unlink(missing_ok=True)
+            run([*b, "push", "--quiet", f"localhost/{IMAGE}:latest", f"{transport}-archive:{path}:{IMAGE}:latest"],
+                f"buildah push to a {transport} archive")
+        run([*b, "rmi", "--all"], "buildah rmi")  # vfs layers are whole copies: leave none behind
+    report = {
+        "image": IMAGE, "base": f"debian {rec.suite} (minbase) with python3 {about['python']}",
+        "dockerfile_base": rec.base, "arch": platform.machine(), "venv": rec.venv, "user": rec.user,
+        "ports": list(rec.ports), "entrypoint": list(rec.entrypoint), "wheels": sorted(installed),
+        "debian_packages": len(about["packages"]),
+        "bytes": {"oci_archive": archives["oci"].stat().st_size, "docker_archive": archives["docker"].stat().st_size},
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    (out / f"{IMAGE}.json").write_text(json.dumps(report, indent=1) + "\n")
+    mib = lambda n: f"{n / 2**20:.0f} MiB"  # noqa: E731
+    log(f"{IMAGE}: {archives['oci']} ({mib(report['bytes']['oci_archive'])} compressed, "
+        f"{mib(report['bytes']['docker_archive'])} unpacked), {archives['docker']}; {report['seconds']:.0f} s")
+    return report
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python3 -m tools.image", description=__doc__.split("\n\n", 1)[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "dist", help="where the archives go (default: dist/)")
+    args = ap.parse_args(argv)
+    try:
+        build(args.out)
+    except BuildError as e:
+        print(f"tools.image: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
