@@ -4,8 +4,8 @@
 `buildah push docker-archive:`, `docker save` and `crossplane xpkg build` write), applies its layers
 in order (whiteouts included) and returns the image's config. `command(folder, config, args)` is the
 argv that starts the image's entrypoint in that root filesystem, as the image's user: in a mount
-namespace of its own (`unshare --mount`, so /proc is mounted for it alone and nothing is left mounted
-when it exits), under `chroot --userspec`. Each step execs the next, so the process started is the
+namespace of its own (`unshare --mount`, so /proc and /dev are mounted for it alone and nothing is
+left mounted when it exits), under `chroot --userspec`. Each step execs the next, so the process started is the
 entrypoint itself: signals sent to it reach the function, and its pid is the function's. No network
 namespace, no cgroups: the function listens on the host's loopback, which is what the tests dial.
 Needs root, as chroot does.
@@ -20,6 +20,7 @@ import tarfile
 from pathlib import Path
 
 WHITEOUT, OPAQUE = ".wh.", ".wh..wh..opq"
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")  # what runc puts in a container's /dev
 
 
 class ArchiveError(ValueError):
@@ -73,8 +74,10 @@ def unpack_layers(layers, folder: Path) -> None:
                     _remove(folder / path.parent / path.name[len(WHITEOUT):])
                 else:
                     members.append(m)
-            # Our own image: ownership, modes, device nodes and absolute links as they are.
-            layer.extractall(folder, members=members, numeric_owner=True, filter="fully_trusted")
+            # Our own image: ownership, modes and absolute links as they are (Python before 3.11.4,
+            # Debian bookworm's 3.11.2 among them, has no filter and extracts so anyway).
+            trusted = {"filter": "fully_trusted"} if hasattr(tarfile, "data_filter") else {}
+            layer.extractall(folder, members=members, numeric_owner=True, **trusted)
 
 
 def _remove(path: Path) -> None:
@@ -103,10 +106,16 @@ def command(folder: Path, config: dict, args=(), *, read_only: bool = True) -> l
         raise ArchiveError(f"image user {user!r}: only numeric uid:gid is supported here")
     argv = [*(c.get("Entrypoint") or []), *((c.get("Cmd") or []) if not args else args)]
     root = shlex.quote(str(folder))
-    inner = (f"mount --bind {root} {root} && mount -o remount,bind,ro {root} && " if read_only else "") + (
-             f"mount -t proc proc {shlex.quote(str(folder / 'proc'))} && exec /usr/sbin/chroot "
-             f"--userspec={uid}:{gid or uid} --groups={gid or uid} {shlex.quote(str(folder))} "
-             + " ".join(shlex.quote(a) for a in argv))
+    dev = shlex.quote(str(folder / "dev"))
+    inner = " && ".join([
+        *([f"mount --bind {root} {root}", f"mount -o remount,bind,ro {root}"] if read_only else []),
+        f"mount -t proc proc {shlex.quote(str(folder / 'proc'))}",
+        # /dev as a container runtime makes it: a tmpfs with the usual devices (the image has none)
+        f"mount -t tmpfs -o mode=755,nosuid tmpfs {dev}",
+        *(f"touch {dev}/{d} && mount --bind /dev/{d} {dev}/{d}" for d in DEVICES),
+        f"ln -s /proc/self/fd {dev}/fd",
+        f"exec /usr/sbin/chroot --userspec={uid}:{gid or uid} --groups={gid or uid} {root} "
+        + " ".join(shlex.quote(a) for a in argv)])
     return ["/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", inner]
 
 

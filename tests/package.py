@@ -43,7 +43,7 @@ class Registry:
     """docker-registry on 127.0.0.1:<free port>, its storage and log in folder."""
 
     def __init__(self, folder: Path) -> None:
-        from tests.e2e.stack import StackError, free_port, wait_for
+        from tests.e2e.stack import StackError, free_port
 
         binary = shutil.which("docker-registry")
         if binary is None:
@@ -62,12 +62,20 @@ class Registry:
                                          start_new_session=True)
 
         def up() -> bool:
-            if self.proc.poll() is not None:
-                raise StackError(f"docker-registry exited {self.proc.returncode}: {self.log.read_text()[-2000:]}")
             with urllib.request.urlopen(f"http://{self.address}/v2/", timeout=2) as r:
                 return r.status == 200
 
-        wait_for("docker-registry /v2/", up, timeout=30)
+        try:
+            deadline = time.monotonic() + 30
+            while not _quietly(up):
+                if self.proc.poll() is not None:
+                    raise StackError(f"docker-registry exited {self.proc.returncode}: {self.log.read_text()[-2000:]}")
+                if time.monotonic() > deadline:
+                    raise StackError(f"docker-registry did not answer on {self.address} in 30 s: {self.log.read_text()[-2000:]}")
+                time.sleep(0.2)
+        except BaseException:
+            self.stop()
+            raise
 
     def manifest(self, repository: str, reference: str) -> tuple[str, dict]:
         """(digest, manifest) of repository:reference (a tag or a digest)."""
@@ -91,11 +99,18 @@ class Registry:
                 self.proc.kill()
 
 
+def _quietly(check) -> bool:
+    try:
+        return check()
+    except OSError:
+        return False
+
+
 @dataclass(frozen=True)
 class Built:
     registry: Registry
     ref: str              # what the README's Function names: REGISTRY/function-capi-vip:v0.1.0
-    digest: str           # the pushed package's manifest digest, as the registry reports it
+    digest: str           # the pushed package's manifest digest, as the registry reported it after the push
     oci_archive: Path
     docker_archive: Path
     xpkg: Path

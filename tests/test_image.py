@@ -224,6 +224,13 @@ def test_the_entrypoint_runs_on_a_read_only_root_filesystem(container):
 
 def test_sigterm_turns_the_image_not_serving_drains_and_exits_zero(rootfs, pki):
     c = Container(rootfs, pki, "--shutdown-drain-seconds", "1", "--shutdown-grace-seconds", "5")
+    try:
+        _sigterm(c)
+    finally:
+        c.stop()
+
+
+def _sigterm(c: Container) -> None:
     statuses, watching = [], threading.Event()
 
     def watch():
@@ -287,13 +294,13 @@ def test_the_package_embeds_the_runtime_image(built_package):
     assert config["config"]["User"] == image_config["config"]["User"]
 
 
-def test_the_registry_serves_the_pushed_package(built_package):
+def test_the_registry_serves_the_pushed_package(built_package, tmp_path):
     repository, tag = built_package.ref.split("/", 1)[1].rsplit(":", 1)
     digest, manifest = built_package.registry.manifest(repository, tag)
     assert digest == built_package.digest
     _, diff_ids, _ = _package_layer(built_package.xpkg)
     assert len(manifest["layers"]) == len(diff_ids)
     config = json.loads(built_package.registry.blob(repository, manifest["config"]["digest"],
-                                                    built_package.xpkg.with_suffix(".config.json")).read_bytes())
+                                                    tmp_path / "config.json").read_bytes())
     assert config["rootfs"]["diff_ids"] == diff_ids
 

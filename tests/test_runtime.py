@@ -1,13 +1,11 @@
-"""Running in production: health, metrics, graceful shutdown, and the wheel in a fresh environment."""
+"""Running in production: health, metrics, graceful shutdown (the image itself: tests/test_image.py)."""
 
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
-import venv
 from pathlib import Path
 
 import grpc
@@ -163,31 +161,3 @@ def test_sigterm_stops_the_process_cleanly_after_answering_through_the_drain():
     assert answered_after_sigterm > 0
     assert server.proc.wait(timeout=15) == 0
     assert '"msg": "stopped"' in server.stop()
-
-
-def test_the_wheel_installs_and_serves_from_a_fresh_environment(tmp_path):
-    """What the Dockerfile does, without a container engine: build the wheel, install only it, serve."""
-    dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist), str(ROOT)],
-                   check=True, capture_output=True)
-    (wheel,) = dist.glob("function_capi_vip-*.whl")
-    env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
-    pip = env_dir / "bin" / "pip"
-    subprocess.run([str(pip), "install", "--quiet", "--disable-pip-version-check", str(wheel)], check=True,
-                   capture_output=True)
-    subprocess.run([str(env_dir / "bin" / "python"), "-m", "compileall", "-q", str(env_dir / "lib")], check=True)
-    address = f"127.0.0.1:{free_port()}"
-    proc = subprocess.Popen([str(env_dir / "bin" / "function"), "--insecure", "--address", address, "--metrics-address", ""],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
-    channel = grpc.insecure_channel(address)
-    try:
-        grpc.channel_ready_future(channel).result(timeout=60)
-        rsp = grpcv1.FunctionRunnerServiceStub(channel).RunFunction(request(xr()), timeout=10)
-        assert "cluster-class" in rsp.requirements.resources
-    finally:
-        channel.close()
-        proc.terminate()
-        proc.wait(timeout=15)
-
-

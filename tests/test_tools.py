@@ -79,6 +79,7 @@ def test_install_builds_nothing_when_the_cache_is_warm():
     p = subprocess.run([sys.executable, "-m", "tools.install"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "go build" not in p.stdout, p.stdout
+    assert "debootstrap bookworm (minbase" not in p.stdout and "apt-get install" not in p.stdout, p.stdout
     assert all(f"{package} -> " in p.stdout for c in gobuild.components().values() for package in c.packages), p.stdout
 
 

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from tools import gobuild
 
@@ -59,10 +60,21 @@ def install_debian() -> None:
                                f"apt-get install {' '.join(missing)}")
         print(f"  apt-get install {' '.join(missing)}", flush=True)
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for argv in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]):
-            p = subprocess.run(argv, capture_output=True, text=True, env=env)
-            if p.returncode != 0:
-                raise RuntimeError(f"`{' '.join(argv)}` exited {p.returncode}:\n{(p.stdout + p.stderr)[-3000:]}")
+        # docker-registry's package starts its service on :5000 (all interfaces) where an init system
+        # runs; the tests start their own on 127.0.0.1, so no service is started while installing.
+        policy = Path("/usr/sbin/policy-rc.d")
+        ours = not policy.exists()
+        if ours:
+            policy.write_text("#!/bin/sh\n# tools.install: no service starts while it installs packages\nexit 101\n")
+            policy.chmod(0o755)
+        try:
+            for argv in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]):
+                p = subprocess.run(argv, capture_output=True, text=True, env=env)
+                if p.returncode != 0:
+                    raise RuntimeError(f"`{' '.join(argv)}` exited {p.returncode}:\n{(p.stdout + p.stderr)[-3000:]}")
+        finally:
+            if ours:
+                policy.unlink()
     for p in d["host"]:
         version = subprocess.run(["dpkg-query", "-W", "-f=${Version}", p], capture_output=True, text=True).stdout
         print(f"  {p} {version}", flush=True)

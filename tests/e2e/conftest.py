@@ -40,13 +40,13 @@ def pytest_terminal_summary(terminalreporter):
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory):
-    """The real management cluster, up for the whole session."""
+def stack(tmp_path_factory, built_package):
+    """The real management cluster, up for the whole session, the function installed from the registry."""
     from tests.e2e.stack import Stack, StackError
     from tools.gobuild import Missing
 
     try:
-        s = Stack(tmp_path_factory.mktemp("stack"))
+        s = Stack(tmp_path_factory.mktemp("stack"), built_package)
     except Missing as e:
         pytest.fail(str(e), pytrace=False)
     try:

@@ -5,8 +5,11 @@
          -> Crossplane's CRDs, `crossplane core init`, `crossplane core start` (webhooks on, so
             Usages are enforced; the Usage webhook configuration points at 127.0.0.1)
          -> the in-cluster IPAM provider's controller (webhooks off)
-         -> the function, as users run it: `function --tls-certs-dir`, registered as a Function
-            whose revision Crossplane's function runner dials over mutual TLS.
+         -> the function, as users install it: the README's Function, whose package (the image
+            and package the README's Install it commands built, pushed to a registry on
+            127.0.0.1) Crossplane's package manager pulls; the revision's image, fetched by its
+            digest, started from its own root filesystem (tests/oci.py), which Crossplane's
+            function runner dials over mutual TLS.
 
 Everything is built by `python -m tools.install` from tools/versions.toml and found through
 tools/gobuild.py; the CRDs are read from the pinned modules in the Go module cache. One CA, made
@@ -21,9 +24,11 @@ What is not real, and why:
 - The IPAM provider runs without its webhooks (they only validate pools and refuse to delete a
   pool that still has addresses).
 - Crossplane's package runtime is External: nothing runs the function as a Deployment. The tests
-  are that runtime: they seed Crossplane's package cache with the function's package (its
-  crossplane.yaml and Input CRD), start the function, and set the FunctionRevision's endpoint,
-  TLS Secret and RuntimeHealthy condition, as a runtime would.
+  are that runtime: once Crossplane has made the FunctionRevision from the pulled package, they
+  fetch the revision's image from the registry, unpack it, start its entrypoint as its user under
+  chroot with its root filesystem read-only and the certificates where TLS_SERVER_CERTS_DIR says
+  (as the Deployment would mount them), and set the revision's endpoint, TLS Secret and
+  RuntimeHealthy condition, as a runtime would. No network namespace: it listens on 127.0.0.1.
 - Crossplane v2.4.0 binds its webhook, metrics and health servers on every interface (there is
   no flag for the host); everything else listens on 127.0.0.1 only.
 """
@@ -32,7 +37,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import gzip
 import hashlib
 import ipaddress
 import json
@@ -57,7 +61,6 @@ from tools import gobuild
 ROOT = Path(__file__).resolve().parents[2]
 XP_NS = "crossplane-system"
 FUNCTION = "function-capi-vip"
-PACKAGE_SOURCE = "xpkg.example.org/platform/function-capi-vip"  # as in examples/functions.yaml
 CAPI_CRDS = ("cluster.x-k8s.io_clusters.yaml", "cluster.x-k8s.io_clusterclasses.yaml",
              "ipam.cluster.x-k8s.io_ipaddressclaims.yaml", "ipam.cluster.x-k8s.io_ipaddresses.yaml")
 
@@ -176,9 +179,9 @@ def write_pki(pki: Path) -> None:
 class Proc:
     """One component: its own session (a test killing it never hits another), its log in a file."""
 
-    def __init__(self, name: str, argv: list, logs: Path, env: dict | None = None) -> None:
+    def __init__(self, name: str, argv: list, logs: Path, env: dict | None = None, *, inherit_env: bool = True) -> None:
         self.name, self.argv = name, [str(a) for a in argv]
-        self.env = {**os.environ, **(env or {})}
+        self.env = {**(os.environ if inherit_env else {}), **(env or {})}
         self.log = logs / f"{name}.log"
         self.p: subprocess.Popen | None = None
         self.starts = 0
@@ -257,7 +260,8 @@ def http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
 class Stack:
     """The components, started in order on 127.0.0.1; `up()`, then `down()`."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, package) -> None:
+        self.package = package  # tests/package.py Built: the pushed package and its registry
         self.wd = workdir
         self.pki = workdir / "pki"
         self.logs = workdir / "logs"
@@ -319,8 +323,9 @@ class Stack:
         self._phase("crossplane core start", self.start_crossplane)
         self._phase("IPAM provider", self.start_ipam)
         self.claim_specs = ClaimSpecs(self.client)
-        self._phase("function", self.start_function)
-        self._phase("Function registered", self.register_function)
+        self._phase("Function installed from the registry", self.install_function)
+        self._phase("function started from the revision's image", self.start_function)
+        self._phase("Function healthy", self.function_healthy)
         self.timings["total"] = round(time.monotonic() - started, 1)
 
     def down(self) -> None:
@@ -464,16 +469,49 @@ class Stack:
         wait_for("IPAM provider /readyz", lambda: http_ok(f"http://127.0.0.1:{health}/readyz"), timeout=120,
                  proc=self.procs["ipam"])
 
-    # -- the function, as users run it, and Crossplane's view of it
-    def start_function(self) -> None:
-        from tests.conftest import function_command
+    # -- the function, as users install it, and the runtime's part
+    def install_function(self) -> None:
+        """The README's Function: Crossplane's package manager pulls the package from the registry,
+        reads its crossplane.yaml and makes the FunctionRevision (it installs none of the package's
+        CRDs: Function packages' CRDs are not installed, by the xpkg specification). The revision must
+        be of the digest the push reported: v2.4 names it after sha256("<digest hex>|<generation>")."""
+        from tests.e2e.kube import Kube
+        from tests.package import function_manifest
 
+        kube = Kube(self.client)
+        kube.apply(yaml.safe_load(function_manifest().replace("$REGISTRY", self.package.registry.address)))
+        wait_for(f"FunctionRevision of {FUNCTION}", lambda: self.revision(kube), timeout=180, proc=self.procs["crossplane"])
+        generation = kube.get("pkg.crossplane.io/v1", "Function", FUNCTION)["metadata"]["generation"]
+        name = self.revision(kube)["metadata"]["name"]
+        if name != revision_name(FUNCTION, self.package.digest, generation):
+            raise StackError(f"FunctionRevision {name} is not of the package pushed ({self.package.digest}, "
+                             f"revision {revision_name(FUNCTION, self.package.digest, generation)})")
+        self.image_digest = self.package.digest  # what Crossplane resolved, by the name; the runtime pulls it
+
+    def revision(self, kube) -> dict | None:
+        revisions = kube.list("pkg.crossplane.io/v1", "FunctionRevision", labels={"pkg.crossplane.io/package": FUNCTION})
+        return revisions[0] if len(revisions) == 1 else None
+
+    def start_function(self) -> None:
+        """The runtime's part: the revision's image, fetched by digest, its entrypoint started as its
+        user in its root filesystem, with the server certificate where TLS_SERVER_CERTS_DIR says."""
+        import shutil
+
+        from tests import oci
+        from tests.package import REPOSITORY, pull
+
+        rootfs = self.wd / "function-rootfs"
+        config = pull(self.package.registry, REPOSITORY, self.image_digest, rootfs)
+        tls = rootfs / "tls" / "server"
+        shutil.copytree(self.pki / "function", tls)
+        uid, gid = (int(x) for x in config["config"]["User"].split(":"))
+        for f in [tls.parent, tls, *tls.iterdir()]:
+            shutil.chown(f, uid, gid)
         port, metrics = free_port(), free_port()
         self.ports.update({"function": port, "function-metrics": metrics})
-        self.procs["function"] = Proc("function", [
-            *function_command(f"127.0.0.1:{metrics}"), f"--tls-certs-dir={self.pki / 'function'}",
-            f"--address=127.0.0.1:{port}", "--debug",
-        ], self.logs, {"PYTHONUNBUFFERED": "1"})
+        self.procs["function"] = Proc("function", oci.command(rootfs, config, [
+            f"--address=127.0.0.1:{port}", f"--metrics-address=127.0.0.1:{metrics}", "--debug"]), self.logs,
+            oci.environment(config, {"TLS_SERVER_CERTS_DIR": "/tls/server", "PYTHONUNBUFFERED": "1"}), inherit_env=False)
         self.wait_function()
 
     def wait_function(self) -> None:
@@ -483,35 +521,28 @@ class Stack:
 
         wait_for("function: gRPC port and metrics", serving, timeout=60, proc=self.procs["function"])
 
-    def register_function(self) -> None:
+    def function_healthy(self) -> None:
         """The Function, Active and Healthy, its revision's endpoint the function's port.
 
-        With --package-runtime=External Crossplane reads the package (from its cache, for a
-        digest reference) and makes the FunctionRevision, but sets no endpoint, no TLS Secret and
-        no RuntimeHealthy condition: that is the runtime's part, played here."""
+        With --package-runtime=External Crossplane sets no endpoint, no TLS Secret and no
+        RuntimeHealthy condition on the revision: that is the runtime's part, played here."""
         from tests.e2e.kube import Kube
 
         kube = Kube(self.client)
-        ref = seed_package_cache(self.wd / "xpkg-cache", ROOT / "package")
         secret = f"{FUNCTION}-tls-server"
         b64 = lambda f: base64.b64encode((self.pki / "function" / f).read_bytes()).decode()  # noqa: E731
         kube.apply({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
                     "metadata": {"name": secret, "namespace": XP_NS},
                     "data": {"tls.crt": b64("tls.crt"), "tls.key": b64("tls.key"), "ca.crt": b64("ca.crt")}})
-        kube.apply({"apiVersion": "pkg.crossplane.io/v1", "kind": "Function", "metadata": {"name": FUNCTION},
-                    "spec": {"package": ref, "packagePullPolicy": "IfNotPresent"}})
-        revisions = lambda: kube.list("pkg.crossplane.io/v1", "FunctionRevision",  # noqa: E731
-                                      labels={"pkg.crossplane.io/package": FUNCTION})
-        wait_for(f"FunctionRevision of {FUNCTION}", lambda: revisions(), timeout=120, proc=self.procs["crossplane"])
 
         def healthy() -> bool:
-            (rev,) = revisions()
+            rev = self.revision(kube)
             status = rev.get("status") or {}
             if status.get("endpoint") != f"127.0.0.1:{self.ports['function']}" or status.get("tlsServerSecretName") != secret \
                     or not any(c["type"] == "RuntimeHealthy" and c["status"] == "True" for c in status.get("conditions") or []):
                 conditions = [c for c in status.get("conditions") or [] if c["type"] != "RuntimeHealthy"]
                 conditions.append({"type": "RuntimeHealthy", "status": "True", "reason": "HealthyPackageRevision",
-                                   "message": "the e2e tests run the function on 127.0.0.1",
+                                   "message": "the e2e tests run the revision's image on 127.0.0.1",
                                    "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
                 kube.patch_status("pkg.crossplane.io/v1", "FunctionRevision", rev["metadata"]["name"], {
                     "metadata": {"resourceVersion": rev["metadata"]["resourceVersion"]},
@@ -578,28 +609,8 @@ class ClaimSpecs:
         self._stop.set()
 
 
-def friendly_id(name: str, digest: str) -> str:
-    """crossplane-runtime/v2 pkg/xpkg.FriendlyID: a DNS label of name[:50] + '-' + digest[:12]."""
-    s = f"{name[:50]}-{digest[:12]}"
-    out = []
-    for i, ch in enumerate(s):
-        if ch.isascii() and (ch.islower() or ch.isdigit()):
-            out.append(ch)
-        if ch in "./:-" and i not in (0, 62, len(s) - 1):
-            out.append("-")
-        if i == 62:
-            break
-    return "".join(out).strip("-")
-
-
-def seed_package_cache(cache: Path, package: Path) -> str:
-    """Crossplane's package cache entry for the function's package; returns its digest reference.
-
-    For a digest reference Crossplane reads `<cache>/<FriendlyID(source, digest)>.gz`, a gzip of
-    the package stream (package/crossplane.yaml, then the Input CRD), and asks no registry."""
-    docs = [(package / "crossplane.yaml").read_text()] + [f.read_text() for f in sorted((package / "input").glob("*.yaml"))]
-    stream = "\n---\n".join(d.strip() for d in docs) + "\n"
-    digest = "sha256:" + hashlib.sha256(stream.encode()).hexdigest()
-    cache.mkdir(parents=True, exist_ok=True)
-    (cache / f"{friendly_id(PACKAGE_SOURCE, digest)}.gz").write_bytes(gzip.compress(stream.encode()))
-    return f"{PACKAGE_SOURCE}@{digest}"
+def revision_name(function: str, digest: str, generation: int) -> str:
+    """Crossplane v2.4's name of a package's revision: FriendlyID(name, sha256("<digest hex>|<generation>"))
+    (internal/controller/pkg/manager/reconciler.go), for a name of lowercase letters, digits and dashes."""
+    revision_id = hashlib.sha256(f"{digest.split(':', 1)[1]}|{generation}".encode()).hexdigest()
+    return f"{function[:50]}-{revision_id[:12]}"
