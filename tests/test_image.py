@@ -304,3 +304,25 @@ def test_the_registry_serves_the_pushed_package(built_package, tmp_path):
                                                     tmp_path / "config.json").read_bytes())
     assert config["rootfs"]["diff_ids"] == diff_ids
 
+
+
+# --- the Dockerfile and tools/image.py cannot drift ------------------------------------------------
+
+
+@pytest.mark.parametrize("edit, refused", [
+    (lambda t: t.replace("USER 65532:65532", "ENV TLS_SERVER_CERTS_DIR=/tls\nUSER 65532:65532"), "ENV"),
+    (lambda t: t.replace('ENTRYPOINT ["/fn/bin/function"]', 'ENTRYPOINT ["/fn/bin/function"]\nCMD ["--debug"]'), "CMD"),
+    (lambda t: t.replace("COPY --from=build /fn /fn", "COPY --from=build /fn /fn\nCOPY examples /examples"), "copy one folder"),
+    (lambda t: t.replace("FROM ${PYTHON_IMAGE}\n", "FROM gcr.io/distroless/python3\n"), "the same base"),
+    (lambda t: t.replace("/fn/bin/pip install --no-cache-dir --no-compile /dist/*.whl",
+                         "/fn/bin/pip install --no-cache-dir --no-compile /dist/*.whl uvloop"), "RUN"),
+    (lambda t: t.replace(" \\\n && /fn/bin/python -m compileall -q /fn/lib", ""), "RUN"),
+    (lambda t: t.replace("python:3.11-slim-bookworm", "python:3.11-alpine"), "python:<minor>-slim-<debian release>"),
+])
+def test_a_dockerfile_step_the_image_build_does_not_reproduce_is_refused(tmp_path, edit, refused):
+    text = (ROOT / "Dockerfile").read_text()
+    changed = edit(text)
+    assert changed != text  # the edit applies to the Dockerfile as it is
+    (tmp_path / "Dockerfile").write_text(changed)
+    with pytest.raises(image.BuildError, match=re.escape(refused)):
+        image.recipe(tmp_path / "Dockerfile")
