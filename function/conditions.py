@@ -38,6 +38,8 @@ class Reason(str, enum.Enum):
     RELEASED = "Released"
     ASSIGNED = "Assigned"
     ADOPTED = "Adopted"
+    MANUAL_VIP_IN_POOL = "ManualVIPInPool"
+    INVALID_POOL = "InvalidPool"
 
 
 class Severity(str, enum.Enum):

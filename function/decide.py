@@ -34,7 +34,7 @@ import dataclasses
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from function import addresses, adopt, claims, clusterclass, pools, usages
+from function import addresses, adopt, claims, clusterclass, pools, ranges, usages
 from function import cluster as clusters
 from function import xr as xrs
 from function.conditions import (
@@ -228,6 +228,9 @@ def _decide(ctx: _Context) -> Decision:
 
     cp = _control_plane(ctx)
     ing = _ingress(ctx)
+    if inp.manual_vips.check_pools:
+        cp = _check_manual(ctx, Slot(CONTROL_PLANE, inp.roles.control_plane, CONTROL_PLANE_READY), cp, "control-plane endpoint")
+        ing = _check_manual(ctx, Slot(INGRESS, inp.roles.ingress, INGRESS_READY), ing, "ingress VIP")
     cp, cluster = _compose_cluster(ctx, cp, ing)
     for role_key, role, state in ((CONTROL_PLANE, inp.roles.control_plane, cp), (INGRESS, inp.roles.ingress, ing)):
         _compose_claim(ctx, role_key, role, state, cluster)
@@ -686,6 +689,62 @@ def _ingress_without_variable(
     )
 
 
+# --- manual VIPs checked against the pools (Input manualVips.checkPools) ------------------
+
+
+def _check_manual(ctx: _Context, slot: Slot, state: RoleState, what: str) -> RoleState:
+    """A manual VIP that a pool of its class and role can hand out may go to another cluster.
+
+    Only the pools fetched for the role are read (the same selectors as for a claim). A Cluster
+    not composed yet is held back, with a False condition naming the pool and the line to add
+    to its spec.excludedAddresses; a live Cluster keeps its VIP and the XR warns on every
+    reconcile until the pool excludes it. A manual VIP that is the address of the XR's other
+    claim is a Conflict, the same way. A DNS name is no pool's and is not checked.
+    """
+    if state.source != MANUAL or state.vip is None or addresses.parse_ip(state.vip) is None:
+        return state
+    vip, role = state.vip, slot.role
+    held = ctx.cluster is None  # not composed yet: held back; live: warned
+    choice = _pool_choice(ctx, role)
+    if not choice.resolved:
+        if not held:
+            return state
+        message = f"waiting for Crossplane to fetch the {role.label_value} pools, to check the manual {what} {vip} against them"
+        return dataclasses.replace(state, blocks=True, condition=Condition(slot.condition, False, Reason.WAITING_FOR_ADDRESS, message))
+    other_key = INGRESS if slot.key == CONTROL_PLANE else CONTROL_PLANE
+    other = ctx.claims.get(other_key)
+    other_address = _address(ctx, other_key, other) if other is not None and other.bound else None
+    if other_address is not None and _known(other_address) and _explains(other_address, vip):
+        reason = Reason.CONFLICT
+        message = (f"the manual {what} {vip} of XR {ctx.req.xr_name} is the address {other.label} holds for the "
+                   f"{'ingress' if other_key == INGRESS else 'control-plane'} VIP: two roles cannot share one address. "
+                   f"Choose another {what}")
+    else:
+        inside = []
+        for pool in choice.candidates:
+            try:
+                allocatable = ranges.read(pool.spec)
+            except ranges.Unreadable as e:
+                ctx.warn(Reason.INVALID_POOL, f"the manual {what} {vip} cannot be checked against {pool.label}: {e}")
+                continue
+            if allocatable.can_hand_out(vip):
+                inside.append((pool, allocatable))
+        if not inside:
+            return state
+        pool, allocatable = inside[0]
+        reason = Reason.MANUAL_VIP_IN_POOL
+        others = f" (and {', '.join(p.label for p, _ in inside[1:])})" if len(inside) > 1 else ""
+        message = (f"the manual {what} {vip} of XR {ctx.req.xr_name} is an address {pool.label}{others} can hand out "
+                   f"(spec.addresses: {', '.join(allocatable.listed)}), so IPAM may give it to another cluster: add it to "
+                   f"the pool's spec.excludedAddresses as the line `- {vip}`, or choose an address outside the pool")
+    if held:
+        message += "; the Cluster is held back until then"
+        ctx.warn(reason, message)
+        return dataclasses.replace(state, blocks=True, condition=Condition(slot.condition, False, reason, message))
+    ctx.warn(reason, message)
+    return state
+
+
 # --- allocation from pools ---------------------------------------------------------------
 
 
@@ -944,7 +1003,7 @@ def _compose_cluster(ctx: _Context, cp: RoleState, ing: RoleState) -> tuple[Role
                 reason = Reason.WAITING_FOR_CLUSTER_CLASS
                 message = f"waiting for Crossplane to fetch {cls.label}; the Cluster is held back until it is read"
             return dataclasses.replace(cp, condition=Condition(CONTROL_PLANE_READY, False, reason, message)), None
-        if ing.blocks:
+        if ing.blocks or cp.blocks:
             return cp, None
 
     # Which VIP variables to set: what the class defines; while the class cannot be

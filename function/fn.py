@@ -49,6 +49,8 @@ _POOL_SHAPE = {
     "apiVersion": ALL,
     "kind": ALL,
     "metadata": {**_META, "labels": ALL, "annotations": ALL, "deletionTimestamp": ALL},
+    # what the provider allocates from, for manualVips.checkPools (function/ranges.py)
+    "spec": {k: ALL for k in ("addresses", "excludedAddresses", "gateway", "prefix", "allocateReservedIPAddresses")},
     "status": {"ipAddresses": ALL},
 }
 _CLASS_SHAPE = {

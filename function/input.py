@@ -96,6 +96,7 @@ DEFAULT = Defaults(
     ),
     xr=Defaults(cluster_spec_path="spec.cluster", status_path="status.vip"),
     ttl=Defaults(waiting="15s", converged="20m"),
+    manual_vips=Defaults(check_pools=False),
     usage="Auto",
 )
 

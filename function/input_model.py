@@ -186,6 +186,20 @@ class Ttl(_Model):
     converged: Duration = Field(default="20m", description="Response TTL once every wanted VIP is in place.")
 
 
+class ManualVips(_Model):
+    """Manual VIPs (the XR's endpoint host, its ingress VIP annotation) checked against the pools."""
+
+    check_pools: bool = Field(
+        default=False,
+        description=(
+            "Check a manual VIP against the pools of its ClusterClass and role: one a pool can hand out "
+            "(in spec.addresses, not in spec.excludedAddresses) may go to another cluster. A Cluster not yet "
+            "composed is held back (condition reason ManualVIPInPool, naming the pool and the excludedAddresses "
+            "line to add); a live one is warned about on every reconcile until the pool excludes it."
+        ),
+    )
+
+
 class Input(_Model):
     """Input of function-capi-vip (apiVersion vip.fn.crossplane.io/v1beta1, kind Input)."""
 
@@ -200,6 +214,7 @@ class Input(_Model):
     ipam: Ipam = Ipam()
     xr: Xr = Xr()
     ttl: Ttl = Ttl()
+    manual_vips: ManualVips = ManualVips()
     usage: Literal["Auto", "Protection", "None"] = Field(
         default="Auto",
         description=(

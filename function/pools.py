@@ -38,6 +38,7 @@ class Pool:
     namespace: str | None
     free: int | None  # None: the provider has not reported yet
     total: int | None
+    spec: object = dataclasses.field(default=None, compare=False, repr=False)  # as fetched (ranges.read)
 
     @property
     def exhausted(self) -> bool:
@@ -134,7 +135,8 @@ def choose(
                 continue  # being deleted: the provider allocates nothing from it
             status = obj.get("status")
             seen[(kind.kind, ns, name)] = Pool(
-                kind=kind, name=name, namespace=ns, free=count(status, "free"), total=count(status, "total")
+                kind=kind, name=name, namespace=ns, free=count(status, "free"), total=count(status, "total"),
+                spec=obj.get("spec"),
             )
     ranked = tuple(
         sorted(seen.values(), key=lambda p: (p.exhausted, not p.kind.namespaced, -(p.free or 0), p.name, p.kind.kind))
