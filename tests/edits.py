@@ -19,8 +19,10 @@ live cluster uses frees its VIP at once (the ClaimMissing warning's case).
 Hand-edited and manual VIPs are addresses no pool hands out (192.168.x.y, each used once).
 A manual VIP inside a pool's range (pinning the pool VIP a cluster has, say) is reserved
 only while the claim that holds it lives; once that claim is gone IPAM may hand it out
-again, which only a check of manual VIPs against the pools can catch (not done here yet):
-tests/test_user_edits.py covers the pinning cases one by one.
+again: tests/test_user_edits.py covers the pinning cases one by one. With the Input
+``CHECK_POOLS`` (manualVips.checkPools) a third of the manual VIPs are addresses the XR's
+own pool for the role can hand out (the top of its /20, which the run never allocates),
+and ``check_manual_vips`` holds: no Cluster carries one unless the XR warns about it.
 
 ``settle`` ends a run: the class restored, IPAM up, hours pass. Then ``check_claims_serve``
 holds the property the run is for: every claim a live XR holds is bound to an address its
@@ -40,6 +42,7 @@ OFF = "vip.capi.gorizond.io/ingress-enabled"
 NS = "team-a"
 CLASSES = ("alpha", "beta")
 USAGE_OFF = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "usage": "None"}
+CHECK_POOLS = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "manualVips": {"checkPools": True}}
 OPS = (
     "create", "create", "create", "delete", "ingress", "manual-ingress", "manual-host", "port", "edit-cluster",
     "delete-claim", "delete-usage", "delete-cluster", "ipam", "drop", "pool", "class",
@@ -59,6 +62,8 @@ class EditRun:
     def __init__(self, sim: Sim, wait: tuple[float, float] = (0.5, 90.0)) -> None:
         self.sim, self.rng = sim, sim.rng
         self.usages = sim.crossplane.inp != USAGE_OFF
+        self.check_pools = sim.crossplane.inp == CHECK_POOLS
+        self.inside = 0  # the last in-pool manual VIP handed out (CHECK_POOLS)
         self.wait = wait  # seconds between two steps, drawn uniformly
         self.names: list[str] = []
         self.counter = 0
@@ -68,8 +73,13 @@ class EditRun:
         self.ops: dict[str, int] = {}
 
     # helpers
-    def address(self) -> str:
-        """An address no pool hands out, never the same twice."""
+    def address(self, obj: dict | None = None, role: str = "control-plane") -> str:
+        """An address no pool hands out, never the same twice; with CHECK_POOLS, now and then one the
+        pool of obj's class for role can hand out (the top of its /20: 10.<class>.15.x or 10.<class>.31.x)."""
+        if self.check_pools and obj is not None and self.rng.random() < 0.35:
+            self.inside += 1
+            cls = CLASSES.index(obj["spec"]["cluster"]["topology"]["class"])
+            return f"10.{cls}.{15 if role == 'control-plane' else 31}.{self.inside % 250 + 2}"
         self.outside += 1
         return f"192.168.{self.outside // 250}.{self.outside % 250 + 2}"
 
@@ -103,11 +113,12 @@ class EditRun:
         roll = self.rng.random()
         if roll < 0.2:
             annotations[OFF] = "false"
-        elif roll < 0.3:
-            annotations[INGRESS_VIP] = self.address()
         obj = xr(name, NS, self.rng.choice(CLASSES), annotations=annotations or None)
+        if 0.2 <= roll < 0.3:
+            annotations[INGRESS_VIP] = self.address(obj, "ingress")
+            obj["metadata"]["annotations"] = annotations
         if self.rng.random() < 0.1:
-            obj["spec"]["cluster"]["controlPlaneEndpoint"] = {"host": self.address()}
+            obj["spec"]["cluster"]["controlPlaneEndpoint"] = {"host": self.address(obj)}
         self.sim.crossplane.create_xr(obj)
 
     def op_delete(self) -> None:
@@ -150,7 +161,7 @@ class EditRun:
         if INGRESS_VIP in annotations and self.rng.random() < 0.5:
             del annotations[INGRESS_VIP]  # removed: a pool VIP replaces it
         else:
-            annotations[INGRESS_VIP] = self.address()
+            annotations[INGRESS_VIP] = self.address(obj, "ingress")
         self.touch(obj)
 
     def op_manual_host(self) -> None:
@@ -167,7 +178,7 @@ class EditRun:
         elif live and live.startswith("192.168.") and roll < 0.7:
             endpoint["host"] = live  # a hand-edited endpoint made the XR's own: its claim goes
         else:
-            endpoint["host"] = self.address()
+            endpoint["host"] = self.address(obj)
         if not endpoint:
             del spec["controlPlaneEndpoint"]
         self.touch(obj)
@@ -264,6 +275,30 @@ class EditRun:
             self.sim.add(cluster_class("beta", NS))
         self.sim.settle(seconds)
         self.sim.check_addresses_returned()
+        if self.check_pools:
+            self.check_manual_vips()
+
+    def check_manual_vips(self) -> None:
+        """With manualVips.checkPools: no Cluster carries a manual VIP its class's pool for the role can
+        hand out, unless the XR's last reconcile warns ManualVIPInPool (a live Cluster's VIP stays)."""
+        from function import ranges
+
+        for key, state in self.sim.crossplane.xrs.items():
+            obj = self.sim.api.get(key)
+            cluster = self.sim.api.get(state.refs["cluster"]) if "cluster" in state.refs else None
+            if obj is None or cluster is None:
+                continue
+            cls = obj["spec"]["cluster"]["topology"]["class"]
+            carried = {"control-plane": (cluster["spec"].get("controlPlaneEndpoint") or {}).get("host"),
+                       "ingress": (cluster["metadata"].get("annotations") or {}).get(INGRESS_VIP)}
+            for role, vip in carried.items():
+                pool_obj = self.sim.find("GlobalInClusterIPPool", f"{cls}-{'cp' if role == 'control-plane' else 'ingress'}")
+                if not vip or pool_obj is None or not vip.startswith("10.") or vip.split(".")[2] not in ("15", "31"):
+                    continue  # not one of the run's in-pool manual VIPs
+                if ranges.read(pool_obj["spec"]).can_hand_out(vip) and not any(
+                        r == "ManualVIPInPool" and vip in m for r, m in state.warnings):
+                    self.sim.violation(f"XR {key[3]}: Cluster carries the manual {role} VIP {vip}, which "
+                                       f"{cls}'s pool can hand out, and nothing says so")
 
 
 def run(sim: Sim, steps: int, wait: tuple[float, float] = (0.5, 90.0)) -> EditRun:

@@ -978,6 +978,10 @@ class Sim:
         old = self.api.get(("cluster.x-k8s.io", "Cluster", key[2], key[3]))
         if old is not None and old["metadata"].get("deletionTimestamp"):
             all_bound = False
+        # Held back on purpose (manualVips.checkPools): a manual VIP a pool can hand out, or the other
+        # role's address; the clock starts once the user has fixed it.
+        if "cluster" not in desired and ({"ManualVIPInPool", "Conflict"} & set(state.conditions.values())):
+            all_bound = False
         if not all_bound:
             state.bound_at_reconcile = None  # a claim was remade (or the class went): the clock restarts
         elif state.bound_at_reconcile is None or gone:

@@ -414,6 +414,22 @@ def test_under_random_edits_a_seeded_answer_equals_a_fresh_one(seed, inp):
     assert sim.crossplane.one_call_answers > 0  # the comparison covered one-call answers
 
 
+@pytest.mark.parametrize("seed", SEEDS[:2])
+def test_with_manual_vips_checked_no_cluster_carries_an_in_pool_manual_vip_unwarned(seed):
+    sim = Sim(seed=seed, inp=edits.CHECK_POOLS)
+    run = edits.run(sim, 150)
+    sim.check_claims_serve()
+    sim.check()
+    assert run.inside > 0  # the run set manual VIPs inside the pools
+
+
+def test_with_manual_vips_checked_a_seeded_answer_equals_a_fresh_one():
+    sim = Sim(seed=SEEDS[1], seeding=True, differential=True, inp=edits.CHECK_POOLS)
+    edits.run(sim, 150)
+    sim.check_claims_serve()
+    sim.check()
+
+
 def test_random_edits_on_legacy_crossplane_leave_no_claim_holding_an_address_for_nothing():
     sim = Sim(seed=SEEDS[0], modern=False)
     edits.run(sim, 100)
