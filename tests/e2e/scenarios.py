@@ -181,6 +181,32 @@ def manual_endpoint(world: World, net: str) -> None:
     assert world.pool_free("GlobalInClusterIPPool", f"{cls}-cp") in (10, None)
 
 
+def manual_endpoint_in_pool_waits_for_the_pool_to_exclude_it(world: World, net: str) -> None:
+    """With manualVips.checkPools: a manual endpoint the pool can hand out holds the Cluster back,
+    naming the line to add; once the pool excludes it, the Cluster is composed on it, and the
+    provider hands out every other address of the pool but that one."""
+    cls = f"{world.ns}-inpool"
+    cp_pool = pool(f"{cls}-cp", cls, "control-plane", [f"{net}.10-{net}.12"], gateway=f"{net}.1")
+    world.apply(cluster_class(cls, world.ns, ("clusterVip",)), cp_pool)
+    world.create_xr(world.new_xr("inpool", cls, host=f"{net}.12"))
+    cond = condition_with_reason(world, "inpool", "ControlPlaneVIPReady", "ManualVIPInPool")
+    assert f"`- {net}.12`" in cond["message"] and f"GlobalInClusterIPPool {cls}-cp" in cond["message"], cond
+    assert world.cluster("inpool") is None
+    assert ("Warning", "ManualVIPInPool") in {(t, r) for t, r, _ in world.events("inpool")}
+    cp_pool["spec"]["excludedAddresses"] = [f"{net}.12"]
+    world.apply(cp_pool)
+    cluster = converged(world, "inpool", ingress=False)
+    assert cluster["spec"]["controlPlaneEndpoint"]["host"] == f"{net}.12"
+    assert not claim_names(world)
+    # the real provider agrees: two pool clusters get .10 and .11, a third none (.12 is excluded)
+    for name in ("p1", "p2", "p3"):
+        world.create_xr(world.new_xr(name, cls))
+    for name in ("p1", "p2"):
+        converged(world, name, ingress=False)
+    assert sorted(world.cluster(n)["spec"]["controlPlaneEndpoint"]["host"] for n in ("p1", "p2")) == [f"{net}.10", f"{net}.11"]
+    condition_with_reason(world, "p3", "ControlPlaneVIPReady", "PoolExhausted")
+
+
 def _converged_with_ingress(world: World, net: str, name: str, cls: str) -> tuple[dict, str]:
     platform(world, cls, net)
     world.create_xr(world.new_xr(name, cls))

@@ -20,3 +20,9 @@ def test_ingress_turned_off_releases_its_claim_and_frees_its_address(world):
 @BOTH
 def test_a_manual_ingress_vip_on_a_converged_cluster_releases_the_old_claim_and_frees_its_address(world):
     scenarios.manual_ingress_on_converged(world, world.net)
+
+
+@BOTH
+@pytest.mark.composition_input({"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "manualVips": {"checkPools": True}})
+def test_with_manual_vips_checked_an_endpoint_the_pool_can_hand_out_waits_until_the_pool_excludes_it(world):
+    scenarios.manual_endpoint_in_pool_waits_for_the_pool_to_exclude_it(world, world.net)
