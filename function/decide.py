@@ -229,8 +229,8 @@ def _decide(ctx: _Context) -> Decision:
     cp = _control_plane(ctx)
     ing = _ingress(ctx)
     if inp.manual_vips.check_pools:
-        cp = _check_manual(ctx, Slot(CONTROL_PLANE, inp.roles.control_plane, CONTROL_PLANE_READY), cp, "control-plane endpoint")
-        ing = _check_manual(ctx, Slot(INGRESS, inp.roles.ingress, INGRESS_READY), ing, "ingress VIP")
+        cp = _check_manual(ctx, Slot(CONTROL_PLANE, inp.roles.control_plane, CONTROL_PLANE_READY), cp)
+        ing = _check_manual(ctx, Slot(INGRESS, inp.roles.ingress, INGRESS_READY), ing)
     cp, cluster = _compose_cluster(ctx, cp, ing)
     for role_key, role, state in ((CONTROL_PLANE, inp.roles.control_plane, cp), (INGRESS, inp.roles.ingress, ing)):
         _compose_claim(ctx, role_key, role, state, cluster)
@@ -612,6 +612,9 @@ def _ingress(ctx: _Context) -> RoleState:
             # yet, it is simply the claim's address, allocated below.
             live = manual if ctx.cluster is not None else None
         else:
+            refused = _refuse_manual_ingress(ctx, slot, manual, live, claim)
+            if refused is not None:
+                return refused
             # The user's own address: it may change at will, and it replaces an allocated one.
             state = RoleState(
                 vip=manual,
@@ -692,57 +695,106 @@ def _ingress_without_variable(
 # --- manual VIPs checked against the pools (Input manualVips.checkPools) ------------------
 
 
-def _check_manual(ctx: _Context, slot: Slot, state: RoleState, what: str) -> RoleState:
-    """A manual VIP that a pool of its class and role can hand out may go to another cluster.
+_WAITING = (Reason.WAITING_FOR_ADDRESS, "")  # the pools are not fetched yet
 
-    Only the pools fetched for the role are read (the same selectors as for a claim). A Cluster
-    not composed yet is held back, with a False condition naming the pool and the line to add
-    to its spec.excludedAddresses; a live Cluster keeps its VIP and the XR warns on every
-    reconcile until the pool excludes it. A manual VIP that is the address of the XR's other
-    claim is a Conflict, the same way. A DNS name is no pool's and is not checked.
+
+def _manual_problem(ctx: _Context, role_key: str, vip: str) -> tuple[Reason, str] | None:
+    """Why a manual VIP must not be put in place, if a pool or the XR's other claim says so.
+
+    The pools of the XR's class for both roles are read (the selectors a claim of either role
+    uses; nothing else is listed): a pool that can hand the VIP out may give it to another
+    cluster, whichever role it serves. A VIP that the XR's other claim holds is a Conflict.
+    Returns _WAITING while Crossplane has not fetched the pools."""
+    req, inp = ctx.req, ctx.inp
+    what, field = (("control-plane endpoint", _host_field(ctx)) if role_key == CONTROL_PLANE
+                   else ("ingress VIP", f"the XR annotation {inp.annotations.ingress_vip}"))
+    other_key = INGRESS if role_key == CONTROL_PLANE else CONTROL_PLANE
+    other = ctx.claims.get(other_key)
+    other_address = _address(ctx, other_key, other) if other is not None else None
+    if other_address is not None and _known(other_address) and _explains(other_address, vip):
+        return Reason.CONFLICT, (
+            f"the manual {what} {vip} of XR {req.xr_name} ({field}) is the address {other.label} holds for the "
+            f"{'ingress' if other_key == INGRESS else 'control-plane'} VIP: two roles cannot share one address. "
+            f"Set another address in {field}")
+    choices = [_pool_choice(ctx, role) for role in (inp.roles.control_plane, inp.roles.ingress)]
+    if not all(c.resolved for c in choices):
+        return _WAITING
+    inside, unreadable = [], []
+    for pool in (p for c in choices for p in c.candidates):
+        try:
+            allocatable = ranges.read(pool.spec)
+        except ranges.Unreadable as e:
+            unreadable.append(f"{pool.label}: {e}")
+            continue
+        if allocatable.can_hand_out(vip):
+            inside.append(f"{pool.label} (spec.addresses: {', '.join(allocatable.listed)})")
+    if inside:
+        return Reason.MANUAL_VIP_IN_POOL, (
+            f"the manual {what} {vip} of XR {req.xr_name} ({field}) is an address IPAM may give to another cluster: "
+            f"{'; '.join(inside)} can hand it out. Add the line `- {vip}` to spec.excludedAddresses of "
+            f"{'each of these pools' if len(inside) > 1 else 'that pool'} (if the pool refuses it, the address is already "
+            f"allocated to another claim: choose another), or set an address outside the pools in {field}")
+    if unreadable:
+        return Reason.INVALID_POOL, (
+            f"the manual {what} {vip} of XR {req.xr_name} cannot be checked against {'; '.join(unreadable)}. "
+            "manualVips.checkPools reads in-cluster pools (ipam.cluster.x-k8s.io/v1alpha2 spec.addresses, "
+            "spec.excludedAddresses, spec.prefix, spec.gateway): fix the pool, or turn the check off")
+    return None
+
+
+def _refuse_manual_ingress(
+    ctx: _Context, slot: Slot, manual: str, live: str | None, claim: claims.Claim | None
+) -> RoleState | None:
+    """A new manual ingress VIP for an observed Cluster, which a pool can hand out (or the other
+    claim holds): refused before anything is released. What the Cluster serves stays, with its
+    claim; the condition and a Warning say why and what to fix."""
+    if not ctx.inp.manual_vips.check_pools or ctx.cluster is None or manual == live or addresses.parse_ip(manual) is None:
+        return None
+    problem = _manual_problem(ctx, INGRESS, manual)
+    if problem is None:
+        return None
+    reason, message = problem
+    if problem is _WAITING:
+        message = f"waiting for Crossplane to fetch the pools, to check the manual ingress VIP {manual} against them"
+    else:
+        message += f"; until then {ctx.cluster.label} keeps {live or 'no ingress VIP'}"
+        ctx.warn(reason, message)
+    source = (ctx.sources.get(INGRESS) or (POOL if claim is not None else MANUAL)) if live else None
+    return RoleState(vip=live, claim=claim, source=source, condition=Condition(slot.condition, False, reason, message))
+
+
+def _check_manual(ctx: _Context, slot: Slot, state: RoleState) -> RoleState:
+    """Put a manual VIP in place only where no pool can hand it out (Input manualVips.checkPools).
+
+    A VIP the Cluster does not carry yet is held back: a Cluster not composed yet waits, with a
+    False condition naming the pool and the excludedAddresses line; an observed Cluster without an
+    endpoint is composed without one (a live endpoint never changes, so it would stay for good).
+    A VIP the live Cluster already serves stays, and the XR warns on every reconcile until the
+    pool excludes it. (A new manual ingress VIP on a live Cluster is checked in _ingress, before
+    its claim is released.) A DNS name is no pool's and is not checked.
     """
     if state.source != MANUAL or state.vip is None or addresses.parse_ip(state.vip) is None:
         return state
-    vip, role = state.vip, slot.role
-    held = ctx.cluster is None  # not composed yet: held back; live: warned
-    choice = _pool_choice(ctx, role)
-    if not choice.resolved:
-        if not held:
-            return state
-        message = f"waiting for Crossplane to fetch the {role.label_value} pools, to check the manual {what} {vip} against them"
-        return dataclasses.replace(state, blocks=True, condition=Condition(slot.condition, False, Reason.WAITING_FOR_ADDRESS, message))
-    other_key = INGRESS if slot.key == CONTROL_PLANE else CONTROL_PLANE
-    other = ctx.claims.get(other_key)
-    other_address = _address(ctx, other_key, other) if other is not None and other.bound else None
-    if other_address is not None and _known(other_address) and _explains(other_address, vip):
-        reason = Reason.CONFLICT
-        message = (f"the manual {what} {vip} of XR {ctx.req.xr_name} is the address {other.label} holds for the "
-                   f"{'ingress' if other_key == INGRESS else 'control-plane'} VIP: two roles cannot share one address. "
-                   f"Choose another {what}")
+    vip, cluster = state.vip, ctx.cluster
+    serving = cluster is not None and (cluster.host if slot.key == CONTROL_PLANE else cluster.ingress_annotation) == vip
+    problem = _manual_problem(ctx, slot.key, vip)
+    if problem is None:
+        return state
+    reason, message = problem
+    if serving:
+        if problem is not _WAITING:
+            ctx.warn(reason, message)
+        return state
+    if problem is _WAITING:
+        message = (f"waiting for Crossplane to fetch the pools, to check the manual {slot.role.label_value} VIP {vip} "
+                   "against them")
     else:
-        inside = []
-        for pool in choice.candidates:
-            try:
-                allocatable = ranges.read(pool.spec)
-            except ranges.Unreadable as e:
-                ctx.warn(Reason.INVALID_POOL, f"the manual {what} {vip} cannot be checked against {pool.label}: {e}")
-                continue
-            if allocatable.can_hand_out(vip):
-                inside.append((pool, allocatable))
-        if not inside:
-            return state
-        pool, allocatable = inside[0]
-        reason = Reason.MANUAL_VIP_IN_POOL
-        others = f" (and {', '.join(p.label for p, _ in inside[1:])})" if len(inside) > 1 else ""
-        message = (f"the manual {what} {vip} of XR {ctx.req.xr_name} is an address {pool.label}{others} can hand out "
-                   f"(spec.addresses: {', '.join(allocatable.listed)}), so IPAM may give it to another cluster: add it to "
-                   f"the pool's spec.excludedAddresses as the line `- {vip}`, or choose an address outside the pool")
-    if held:
-        message += "; the Cluster is held back until then"
+        message += "; it is put in place once that is fixed"
         ctx.warn(reason, message)
-        return dataclasses.replace(state, blocks=True, condition=Condition(slot.condition, False, reason, message))
-    ctx.warn(reason, message)
-    return state
+    held = dataclasses.replace(state, blocks=True, condition=Condition(slot.condition, False, reason, message))
+    if cluster is not None and slot.key == CONTROL_PLANE:
+        return dataclasses.replace(held, vip=None, source=None)  # the observed Cluster stays, without an endpoint
+    return held
 
 
 # --- allocation from pools ---------------------------------------------------------------

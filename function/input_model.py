@@ -236,5 +236,12 @@ class Input(_Model):
         if cp.variable == ing.variable:
             msg = "roles.controlPlane.variable and roles.ingress.variable must differ"
             raise ValueError(msg)
+        others = [f"{k.api_version} {k.kind}" for k in self.ipam.pool_kinds
+                  if k.api_version != "ipam.cluster.x-k8s.io/v1alpha2" or k.kind not in ("InClusterIPPool", "GlobalInClusterIPPool")]
+        if self.manual_vips.check_pools and others:
+            msg = (f"manualVips.checkPools reads the in-cluster provider's pools (ipam.cluster.x-k8s.io/v1alpha2 "
+                   f"InClusterIPPool, GlobalInClusterIPPool) only, but ipam.poolKinds has {', '.join(others)}: "
+                   "remove those kinds or turn the check off")
+            raise ValueError(msg)
         return self
 

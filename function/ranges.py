@@ -17,7 +17,8 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class Unreadable(ValueError):
-    """A pool spec this reading cannot follow (the provider's webhook would refuse it)."""
+    """A pool spec this reading cannot follow: one the provider's webhook refuses, or another
+    provider's or API version's pool."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +85,7 @@ def read(spec: object) -> Allocatable:
         prefix = spec.get("prefix")
         if isinstance(prefix, bool) or not isinstance(prefix, int):
             raise Unreadable("spec.prefix is not a number")
-        first = ranges[0][0]
+        first = min(lo for lo, _ in ranges)  # the provider: the lowest address of the set
         try:
             net = ipaddress.ip_network(f"{first}/{prefix}", strict=False)
         except ValueError:

@@ -101,11 +101,12 @@ def test_a_manual_ingress_vip_that_is_the_control_plane_claim_s_address_is_a_con
     assert (ok, reason) == (False, "Conflict") and "vip-cp-c1" in message
 
 
-def test_a_pool_whose_spec_cannot_be_read_is_warned_about_and_not_guessed():
+def test_a_pool_whose_spec_cannot_be_read_holds_a_new_cluster_back_rather_than_guess():
     broken = cp_pool(addresses=["not-an-address"])
     out = run(manual("10.0.0.15"), {}, [broken, *STORE[:1], *STORE[2:]], inp=CHECK)
-    assert ("InvalidPool" in [r for r, _ in out.warnings])
-    assert out.cluster is not None  # nothing known to conflict: the user's endpoint is used
+    assert "InvalidPool" in [r for r, _ in out.warnings]
+    assert out.cluster is None
+    assert out.conditions["ControlPlaneVIPReady"][:2] == (False, "InvalidPool")
 
 
 def test_with_the_check_the_pools_of_a_manual_host_are_fetched():
@@ -161,3 +162,12 @@ def test_a_pool_spec_the_provider_would_refuse_is_unreadable(spec):
     with pytest.raises(ranges.Unreadable):
         ranges.read(spec)
 
+
+
+def test_the_check_is_refused_with_pool_kinds_it_cannot_read():
+    from function import input as inputs
+
+    bad = {**CHECK, "ipam": {"poolKinds": [{"apiVersion": "ipam.cluster.x-k8s.io/v1alpha1", "kind": "InClusterIPPool",
+                                             "namespaced": True}]}}
+    with pytest.raises(inputs.InputError, match="manualVips.checkPools reads the in-cluster provider's pools"):
+        inputs.load(bad)
