@@ -6,8 +6,9 @@ Crossplane v2.4+ sends a step the requirements it returned on the XR's last reco
 takes its first answer when nothing it asked for changed: a reconcile in one call. That
 answer must be the one a fresh fetching loop gives on the same state. This run drives the
 simulated management cluster (tests/sim.py) with random edits (tests/edits.py) in segments of
---segment steps, each a fresh cluster with its own seed, Usages on in even segments and off
-in odd ones, and compares every seeded answer with a fresh one (Sim(differential=True)).
+--segment steps, each a fresh cluster with its own seed, in turn with the default Input, with
+Usages off, and with manualVips.checkPools (manual VIPs inside the pools among the edits), and
+compares every seeded answer with a fresh one (Sim(differential=True)).
 After each segment the world settles and every property the tests check is checked,
 including that no claim holds an address its Cluster does not use.
 
@@ -35,9 +36,9 @@ def segment(args: tuple[int, int]) -> dict:
     from tests.sim import Sim
 
     seed, steps = args
-    usage_off = seed % 2 == 1
-    sim = Sim(seed=seed, seeding=True, differential=True, inp=edits.USAGE_OFF if usage_off else None,
-              teardown_may_share=usage_off)
+    inp = (None, edits.USAGE_OFF, edits.CHECK_POOLS)[seed % 3]
+    usage_off = inp is edits.USAGE_OFF
+    sim = Sim(seed=seed, seeding=True, differential=True, inp=inp, teardown_may_share=usage_off)
     edits.run(sim, steps, wait=(0.5, 5.0))
     sim.check_claims_serve()
     differences = [v for v in sim.violations if "seeded (" in v]

@@ -759,8 +759,20 @@ def _refuse_manual_ingress(
     else:
         message += f"; until then {ctx.cluster.label} keeps {live or 'no ingress VIP'}"
         ctx.warn(reason, message)
+    condition = Condition(slot.condition, False, reason, message)
     source = (ctx.sources.get(INGRESS) or (POOL if claim is not None else MANUAL)) if live else None
-    return RoleState(vip=live, claim=claim, source=source, condition=Condition(slot.condition, False, reason, message))
+    kept = RoleState(vip=live, source=source, condition=condition)
+    if claim is None:
+        return kept
+    address = _address(ctx, INGRESS, claim)
+    if claim.bound and not _known(address):
+        return dataclasses.replace(_hold(ctx, slot, claim, address, live, source=source or POOL), condition=condition)
+    if claim.bound and live is not None and _explains(address, live):
+        return dataclasses.replace(kept, claim=claim)  # the claim of what the Cluster serves stays
+    # A claim of nothing the Cluster serves (made for a pool VIP the XR no longer wants): it goes,
+    # as it would for any manual VIP; refusing the new VIP holds no address for nothing.
+    released = _release(ctx, INGRESS, claim, kept, f"XR sets {ctx.inp.annotations.ingress_vip}={manual}")
+    return dataclasses.replace(released, condition=condition)
 
 
 def _check_manual(ctx: _Context, slot: Slot, state: RoleState) -> RoleState:

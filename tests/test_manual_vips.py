@@ -171,3 +171,21 @@ def test_the_check_is_refused_with_pool_kinds_it_cannot_read():
                                              "namespaced": True}]}}
     with pytest.raises(inputs.InputError, match="manualVips.checkPools reads the in-cluster provider's pools"):
         inputs.load(bad)
+
+
+def test_a_refused_manual_ingress_vip_holds_no_claim_the_cluster_does_not_use():
+    """Found by the long differential run: a live Cluster on the manual ingress VIP 192.168.0.39, a
+    pool claim made since (bound to 10.0.1.10, not served yet), and the annotation changed to an
+    address the pool can hand out. The new VIP is refused; the claim of nothing the Cluster serves goes."""
+    from tests.harness import INGRESS_CLAIM, observed_cluster
+
+    observed, store = bound(cp="10.0.0.10", ingress="10.0.1.10")
+    observed["cluster"] = observed_cluster(host="10.0.0.10", variables={"clusterVip": "10.0.0.10", "ingressVip": "192.168.0.39"},
+                                           ingress="192.168.0.39")
+    x = xr(annotations={INGRESS_VIP: "10.0.1.15"})
+    x["status"] = {"vip": {"controlPlane": "10.0.0.10", "controlPlaneSource": "Pool", "ingress": "192.168.0.39",
+                           "ingressSource": "Manual"}}
+    out = run(x, observed, [*STORE, *store], inp=CHECK)
+    assert (out.cluster["metadata"].get("annotations") or {}).get(INGRESS_VIP) == "192.168.0.39"
+    assert out.conditions["IngressVIPReady"][:2] == (False, "ManualVIPInPool")
+    assert INGRESS_CLAIM not in out.desired
