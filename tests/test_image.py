@@ -66,17 +66,17 @@ class Container:
         self.log = folder.parent / f"function-{free_port()}.log"
         argv = oci.command(folder, config, ["--tls-certs-dir", "/tls", "--address", self.address,
                                             "--metrics-address", self.metrics, *args])
+        creds = grpc.ssl_channel_credentials((pki / "client" / "ca.crt").read_bytes(), (pki / "client" / "tls.key").read_bytes(),
+                                             (pki / "client" / "tls.crt").read_bytes())
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(argv, env=oci.environment(config, {"PYTHONUNBUFFERED": "1"}), stdout=out,
                                          stderr=subprocess.STDOUT)
-        creds = grpc.ssl_channel_credentials((pki / "client" / "ca.crt").read_bytes(), (pki / "client" / "tls.key").read_bytes(),
-                                             (pki / "client" / "tls.crt").read_bytes())
         self.channel = grpc.secure_channel(self.address, creds)
         try:
             grpc.channel_ready_future(self.channel).result(timeout=60)
-        except grpc.FutureTimeoutError:
-            self.stop()
-            pytest.fail(f"the image's entrypoint did not serve on {self.address}:\n{self.log.read_text()[-3000:]}")
+        except BaseException:  # whatever stops the start, no process of the image outlives the test
+            log = self.stop()
+            pytest.fail(f"the image's entrypoint did not serve on {self.address}:\n{log[-3000:]}")
         self.health = health_pb2_grpc.HealthStub(self.channel)
 
     def status(self) -> str:
@@ -86,7 +86,11 @@ class Container:
         self.channel.close()
         if self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(30)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         return self.log.read_text()
 
 
