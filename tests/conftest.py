@@ -22,6 +22,40 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(line)
 
 
+def sigterm_through_the_drain(proc, channel, seconds: float = 0.7) -> tuple[list[int], int]:
+    """SIGTERM a serving function and call RunFunction for `seconds` (within its drain period):
+    returns the health statuses its Watch gave until NOT_SERVING, and how many calls were answered."""
+    import signal
+    import threading
+    import time
+
+    from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from tests.harness import request, xr
+
+    statuses: list[int] = []
+    watching = threading.Event()
+
+    def watch():
+        for rsp in health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""), timeout=20):
+            statuses.append(rsp.status)
+            watching.set()
+            if rsp.status == health_pb2.HealthCheckResponse.NOT_SERVING:
+                return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    assert watching.wait(10)
+    proc.send_signal(signal.SIGTERM)
+    sent, answered = time.monotonic(), 0
+    while time.monotonic() - sent < seconds:
+        grpcv1.FunctionRunnerServiceStub(channel).RunFunction(request(xr()), timeout=5)
+        answered += 1
+    watcher.join(10)
+    return statuses, answered
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -19,6 +19,8 @@ import shlex
 import tarfile
 from pathlib import Path
 
+from tools.image import remove
+
 WHITEOUT, OPAQUE = ".wh.", ".wh..wh..opq"
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")  # what runc puts in a container's /dev
 
@@ -69,24 +71,15 @@ def unpack_layers(layers, folder: Path) -> None:
                 if path.name == OPAQUE:
                     target = folder / path.parent
                     for child in target.iterdir() if target.is_dir() else ():
-                        _remove(child)
+                        remove(child)
                 elif path.name.startswith(WHITEOUT):
-                    _remove(folder / path.parent / path.name[len(WHITEOUT):])
+                    remove(folder / path.parent / path.name[len(WHITEOUT):])
                 else:
                     members.append(m)
             # Our own image: ownership, modes and absolute links as they are (Python before 3.11.4,
             # Debian bookworm's 3.11.2 among them, has no filter and extracts so anyway).
             trusted = {"filter": "fully_trusted"} if hasattr(tarfile, "data_filter") else {}
             layer.extractall(folder, members=members, numeric_owner=True, **trusted)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        import shutil
-
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
 
 
 def environment(config: dict, extra: dict | None = None) -> dict:

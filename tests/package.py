@@ -43,7 +43,7 @@ class Registry:
     """docker-registry on 127.0.0.1:<free port>, its storage and log in folder."""
 
     def __init__(self, folder: Path) -> None:
-        from tests.e2e.stack import StackError, free_port
+        from tests.e2e.stack import Proc, StackError, free_port, wait_for
 
         binary = shutil.which("docker-registry")
         if binary is None:
@@ -56,23 +56,14 @@ class Registry:
             "version": 0.1, "log": {"level": "warn"},
             "storage": {"filesystem": {"rootdirectory": str(folder / "data")}},
             "http": {"addr": self.address}}))
-        self.log = folder / "registry.log"
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen([binary, "serve", str(config)], stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+        self.proc = Proc("docker-registry", [binary, "serve", config], folder)
 
         def up() -> bool:
             with urllib.request.urlopen(f"http://{self.address}/v2/", timeout=2) as r:
                 return r.status == 200
 
         try:
-            deadline = time.monotonic() + 30
-            while not _quietly(up):
-                if self.proc.poll() is not None:
-                    raise StackError(f"docker-registry exited {self.proc.returncode}: {self.log.read_text()[-2000:]}")
-                if time.monotonic() > deadline:
-                    raise StackError(f"docker-registry did not answer on {self.address} in 30 s: {self.log.read_text()[-2000:]}")
-                time.sleep(0.2)
+            wait_for(f"docker-registry on {self.address}", up, timeout=30, proc=self.proc, interval=0.2)
         except BaseException:
             self.stop()
             raise
@@ -91,19 +82,7 @@ class Registry:
         return to
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
-def _quietly(check) -> bool:
-    try:
-        return check()
-    except OSError:
-        return False
+        self.proc.stop(10)
 
 
 @dataclass(frozen=True)

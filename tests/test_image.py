@@ -9,11 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
-import subprocess
 import tarfile
-import threading
-import time
 import urllib.request
 from pathlib import Path
 
@@ -24,7 +20,8 @@ from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests import oci
-from tests.conftest import free_port
+from tests.conftest import free_port, sigterm_through_the_drain
+from tests.e2e.stack import Proc
 from tests.harness import request, xr
 from tools import image
 
@@ -63,14 +60,13 @@ class Container:
             for f in [tls, *tls.iterdir()]:
                 shutil.chown(f, uid, gid)
         self.address, self.metrics = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
-        self.log = folder.parent / f"function-{free_port()}.log"
         argv = oci.command(folder, config, ["--tls-certs-dir", "/tls", "--address", self.address,
                                             "--metrics-address", self.metrics, *args])
         creds = grpc.ssl_channel_credentials((pki / "client" / "ca.crt").read_bytes(), (pki / "client" / "tls.key").read_bytes(),
                                              (pki / "client" / "tls.crt").read_bytes())
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(argv, env=oci.environment(config, {"PYTHONUNBUFFERED": "1"}), stdout=out,
-                                         stderr=subprocess.STDOUT)
+        self.runner = Proc(f"function-{free_port()}", argv, folder.parent, oci.environment(config, {"PYTHONUNBUFFERED": "1"}),
+                           inherit_env=False)
+        self.proc = self.runner.p
         self.channel = grpc.secure_channel(self.address, creds)
         try:
             grpc.channel_ready_future(self.channel).result(timeout=60)
@@ -84,14 +80,8 @@ class Container:
 
     def stop(self) -> str:
         self.channel.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.log.read_text()
+        self.runner.stop(30)
+        return self.runner.log.read_text()
 
 
 @pytest.fixture(scope="module")
@@ -235,24 +225,7 @@ def test_sigterm_turns_the_image_not_serving_drains_and_exits_zero(rootfs, pki):
 
 
 def _sigterm(c: Container) -> None:
-    statuses, watching = [], threading.Event()
-
-    def watch():
-        for rsp in c.health.Watch(health_pb2.HealthCheckRequest(service=""), timeout=20):
-            statuses.append(rsp.status)
-            watching.set()
-            if rsp.status == health_pb2.HealthCheckResponse.NOT_SERVING:
-                return
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    assert watching.wait(10)
-    c.proc.send_signal(signal.SIGTERM)
-    sent, answered = time.monotonic(), 0
-    while time.monotonic() - sent < 0.7:  # within the drain period it still answers
-        grpcv1.FunctionRunnerServiceStub(c.channel).RunFunction(request(xr()), timeout=5)
-        answered += 1
-    watcher.join(10)
+    statuses, answered = sigterm_through_the_drain(c.proc, c.channel)
     assert statuses == [health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING]
     assert answered > 0
     assert c.proc.wait(15) == 0

@@ -1,10 +1,7 @@
 """Running in production: health, metrics, graceful shutdown (the image itself: tests/test_image.py)."""
 
 import os
-import signal
 import subprocess
-import threading
-import time
 import urllib.request
 from pathlib import Path
 
@@ -14,7 +11,7 @@ from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import free_port, function_command
+from tests.conftest import free_port, function_command, sigterm_through_the_drain
 from tests.fixtures import world
 from tests.harness import request, xr
 
@@ -137,26 +134,7 @@ def test_on_stop_health_goes_not_serving_first_and_a_call_in_flight_finishes():
 
 def test_sigterm_stops_the_process_cleanly_after_answering_through_the_drain():
     server = Server("--shutdown-drain-seconds", "1", "--shutdown-grace-seconds", "5")
-    statuses: list[int] = []
-    watching = threading.Event()
-
-    def watch():
-        for rsp in server.health.Watch(health_pb2.HealthCheckRequest(service=""), timeout=20):
-            statuses.append(rsp.status)
-            watching.set()
-            if rsp.status == health_pb2.HealthCheckResponse.NOT_SERVING:
-                return
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    assert watching.wait(10)
-    server.proc.send_signal(signal.SIGTERM)
-    sent = time.monotonic()
-    answered_after_sigterm = 0
-    while time.monotonic() - sent < 0.7:  # within the drain period the function still answers
-        server.stub.RunFunction(request(xr()), timeout=5)
-        answered_after_sigterm += 1
-    watcher.join(10)
+    statuses, answered_after_sigterm = sigterm_through_the_drain(server.proc, server.channel)
     assert statuses == [health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING]
     assert answered_after_sigterm > 0
     assert server.proc.wait(timeout=15) == 0

@@ -171,6 +171,24 @@ def need_root() -> None:
                              f"(apt-get install {' '.join(debian()['host'])})")
 
 
+def _is_folder(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
+def remove(path: Path) -> None:
+    """Remove a file, link or folder, if there is one (a link is removed, never followed)."""
+    if _is_folder(path):
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def _empty(folder: Path, keep: str | None = None) -> None:
+    for child in folder.iterdir():
+        if child.name != keep:
+            remove(child)
+
+
 def unmount_under(folder: Path) -> None:
     """Unmount whatever a step left mounted under folder (debootstrap mounts /proc and /sys in its
     target, and leaves them when it is killed), deepest first, so removing folder cannot reach the host."""
@@ -230,17 +248,10 @@ def base_rootfs(rec: Recipe, log=print) -> tuple[Path, dict]:
                       what="the root filesystem's glibc").stdout.strip()
         packages = dict(line.split("\t") for line in chroot(
             fs, "dpkg-query", "-W", "-f=${Package}\t${Version}\n", what="dpkg-query").stdout.splitlines())
-        for t in TRIM:
-            path = fs / t
-            if path.is_dir() and not path.is_symlink():
-                for child in path.iterdir():
-                    shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
-            elif path.exists() or path.is_symlink():
-                path.unlink()
-        for doc in (fs / "usr/share/doc").iterdir():
-            for child in doc.iterdir() if doc.is_dir() and not doc.is_symlink() else ():
-                if child.name != "copyright":
-                    shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+        for t in TRIM:  # a folder is emptied and kept, a file removed
+            _empty(fs / t) if _is_folder(fs / t) else remove(fs / t)
+        for doc in filter(_is_folder, (fs / "usr/share/doc").iterdir()):
+            _empty(doc, keep="copyright")
         part = Path(tmp) / "rootfs.tar"
         run(["tar", "--numeric-owner", "--xattrs", "-C", fs, "-cf", part, "."], "tar of the root filesystem")
         about = {"suite": d["suite"], "mirror": d["mirror"], "python": python, "libc": libc, "packages": packages,
@@ -260,10 +271,11 @@ def wheels(rec: Recipe, about: dict, out: Path) -> list[Path]:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "src"
         src.mkdir()
-        for s in rec.sources:
-            s = s.rstrip("/")
-            (shutil.copytree if (ROOT / s).is_dir() else shutil.copy2)(ROOT / s, src / s, **(
-                {"ignore": shutil.ignore_patterns("__pycache__", "*.pyc")} if (ROOT / s).is_dir() else {}))
+        for s in (s.rstrip("/") for s in rec.sources):
+            if (ROOT / s).is_dir():
+                shutil.copytree(ROOT / s, src / s, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            else:
+                shutil.copy2(ROOT / s, src / s)
         pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
         run([*pip, "wheel", "--quiet", "--no-deps", "-w", out, src], "pip wheel of the project")
         (project,) = out.glob("function_capi_vip-*.whl")
