@@ -567,12 +567,43 @@ def _remake(ctx: _Context, slot: Slot, live: str) -> RoleState:
 
 
 def _ingress(ctx: _Context) -> RoleState:
+    refused = _refused_manual_ingress(ctx)
+    if refused is None:
+        return _ingress_with(ctx, ctx.req.manual_ingress)
+    # A new manual ingress VIP for an observed Cluster that must not be put in place: decided as if
+    # the XR did not set it (a live manual VIP stays as it is), so nothing it serves is released.
+    reason, message = refused
+    live = ctx.cluster.ingress_annotation
+    state = _ingress_with(ctx, live if live and ctx.sources.get(INGRESS) == MANUAL else None)
+    if reason is Reason.WAITING_FOR_ADDRESS:
+        message = f"waiting for Crossplane to fetch the pools, to check the manual ingress VIP {ctx.req.manual_ingress} against them"
+    else:
+        message += f"; until then {ctx.cluster.label} keeps {live or 'the ingress VIP it has'}"
+        ctx.warn(reason, message)
+    return dataclasses.replace(state, condition=Condition(INGRESS_READY, False, reason, message))
+
+
+def _refused_manual_ingress(ctx: _Context) -> tuple[Reason, str] | None:
+    """Why a manual ingress VIP the observed Cluster does not carry yet must not be put in place
+    (Input manualVips.checkPools), or None. The address of the XR's own ingress claim is no manual VIP."""
+    manual, cluster = ctx.req.manual_ingress, ctx.cluster
+    if (not ctx.inp.manual_vips.check_pools or cluster is None or ctx.req.ingress_disabled or not manual
+            or manual == cluster.ingress_annotation or addresses.parse_ip(manual) is None):
+        return None
+    claim = ctx.claims[INGRESS]
+    if claim is not None and not claim.deleting and claim.bound:
+        address = _address(ctx, INGRESS, claim)
+        if _known(address) and _explains(address, manual):
+            return None
+    return _manual_problem(ctx, INGRESS, manual)
+
+
+def _ingress_with(ctx: _Context, manual: str | None) -> RoleState:
     slot = Slot(INGRESS, ctx.inp.roles.ingress, INGRESS_READY)
     role = slot.role
     claim = ctx.claims[INGRESS]
     live = ctx.cluster.ingress_annotation if ctx.cluster else None
     annotation = ctx.inp.annotations
-    manual = ctx.req.manual_ingress
     repeats_pool = _repeats_pool(ctx, INGRESS, manual, live)
     if repeats_pool and not ctx.req.ingress_disabled:
         # The annotation repeats the pool VIP the Cluster serves. While no bound claim says otherwise
@@ -612,9 +643,6 @@ def _ingress(ctx: _Context) -> RoleState:
             # yet, it is simply the claim's address, allocated below.
             live = manual if ctx.cluster is not None else None
         else:
-            refused = _refuse_manual_ingress(ctx, slot, manual, live, claim)
-            if refused is not None:
-                return refused
             # The user's own address: it may change at will, and it replaces an allocated one.
             state = RoleState(
                 vip=manual,
@@ -742,39 +770,6 @@ def _manual_problem(ctx: _Context, role_key: str, vip: str) -> tuple[Reason, str
     return None
 
 
-def _refuse_manual_ingress(
-    ctx: _Context, slot: Slot, manual: str, live: str | None, claim: claims.Claim | None
-) -> RoleState | None:
-    """A new manual ingress VIP for an observed Cluster, which a pool can hand out (or the other
-    claim holds): refused before anything is released. What the Cluster serves stays, with its
-    claim; the condition and a Warning say why and what to fix."""
-    if not ctx.inp.manual_vips.check_pools or ctx.cluster is None or manual == live or addresses.parse_ip(manual) is None:
-        return None
-    problem = _manual_problem(ctx, INGRESS, manual)
-    if problem is None:
-        return None
-    reason, message = problem
-    if problem is _WAITING:
-        message = f"waiting for Crossplane to fetch the pools, to check the manual ingress VIP {manual} against them"
-    else:
-        message += f"; until then {ctx.cluster.label} keeps {live or 'no ingress VIP'}"
-        ctx.warn(reason, message)
-    condition = Condition(slot.condition, False, reason, message)
-    source = (ctx.sources.get(INGRESS) or (POOL if claim is not None else MANUAL)) if live else None
-    kept = RoleState(vip=live, source=source, condition=condition)
-    if claim is None:
-        return kept
-    address = _address(ctx, INGRESS, claim)
-    if claim.bound and not _known(address):
-        return dataclasses.replace(_hold(ctx, slot, claim, address, live, source=source or POOL), condition=condition)
-    if claim.bound and live is not None and _explains(address, live):
-        return dataclasses.replace(kept, claim=claim)  # the claim of what the Cluster serves stays
-    # A claim of nothing the Cluster serves (made for a pool VIP the XR no longer wants): it goes,
-    # as it would for any manual VIP; refusing the new VIP holds no address for nothing.
-    released = _release(ctx, INGRESS, claim, kept, f"XR sets {ctx.inp.annotations.ingress_vip}={manual}")
-    return dataclasses.replace(released, condition=condition)
-
-
 def _check_manual(ctx: _Context, slot: Slot, state: RoleState) -> RoleState:
     """Put a manual VIP in place only where no pool can hand it out (Input manualVips.checkPools).
 
@@ -782,8 +777,8 @@ def _check_manual(ctx: _Context, slot: Slot, state: RoleState) -> RoleState:
     False condition naming the pool and the excludedAddresses line; an observed Cluster without an
     endpoint is composed without one (a live endpoint never changes, so it would stay for good).
     A VIP the live Cluster already serves stays, and the XR warns on every reconcile until the
-    pool excludes it. (A new manual ingress VIP on a live Cluster is checked in _ingress, before
-    its claim is released.) A DNS name is no pool's and is not checked.
+    pool excludes it. (A new manual ingress VIP for an observed Cluster is refused in _ingress,
+    before anything is decided on it.) A DNS name is no pool's and is not checked.
     """
     if state.source != MANUAL or state.vip is None or addresses.parse_ip(state.vip) is None:
         return state

@@ -7,7 +7,8 @@ import ipaddress
 
 from function import ranges
 from tests.fixtures import STORE, bound, live, world
-from tests.harness import CP_CLAIM, INGRESS_CLAIM, observed_cluster, pool, run, xr
+from tests.harness import CP_CLAIM, INGRESS_CLAIM, observed_claim, observed_cluster, pool, run, xr
+from tests.test_usage import CP_USAGE, INGRESS_USAGE, observed_usage
 
 CHECK = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "manualVips": {"checkPools": True}}
 INGRESS_VIP = "vip.capi.gorizond.io/ingress-vip"
@@ -174,3 +175,59 @@ def test_the_first_address_is_the_lowest_not_the_first_listed():
     spec = {"addresses": ["10.0.1.250-10.0.1.255", "10.0.0.5"], "prefix": 24}
     assert ranges.read(spec).can_hand_out("10.0.1.255") is True
     assert ipaddress.ip_address("10.0.0.5") < ipaddress.ip_address("10.0.1.250")
+
+
+# --- a second review: the refused path on a live Cluster ---------------------------------------------------
+
+
+def _final_x(vip="10.0.1.15", **status):
+    x = xr(annotations={INGRESS_VIP: vip})
+    x["status"] = {"vip": {**POOL_STATUS, **status}}
+    return x
+
+
+def _final_ann(out):
+    return (out.cluster["metadata"].get("annotations") or {}).get(INGRESS_VIP)
+
+
+def test_an_in_pool_manual_ingress_vip_stays_off_a_live_cluster_while_its_claim_s_address_is_unknown():
+    observed, store = live()
+    store = [s for s in store if s["metadata"]["name"] != "vip-ingress-c1"]  # IPAddress not fetched / gone
+    out = run(_final_x(), observed, [*STORE, *store], inp=CHECK)
+    assert out.conditions["IngressVIPReady"][:2] == (False, "ManualVIPInPool")
+    assert _final_ann(out) == "10.0.1.10", "the live ingress VIP is switched to an address the pool can hand out"
+
+
+def test_a_refused_manual_ingress_vip_keeps_the_unbound_claim_made_again_for_the_live_pool_vip():
+    observed, store = live()
+    observed[INGRESS_CLAIM] = observed_claim("vip-ingress-c1", pool_name="ing-pool", role="ingress", bound=False)
+    out = run(_final_x(), observed, [*STORE, *store], inp=CHECK)
+    assert _final_ann(out) == "10.0.1.10"
+    assert INGRESS_CLAIM in out.desired, "without the annotation the claim made again is kept (_unbound_under)"
+
+
+def test_a_refused_manual_ingress_vip_remakes_or_warns_about_the_live_pool_vip_s_claim_deleted_by_hand():
+    observed, store = live()
+    del observed[INGRESS_CLAIM]
+    out = run(_final_x(), observed, [*STORE, *store], inp=CHECK)
+    assert _final_ann(out) == "10.0.1.10"
+    assert INGRESS_CLAIM in out.desired or "ClaimMissing" in [r for r, _ in out.warnings]
+
+
+def test_a_refused_manual_ingress_vip_keeps_the_usage_of_a_deleting_claim_the_cluster_still_uses():
+    observed, store = live()
+    observed[INGRESS_CLAIM]["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    observed[INGRESS_USAGE], observed[CP_USAGE] = observed_usage("vip-ingress-c1"), observed_usage()
+    out = run(_final_x(), observed, [*STORE, *store], inp=CHECK)
+    assert _final_ann(out) == "10.0.1.10"
+    assert INGRESS_USAGE in out.desired and "ClaimMissing" in [r for r, _ in out.warnings]
+
+
+def test_a_refused_manual_ingress_vip_keeps_the_claim_of_the_ingress_variable_a_live_cluster_carries():
+    observed, store = live()
+    observed["cluster"] = observed_cluster(host="10.0.0.10", variables={"clusterVip": "10.0.0.10", "ingressVip": "10.0.1.10"},
+                                           ingress=None)  # the annotation removed by hand, or an adopted Cluster
+    out = run(_final_x(), observed, [*STORE, *store], inp=CHECK)
+    variables = {v["name"]: v["value"] for v in out.cluster["spec"]["topology"]["variables"]}
+    assert variables.get("ingressVip") == "10.0.1.10", "a refusal changes the live Cluster's ingressVip"
+    assert INGRESS_CLAIM in out.desired, "the claim of the address the Cluster uses is released"
