@@ -38,6 +38,14 @@ class ObservedCluster:
         return f"Cluster {self.namespace}/{self.name}"
 
 
+def variable_names(inp: Input) -> set[str]:
+    """The topology variables the function sets: the roles' VIPs, and the DNS name where dns is on."""
+    names = {inp.roles.control_plane.variable, inp.roles.ingress.variable}
+    if inp.dns is not None:
+        names.add(inp.dns.variable)
+    return names
+
+
 def _condition_true(status: object, typ: str) -> bool:
     conditions = status.get("conditions") if isinstance(status, dict) else None
     if not isinstance(conditions, list):
@@ -57,7 +65,7 @@ def read_observed(obj: dict | None, inp: Input) -> ObservedCluster | None:
     host = endpoint.get("host") if isinstance(endpoint.get("host"), str) and endpoint.get("host") else None
     port = endpoint.get("port")
     port = int(port) if isinstance(port, (int, float)) and not isinstance(port, bool) and 0 < port < 65536 else None
-    wanted = {inp.roles.control_plane.variable, inp.roles.ingress.variable}
+    wanted = variable_names(inp)
     topology = spec.get("topology") if isinstance(spec.get("topology"), dict) else {}
     variables = {}
     for v in topology.get("variables") or []:
@@ -125,7 +133,7 @@ def render(
         out_spec["controlPlaneEndpoint"] = {"host": host, "port": port}
     topology = out_spec["topology"] = dict(out_spec["topology"])
     _convert_class_ref(topology, inp.cluster.api_version)
-    ours = {inp.roles.control_plane.variable, inp.roles.ingress.variable}
+    ours = variable_names(inp)
     kept = [v for v in topology.get("variables") or [] if not (isinstance(v, dict) and v.get("name") in ours)]
     kept.extend({"name": n, "value": v} for n, v in variables.items())
     if kept:

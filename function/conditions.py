@@ -40,6 +40,8 @@ class Reason(str, enum.Enum):
     ADOPTED = "Adopted"
     MANUAL_VIP_IN_POOL = "ManualVIPInPool"
     INVALID_POOL = "InvalidPool"
+    INVALID_DNS_NAME = "InvalidDNSName"
+    DNS_NAME_MISMATCH = "DNSNameMismatch"
 
 
 class Severity(str, enum.Enum):

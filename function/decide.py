@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 from function import addresses, adopt, claims, clusterclass, pools, ranges, usages
 from function import cluster as clusters
+from function import dns as dnss
 from function import xr as xrs
 from function.conditions import (
     CONTROL_PLANE_READY,
@@ -59,12 +60,14 @@ CONTROL_PLANE = "control-plane"
 INGRESS = "ingress"
 CLAIM_RESOURCE = {CONTROL_PLANE: "vip-claim-control-plane", INGRESS: "vip-claim-ingress"}
 USAGE_RESOURCE = {CONTROL_PLANE: "vip-usage-control-plane", INGRESS: "vip-usage-ingress"}
-OURS = (CLUSTER, *CLAIM_RESOURCE.values(), *USAGE_RESOURCE.values())
+DNS = dnss.RESOURCE
+OURS = (CLUSTER, *CLAIM_RESOURCE.values(), *USAGE_RESOURCE.values(), DNS)
 
 # Where a VIP came from, as recorded in the XR's status.
 POOL = "Pool"
 MANUAL = "Manual"
 STATUS_KEYS = {CONTROL_PLANE: ("controlPlane", "controlPlaneSource"), INGRESS: ("ingress", "ingressSource")}
+DNS_STATUS_KEYS = {CONTROL_PLANE: "controlPlaneDnsName", INGRESS: "ingressDnsName"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,6 +132,7 @@ class _Context:
     adopted: set[str] = dataclasses.field(default_factory=set)  # CLUSTER and role keys found existing, not observed
     looking_up: set[str] = dataclasses.field(default_factory=set)  # the same, while Crossplane has not answered
     cluster_going: str | None = None  # a Cluster of the XR's name exists, not observed, and is being deleted
+    dns_records: list[dnss.Record] = dataclasses.field(default_factory=list)  # for the VIPs the Cluster carries
 
     def require(self, name: str, selector: Selector) -> None:
         self.decision.requirements[name] = selector
@@ -234,6 +238,7 @@ def _decide(ctx: _Context) -> Decision:
     cp, cluster = _compose_cluster(ctx, cp, ing)
     for role_key, role, state in ((CONTROL_PLANE, inp.roles.control_plane, cp), (INGRESS, inp.roles.ingress, ing)):
         _compose_claim(ctx, role_key, role, state, cluster)
+    _compose_dns(ctx, cluster)
 
     decision.conditions = [cp.condition, ing.condition]
     for role_key, state in ((CONTROL_PLANE, cp), (INGRESS, ing)):
@@ -1102,6 +1107,9 @@ def _compose_cluster(ctx: _Context, cp: RoleState, ing: RoleState) -> tuple[Role
             f"{obs.label} itself: the function keeps what the live Cluster has, and {where} can then follow it.",
         )
     name, namespace = (obs.name, obs.namespace) if obs else (req.name, req.namespace)
+    if inp.dns is not None:
+        ctx.dns_records = _dns_records(ctx, name, namespace, host, ing.vip)
+        _dns_variable(ctx, obs, variables, wanted)
     resource = clusters.render(
         inp,
         name=name,
@@ -1127,6 +1135,90 @@ def _compose_cluster(ctx: _Context, cp: RoleState, ing: RoleState) -> tuple[Role
         if CLAIM_RESOURCE[INGRESS] not in ctx.decision.released:
             ctx.tell(Reason.RELEASED, f"ingress VIP {obs.ingress_annotation} removed from {label}", INGRESS)
     return cp, resource
+
+
+def _dns_records(ctx: _Context, name: str, namespace: str, host: str | None, ingress_vip: str | None) -> list[dnss.Record]:
+    """A record per VIP the Cluster carries: its endpoint host when that is an IP, its ingress VIP."""
+    dns = ctx.inp.dns
+    records = []
+    for role_key, template, field, vip in (
+        (CONTROL_PLANE, dns.control_plane_name, "dns.controlPlaneName", addresses.parse_ip(host)),
+        (INGRESS, dns.ingress_name, "dns.ingressName", ingress_vip),
+    ):
+        if vip is None or not template:
+            continue
+        record_name = dnss.fill(template, name, namespace, dns.zone)
+        if not dnss.valid_name(record_name):
+            # Warning, not Fatal: the Cluster and its VIPs are right; only this name cannot be published.
+            ctx.warn(
+                Reason.INVALID_DNS_NAME,
+                f"{field} {template!r} gives {record_name!r} for Cluster {namespace}/{name}, which is not a DNS name "
+                f"(each label at most 63 characters, the whole at most 253), so the {role_key} VIP {vip} gets no "
+                f"record; shorten {field} or dns.zone in the Composition's Input",
+            )
+            continue
+        records.append(dnss.Record(role=role_key, name=record_name, vip=vip))
+    return records
+
+
+def _dns_variable(ctx: _Context, obs: clusters.ObservedCluster | None, variables: dict[str, str], wanted) -> None:
+    """The control-plane name in the DNS variable, where the class defines it; a live Cluster keeps its own."""
+    var = ctx.inp.dns.variable
+    if not wanted(var):
+        return
+    name = next((r.name for r in ctx.dns_records if r.role == CONTROL_PLANE), None)
+    kept = obs.variables.get(var) if obs is not None else None
+    if isinstance(kept, str) and kept:
+        # Its certificates may carry the name: changing it would roll the control plane out.
+        variables[var] = kept
+        if name is not None and kept != name:
+            ctx.warn(
+                Reason.DNS_NAME_MISMATCH,
+                f"Cluster {obs.namespace}/{obs.name} carries {var}={kept}, but the control-plane record is {name} "
+                f"(dns in the Composition's Input). The live variable is kept, so certificates that name {kept} stay "
+                f"valid; clients of {name} may not be. To move on purpose, set {var} to {name} on the Cluster itself "
+                "(the function keeps what the live Cluster has); or set dns back so that it gives " + kept,
+            )
+    elif name is not None:
+        variables[var] = name
+
+
+def _compose_dns(ctx: _Context, cluster: dict | None) -> None:
+    """The DNSEndpoint: the records of the Cluster's VIPs; once observed, kept or deliberately released."""
+    inp, decision = ctx.inp, ctx.decision
+    raw = ctx.observed.get(DNS)
+    observed = dnss.read_observed(raw)
+    if raw is not None and observed is None:
+        msg = f"the observed DNSEndpoint ({DNS}) has no readable metadata.name and namespace; nothing is applied until it has"
+        raise Fatal(msg)
+    if inp.dns is None:
+        if observed is not None:
+            decision.released.add(DNS)  # the user turned DNS off: external-dns removes the records
+            ctx.tell(Reason.RELEASED, f"DNSEndpoint {observed.namespace}/{observed.name} released: the Composition's "
+                     "Input sets no dns, and external-dns removes its records")
+        return
+    if cluster is None:
+        if observed is not None:
+            if observed.endpoints is None:
+                msg = (f"the observed DNSEndpoint {observed.namespace}/{observed.name} has a spec.endpoints that is not "
+                       "a list, and no Cluster is composed to make its records from; nothing is applied until it is")
+                raise Fatal(msg)
+            # No Cluster to read the VIPs from (held back, or deleted by hand): the records stay as they are.
+            decision.composed[DNS] = Composed(resource=dnss.keep(observed), ready=observed.ready)
+        return
+    if not ctx.dns_records and observed is None:
+        return
+    meta = cluster["metadata"]
+    resource = dnss.render(inp.dns, meta["name"], meta["namespace"], ctx.dns_records)
+    endpoints = resource["spec"]["endpoints"]
+    current = observed is not None and observed.endpoints == endpoints
+    decision.composed[DNS] = Composed(resource=resource, ready=current and observed.ready)
+    for r in ctx.dns_records:
+        decision.status[DNS_STATUS_KEYS[r.role]] = r.name
+    if not current:
+        listed = ", ".join(f"{r.name} {r.record_type} {r.vip}" for r in ctx.dns_records) or "none"
+        label = f"DNSEndpoint {meta['namespace']}/{resource['metadata']['name']}"
+        ctx.tell(Reason.ASSIGNED, f"{label} records: {listed}")
 
 
 def _guard(observed: dict[str, dict], decision: Decision) -> None:

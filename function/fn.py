@@ -44,6 +44,7 @@ OBSERVED_SHAPES = {
         for name in core.CLAIM_RESOURCE.values()
     },
     **{name: {"spec": {"by": ALL}, "status": _CONDITIONS} for name in core.USAGE_RESOURCE.values()},
+    core.DNS: {"metadata": {**_META, "generation": ALL}, "spec": {"endpoints": ALL}, "status": {"observedGeneration": ALL}},
 }
 _POOL_SHAPE = {
     "apiVersion": ALL,
@@ -142,7 +143,7 @@ def read_fetched(req: fnv1.RunFunctionRequest) -> Fetched:
     return Fetched(out)
 
 
-STATUS_FIELDS = tuple(k for keys in core.STATUS_KEYS.values() for k in keys)
+STATUS_FIELDS = (*(k for keys in core.STATUS_KEYS.values() for k in keys), *core.DNS_STATUS_KEYS.values())
 
 
 def _set_status(s, path: str, value: dict) -> str | None:

@@ -97,6 +97,7 @@ DEFAULT = Defaults(
     xr=Defaults(cluster_spec_path="spec.cluster", status_path="status.vip"),
     ttl=Defaults(waiting="15s", converged="20m"),
     manual_vips=Defaults(check_pools=False),
+    dns=None,
     usage="Auto",
 )
 
@@ -122,7 +123,7 @@ class InputError(ValueError):
     """The Input cannot be used."""
 
 
-_MODEL_NAMES = frozenset({"Input", "Role", "PoolKind", "Labels", "Annotations", "Roles", "Cluster", "Ipam", "Xr", "Ttl"})
+_MODEL_NAMES = frozenset({"Input", "Role", "PoolKind", "Labels", "Annotations", "Roles", "Cluster", "Ipam", "Xr", "Ttl", "ManualVips", "Dns"})
 
 
 def __getattr__(name: str) -> object:

@@ -13,6 +13,7 @@ import pydantic
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from function import addresses, dns
 from function.input import API_VERSION, KIND, parse_duration
 
 # Kubernetes qualified name, as used for label and annotation keys.
@@ -200,6 +201,54 @@ class ManualVips(_Model):
     )
 
 
+def _check_zone(text: str) -> str:
+    if text.endswith(".") or not addresses.is_dns_name(text) or "." not in text:
+        msg = f"{text!r} is not a DNS zone such as clusters.example.org (no trailing dot)"
+        raise ValueError(msg)
+    return text
+
+
+def _record_template(text: str, *, required: bool) -> str:
+    if not text and not required:
+        return text
+    if "{cluster}" not in text:
+        msg = f"{text!r} must contain {{cluster}}, or every cluster would publish the same name"
+        raise ValueError(msg)
+    probe = text.replace("{cluster}", "x").replace("{namespace}", "x")
+    if "{" in probe or "}" in probe or not dns.valid_name(f"{probe}.example.org"):
+        msg = (f"{text!r} does not give a DNS name: labels of letters, digits and '-', a wildcard '*' only as the "
+               "first label; {cluster} and {namespace} are the only placeholders")
+        raise ValueError(msg)
+    return text
+
+
+class Dns(_Model):
+    """DNS names for the VIPs: an external-dns DNSEndpoint (externaldns.k8s.io/v1alpha1) per XR."""
+
+    zone: Annotated[str, AfterValidator(_check_zone)] = Field(
+        description="The zone the names are made in, such as clusters.example.org (external-dns must serve it)."
+    )
+    control_plane_name: Annotated[str, AfterValidator(lambda t: _record_template(t, required=True))] = Field(
+        default="{cluster}-api",
+        description=("Name of the A/AAAA record of the control-plane VIP, before the zone; {cluster} and {namespace} "
+                     "are the Cluster's. Use {namespace} where two namespaces may hold Clusters of one name."),
+    )
+    ingress_name: Annotated[str, AfterValidator(lambda t: _record_template(t, required=False))] = Field(
+        default="*.{cluster}",
+        description="Name of the A/AAAA record of the ingress VIP, before the zone; empty: no ingress record.",
+    )
+    variable: str = Field(
+        default="clusterDnsName",
+        min_length=1,
+        max_length=256,
+        description="ClusterClass variable that receives the control-plane name, where the class defines it (for certificate SANs).",
+    )
+    record_ttl: int | None = Field(
+        default=None, ge=1, le=2147483647, alias="recordTTL",
+        description="TTL of the records in seconds; unset: external-dns's provider default.",
+    )
+
+
 class Input(_Model):
     """Input of function-capi-vip (apiVersion vip.fn.crossplane.io/v1beta1, kind Input)."""
 
@@ -215,6 +264,7 @@ class Input(_Model):
     xr: Xr = Xr()
     ttl: Ttl = Ttl()
     manual_vips: ManualVips = ManualVips()
+    dns: Dns | None = Field(default=None, description="DNS names for the VIPs (off when unset).")
     usage: Literal["Auto", "Protection", "None"] = Field(
         default="Auto",
         description=(
@@ -235,6 +285,9 @@ class Input(_Model):
             raise ValueError(msg)
         if cp.variable == ing.variable:
             msg = "roles.controlPlane.variable and roles.ingress.variable must differ"
+            raise ValueError(msg)
+        if self.dns is not None and self.dns.variable in (cp.variable, ing.variable):
+            msg = f"dns.variable {self.dns.variable!r} must differ from the roles' variables"
             raise ValueError(msg)
         others = [f"{k.api_version} {k.kind}" for k in self.ipam.pool_kinds
                   if k.api_version != "ipam.cluster.x-k8s.io/v1alpha2" or k.kind not in ("InClusterIPPool", "GlobalInClusterIPPool")]

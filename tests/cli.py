@@ -36,6 +36,7 @@ OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:
            "https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"}
 README_RENDER = re.compile(r"^crossplane composition render (examples/\S.*)$", flags=re.M)
 LEGACY_RENDER = re.compile(r"^#\s+crossplane render (examples/xr-legacy\.yaml .*)$", flags=re.M)
+DNS_RENDER = re.compile(r"^#\s+crossplane composition render (examples/xr\.yaml examples/composition-dns\.yaml .*)$", flags=re.M)
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,12 @@ def readme_passes() -> list[list[str]]:
 def legacy_render() -> list[str]:
     """The arguments of the render command that examples/xr-legacy.yaml gives in its comment."""
     (args,) = LEGACY_RENDER.findall((ROOT / "examples" / "xr-legacy.yaml").read_text())
+    return shlex.split(args)
+
+
+def dns_render() -> list[str]:
+    """The arguments of the render command that examples/composition-dns.yaml gives in its comment."""
+    (args,) = DNS_RENDER.findall((ROOT / "examples" / "composition-dns.yaml").read_text())
     return shlex.split(args)
 
 

@@ -36,7 +36,7 @@ import yaml
 from tools import gobuild
 
 # The pinned components whose CRDs the simulator validates against.
-CRD_SOURCES = ("cluster-api", "ipam-in-cluster", "crossplane")
+CRD_SOURCES = ("cluster-api", "ipam-in-cluster", "crossplane", "external-dns")
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _NS = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

@@ -24,6 +24,12 @@ again: tests/test_user_edits.py covers the pinning cases one by one. With the In
 own pool for the role can hand out (the top of its /20, which the run never allocates),
 and ``check_manual_vips`` holds: no Cluster carries one unless the XR warns about it.
 
+With the Input ``DNS`` (dns on, every class defining clusterDnsName) the platform team now and
+then turns dns off and on again in the Composition (``op_dns``); after settling ``check_dns``
+holds: each live XR's records are exactly the IP VIPs its Cluster carries, read by external-dns,
+and its Cluster carries the control-plane name; and at every step no record names a VIP of
+another XR's Cluster.
+
 ``settle`` ends a run: the class restored, IPAM up, hours pass. Then ``check_claims_serve``
 holds the property the run is for: every claim a live XR holds is bound to an address its
 Cluster uses (endpoint or ingress annotation), or the XR's last reconcile says why not with
@@ -43,17 +49,23 @@ NS = "team-a"
 CLASSES = ("alpha", "beta")
 USAGE_OFF = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "usage": "None"}
 CHECK_POOLS = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "manualVips": {"checkPools": True}}
+DNS = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "dns": {"zone": "clusters.example.org"}}
+NO_DNS = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input"}
 OPS = (
     "create", "create", "create", "delete", "ingress", "manual-ingress", "manual-host", "port", "edit-cluster",
     "delete-claim", "delete-usage", "delete-cluster", "ipam", "drop", "pool", "class",
 )
+DNS_OPS = ("dns",)  # with the Input DNS: the platform team turns dns off and on again in the Composition
+
+
+VARIABLES = ("clusterVip", "ingressVip", "clusterDnsName")
 
 
 def fleet(sim: Sim, classes=CLASSES, namespaces=(NS,)) -> None:
     """A ClusterClass per class and namespace; per class a global control-plane and ingress pool (a /20 each)."""
     for i, cls in enumerate(classes):
         for ns in namespaces:
-            sim.add(cluster_class(cls, ns))
+            sim.add(cluster_class(cls, ns, variables=VARIABLES))
         sim.add(pool(f"{cls}-cp", cls, addresses=(f"10.{i}.0.0/20",), prefix=20, gateway=f"10.{i}.0.1"),
                 pool(f"{cls}-ingress", cls, "ingress", addresses=(f"10.{i}.16.0/20",), prefix=20, gateway=f"10.{i}.16.1"))
 
@@ -63,6 +75,8 @@ class EditRun:
         self.sim, self.rng = sim, sim.rng
         self.usages = sim.crossplane.inp != USAGE_OFF
         self.check_pools = sim.crossplane.inp == CHECK_POOLS
+        self.dns = sim.crossplane.inp == DNS
+        self.ops_of_run = OPS + (DNS_OPS if self.dns else ())
         self.inside = 0  # the last in-pool manual VIP handed out (CHECK_POOLS)
         self.wait = wait  # seconds between two steps, drawn uniformly
         self.names: list[str] = []
@@ -98,7 +112,7 @@ class EditRun:
 
     # the steps
     def step(self) -> str:
-        op = self.rng.choice(OPS)
+        op = self.rng.choice(self.ops_of_run)
         getattr(self, "op_" + op.replace("-", "_"))()
         self.ops[op] = self.ops.get(op, 0) + 1
         self.sim.run_for(self.rng.uniform(*self.wait))
@@ -267,14 +281,22 @@ class EditRun:
         if self.sim.api.get(key):
             self.sim.api.delete(key, actor="user")
         else:
-            self.sim.add(cluster_class("beta", NS))
+            self.sim.add(cluster_class("beta", NS, variables=VARIABLES))
+
+    def op_dns(self) -> None:
+        """The Composition's Input edited: dns turned off, or on again; Crossplane re-runs every XR."""
+        self.sim.crossplane.inp = NO_DNS if self.sim.crossplane.inp == DNS else DNS
+        for key in self.sim.crossplane.xrs:
+            self.sim.crossplane.enqueue(key, self.rng.uniform(0.0, 30.0))
 
     # the end
     def settle(self, seconds: float = 3600) -> None:
         if not self.sim.api.get(("cluster.x-k8s.io", "ClusterClass", NS, "beta")):
-            self.sim.add(cluster_class("beta", NS))
+            self.sim.add(cluster_class("beta", NS, variables=VARIABLES))
         self.sim.settle(seconds)
         self.sim.check_addresses_returned()
+        if self.dns:
+            self.sim.check_dns()
         if self.check_pools:
             self.check_manual_vips()
 

@@ -47,7 +47,7 @@ from datetime import datetime, timedelta, timezone
 
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-from function import fn
+from function import addresses, fn
 from function.structs import struct_to_py
 from tests import crds
 
@@ -168,11 +168,15 @@ class Api:
             for f in keep_spec:
                 if f in old.get("spec", {}) and f not in new.get("spec", {}):
                     new.setdefault("spec", {})[f] = copy.deepcopy(old["spec"][f])
+            # metadata.generation counts the changes of spec, as the API server does for a custom resource.
+            generation = old_meta.get("generation", 1)
+            meta["generation"] = generation + 1 if new.get("spec") != old.get("spec") else generation
             if new == old:
                 return old  # nothing changed: no new resourceVersion, no watch event
         else:
             meta["uid"] = f"uid-{next(self._uid)}"
             meta["creationTimestamp"] = rfc3339(self.clock.now)
+            meta["generation"] = 1
         if sum(1 for r in meta.get("ownerReferences", []) if r.get("controller")) > 1:
             raise Rejected("metadata.ownerReferences: Invalid value: Only one reference can have Controller set to true")
         for hook in self.admit_apply:
@@ -872,6 +876,37 @@ class Crossplane:
         return self.api.list(sel.api_version, sel.kind, dict(sel.match_labels.labels), ns)
 
 
+# --- external-dns ----------------------------------------------------------------------------
+
+
+class ExternalDns:
+    """external-dns with source crd: reads every DNSEndpoint a moment after it changes, publishes its
+    records, and writes the generation it read to status.observedGeneration (source/crd.go)."""
+
+    def __init__(self, api: Api, clock: Clock, rng: random.Random) -> None:
+        self.api, self.clock, self.rng = api, clock, rng
+        self.published: dict[Key, list[tuple[str, str, str]]] = {}  # DNSEndpoint -> (name, type, target)
+        api.watchers.append(self._watch)
+
+    def _watch(self, event: str, key: Key, obj: dict) -> None:
+        if key[1] != "DNSEndpoint":
+            return
+        if event == "deleted":
+            self.published.pop(key, None)
+        elif event in ("created", "applied"):
+            self.clock.after(self.rng.uniform(0.2, 5.0), self._sync, key)
+
+    def _sync(self, key: Key) -> None:
+        obj = self.api.get(key)
+        if obj is None:
+            return
+        self.published[key] = [(e["dnsName"], e["recordType"], t) for e in obj["spec"].get("endpoints") or []
+                               for t in e.get("targets") or []]
+        generation = obj["metadata"].get("generation")
+        if (obj.get("status") or {}).get("observedGeneration") != generation:
+            self.api.update_status(key, {"observedGeneration": generation})
+
+
 # --- the whole ---------------------------------------------------------------------------
 
 
@@ -893,6 +928,7 @@ class Sim:
         self.ipam = Ipam(self.api, self.clock, ipam_delay)
         self.capi = Capi(self.api, self.clock, self, provision, teardown)
         self.usages = Usages(self.api, self.clock)
+        self.external_dns = ExternalDns(self.api, self.clock, self.rng)
         self.crossplane = Crossplane(self.api, self.clock, self, transport, modern=modern, inp=inp, seeding=seeding,
                                      differential=differential)
         self.gone_claims: list[tuple[Key, str]] = []  # (claim key, xr name) of XRs that are gone
@@ -947,7 +983,10 @@ class Sim:
             self.held[uid] = vips
 
     def composed_deleted(self, xr: dict, okey: Key, actor: str) -> None:
-        """No Cluster or claim is deleted while its XR exists, but for deliberate releases."""
+        """No Cluster, claim or DNSEndpoint is deleted while its XR exists, but for deliberate releases."""
+        if okey[1] == "DNSEndpoint" and (self.crossplane.inp or {}).get("dns"):
+            self.violation(f"Crossplane was told to delete DNSEndpoint {okey[2]}/{okey[3]} while XR "
+                           f"{xr['metadata']['name']} exists and the Input sets dns")
         if okey[1] == "Cluster":
             self.violation(f"Crossplane was told to delete Cluster {okey[2]}/{okey[3]} while XR {xr['metadata']['name']} exists")
         elif okey[1] == "IPAddressClaim":
@@ -1005,6 +1044,18 @@ class Sim:
                 if vip in seen and seen[vip] != key:
                     self.violation(f"VIP {vip} is used by Cluster {key[3]} and Cluster {seen[vip][3]}")
                 seen[vip] = key
+        # No record names a VIP that a Cluster of another XR carries; no name resolves to two places.
+        owner = {key: (c["metadata"].get("labels") or {}).get(COMPOSITE) for key, c in self.api.by_kind["Cluster"].items()}
+        names: dict[str, tuple] = {}
+        for key, e in self.api.by_kind["DNSEndpoint"].items():
+            mine = (e["metadata"].get("labels") or {}).get(COMPOSITE)
+            for ep in e["spec"].get("endpoints") or []:
+                for target in ep.get("targets") or []:
+                    if target in seen and owner.get(seen[target]) != mine:
+                        self.violation(f"DNSEndpoint {key[3]} names {target}, which Cluster {seen[target][3]} of another XR carries")
+                    previous = names.setdefault(ep["dnsName"], (key, target))
+                    if previous[0] != key:
+                        self.violation(f"{ep['dnsName']} is published by DNSEndpoints {key[3]} and {previous[0][3]}")
         by_address: dict[tuple, Key] = {}
         for key, a in self.api.by_kind["IPAddress"].items():
             ref = a["spec"]["poolRef"]
@@ -1056,6 +1107,40 @@ class Sim:
             owner = (claim["metadata"].get("labels") or {}).get(COMPOSITE)
             if owner and ckey not in known and self.crossplane.by_name.get(owner) is not None:
                 self.violation(f"claim {ckey[3]} carries XR {owner}'s label, but the XR does not know it")
+
+    def check_dns(self) -> None:
+        """After settling, with dns on: each live XR's records name exactly the IP VIPs its Cluster carries,
+        external-dns has read them, and a Cluster whose class defines clusterDnsName carries the
+        control-plane name. With dns off: no XR has a DNSEndpoint."""
+        dns = (self.crossplane.inp or {}).get("dns")
+        for key, state in self.crossplane.xrs.items():
+            endpoint = self.api.get(state.refs["vip-dns"]) if "vip-dns" in state.refs else None
+            if dns is None:
+                if endpoint is not None:
+                    self.violation(f"XR {key[3]}: the Input sets no dns, but DNSEndpoint {endpoint['metadata']['name']} is left")
+                continue
+            cluster = self.api.get(state.refs["cluster"]) if "cluster" in state.refs else None
+            if cluster is None or cluster["metadata"].get("deletionTimestamp") is not None:
+                continue
+            wanted = set()
+            host = addresses.parse_ip((cluster["spec"].get("controlPlaneEndpoint") or {}).get("host"))
+            if host is not None:
+                wanted.add((f"{key[3]}-api.{dns['zone']}", "AAAA" if ":" in host else "A", host))
+            ingress = addresses.parse_ip((cluster["metadata"].get("annotations") or {}).get(INGRESS_VIP))
+            if ingress is not None:
+                wanted.add((f"*.{key[3]}.{dns['zone']}", "AAAA" if ":" in ingress else "A", ingress))
+            published = set(self.external_dns.published.get(state.refs.get("vip-dns"), []))
+            if published != wanted:
+                self.violation(f"XR {key[3]}: external-dns publishes {sorted(published)}, but its Cluster carries {sorted(wanted)}")
+            if endpoint is not None and (endpoint.get("status") or {}).get("observedGeneration") != endpoint["metadata"]["generation"]:
+                self.violation(f"XR {key[3]}: external-dns has not read DNSEndpoint {endpoint['metadata']['name']} after settling")
+            topology = cluster["spec"]["topology"]
+            cls = self.api.get(("cluster.x-k8s.io", "ClusterClass", key[2], topology.get("class")))
+            defined = {v["name"] for v in ((cls or {}).get("spec") or {}).get("variables") or []}
+            carried = {v["name"]: v.get("value") for v in topology.get("variables") or []}
+            if host is not None and "clusterDnsName" in defined and carried.get("clusterDnsName") != f"{key[3]}-api.{dns['zone']}":
+                self.violation(f"XR {key[3]}: Cluster carries clusterDnsName={carried.get('clusterDnsName')!r}, "
+                               f"not its record {key[3]}-api.{dns['zone']}")
 
     def check_addresses_returned(self) -> None:
         """After an XR is gone, its addresses are back in the pool (once IPAM has run)."""

@@ -14,7 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import documents, legacy_render, readme_passes, with_functions
+from tests.cli import (
+    dns_render,
+    documents,
+    legacy_render,
+    readme_passes,
+    with_functions,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
@@ -84,6 +90,16 @@ def test_the_v1_cli_renders_the_legacy_example_into_the_claims_namespace(v1_cli,
     matches_golden(out, "render-legacy.yaml")
     xr, *composed = documents(out)
     assert "namespace" not in xr["metadata"] and {d["metadata"]["namespace"] for d in composed} == {"team-a"}
+
+
+def test_the_dns_example_composes_a_dns_endpoint_with_a_record_per_vip(newest_cli, functions):
+    out = render_ok(newest_cli, with_functions(dns_render(), functions))
+    matches_golden(out, "render-dns.yaml")
+    (endpoint,) = [d for d in documents(out) if d["kind"] == "DNSEndpoint"]
+    cluster = next(d for d in documents(out) if d["kind"] == "Cluster")
+    host = cluster["spec"]["controlPlaneEndpoint"]["host"]
+    assert endpoint["spec"]["endpoints"][0] == {"dnsName": "my-cluster-api.clusters.example.org", "recordType": "A",
+                                                "targets": [host], "recordTTL": 300}
 
 
 @pytest.mark.parametrize("n", [1, 2])

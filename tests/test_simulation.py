@@ -430,6 +430,23 @@ def test_with_manual_vips_checked_a_seeded_answer_equals_a_fresh_one():
     sim.check()
 
 
+@pytest.mark.parametrize("seed", SEEDS[:2])
+def test_with_dns_records_follow_the_vips_through_random_edits_and_dns_turned_off_and_on(seed):
+    sim = Sim(seed=seed, inp=edits.DNS)
+    run = edits.run(sim, 150)
+    sim.check_claims_serve()
+    sim.check()
+    assert run.ops.get("dns", 0) > 0  # the run turned dns off and on
+    assert sim.api.by_kind["DNSEndpoint"] or sim.crossplane.inp == edits.NO_DNS
+
+
+def test_with_dns_a_seeded_answer_equals_a_fresh_one():
+    sim = Sim(seed=SEEDS[2], seeding=True, differential=True, inp=edits.DNS)
+    edits.run(sim, 150)
+    sim.check_claims_serve()
+    sim.check()
+
+
 def test_random_edits_on_legacy_crossplane_leave_no_claim_holding_an_address_for_nothing():
     sim = Sim(seed=SEEDS[0], modern=False)
     edits.run(sim, 100)

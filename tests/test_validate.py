@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cli import OFFLINE, crds_of, documents, legacy_render, readme_passes, with_functions
+from tests.cli import OFFLINE, crds_of, dns_render, documents, legacy_render, readme_passes, with_functions
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -24,6 +24,7 @@ NOT_OBJECTS = {
 V2_ONLY = {
     "definition.yaml": "an apiextensions.crossplane.io/v2 XRD (namespaced XRs)",
     "xr.yaml": "a namespaced XR of that XRD",
+    "composition-dns.yaml": "a Composition for that XRD's namespaced XRs",
 }
 XRDS = [EXAMPLES / "definition.yaml", EXAMPLES / "definition-legacy.yaml"]
 INPUT_CRD = ROOT / "package" / "input"
@@ -55,7 +56,7 @@ def extensions(cli) -> list[Path]:
     """What the examples need beside Crossplane's own CRDs: CAPI, IPAM, package metadata, the XRDs, the Input."""
     xrds = [x for x in XRDS if cli.line.name != "v1" or x.name not in V2_ONLY]
     meta = [d for d in crds_of(cli.crossplane.name) if d.name == "meta"]
-    return [*crds_of("cluster-api", "ipam-in-cluster"), *meta, *xrds, INPUT_CRD]
+    return [*crds_of("cluster-api", "ipam-in-cluster", "external-dns"), *meta, *xrds, INPUT_CRD]
 
 
 def validate(cli, resources, cache, exts=None):
@@ -125,7 +126,8 @@ def test_validation_rejects_a_kind_without_a_schema(request, line, validate_cach
     assert p.returncode != 0, out
 
 
-RENDERS = {"pass 1": lambda: readme_passes()[0], "pass 2": lambda: readme_passes()[1], "legacy": legacy_render}
+RENDERS = {"pass 1": lambda: readme_passes()[0], "pass 2": lambda: readme_passes()[1], "legacy": legacy_render,
+           "dns": dns_render}
 # Without the XRD, Crossplane v2's render treats every XR as a modern one (spec.crossplane.resourceRefs,
 # which a legacy XRD does not allow); the v1 CLI knows only legacy XRs and has no --xrd.
 LEGACY_XRD = "--xrd=examples/definition-legacy.yaml"

@@ -30,6 +30,12 @@ def _structural(node: dict, defs: dict) -> dict:
         target = defs[node["$ref"].rsplit("/", 1)[1]]
         merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
         return _structural(merged, defs)
+    options = node.get("anyOf")
+    if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+        # Optional (X | None): X, which may be null; an unset field is left out.
+        (kept,) = [o for o in options if o != {"type": "null"}]
+        rest = {k: v for k, v in node.items() if k != "anyOf" and not (k == "default" and v is None)}
+        return {**_structural({**kept, **rest}, defs), "nullable": True}
     out: dict = {}
     for key, value in node.items():
         if key in ("title", "$defs", "additionalProperties"):

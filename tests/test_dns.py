@@ -1,0 +1,322 @@
+"""DNS names for the VIPs (Input dns, off by default).
+
+With dns set, the function composes an external-dns DNSEndpoint with an A or AAAA record per VIP
+the composed Cluster carries: the endpoint host (when it is an IP) and the ingress VIP. The host
+stays the VIP; a ClusterClass that defines clusterDnsName gets the control-plane name. Records
+follow the VIPs, and the DNSEndpoint, once observed, is kept like every composed resource.
+"""
+
+import pytest
+
+from function import input as inputs
+from tests.fixtures import STORE, bound, live
+from tests.harness import cluster_class, run, xr
+
+DNS = {"zone": "clusters.example.org"}
+INPUT = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "dns": DNS}
+WITH_NAME = cluster_class(variables=("clusterVip", "ingressVip", "clusterDnsName"))
+OFF = {"vip.capi.gorizond.io/ingress-enabled": "false"}
+
+
+def with_dns(**fields):
+    return {**INPUT, "dns": {**DNS, **fields}}
+
+
+def records(out):
+    return [(e["dnsName"], e["recordType"], e["targets"]) for e in out.desired["vip-dns"]["spec"]["endpoints"]]
+
+
+def observed_endpoint(endpoints, *, generation=1, seen=1, name="vip-dns-c1"):
+    obj = {
+        "apiVersion": "externaldns.k8s.io/v1alpha1",
+        "kind": "DNSEndpoint",
+        "metadata": {"name": name, "namespace": "team-a", "generation": generation, "uid": "d1",
+                     "resourceVersion": "9", "managedFields": [{"manager": "apiextensions.crossplane.io/composed"}]},
+        "spec": {"endpoints": endpoints},
+    }
+    if seen is not None:
+        obj["status"] = {"observedGeneration": seen}
+    return obj
+
+
+BOTH = [
+    {"dnsName": "c1-api.clusters.example.org", "recordType": "A", "targets": ["10.0.0.10"]},
+    {"dnsName": "*.c1.clusters.example.org", "recordType": "A", "targets": ["10.0.1.10"]},
+]
+
+
+def cluster_variables(out):
+    return {v["name"]: v["value"] for v in out.cluster["spec"]["topology"].get("variables", [])}
+
+
+# --- off by default ---------------------------------------------------------------------------
+
+
+def test_without_dns_no_dns_endpoint_is_composed():
+    observed, store = bound()
+    out = run(xr(), observed, [*STORE, *store])
+    assert "vip-dns" not in out.desired
+    assert "controlPlaneDnsName" not in out.status
+
+
+def test_without_dns_a_variable_named_clusterdnsname_the_user_wrote_passes_through():
+    observed, store = bound()
+    out = run(xr(variables=[{"name": "clusterDnsName", "value": "mine.example.org"}]), observed,
+              [WITH_NAME, *STORE[1:], *store])
+    assert cluster_variables(out)["clusterDnsName"] == "mine.example.org"
+
+
+# --- a new Cluster ----------------------------------------------------------------------------
+
+
+def test_records_name_both_vips_of_a_new_cluster():
+    observed, store = bound()
+    out = run(xr(), observed, [*STORE, *store], inp=INPUT)
+    endpoint = out.desired["vip-dns"]
+    assert endpoint["apiVersion"] == "externaldns.k8s.io/v1alpha1" and endpoint["kind"] == "DNSEndpoint"
+    assert endpoint["metadata"] == {"name": "vip-dns-c1", "namespace": "team-a"}
+    assert endpoint["spec"]["endpoints"] == BOTH
+
+
+def test_the_endpoint_host_stays_the_vip():
+    observed, store = bound()
+    out = run(xr(), observed, [WITH_NAME, *STORE[1:], *store], inp=INPUT)
+    assert out.cluster["spec"]["controlPlaneEndpoint"]["host"] == "10.0.0.10"
+
+
+def test_a_class_that_defines_the_dns_variable_gets_the_control_plane_name():
+    observed, store = bound()
+    out = run(xr(), observed, [WITH_NAME, *STORE[1:], *store], inp=INPUT)
+    assert cluster_variables(out) == {"clusterVip": "10.0.0.10", "ingressVip": "10.0.1.10",
+                                      "clusterDnsName": "c1-api.clusters.example.org"}
+
+
+def test_a_class_without_the_dns_variable_gets_none_and_no_warning():
+    observed, store = bound()
+    out = run(xr(), observed, [*STORE, *store], inp=INPUT)
+    assert "clusterDnsName" not in cluster_variables(out)
+    assert out.warnings == []
+
+
+def test_the_dns_variable_can_be_renamed():
+    observed, store = bound()
+    cc = cluster_class(variables=("clusterVip", "ingressVip", "apiServerName"))
+    out = run(xr(), observed, [cc, *STORE[1:], *store], inp=with_dns(variable="apiServerName"))
+    assert cluster_variables(out)["apiServerName"] == "c1-api.clusters.example.org"
+
+
+def test_no_dns_endpoint_while_the_cluster_is_not_composed():
+    out = run(xr(), {}, STORE, inp=INPUT)
+    assert out.cluster is None
+    assert "vip-dns" not in out.desired
+
+
+def test_a_new_dns_endpoint_is_not_ready_until_external_dns_has_read_it():
+    observed, store = bound()
+    out = run(xr(), observed, [*STORE, *store], inp=INPUT)
+    assert out.ready["vip-dns"] is False
+
+
+def test_the_xr_status_names_the_records():
+    observed, store = bound()
+    out = run(xr(), observed, [*STORE, *store], inp=INPUT)
+    assert out.status["controlPlaneDnsName"] == "c1-api.clusters.example.org"
+    assert out.status["ingressDnsName"] == "*.c1.clusters.example.org"
+
+
+def test_an_event_lists_the_records_when_they_change():
+    observed, store = bound()
+    out = run(xr(), observed, [*STORE, *store], inp=INPUT)
+    assert ("Assigned", "DNSEndpoint team-a/vip-dns-c1 records: c1-api.clusters.example.org A 10.0.0.10, "
+            "*.c1.clusters.example.org A 10.0.1.10") in out.normals
+
+
+def test_an_ipv6_vip_gets_an_aaaa_record():
+    observed, store = bound(cp="fd00::10", ingress=None)
+    out = run(xr(annotations=OFF), observed, [*STORE, *store], inp=INPUT)
+    assert records(out) == [("c1-api.clusters.example.org", "AAAA", ["fd00::10"])]
+
+
+def test_names_may_carry_the_namespace():
+    observed, store = bound()
+    out = run(xr(), observed, [*STORE, *store], inp=with_dns(controlPlaneName="{cluster}-api.{namespace}",
+                                                              ingressName="*.{cluster}.{namespace}"))
+    assert [r[0] for r in records(out)] == ["c1-api.team-a.clusters.example.org", "*.c1.team-a.clusters.example.org"]
+
+
+def test_an_empty_ingress_name_makes_no_ingress_record():
+    observed, store = bound()
+    out = run(xr(), observed, [*STORE, *store], inp=with_dns(ingressName=""))
+    assert records(out) == [("c1-api.clusters.example.org", "A", ["10.0.0.10"])]
+
+
+def test_the_record_ttl_is_passed_on():
+    observed, store = bound()
+    out = run(xr(), observed, [*STORE, *store], inp=with_dns(recordTTL=60))
+    assert {e["recordTTL"] for e in out.desired["vip-dns"]["spec"]["endpoints"]} == {60}
+
+
+def test_a_manual_host_that_is_a_name_gets_no_record_and_no_variable():
+    cluster = {"topology": {"class": "cc", "version": "v1.31.0"}, "controlPlaneEndpoint": {"host": "api.c1.example.com"}}
+    out = run(xr(cluster=cluster, annotations=OFF), {}, [WITH_NAME, *STORE[1:]], inp=INPUT)
+    assert out.cluster["spec"]["controlPlaneEndpoint"]["host"] == "api.c1.example.com"
+    assert "vip-dns" not in out.desired
+    assert "clusterDnsName" not in cluster_variables(out)
+
+
+def test_a_manual_ip_host_gets_its_record():
+    cluster = {"topology": {"class": "cc", "version": "v1.31.0"}, "controlPlaneEndpoint": {"host": "192.0.2.7"}}
+    out = run(xr(cluster=cluster, annotations=OFF), {}, STORE, inp=INPUT)
+    assert records(out) == [("c1-api.clusters.example.org", "A", ["192.0.2.7"])]
+
+
+def test_a_name_too_long_for_dns_is_warned_about_and_gets_no_record():
+    name = "c" * 60  # "<60 c>-api" is a label of 64 characters
+    cluster = {"topology": {"class": "cc", "version": "v1.31.0"}, "controlPlaneEndpoint": {"host": "192.0.2.7"}}
+    out = run(xr(name=name, cluster=cluster, annotations=OFF), {}, [WITH_NAME, *STORE[1:]], inp=INPUT)
+    assert out.cluster["spec"]["controlPlaneEndpoint"]["host"] == "192.0.2.7"
+    assert "vip-dns" not in out.desired
+    assert "clusterDnsName" not in cluster_variables(out)
+    [(reason, message)] = out.warnings
+    assert reason == "InvalidDNSName"
+    assert "dns.controlPlaneName" in message and "63" in message and f"Cluster team-a/{name}" in message
+
+
+# --- records follow the VIPs -----------------------------------------------------------------
+
+
+def test_an_observed_dns_endpoint_with_the_records_external_dns_has_read_is_ready():
+    observed, store = live()
+    observed["vip-dns"] = observed_endpoint(BOTH, generation=2, seen=2)
+    out = run(xr(), observed, [*STORE, *store], inp=INPUT)
+    assert out.ready["vip-dns"] is True
+    assert not [m for r, m in out.normals if "DNSEndpoint" in m]
+
+
+def test_a_generation_external_dns_has_not_read_is_not_ready():
+    observed, store = live()
+    observed["vip-dns"] = observed_endpoint(BOTH, generation=3, seen=2)
+    out = run(xr(), observed, [*STORE, *store], inp=INPUT)
+    assert out.ready["vip-dns"] is False
+
+
+def test_records_about_to_change_are_not_ready():
+    observed, store = live()
+    observed["vip-dns"] = observed_endpoint(BOTH[:1], generation=2, seen=2)
+    out = run(xr(), observed, [*STORE, *store], inp=INPUT)
+    assert records(out)[1] == ("*.c1.clusters.example.org", "A", ["10.0.1.10"])
+    assert out.ready["vip-dns"] is False
+
+
+def test_turning_ingress_off_takes_its_record_out():
+    observed, store = live()
+    observed["vip-dns"] = observed_endpoint(BOTH)
+    out = run(xr(annotations=OFF), observed, [*STORE, *store], inp=INPUT)
+    assert "vip.capi.gorizond.io/ingress-vip" not in (out.cluster["metadata"].get("annotations") or {})
+    assert records(out) == [("c1-api.clusters.example.org", "A", ["10.0.0.10"])]
+    assert "ingressDnsName" not in out.status
+
+
+def test_a_live_clusters_dns_variable_is_kept_and_a_different_name_warned_about():
+    observed, store = live()
+    observed["cluster"]["spec"]["topology"]["variables"].append({"name": "clusterDnsName", "value": "c1.old.example.org"})
+    out = run(xr(), observed, [WITH_NAME, *STORE[1:], *store], inp=INPUT)
+    assert cluster_variables(out)["clusterDnsName"] == "c1.old.example.org"
+    assert records(out)[0] == ("c1-api.clusters.example.org", "A", ["10.0.0.10"])
+    [(reason, message)] = out.warnings
+    assert reason == "DNSNameMismatch"
+    assert "clusterDnsName=c1.old.example.org" in message and "c1-api.clusters.example.org" in message
+
+
+def test_a_live_clusters_dns_variable_that_matches_is_kept_silently():
+    observed, store = live()
+    observed["cluster"]["spec"]["topology"]["variables"].append(
+        {"name": "clusterDnsName", "value": "c1-api.clusters.example.org"})
+    out = run(xr(), observed, [WITH_NAME, *STORE[1:], *store], inp=INPUT)
+    assert cluster_variables(out)["clusterDnsName"] == "c1-api.clusters.example.org"
+    assert out.warnings == []
+
+
+def test_a_live_cluster_gets_the_dns_variable_when_it_has_none():
+    observed, store = live()
+    out = run(xr(), observed, [WITH_NAME, *STORE[1:], *store], inp=INPUT)
+    assert cluster_variables(out)["clusterDnsName"] == "c1-api.clusters.example.org"
+
+
+def test_while_no_cluster_is_composed_an_observed_dns_endpoint_is_kept_as_it_is():
+    observed, store = bound()
+    observed["vip-dns"] = observed_endpoint(BOTH, generation=2, seen=2)
+    # The Cluster was deleted by hand and its ClusterClass is gone: the Cluster is held back.
+    out = run(xr(), observed, [*STORE[1:], *store], inp=INPUT)
+    assert out.cluster is None
+    assert out.desired["vip-dns"] == {"apiVersion": "externaldns.k8s.io/v1alpha1", "kind": "DNSEndpoint",
+                                      "metadata": {"name": "vip-dns-c1", "namespace": "team-a"},
+                                      "spec": {"endpoints": BOTH}}
+    assert out.ready["vip-dns"] is True
+
+
+def test_an_observed_dns_endpoint_is_rewritten_with_only_the_fields_the_function_owns():
+    observed, store = live()
+    observed["vip-dns"] = observed_endpoint(BOTH)
+    out = run(xr(), observed, [*STORE, *store], inp=INPUT)
+    assert set(out.desired["vip-dns"]) == {"apiVersion", "kind", "metadata", "spec"}
+    assert out.desired["vip-dns"]["metadata"] == {"name": "vip-dns-c1", "namespace": "team-a"}
+
+
+def test_turning_dns_off_releases_the_dns_endpoint_with_an_event():
+    observed, store = live()
+    observed["vip-dns"] = observed_endpoint(BOTH)
+    out = run(xr(), observed, [*STORE, *store])
+    assert out.fatal is None
+    assert "vip-dns" not in out.desired
+    assert any(r == "Released" and "DNSEndpoint team-a/vip-dns-c1" in m for r, m in out.normals)
+    assert out.cluster["spec"]["controlPlaneEndpoint"]["host"] == "10.0.0.10"
+
+
+def test_an_observed_dns_endpoint_without_a_name_is_fatal():
+    observed, store = live()
+    observed["vip-dns"] = {"apiVersion": "externaldns.k8s.io/v1alpha1", "kind": "DNSEndpoint", "metadata": {}}
+    out = run(xr(), observed, [*STORE, *store], inp=INPUT)
+    assert "DNSEndpoint (vip-dns)" in out.fatal
+
+
+def test_unreadable_records_with_no_cluster_to_rebuild_them_are_fatal():
+    observed, store = bound()
+    observed["vip-dns"] = {**observed_endpoint(BOTH), "spec": {"endpoints": "x"}}
+    out = run(xr(), observed, [*STORE[1:], *store], inp=INPUT)
+    assert "spec.endpoints" in out.fatal
+
+
+def test_legacy_crossplane_gets_the_same_records():
+    observed, store = bound()
+    out = run(xr(), observed, [*STORE, *store], inp=INPUT, modern=False)
+    assert out.desired["vip-dns"]["spec"]["endpoints"] == BOTH
+
+
+# --- the Input -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("dns", "field"), [
+    ({"zone": "clusters.example.org."}, "dns.zone"),
+    ({"zone": "localhost"}, "dns.zone"),
+    ({"zone": "a.b", "controlPlaneName": "api"}, "dns.controlPlaneName"),
+    ({"zone": "a.b", "ingressName": "apps.*.{cluster}"}, "dns.ingressName"),
+    ({"zone": "a.b", "controlPlaneName": "{cluster}-{name}"}, "dns.controlPlaneName"),
+    ({"zone": "a.b", "recordTTL": 0}, "dns.recordTTL"),
+    ({"controlPlaneName": "{cluster}"}, "dns.zone"),
+])
+def test_an_input_that_cannot_give_dns_names_is_refused_by_field(dns, field):
+    with pytest.raises(inputs.InputError, match=field.replace(".", r"\.")):
+        inputs.load({**INPUT, "dns": dns})
+
+
+def test_the_dns_variable_must_differ_from_the_vip_variables():
+    with pytest.raises(inputs.InputError, match="dns.variable"):
+        inputs.load(with_dns(variable="ingressVip"))
+
+
+def test_the_defaults_name_the_api_and_a_wildcard_for_ingress():
+    dns = inputs.load(INPUT).dns
+    assert (dns.control_plane_name, dns.ingress_name, dns.variable, dns.record_ttl) == (
+        "{cluster}-api", "*.{cluster}", "clusterDnsName", None)
+
