@@ -39,7 +39,7 @@ class ObservedCluster:
 
 
 def variable_names(inp: Input) -> set[str]:
-    """The topology variables the function sets: the roles' VIPs, and the DNS name where dns is on."""
+    """The topology variables the function reads back: the roles' VIPs, and the DNS name where dns is on."""
     names = {inp.roles.control_plane.variable, inp.roles.ingress.variable}
     if inp.dns is not None:
         names.add(inp.dns.variable)
@@ -133,7 +133,8 @@ def render(
         out_spec["controlPlaneEndpoint"] = {"host": host, "port": port}
     topology = out_spec["topology"] = dict(out_spec["topology"])
     _convert_class_ref(topology, inp.cluster.api_version)
-    ours = variable_names(inp)
+    # The VIP variables are always the function's; the DNS variable only where it sets one.
+    ours = {inp.roles.control_plane.variable, inp.roles.ingress.variable, *variables}
     kept = [v for v in topology.get("variables") or [] if not (isinstance(v, dict) and v.get("name") in ours)]
     kept.extend({"name": n, "value": v} for n, v in variables.items())
     if kept:

@@ -60,8 +60,8 @@ CONTROL_PLANE = "control-plane"
 INGRESS = "ingress"
 CLAIM_RESOURCE = {CONTROL_PLANE: "vip-claim-control-plane", INGRESS: "vip-claim-ingress"}
 USAGE_RESOURCE = {CONTROL_PLANE: "vip-usage-control-plane", INGRESS: "vip-usage-ingress"}
-DNS = dnss.RESOURCE
-OURS = (CLUSTER, *CLAIM_RESOURCE.values(), *USAGE_RESOURCE.values(), DNS)
+OURS = (CLUSTER, *CLAIM_RESOURCE.values(), *USAGE_RESOURCE.values())
+DNS = dnss.RESOURCE  # one of ours only while the Input sets dns
 
 # Where a VIP came from, as recorded in the XR's status.
 POOL = "Pool"
@@ -133,6 +133,7 @@ class _Context:
     looking_up: set[str] = dataclasses.field(default_factory=set)  # the same, while Crossplane has not answered
     cluster_going: str | None = None  # a Cluster of the XR's name exists, not observed, and is being deleted
     dns_records: list[dnss.Record] = dataclasses.field(default_factory=list)  # for the VIPs the Cluster carries
+    earlier: frozenset[str] = frozenset()  # composed resources earlier pipeline steps desire
 
     def require(self, name: str, selector: Selector) -> None:
         self.decision.requirements[name] = selector
@@ -146,16 +147,17 @@ class _Context:
 
 def decide(
     inp: Input, xr: dict, observed: dict[str, dict], fetched: Fetched, *, crossplane_v2: bool = False,
-    by_name: bool = False,
+    by_name: bool = False, earlier: frozenset[str] = frozenset(),
 ) -> Decision:
     """Decide one reconcile. Raises Fatal when nothing may be applied.
 
     ``crossplane_v2``: Crossplane advertised its capabilities (v2.2+); with a namespaced
     XR it tells the Usage kind is served. ``by_name``: Crossplane fetches a namespaced
-    object by name (v2.2+), which adoption needs (adopt.py).
+    object by name (v2.2+), which adoption needs (adopt.py). ``earlier``: the composed resources
+    earlier steps of the pipeline desire (a DNSEndpoint of theirs is never ours to release).
     """
     req = xrs.parse(xr, inp)
-    for name in OURS:
+    for name in _ours(inp):
         if name in observed and not isinstance(observed[name], dict):
             msg = f"observed composed resource {name} is unreadable; nothing is applied until it is"
             raise Fatal(msg)
@@ -178,6 +180,7 @@ def decide(
         claims={key: _observed_claim(observed, key) for key in (CONTROL_PLANE, INGRESS)},
         use_usages=usage_wanted,  # Usages observed earlier are kept regardless (see _compose_claim)
         decision=Decision(),
+        earlier=earlier,
     )
     if by_name:
         _adopt(ctx)
@@ -238,7 +241,7 @@ def _decide(ctx: _Context) -> Decision:
     cp, cluster = _compose_cluster(ctx, cp, ing)
     for role_key, role, state in ((CONTROL_PLANE, inp.roles.control_plane, cp), (INGRESS, inp.roles.ingress, ing)):
         _compose_claim(ctx, role_key, role, state, cluster)
-    _compose_dns(ctx, cluster)
+    _compose_dns(ctx, cluster, cp, ing)
 
     decision.conditions = [cp.condition, ing.condition]
     for role_key, state in ((CONTROL_PLANE, cp), (INGRESS, ing)):
@@ -261,7 +264,7 @@ def _decide(ctx: _Context) -> Decision:
     decision.ttl = parse_duration(inp.ttl.converged if decision.converged else inp.ttl.waiting)
     if cluster is None and all(c.ready for c in decision.composed.values()):
         decision.xr_ready = False
-    _guard(ctx.observed, decision)
+    _guard(ctx.observed, decision, _ours(inp))
     return decision
 
 
@@ -1181,30 +1184,33 @@ def _dns_variable(ctx: _Context, obs: clusters.ObservedCluster | None, variables
             )
     elif name is not None:
         variables[var] = name
+    else:
+        # No name to give (no record, none on the Cluster): the value the XR wrote, if any, passes through.
+        written = next((v.get("value") for v in ctx.req.spec["topology"].get("variables") or []
+                        if isinstance(v, dict) and v.get("name") == var and "value" in v), None)
+        if written is not None:
+            variables[var] = written
 
 
-def _compose_dns(ctx: _Context, cluster: dict | None) -> None:
+def _compose_dns(ctx: _Context, cluster: dict | None, cp: RoleState, ing: RoleState) -> None:
     """The DNSEndpoint: the records of the Cluster's VIPs; once observed, kept or deliberately released."""
     inp, decision = ctx.inp, ctx.decision
     raw = ctx.observed.get(DNS)
+    if inp.dns is None:
+        # Not opted in: vip-dns is no name of the function's. One it composed before dns was turned off
+        # goes, as nothing desires it any more; one an earlier step desires is that step's.
+        if (isinstance(raw, dict) and raw.get("kind") == dnss.KIND and raw.get("apiVersion") == dnss.API_VERSION
+                and DNS not in ctx.earlier and (observed := dnss.read_observed(raw)) is not None):
+            ctx.tell(Reason.RELEASED, f"DNSEndpoint {observed.namespace}/{observed.name} released: the Composition's "
+                     "Input sets no dns, and external-dns removes its records")
+        return
     observed = dnss.read_observed(raw)
     if raw is not None and observed is None:
         msg = f"the observed DNSEndpoint ({DNS}) has no readable metadata.name and namespace; nothing is applied until it has"
         raise Fatal(msg)
-    if inp.dns is None:
-        if observed is not None:
-            decision.released.add(DNS)  # the user turned DNS off: external-dns removes the records
-            ctx.tell(Reason.RELEASED, f"DNSEndpoint {observed.namespace}/{observed.name} released: the Composition's "
-                     "Input sets no dns, and external-dns removes its records")
-        return
     if cluster is None:
         if observed is not None:
-            if observed.endpoints is None:
-                msg = (f"the observed DNSEndpoint {observed.namespace}/{observed.name} has a spec.endpoints that is not "
-                       "a list, and no Cluster is composed to make its records from; nothing is applied until it is")
-                raise Fatal(msg)
-            # No Cluster to read the VIPs from (held back, or deleted by hand): the records stay as they are.
-            decision.composed[DNS] = Composed(resource=dnss.keep(observed), ready=observed.ready)
+            _keep_dns(ctx, observed, cp, ing)
         return
     if not ctx.dns_records and observed is None:
         return
@@ -1219,11 +1225,67 @@ def _compose_dns(ctx: _Context, cluster: dict | None) -> None:
         listed = ", ".join(f"{r.name} {r.record_type} {r.vip}" for r in ctx.dns_records) or "none"
         label = f"DNSEndpoint {meta['namespace']}/{resource['metadata']['name']}"
         ctx.tell(Reason.ASSIGNED, f"{label} records: {listed}")
+    _hold_released_behind_records(ctx, observed, endpoints)
 
 
-def _guard(observed: dict[str, dict], decision: Decision) -> None:
+def _keep_dns(ctx: _Context, observed: dnss.ObservedEndpoint, cp: RoleState, ing: RoleState) -> None:
+    """No Cluster to read the VIPs from (held back, or deleted by hand): the records of the VIPs the XR
+    still holds stay as they are; a record of a VIP this response gives up goes with it."""
+    if observed.endpoints is None:
+        msg = (f"the observed DNSEndpoint {observed.namespace}/{observed.name} has a spec.endpoints that is not "
+               "a list, and no Cluster is composed to make its records from; nothing is applied until it is")
+        raise Fatal(msg)
+    if cp.hold or ing.hold:
+        kept = observed.endpoints  # an address not read yet: nothing about the records changes
+    else:
+        held = {s.vip for s in (cp, ing) if s.vip and not s.releasing}
+        kept = [e for e in observed.endpoints
+                if isinstance(e, dict) and isinstance(e.get("targets"), list) and e["targets"] and set(e["targets"]) <= held]
+    ours = ("dnsName", "recordType", "targets", "recordTTL")
+    endpoints = [{k: e[k] for k in ours if k in e} if isinstance(e, dict) else e for e in kept]
+    resource = dnss.keep(dataclasses.replace(observed, endpoints=endpoints))
+    ctx.decision.composed[DNS] = Composed(resource=resource, ready=observed.ready and endpoints == observed.endpoints)
+    names = {e.get("dnsName") for e in endpoints if isinstance(e, dict)}
+    dns, req = ctx.inp.dns, ctx.req
+    for role_key, template in ((CONTROL_PLANE, dns.control_plane_name), (INGRESS, dns.ingress_name)):
+        name = dnss.fill(template, req.name, req.namespace, dns.zone) if template else None
+        if name in names:
+            ctx.decision.status[DNS_STATUS_KEYS[role_key]] = name
+    _hold_released_behind_records(ctx, observed, endpoints)
+
+
+def _hold_released_behind_records(ctx: _Context, observed: dnss.ObservedEndpoint | None, endpoints: list) -> None:
+    """A claim released now while a record still names its address waits until external-dns has read the
+    DNSEndpoint without it: else IPAM could give the address to another cluster while the name still
+    resolves to it."""
+    if observed is None:
+        return
+    for key in (CONTROL_PLANE, INGRESS):
+        claim = ctx.claims[key]
+        if CLAIM_RESOURCE[key] not in ctx.decision.released or claim is None or not claim.bound:
+            continue
+        address = _address(ctx, key, claim)
+        vip = address.value if _known(address) else None
+        published = [e for e in observed.endpoints or [] if isinstance(e, dict) and vip in (e.get("targets") or [])]
+        if vip is not None and not published and observed.ready:
+            continue  # external-dns has read a DNSEndpoint that no longer names it
+        if any(vip in (e.get("targets") or []) for e in endpoints if isinstance(e, dict)):
+            continue  # still wanted in a record: not ours to hold here
+        ctx.decision.released.discard(CLAIM_RESOURCE[key])
+        role = ctx.inp.roles.control_plane if key == CONTROL_PLANE else ctx.inp.roles.ingress
+        ctx.decision.composed[CLAIM_RESOURCE[key]] = Composed(resource=claims.render(ctx.inp, role, claim), ready=claim.bound)
+        ctx.tell(Reason.RELEASED, f"{claim.label} is released once external-dns has removed the record of "
+                 f"{vip or 'its address'} from DNSEndpoint {observed.namespace}/{observed.name}", key)
+
+
+def _ours(inp: Input) -> tuple[str, ...]:
+    """The composed resources the function answers for: with dns unset, vip-dns is no name of its own."""
+    return (*OURS, DNS) if inp.dns is not None else OURS
+
+
+def _guard(observed: dict[str, dict], decision: Decision, ours: tuple[str, ...]) -> None:
     """Last line of defence: never answer with an observed resource silently dropped."""
-    for name in OURS:
+    for name in ours:
         if name in observed and name not in decision.composed and name not in decision.released:
             msg = (
                 f"refusing to drop observed composed resource {name}: this is a bug in function-capi-vip; "

@@ -44,7 +44,8 @@ OBSERVED_SHAPES = {
         for name in core.CLAIM_RESOURCE.values()
     },
     **{name: {"spec": {"by": ALL}, "status": _CONDITIONS} for name in core.USAGE_RESOURCE.values()},
-    core.DNS: {"metadata": {**_META, "generation": ALL}, "spec": {"endpoints": ALL}, "status": {"observedGeneration": ALL}},
+    core.DNS: {"apiVersion": ALL, "kind": ALL, "metadata": {**_META, "generation": ALL}, "spec": {"endpoints": ALL},
+               "status": {"observedGeneration": ALL}},
 }
 _POOL_SHAPE = {
     "apiVersion": ALL,
@@ -143,17 +144,18 @@ def read_fetched(req: fnv1.RunFunctionRequest) -> Fetched:
     return Fetched(out)
 
 
-STATUS_FIELDS = (*(k for keys in core.STATUS_KEYS.values() for k in keys), *core.DNS_STATUS_KEYS.values())
+STATUS_FIELDS = tuple(k for keys in core.STATUS_KEYS.values() for k in keys)
+DNS_STATUS_FIELDS = (*STATUS_FIELDS, *core.DNS_STATUS_KEYS.values())  # with Input dns
 
 
-def _set_status(s, path: str, value: dict) -> str | None:
+def _set_status(s, path: str, value: dict, fields: tuple[str, ...] = STATUS_FIELDS) -> str | None:
     """Write our status fields at path, leaving what earlier pipeline steps wrote; an error if the path is taken."""
     for part in path.split("."):
         if part in s.fields and s.fields[part].WhichOneof("kind") != "struct_value":
             return f"{path} cannot hold the VIP status: an earlier pipeline step wrote a non-object at {part}"
         s.fields[part].struct_value.SetInParent()  # an object even when empty, never null
         s = s.fields[part].struct_value
-    for key in STATUS_FIELDS:
+    for key in fields:
         if key in value:
             s.fields[key].string_value = value[key]
         elif key in s.fields:
@@ -189,7 +191,8 @@ def to_response(req: fnv1.RunFunctionRequest, inp: inputs.Input, decision: core.
         r.ready = fnv1.READY_TRUE if composed.ready else fnv1.READY_FALSE
     if decision.xr_ready is False:
         rsp.desired.composite.ready = fnv1.READY_FALSE
-    problem = _set_status(rsp.desired.composite.resource, inp.xr.status_path, decision.status)
+    fields = DNS_STATUS_FIELDS if inp.dns is not None else STATUS_FIELDS
+    problem = _set_status(rsp.desired.composite.resource, inp.xr.status_path, decision.status, fields)
     if problem:
         return fatal(req, problem)
 
@@ -270,6 +273,7 @@ def _run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
             fetched,
             crossplane_v2=fnv1.CAPABILITY_CAPABILITIES in capabilities,
             by_name=fnv1.CAPABILITY_REQUIRED_RESOURCES in capabilities,
+            earlier=frozenset(req.desired.resources),
         )
     except Fatal as e:
         return _fatal_logged(req, _logger(tag, xr_name), str(e))

@@ -248,6 +248,21 @@ class Dns(_Model):
         description="TTL of the records in seconds; unset: external-dns's provider default.",
     )
 
+    def check_names(self) -> None:
+        """The names in the real zone: each a DNS name (for a short cluster name), and not one for both roles."""
+        cp = dns.fill(self.control_plane_name, "x", "y", self.zone)
+        if not dns.valid_name(cp):
+            msg = f"dns.controlPlaneName {self.control_plane_name!r} in dns.zone {self.zone!r} gives {cp!r}, which is not a DNS name (at most 253 characters)"
+            raise ValueError(msg)
+        if self.ingress_name:
+            ing = dns.fill(self.ingress_name, "x", "y", self.zone)
+            if not dns.valid_name(ing):
+                msg = f"dns.ingressName {self.ingress_name!r} in dns.zone {self.zone!r} gives {ing!r}, which is not a DNS name (at most 253 characters)"
+                raise ValueError(msg)
+            if ing == cp:
+                msg = "dns.controlPlaneName and dns.ingressName give the same name: the API server's name would resolve to the ingress VIP too"
+                raise ValueError(msg)
+
 
 class Input(_Model):
     """Input of function-capi-vip (apiVersion vip.fn.crossplane.io/v1beta1, kind Input)."""
@@ -286,9 +301,11 @@ class Input(_Model):
         if cp.variable == ing.variable:
             msg = "roles.controlPlane.variable and roles.ingress.variable must differ"
             raise ValueError(msg)
-        if self.dns is not None and self.dns.variable in (cp.variable, ing.variable):
-            msg = f"dns.variable {self.dns.variable!r} must differ from the roles' variables"
-            raise ValueError(msg)
+        if self.dns is not None:
+            self.dns.check_names()
+            if self.dns.variable in (cp.variable, ing.variable):
+                msg = f"dns.variable {self.dns.variable!r} must differ from the roles' variables"
+                raise ValueError(msg)
         others = [f"{k.api_version} {k.kind}" for k in self.ipam.pool_kinds
                   if k.api_version != "ipam.cluster.x-k8s.io/v1alpha2" or k.kind not in ("InClusterIPPool", "GlobalInClusterIPPool")]
         if self.manual_vips.check_pools and others:

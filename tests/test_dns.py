@@ -8,9 +8,10 @@ follow the VIPs, and the DNSEndpoint, once observed, is kept like every composed
 
 import pytest
 
+from function import fn
 from function import input as inputs
 from tests.fixtures import STORE, bound, live
-from tests.harness import cluster_class, run, xr
+from tests.harness import Outcome, cluster_class, request, run, to_struct, xr
 
 DNS = {"zone": "clusters.example.org"}
 INPUT = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "dns": DNS}
@@ -243,6 +244,42 @@ def test_a_live_cluster_gets_the_dns_variable_when_it_has_none():
     assert cluster_variables(out)["clusterDnsName"] == "c1-api.clusters.example.org"
 
 
+def test_a_claim_released_now_waits_until_external_dns_has_dropped_its_record():
+    observed, store = live()
+    observed["vip-dns"] = observed_endpoint(BOTH, generation=2, seen=2)
+    out = run(xr(annotations=OFF), observed, [*STORE, *store], inp=INPUT)
+    assert records(out) == [("c1-api.clusters.example.org", "A", ["10.0.0.10"])]
+    assert out.desired["vip-claim-ingress"]["spec"]["poolRef"]["name"] == "ing-pool"  # still held
+    assert any("external-dns has removed the record of 10.0.1.10" in m for _, m in out.normals)
+
+
+def test_a_claim_is_released_once_external_dns_has_read_the_records_without_it():
+    observed, store = live()
+    observed["vip-dns"] = observed_endpoint(BOTH[:1], generation=3, seen=3)
+    out = run(xr(annotations=OFF), observed, [*STORE, *store], inp=INPUT)
+    assert "vip-claim-ingress" not in out.desired
+    assert any(r == "Released" and "vip-ingress-c1" in m for r, m in out.normals)
+
+
+def test_a_claim_waits_while_external_dns_has_not_read_the_records_without_it():
+    observed, store = live()
+    observed["vip-dns"] = observed_endpoint(BOTH[:1], generation=3, seen=2)
+    out = run(xr(annotations=OFF), observed, [*STORE, *store], inp=INPUT)
+    assert "vip-claim-ingress" in out.desired
+
+
+def test_while_the_cluster_is_held_back_a_record_of_a_vip_given_up_goes():
+    observed, store = bound()
+    observed["vip-dns"] = observed_endpoint(BOTH, generation=2, seen=2)
+    # The Cluster was deleted by hand and its ClusterClass is gone; the user turns ingress off.
+    out = run(xr(annotations=OFF), observed, [*STORE[1:], *store], inp=INPUT)
+    assert out.cluster is None
+    assert records(out) == [("c1-api.clusters.example.org", "A", ["10.0.0.10"])]
+    assert "vip-claim-ingress" in out.desired  # until external-dns has read the record's removal
+    assert out.status.get("controlPlaneDnsName") == "c1-api.clusters.example.org"
+    assert "ingressDnsName" not in out.status
+
+
 def test_while_no_cluster_is_composed_an_observed_dns_endpoint_is_kept_as_it_is():
     observed, store = bound()
     observed["vip-dns"] = observed_endpoint(BOTH, generation=2, seen=2)
@@ -261,6 +298,46 @@ def test_an_observed_dns_endpoint_is_rewritten_with_only_the_fields_the_function
     out = run(xr(), observed, [*STORE, *store], inp=INPUT)
     assert set(out.desired["vip-dns"]) == {"apiVersion", "kind", "metadata", "spec"}
     assert out.desired["vip-dns"]["metadata"] == {"name": "vip-dns-c1", "namespace": "team-a"}
+
+
+def test_while_no_cluster_is_composed_the_status_names_the_kept_records():
+    observed, store = bound()
+    observed["vip-dns"] = observed_endpoint(BOTH, generation=2, seen=2)
+    out = run(xr(), observed, [*STORE[1:], *store], inp=INPUT)
+    assert out.status["controlPlaneDnsName"] == "c1-api.clusters.example.org"
+    assert out.status["ingressDnsName"] == "*.c1.clusters.example.org"
+
+
+def test_a_new_clusters_own_dns_variable_passes_through_where_the_function_has_no_name():
+    cluster = {"topology": {"class": "cc", "version": "v1.31.0",
+                            "variables": [{"name": "clusterDnsName", "value": "api.c1.example.com"}]},
+               "controlPlaneEndpoint": {"host": "api.c1.example.com"}}
+    out = run(xr(cluster=cluster, annotations=OFF), {}, [WITH_NAME, *STORE[1:]], inp=INPUT)
+    assert cluster_variables(out)["clusterDnsName"] == "api.c1.example.com"
+
+
+def _with_an_earlier_step(obj, inp=None):
+    observed, _ = live()
+    observed["vip-dns"] = obj
+    req = request(xr(), observed, inp=inp)
+    req.desired.resources["vip-dns"].resource.CopyFrom(to_struct(obj))  # what an earlier step desires
+    return Outcome(fn.run(req))
+
+
+def test_without_dns_an_earlier_steps_resource_named_vip_dns_is_left_alone():
+    obj = {"apiVersion": "example.org/v1", "kind": "Record", "metadata": {"name": "x"}, "spec": {"a": 1}}
+    out = _with_an_earlier_step(obj)
+    assert out.fatal is None
+    assert out.desired["vip-dns"] == obj
+    assert not [m for _, m in out.normals if "DNSEndpoint" in m]
+
+
+def test_without_dns_the_status_names_an_earlier_step_wrote_stay():
+    observed, store = live()
+    req = request(xr(), observed, fetched=None)
+    req.desired.composite.resource.CopyFrom(to_struct({"status": {"vip": {"controlPlaneDnsName": "theirs.example.org"}}}))
+    out = Outcome(fn.run(req))
+    assert out.status.get("controlPlaneDnsName") == "theirs.example.org"
 
 
 def test_turning_dns_off_releases_the_dns_endpoint_with_an_event():
@@ -308,6 +385,17 @@ def test_legacy_crossplane_gets_the_same_records():
 def test_an_input_that_cannot_give_dns_names_is_refused_by_field(dns, field):
     with pytest.raises(inputs.InputError, match=field.replace(".", r"\.")):
         inputs.load({**INPUT, "dns": dns})
+
+
+def test_one_name_for_both_roles_is_refused():
+    with pytest.raises(inputs.InputError, match="the same name"):
+        inputs.load(with_dns(controlPlaneName="{cluster}", ingressName="{cluster}"))
+
+
+def test_a_name_the_zone_leaves_no_room_for_is_refused():
+    zone = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 60])  # 252 characters
+    with pytest.raises(inputs.InputError, match="dns.controlPlaneName"):
+        inputs.load(with_dns(zone=zone))
 
 
 def test_the_dns_variable_must_differ_from_the_vip_variables():
