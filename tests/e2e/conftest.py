@@ -140,7 +140,8 @@ def cleanup(w: StackWorld, custom: str | None = None) -> None:
         v = w.with_ns(ns)
         try:
             v.wait(f"everything in {ns} to go", lambda: not v.list(XR_KIND) and not v.list("IPAddressClaim")
-                   and not v.list("IPAddress") and not v.list("Cluster"), timeout=max(10, deadline - time.monotonic()))
+                   and not v.list("IPAddress") and not v.list("Cluster")
+                   and not v.list("DNSEndpoint"), timeout=max(10, deadline - time.monotonic()))
         except WaitTimeout as e:
             errors.append(str(e))
     for kind, name in w.cluster_scoped:

@@ -219,6 +219,46 @@ def manual_endpoint_in_pool_waits_for_the_pool_to_exclude_it(world: World, net: 
     condition_with_reason(world, third, "ControlPlaneVIPReady", "PoolExhausted")
 
 
+DNS_INPUT = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input",
+             "dns": {"zone": "clusters.example.org", "controlPlaneName": "{cluster}-api.{namespace}",
+                     "ingressName": "*.{cluster}.{namespace}"}}
+
+
+def dns_records_follow_the_vips(world: World, net: str) -> None:
+    """With dns (DNS_INPUT): external-dns publishes an A record of the control-plane VIP and a wildcard
+    of the ingress VIP; the Cluster's clusterDnsName carries the name while its host stays the VIP; an
+    IPv6 endpoint gets an AAAA record; the XR is Ready once external-dns has read the DNSEndpoint;
+    ingress turned off takes its record out; an XR deleted takes all of its records."""
+    zone = f"{world.ns}.clusters.example.org"
+    cls = f"{world.ns}-dns"
+    world.apply(cluster_class(cls, world.ns, ("clusterVip", "ingressVip", "clusterDnsName")),
+                pool(f"{cls}-cp", cls, "control-plane", [f"{net}.10-{net}.19"], gateway=f"{net}.1"),
+                pool(f"{cls}-ingress", cls, "ingress", [f"{net}.100-{net}.109"], gateway=f"{net}.1"))
+    world.create_xr(world.new_xr("named", cls))
+    world.create_xr(world.new_xr("named6", cls, host="fd00:10::5", annotations=OFF))
+    cluster = converged(world, "named", ingress=True)
+    cp, ingress = cluster["spec"]["controlPlaneEndpoint"]["host"], cluster["metadata"]["annotations"][INGRESS_VIP]
+    assert variables(cluster)["clusterDnsName"] == f"named-api.{zone}"
+    assert variables(cluster)["clusterVip"] == cp and cp.startswith(f"{net}.")
+    both = {(f"named-api.{zone}", "A", cp), (f"*.named.{zone}", "A", ingress), (f"named6-api.{zone}", "AAAA", "fd00:10::5")}
+    world.wait("external-dns to publish the three records", lambda: both <= world.dns_records())
+    assert world.vip("named")["controlPlaneDnsName"] == f"named-api.{zone}"
+    world.cluster_ready("named")
+
+    def read() -> bool:
+        endpoint = world.get("DNSEndpoint", "vip-dns-named") or {}
+        return (endpoint.get("status") or {}).get("observedGeneration") == endpoint.get("metadata", {}).get("generation")
+
+    world.wait("external-dns to have read DNSEndpoint vip-dns-named", read)
+    world.wait("XR named to be Ready", lambda: world.settled("named"))
+    world.edit_xr("named", annotations=OFF)
+    world.wait("the ingress record to be gone", lambda: (f"*.named.{zone}", "A", ingress) not in world.dns_records())
+    assert (f"named-api.{zone}", "A", cp) in world.dns_records()
+    world.delete_xr("named")
+    world.delete_xr("named6")
+    world.wait("every record of the namespace to be gone", lambda: not {r for r in world.dns_records() if r[0].endswith(zone)})
+
+
 def _converged_with_ingress(world: World, net: str, name: str, cls: str) -> tuple[dict, str]:
     platform(world, cls, net)
     world.create_xr(world.new_xr(name, cls))

@@ -5,6 +5,7 @@
          -> Crossplane's CRDs, `crossplane core init`, `crossplane core start` (webhooks on, so
             Usages are enforced; the Usage webhook configuration points at 127.0.0.1)
          -> the in-cluster IPAM provider's controller (webhooks off)
+         -> external-dns (source crd, provider coredns: the records in etcd, under /skydns/)
          -> the function, as users install it: the README's Function, whose package (the image
             and package the README's Install it commands built, pushed to a registry on
             127.0.0.1) Crossplane's package manager pulls; the revision's image, fetched by its
@@ -69,6 +70,10 @@ class StackError(RuntimeError):
     """A component did not start or stopped; the message says which, and where its log is."""
 
 
+DNS_ZONE = "clusters.example.org"  # the zone external-dns serves (tests/e2e: Input dns.zone)
+DNS_ENDPOINT_CRD = "dnsendpoints.externaldns.k8s.io.yaml"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -83,6 +88,7 @@ def binaries() -> dict[str, Path]:
         "kube-controller-manager": gobuild.binary_of("kubernetes", "cmd/kube-controller-manager"),
         "crossplane": gobuild.binary_of("crossplane"),
         "ipam": gobuild.binary_of("ipam-in-cluster"),
+        "external-dns": gobuild.binary_of("external-dns"),
     }
 
 
@@ -159,7 +165,7 @@ def write_pki(pki: Path) -> None:
     (pki / "ca.key").write_bytes(_pem_key(ca.key))
     ca.issue(pki / "kube-apiserver", "kube-apiserver", ips=["127.0.0.1"], dns=["localhost"], client=False)
     # One user per client, all in system:masters: the audit log names who made each request.
-    for user in ("e2e", "kube-controller-manager", "crossplane", "ipam-provider"):
+    for user in ("e2e", "kube-controller-manager", "crossplane", "ipam-provider", "external-dns"):
         ca.issue(pki / f"user-{user}", user, orgs=["system:masters"], server=False)
     # Crossplane's webhook server (TLS_SERVER_CERTS_DIR): the API server calls https://127.0.0.1:PORT.
     ca.issue(pki / "crossplane-server", "crossplane-webhook", ips=["127.0.0.1"], dns=["localhost"], client=False)
@@ -322,6 +328,7 @@ class Stack:
         self._phase("crossplane core init", self.crossplane_init)
         self._phase("crossplane core start", self.start_crossplane)
         self._phase("IPAM provider", self.start_ipam)
+        self._phase("external-dns", self.start_external_dns)
         self.claim_specs = ClaimSpecs(self.client)
         self._phase("Function installed from the registry", self.install_function)
         self._phase("function started from the revision's image", self.start_function)
@@ -398,6 +405,7 @@ class Stack:
 
         files = [d / f for d in gobuild.crd_dirs("cluster-api-v1-10") for f in CAPI_CRDS]
         files += [f for d in gobuild.crd_dirs("ipam-in-cluster") for f in sorted(d.glob("*.yaml"))]
+        files += [d / DNS_ENDPOINT_CRD for d in gobuild.crd_dirs("external-dns")]
         Kube(self.client).apply_crds(files)
 
     def crossplane_init(self) -> None:
@@ -468,6 +476,42 @@ class Stack:
         ], self.logs, {"KUBECONFIG": str(self.kubeconfig("ipam-provider"))})
         wait_for("IPAM provider /readyz", lambda: http_ok(f"http://127.0.0.1:{health}/readyz"), timeout=120,
                  proc=self.procs["ipam"])
+
+    def start_external_dns(self) -> None:
+        """external-dns as a platform team runs it for DNSEndpoints: source crd, provider coredns,
+        whose records live in etcd (the stack's own, under /skydns/) where CoreDNS's etcd plugin
+        serves them. It syncs on every DNSEndpoint change (--events), and at least every 10 s."""
+        health = free_port()
+        self.ports["external-dns-health"] = health
+        self.procs["external-dns"] = Proc("external-dns", [
+            self.bin["external-dns"], "--source=crd", "--provider=coredns", "--policy=sync", "--registry=txt",
+            "--txt-owner-id=e2e", f"--domain-filter={DNS_ZONE}", "--interval=10s", "--events",
+            "--min-event-sync-interval=1s", f"--kubeconfig={self.kubeconfig('external-dns')}",
+            f"--metrics-address=127.0.0.1:{health}", "--log-level=debug",
+        ], self.logs, {"ETCD_URLS": f"http://127.0.0.1:{self.ports['etcd']}"})
+        wait_for("external-dns /healthz", lambda: http_ok(f"http://127.0.0.1:{health}/healthz"), timeout=120,
+                 proc=self.procs["external-dns"])
+
+    def dns_records(self) -> set[tuple[str, str, str]]:
+        """What external-dns has published: (name, A or AAAA, address), read back from etcd as CoreDNS
+        reads it (a key is the name's labels reversed under /skydns/, plus targetstrip labels of its own)."""
+        def b64(text: str) -> str:
+            return base64.b64encode(text.encode()).decode()
+
+        body = json.dumps({"key": b64("/skydns/"), "range_end": b64("/skydns0")}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{self.ports['etcd']}/v3/kv/range", data=body, method="POST")
+        with urllib.request.urlopen(request, timeout=10) as r:
+            kvs = json.load(r).get("kvs") or []
+        out = set()
+        for kv in kvs:
+            value = json.loads(base64.b64decode(kv["value"]))
+            host = value.get("host")
+            if not host:
+                continue  # a TXT record of the registry
+            labels = base64.b64decode(kv["key"]).decode().removeprefix("/skydns/").split("/")[::-1]
+            name = ".".join(labels[value.get("targetstrip", 0):])
+            out.add((name, "AAAA" if ":" in host else "A", host))
+        return out
 
     # -- the function, as users install it, and the runtime's part
     def install_function(self) -> None:

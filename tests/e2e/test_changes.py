@@ -26,3 +26,9 @@ def test_a_manual_ingress_vip_on_a_converged_cluster_releases_the_old_claim_and_
 @pytest.mark.composition_input({"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "manualVips": {"checkPools": True}})
 def test_with_manual_vips_checked_an_endpoint_the_pool_can_hand_out_waits_until_the_pool_excludes_it(world):
     scenarios.manual_endpoint_in_pool_waits_for_the_pool_to_exclude_it(world, world.net)
+
+
+@BOTH
+@pytest.mark.composition_input(scenarios.DNS_INPUT)
+def test_with_dns_external_dns_publishes_records_that_follow_the_vips(world):
+    scenarios.dns_records_follow_the_vips(world, world.net)

@@ -21,6 +21,11 @@ def test_crossplane_is_the_pinned_core(stack):
     assert out.stdout.strip() == gobuild.component("crossplane").version
 
 
+def test_external_dns_is_the_pinned_release(stack):
+    out = subprocess.run([str(stack.bin["external-dns"]), "--version"], capture_output=True, text=True, timeout=60)
+    assert (out.stdout + out.stderr).strip() == gobuild.component("external-dns").version  # kingpin prints it on stderr
+
+
 @STACK
 def test_crossplane_dials_the_function_over_mutual_tls(world):
     from tests.e2e import scenarios

@@ -30,6 +30,7 @@ CLUSTER_API = "cluster.x-k8s.io/v1beta1"
 IPAM_API = "ipam.cluster.x-k8s.io/v1beta1"
 POOL_API = "ipam.cluster.x-k8s.io/v1alpha2"
 USAGE_API = "protection.crossplane.io/v1beta1"
+DNS_API = "externaldns.k8s.io/v1alpha1"
 CLASS_LABEL = "vip.capi.gorizond.io/cluster-class"
 ROLE_LABEL = "vip.capi.gorizond.io/role"
 INGRESS_ENABLED = "vip.capi.gorizond.io/ingress-enabled"
@@ -37,7 +38,8 @@ INGRESS_VIP = "vip.capi.gorizond.io/ingress-vip"
 TEARDOWN = "e2e.test/capi-teardown"  # stands in for CAPI's finalizer on a Cluster
 EXAMPLE_COMPOSITION = "workloadcluster-capi-vip"
 KIND_API = {"WorkloadCluster": XR_API, "Cluster": CLUSTER_API, "ClusterClass": CLUSTER_API, "IPAddressClaim": IPAM_API,
-            "IPAddress": IPAM_API, "Usage": USAGE_API, "GlobalInClusterIPPool": POOL_API, "InClusterIPPool": POOL_API}
+            "IPAddress": IPAM_API, "Usage": USAGE_API, "GlobalInClusterIPPool": POOL_API, "InClusterIPPool": POOL_API,
+            "DNSEndpoint": DNS_API}
 CLUSTER_SCOPED = {"GlobalInClusterIPPool"}
 
 
@@ -130,6 +132,7 @@ class World:
     def edit_xr(self, name: str, *, annotations: dict | None = None, host: object = ...) -> None: raise NotImplementedError
     def delete_xr(self, name: str) -> None: raise NotImplementedError
     def events(self, name: str) -> list[tuple[str, str, str]]: raise NotImplementedError  # (type, reason, message)
+    def dns_records(self) -> set[tuple[str, str, str]]: raise NotImplementedError  # what external-dns publishes
 
     def release_owner_references(self, kind: str, name: str) -> None:
         """kubectl patch KIND NAME --type=json -p='[{"op": "remove", "path": "/metadata/ownerReferences"}]'"""
@@ -234,7 +237,7 @@ class World:
 
     def dump(self) -> str:
         out = []
-        for kind in (XR_KIND, "Cluster", "IPAddressClaim", "IPAddress", "Usage"):
+        for kind in (XR_KIND, "Cluster", "IPAddressClaim", "IPAddress", "Usage", "DNSEndpoint"):
             for obj in self.list(kind):
                 out.append(yaml.safe_dump(_trim(obj), sort_keys=False))
         for kind in ("GlobalInClusterIPPool", "InClusterIPPool"):
@@ -374,6 +377,9 @@ class StackWorld(World):
     def settled(self, name):
         return conditions_of(self.xr(name)).get("Ready", {}).get("status") == "True"
 
+    def dns_records(self):
+        return self.stack.dns_records()
+
     def now(self):
         return time.monotonic()
 
@@ -390,7 +396,7 @@ class StackWorld(World):
 
     def logs(self) -> str:
         out = []
-        for name in ("crossplane", "function", "ipam"):
+        for name in ("crossplane", "function", "ipam", "external-dns"):
             proc = self.stack.procs.get(name)
             if proc is None:
                 continue
@@ -512,6 +518,9 @@ class SimWorld(World):
 
     def events(self, name):
         return list(self.results.get(name, []))
+
+    def dns_records(self):
+        return {r for records in self.sim.external_dns.published.values() for r in records}
 
     def cluster_ready(self, name):
         key = self._key("Cluster", name)
