@@ -134,6 +134,7 @@ class _Context:
     cluster_going: str | None = None  # a Cluster of the XR's name exists, not observed, and is being deleted
     dns_records: list[dnss.Record] = dataclasses.field(default_factory=list)  # for the VIPs the Cluster carries
     earlier: frozenset[str] = frozenset()  # composed resources earlier pipeline steps desire
+    dns_holding: bool = False  # a released claim waits for external-dns (_hold_released_behind_records)
 
     def require(self, name: str, selector: Selector) -> None:
         self.decision.requirements[name] = selector
@@ -259,6 +260,7 @@ def _decide(ctx: _Context) -> Decision:
         and not cp.hold
         and not ing.hold
         and not ctx.adopted  # the next reconcile sees them observed: soon, not after the converged TTL
+        and not ctx.dns_holding
         and not any(r.severity == Severity.WARNING for r in decision.results)
     )
     decision.ttl = parse_duration(inp.ttl.converged if decision.converged else inp.ttl.waiting)
@@ -1193,17 +1195,28 @@ def _dns_variable(ctx: _Context, obs: clusters.ObservedCluster | None, variables
 
 
 def _compose_dns(ctx: _Context, cluster: dict | None, cp: RoleState, ing: RoleState) -> None:
-    """The DNSEndpoint: the records of the Cluster's VIPs; once observed, kept or deliberately released."""
+    """The DNSEndpoint: the records of the Cluster's VIPs; once observed, kept or deliberately released.
+
+    A name never outlives its address's claim: a claim released in this response while a record
+    may still name its address is kept until external-dns has read the DNSEndpoint without it
+    (_hold_released_behind_records)."""
     inp, decision = ctx.inp, ctx.decision
     raw = ctx.observed.get(DNS)
+    ours = isinstance(raw, dict) and raw.get("kind") == dnss.KIND and raw.get("apiVersion") == dnss.API_VERSION
     if inp.dns is None:
         # Not opted in: vip-dns is no name of the function's. One it composed before dns was turned off
         # goes, as nothing desires it any more; one an earlier step desires is that step's.
-        if (isinstance(raw, dict) and raw.get("kind") == dnss.KIND and raw.get("apiVersion") == dnss.API_VERSION
-                and DNS not in ctx.earlier and (observed := dnss.read_observed(raw)) is not None):
+        if ours and DNS not in ctx.earlier and (observed := dnss.read_observed(raw)) is not None:
             ctx.tell(Reason.RELEASED, f"DNSEndpoint {observed.namespace}/{observed.name} released: the Composition's "
                      "Input sets no dns, and external-dns removes its records")
+            _hold_released_behind_records(ctx, observed, [], going=True)
         return
+    if (raw is not None and not ours) or DNS in ctx.earlier:
+        # Fatal: composing over it would replace another step's resource, or read its fields as records.
+        msg = (f"the composed resource name {DNS} is taken by an earlier step of the pipeline or by another kind, but "
+               f"with Input dns this function composes its {dnss.API_VERSION} {dnss.KIND} under it; rename the other "
+               "resource, or remove dns from the Input")
+        raise Fatal(msg)
     observed = dnss.read_observed(raw)
     if raw is not None and observed is None:
         msg = f"the observed DNSEndpoint ({DNS}) has no readable metadata.name and namespace; nothing is applied until it has"
@@ -1228,6 +1241,17 @@ def _compose_dns(ctx: _Context, cluster: dict | None, cp: RoleState, ing: RoleSt
     _hold_released_behind_records(ctx, observed, endpoints)
 
 
+def _released_now(ctx: _Context) -> list[tuple[str, claims.Claim, str | None]]:
+    """The bound claims this response releases: (role, claim, its address or None while it is not known)."""
+    out = []
+    for key in (CONTROL_PLANE, INGRESS):
+        claim = ctx.claims[key]
+        if CLAIM_RESOURCE[key] in ctx.decision.released and claim is not None and claim.bound:
+            address = _address(ctx, key, claim)
+            out.append((key, claim, address.value if _known(address) else None))
+    return out
+
+
 def _keep_dns(ctx: _Context, observed: dnss.ObservedEndpoint, cp: RoleState, ing: RoleState) -> None:
     """No Cluster to read the VIPs from (held back, or deleted by hand): the records of the VIPs the XR
     still holds stay as they are; a record of a VIP this response gives up goes with it."""
@@ -1235,17 +1259,26 @@ def _keep_dns(ctx: _Context, observed: dnss.ObservedEndpoint, cp: RoleState, ing
         msg = (f"the observed DNSEndpoint {observed.namespace}/{observed.name} has a spec.endpoints that is not "
                "a list, and no Cluster is composed to make its records from; nothing is applied until it is")
         raise Fatal(msg)
-    if cp.hold or ing.hold:
-        kept = observed.endpoints  # an address not read yet: nothing about the records changes
-    else:
-        held = {s.vip for s in (cp, ing) if s.vip and not s.releasing}
-        kept = [e for e in observed.endpoints
-                if isinstance(e, dict) and isinstance(e.get("targets"), list) and e["targets"] and set(e["targets"]) <= held]
-    ours = ("dnsName", "recordType", "targets", "recordTTL")
-    endpoints = [{k: e[k] for k in ours if k in e} if isinstance(e, dict) else e for e in kept]
+    giving_up = {vip for _, _, vip in _released_now(ctx) if vip}
+    kept_unread = any(
+        (claim := ctx.claims[key]) is not None and claim.bound and CLAIM_RESOURCE[key] not in ctx.decision.released
+        and not _known(_address(ctx, key, claim))
+        for key in (CONTROL_PLANE, INGRESS)
+    )
+    held = {s.vip for s in (cp, ing) if s.vip and not s.releasing}
+
+    def stays(e: object) -> bool:
+        targets = e.get("targets") if isinstance(e, dict) else None
+        if not isinstance(targets, list) or not targets or set(targets) & giving_up:
+            return False
+        # An address not read yet may be any of them: nothing else about the records changes.
+        return cp.hold or ing.hold or kept_unread or set(targets) <= held
+
+    fields = ("dnsName", "recordType", "targets", "recordTTL")
+    endpoints = [{k: e[k] for k in fields if k in e} for e in observed.endpoints if stays(e)]
     resource = dnss.keep(dataclasses.replace(observed, endpoints=endpoints))
     ctx.decision.composed[DNS] = Composed(resource=resource, ready=observed.ready and endpoints == observed.endpoints)
-    names = {e.get("dnsName") for e in endpoints if isinstance(e, dict)}
+    names = {e.get("dnsName") for e in endpoints}
     dns, req = ctx.inp.dns, ctx.req
     for role_key, template in ((CONTROL_PLANE, dns.control_plane_name), (INGRESS, dns.ingress_name)):
         name = dnss.fill(template, req.name, req.namespace, dns.zone) if template else None
@@ -1254,28 +1287,36 @@ def _keep_dns(ctx: _Context, observed: dnss.ObservedEndpoint, cp: RoleState, ing
     _hold_released_behind_records(ctx, observed, endpoints)
 
 
-def _hold_released_behind_records(ctx: _Context, observed: dnss.ObservedEndpoint | None, endpoints: list) -> None:
-    """A claim released now while a record still names its address waits until external-dns has read the
-    DNSEndpoint without it: else IPAM could give the address to another cluster while the name still
-    resolves to it."""
+def _hold_released_behind_records(ctx: _Context, observed: dnss.ObservedEndpoint | None, endpoints: list,
+                                  *, going: bool = False) -> None:
+    """A claim released now while a record may still name its address waits: else IPAM could give the
+    address to another cluster while the name still resolves to it. It waits until external-dns has
+    read a DNSEndpoint that does not name the address (``status.observedGeneration``), or, for a
+    DNSEndpoint that is going (dns turned off), until it is gone. An address not known yet waits
+    while the observed records name anything the desired ones do not."""
     if observed is None:
         return
-    for key in (CONTROL_PLANE, INGRESS):
-        claim = ctx.claims[key]
-        if CLAIM_RESOURCE[key] not in ctx.decision.released or claim is None or not claim.bound:
+    published = [t for e in observed.endpoints or [] if isinstance(e, dict) for t in e.get("targets") or []]
+    wanted = {t for e in endpoints if isinstance(e, dict) for t in e.get("targets") or []}
+    for key, claim, vip in _released_now(ctx):
+        if going:
+            waits = vip in published if vip else bool(published)
+            until = f"DNSEndpoint {observed.namespace}/{observed.name} is gone"
+        else:
+            named = vip in published if vip else bool(set(published) - wanted)
+            waits = named or not observed.ready
+            until = f"external-dns has read DNSEndpoint {observed.namespace}/{observed.name} without its record"
+        if not waits:
             continue
-        address = _address(ctx, key, claim)
-        vip = address.value if _known(address) else None
-        published = [e for e in observed.endpoints or [] if isinstance(e, dict) and vip in (e.get("targets") or [])]
-        if vip is not None and not published and observed.ready:
-            continue  # external-dns has read a DNSEndpoint that no longer names it
-        if any(vip in (e.get("targets") or []) for e in endpoints if isinstance(e, dict)):
-            continue  # still wanted in a record: not ours to hold here
         ctx.decision.released.discard(CLAIM_RESOURCE[key])
         role = ctx.inp.roles.control_plane if key == CONTROL_PLANE else ctx.inp.roles.ingress
-        ctx.decision.composed[CLAIM_RESOURCE[key]] = Composed(resource=claims.render(ctx.inp, role, claim), ready=claim.bound)
-        ctx.tell(Reason.RELEASED, f"{claim.label} is released once external-dns has removed the record of "
-                 f"{vip or 'its address'} from DNSEndpoint {observed.namespace}/{observed.name}", key)
+        ctx.decision.composed[CLAIM_RESOURCE[key]] = Composed(resource=claims.render(ctx.inp, role, claim), ready=True)
+        # The claim stays for now: the release announced a moment ago happens on a later reconcile.
+        ctx.decision.results = [r for r in ctx.decision.results
+                                if not (r.reason is Reason.RELEASED and r.role == key and claim.label in r.message)]
+        ctx.dns_holding = True
+        ctx.tell(Reason.RELEASED, f"releasing the {key} VIP {vip or ''} of {claim.label} once {until}, so the name no "
+                 "longer resolves to an address IPAM may give to another cluster".replace("VIP  of", "VIP of"), key)
 
 
 def _ours(inp: Input) -> tuple[str, ...]:

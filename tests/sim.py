@@ -886,20 +886,20 @@ class ExternalDns:
     def __init__(self, api: Api, clock: Clock, rng: random.Random) -> None:
         self.api, self.clock, self.rng = api, clock, rng
         self.published: dict[Key, list[tuple[str, str, str]]] = {}  # DNSEndpoint -> (name, type, target)
+        self.owners: dict[Key, str] = {}  # DNSEndpoint -> the XR it was composed for
         api.watchers.append(self._watch)
 
     def _watch(self, event: str, key: Key, obj: dict) -> None:
-        if key[1] != "DNSEndpoint":
-            return
-        if event == "deleted":
-            self.published.pop(key, None)
-        elif event in ("created", "applied"):
+        if key[1] == "DNSEndpoint" and event in ("created", "applied", "deleted"):
+            # A deleted DNSEndpoint's records go on the next sync too, not at once.
             self.clock.after(self.rng.uniform(0.2, 5.0), self._sync, key)
 
     def _sync(self, key: Key) -> None:
         obj = self.api.get(key)
         if obj is None:
+            self.published.pop(key, None)
             return
+        self.owners[key] = (obj["metadata"].get("labels") or {}).get(COMPOSITE)
         self.published[key] = [(e["dnsName"], e["recordType"], t) for e in obj["spec"].get("endpoints") or []
                                for t in e.get("targets") or []]
         generation = obj["metadata"].get("generation")
@@ -1056,6 +1056,16 @@ class Sim:
                     previous = names.setdefault(ep["dnsName"], (key, target))
                     if previous[0] != key:
                         self.violation(f"{ep['dnsName']} is published by DNSEndpoints {key[3]} and {previous[0][3]}")
+        # A published name never resolves to an address IPAM holds for another XR's claim.
+        holder = {}
+        for a in self.api.by_kind["IPAddress"].values():
+            claim = self.api.get((GROUP_IPAM, "IPAddressClaim", a["metadata"]["namespace"], a["spec"]["claimRef"]["name"]))
+            holder[_canonical(a["spec"]["address"])] = ((claim or {}).get("metadata", {}).get("labels") or {}).get(COMPOSITE)
+        for key, records in self.external_dns.published.items():
+            for name, _, target in records:
+                other = holder.get(_canonical(target))
+                if other is not None and other != self.external_dns.owners.get(key):
+                    self.violation(f"{name} (DNSEndpoint {key[3]}) resolves to {target}, which IPAM holds for XR {other}")
         by_address: dict[tuple, Key] = {}
         for key, a in self.api.by_kind["IPAddress"].items():
             ref = a["spec"]["poolRef"]

@@ -11,7 +11,7 @@ import pytest
 from function import fn
 from function import input as inputs
 from tests.fixtures import STORE, bound, live
-from tests.harness import Outcome, cluster_class, request, run, to_struct, xr
+from tests.harness import Outcome, cluster_class, ip_address, request, run, to_struct, xr
 
 DNS = {"zone": "clusters.example.org"}
 INPUT = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "dns": DNS}
@@ -250,7 +250,10 @@ def test_a_claim_released_now_waits_until_external_dns_has_dropped_its_record():
     out = run(xr(annotations=OFF), observed, [*STORE, *store], inp=INPUT)
     assert records(out) == [("c1-api.clusters.example.org", "A", ["10.0.0.10"])]
     assert out.desired["vip-claim-ingress"]["spec"]["poolRef"]["name"] == "ing-pool"  # still held
-    assert any("external-dns has removed the record of 10.0.1.10" in m for _, m in out.normals)
+    held = [m for r, m in out.normals if r == "Released"]
+    assert held == ["releasing the ingress VIP 10.0.1.10 of IPAddressClaim team-a/vip-ingress-c1 once external-dns has "
+                    "read DNSEndpoint team-a/vip-dns-c1 without its record, so the name no longer resolves to an "
+                    "address IPAM may give to another cluster"]
 
 
 def test_a_claim_is_released_once_external_dns_has_read_the_records_without_it():
@@ -278,6 +281,64 @@ def test_while_the_cluster_is_held_back_a_record_of_a_vip_given_up_goes():
     assert "vip-claim-ingress" in out.desired  # until external-dns has read the record's removal
     assert out.status.get("controlPlaneDnsName") == "c1-api.clusters.example.org"
     assert "ingressDnsName" not in out.status
+
+
+# The second review's cases, each failing before its fix.
+
+MANUAL_HOST = {"topology": {"class": "cc", "version": "v1.31.0"}, "controlPlaneEndpoint": {"host": "192.0.2.7"}}
+
+
+def test_a_kept_dns_endpoint_lets_no_claim_go_while_its_record_stays():
+    observed, store = bound()
+    observed["vip-dns"] = observed_endpoint(BOTH, generation=2, seen=2)
+    store = [a for a in store if a["metadata"]["name"] != "vip-cp-c1"]  # the cp address unread: its records stay
+    out = run(xr(cluster=MANUAL_HOST, annotations=OFF), observed, [*STORE, *store], inp=INPUT)
+    assert "10.0.1.10" not in [t for e in out.desired["vip-dns"]["spec"]["endpoints"] for t in e["targets"]]
+    assert "vip-claim-ingress" in out.desired
+
+
+def test_a_released_claim_whose_address_cannot_be_read_is_not_held_behind_records_that_name_nothing_else():
+    observed, store = live()
+    observed["vip-dns"] = observed_endpoint(BOTH[:1], generation=3, seen=3)
+    store = [a for a in store if a["metadata"]["name"] != "vip-ingress-c1"]
+    store.append(ip_address("vip-ingress-c1", "not-an-ip", pool_name="ing-pool"))
+    out = run(xr(annotations=OFF), observed, [*STORE, *store], inp=INPUT)
+    assert "vip-claim-ingress" not in out.desired
+
+
+def test_turning_dns_and_ingress_off_together_keeps_the_claim_until_the_dns_endpoint_is_gone():
+    observed, store = live()
+    observed["vip-dns"] = observed_endpoint(BOTH, generation=2, seen=2)
+    out = run(xr(annotations=OFF), observed, [*STORE, *store])  # and the Input without dns
+    assert "vip-dns" not in out.desired
+    assert "vip-claim-ingress" in out.desired
+    observed.pop("vip-dns")
+    out = run(xr(annotations=OFF), observed, [*STORE, *store])
+    assert "vip-claim-ingress" not in out.desired
+
+
+def test_a_claim_held_behind_its_record_is_checked_again_at_the_waiting_ttl():
+    observed, store = live()
+    observed["vip-dns"] = observed_endpoint(BOTH, generation=2, seen=2)
+    out = run(xr(annotations=OFF), observed, [*STORE, *store], inp=INPUT)
+    assert "vip-claim-ingress" in out.desired
+    assert out.ttl == 15.0
+
+
+def test_while_no_cluster_is_composed_the_record_of_a_vip_still_claimed_stays_while_its_address_is_unread():
+    observed, store = bound()
+    observed["vip-dns"] = observed_endpoint(BOTH, generation=2, seen=2)
+    store = [a for a in store if a["metadata"]["name"] != "vip-cp-c1"]
+    out = run(xr(), observed, [*STORE, *store], inp=INPUT)
+    assert out.cluster is None and "vip-claim-control-plane" in out.desired
+    assert ("c1-api.clusters.example.org", "A", ["10.0.0.10"]) in records(out)
+
+
+def test_with_dns_a_vip_dns_of_another_kind_is_fatal():
+    observed, store = live()
+    observed["vip-dns"] = {"apiVersion": "example.org/v1", "kind": "Record", "metadata": {"name": "x", "namespace": "team-a"}}
+    out = run(xr(), observed, [*STORE, *store], inp=INPUT)
+    assert "taken by an earlier step of the pipeline or by another kind" in out.fatal
 
 
 def test_while_no_cluster_is_composed_an_observed_dns_endpoint_is_kept_as_it_is():
