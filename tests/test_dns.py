@@ -11,7 +11,15 @@ import pytest
 from function import fn
 from function import input as inputs
 from tests.fixtures import STORE, bound, live
-from tests.harness import Outcome, cluster_class, ip_address, request, run, to_struct, xr
+from tests.harness import (
+    Outcome,
+    cluster_class,
+    ip_address,
+    request,
+    run,
+    to_struct,
+    xr,
+)
 
 DNS = {"zone": "clusters.example.org"}
 INPUT = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "dns": DNS}
