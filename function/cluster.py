@@ -39,8 +39,9 @@ class ObservedCluster:
 
 
 def variable_names(inp: Input) -> set[str]:
-    """The topology variables the function reads back: the roles' VIPs, and the DNS name where dns is on."""
-    names = {inp.roles.control_plane.variable, inp.roles.ingress.variable}
+    """The topology variables the function reads back: the roles' VIPs and service-lb addresses, and the DNS
+    name where dns is on."""
+    names = {inp.roles.control_plane.variable, inp.roles.ingress.variable, inp.roles.service_lb.variable}
     if inp.dns is not None:
         names.add(inp.dns.variable)
     return names

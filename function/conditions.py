@@ -17,6 +17,7 @@ import enum
 
 CONTROL_PLANE_READY = "ControlPlaneVIPReady"
 INGRESS_READY = "IngressVIPReady"
+SERVICE_LB_READY = "ServiceLBVIPsReady"
 
 
 class Reason(str, enum.Enum):

@@ -41,6 +41,7 @@ from function import xr as xrs
 from function.conditions import (
     CONTROL_PLANE_READY,
     INGRESS_READY,
+    SERVICE_LB_READY,
     Condition,
     Reason,
     Result,
@@ -61,6 +62,10 @@ INGRESS = "ingress"
 CLAIM_RESOURCE = {CONTROL_PLANE: "vip-claim-control-plane", INGRESS: "vip-claim-ingress"}
 USAGE_RESOURCE = {CONTROL_PLANE: "vip-usage-control-plane", INGRESS: "vip-usage-ingress"}
 OURS = (CLUSTER, *CLAIM_RESOURCE.values(), *USAGE_RESOURCE.values())
+# Service load-balancer addresses (roles.serviceLb): a claim and a Usage per index, "service-lb-<i>".
+SERVICE_LB = "service-lb"
+LB_CLAIM_PREFIX = "vip-claim-service-lb-"
+LB_USAGE_PREFIX = "vip-usage-service-lb-"
 DNS = dnss.RESOURCE  # one of ours only while the Input sets dns
 
 # Where a VIP came from, as recorded in the XR's status.
@@ -158,7 +163,7 @@ def decide(
     earlier steps of the pipeline desire (a DNSEndpoint of theirs is never ours to release).
     """
     req = xrs.parse(xr, inp)
-    for name in _ours(inp):
+    for name in (*_ours(inp), *(n for n in observed if lb_index(n) is not None)):
         if name in observed and not isinstance(observed[name], dict):
             msg = f"observed composed resource {name} is unreadable; nothing is applied until it is"
             raise Fatal(msg)
@@ -239,12 +244,15 @@ def _decide(ctx: _Context) -> Decision:
     if inp.manual_vips.check_pools:
         cp = _check_manual(ctx, Slot(CONTROL_PLANE, inp.roles.control_plane, CONTROL_PLANE_READY), cp)
         ing = _check_manual(ctx, Slot(INGRESS, inp.roles.ingress, INGRESS_READY), ing)
-    cp, cluster = _compose_cluster(ctx, cp, ing)
+    lb = _service_lb(ctx)
+    cp, cluster = _compose_cluster(ctx, cp, ing, lb)
     for role_key, role, state in ((CONTROL_PLANE, inp.roles.control_plane, cp), (INGRESS, inp.roles.ingress, ing)):
         _compose_claim(ctx, role_key, role, state, cluster)
+    for i, state in sorted(lb.slots.items()):
+        _compose_claim(ctx, _lb_key(i), inp.roles.service_lb, state, cluster)
     _compose_dns(ctx, cluster, cp, ing)
 
-    decision.conditions = [cp.condition, ing.condition]
+    decision.conditions = [cp.condition, ing.condition, *([lb.condition] if lb.condition else [])]
     for role_key, state in ((CONTROL_PLANE, cp), (INGRESS, ing)):
         vip_key, source_key = STATUS_KEYS[role_key]
         if state.vip:
@@ -259,6 +267,8 @@ def _decide(ctx: _Context) -> Decision:
         and not ing.releasing
         and not cp.hold
         and not ing.hold
+        and (lb.condition is None or lb.condition.status)
+        and not any(state.releasing or state.hold for state in lb.slots.values())
         and not ctx.adopted  # the next reconcile sees them observed: soon, not after the converged TTL
         and not ctx.dns_holding
         and not any(r.severity == Severity.WARNING for r in decision.results)
@@ -271,6 +281,25 @@ def _decide(ctx: _Context) -> Decision:
 
 
 # --- reading what IPAM says ------------------------------------------------------------
+
+
+def _claim_rn(key: str) -> str:
+    """The composed-resource name of a role's claim; service-lb-<i> for the service-lb addresses."""
+    return CLAIM_RESOURCE.get(key) or LB_CLAIM_PREFIX + key.rpartition("-")[2]
+
+
+def _usage_rn(key: str) -> str:
+    return USAGE_RESOURCE.get(key) or LB_USAGE_PREFIX + key.rpartition("-")[2]
+
+
+def lb_index(name: str) -> int | None:
+    """The index of a service-lb claim's or Usage's composed-resource name, or None if it is no such name."""
+    for prefix in (LB_CLAIM_PREFIX, LB_USAGE_PREFIX):
+        if name.startswith(prefix):
+            digits = name[len(prefix):]
+            if digits.isdigit() and digits.isascii() and str(int(digits)) == digits:
+                return int(digits)
+    return None
 
 
 def _observed_claim(observed: dict[str, dict], role_key: str) -> claims.Claim | None:
@@ -985,19 +1014,195 @@ def _release(ctx: _Context, role_key: str, claim: claims.Claim, state: RoleState
 
     Returns state, which keeps the claim (releasing) until no Usage of it is observed.
     """
-    usage = usages.read_observed(ctx.observed.get(USAGE_RESOURCE[role_key]))
-    if CLAIM_RESOURCE[role_key] not in ctx.observed:
+    usage = usages.read_observed(ctx.observed.get(_usage_rn(role_key)))
+    if _claim_rn(role_key) not in ctx.observed:
         # Found existing (adopt.py): Crossplane can only delete what it composed, so it is
         # composed first, and let go on the next reconcile.
         ctx.tell(Reason.RELEASED, f"releasing the {role_key} VIP of {claim.label} (adopting it first): {why}", role_key)
         return dataclasses.replace(state, claim=claim, releasing=True)
     if usage is None:
-        ctx.decision.released.add(CLAIM_RESOURCE[role_key])
+        ctx.decision.released.add(_claim_rn(role_key))
         ctx.tell(Reason.RELEASED, f"{role_key} VIP of {claim.label} released: {why}", role_key)
         return state
     step = "detaching its Usage" if usage.attached else "removing its Usage"
     ctx.tell(Reason.RELEASED, f"releasing the {role_key} VIP of {claim.label} ({step}): {why}", role_key)
     return dataclasses.replace(state, claim=claim, releasing=True)
+
+
+# --- service load-balancer addresses (roles.serviceLb) -------------------------------------
+
+
+@dataclasses.dataclass
+class ServiceLb:
+    """The service-lb addresses' outcome: what to compose per index, and the variable's value."""
+
+    slots: dict[int, RoleState] = dataclasses.field(default_factory=dict)  # index -> its claim's state
+    addresses: list[str] | None = None  # the variable's value, in index order; None: as the live Cluster has it
+    condition: Condition | None = None  # None while the XR uses none
+
+
+def _lb_key(index: int) -> str:
+    return f"{SERVICE_LB}-{index}"
+
+
+def _lb_claim_name(ctx: _Context, index: int) -> str:
+    return ctx.inp.roles.service_lb.claim_name.replace("{cluster}", ctx.req.name).replace("{index}", str(index))
+
+
+def _service_lb(ctx: _Context) -> ServiceLb:
+    """A set of addresses for type: LoadBalancer Services in the workload cluster, wanted where the
+    ClusterClass defines the variable; how many, the XR's count annotation says (else the Input).
+
+    Nothing here holds the Cluster back (its API server does not need them). Raising the count
+    adds claims and keeps the addresses there are; lowering it releases the highest indexes. Once
+    observed, a claim and its Usage stay in the decision or are released on purpose, as for the
+    other roles; a ClusterClass that cannot be read, or lacks the variable, releases nothing.
+    """
+    inp, req, cls = ctx.inp, ctx.req, ctx.cls
+    role = inp.roles.service_lb
+    observed: dict[int, claims.Claim] = {}
+    usages_seen: set[int] = set()
+    for name in ctx.observed:
+        index = lb_index(name)
+        if index is None:
+            continue
+        if name.startswith(LB_USAGE_PREFIX):
+            usages_seen.add(index)
+            continue
+        claim = claims.read_observed(ctx.observed[name])
+        if claim is None:
+            msg = (f"the observed service-lb IPAddressClaim ({name}) has no readable metadata.name, namespace or "
+                   "spec.poolRef; nothing is applied until it has")
+            raise Fatal(msg)
+        observed[index] = claim
+    if not observed and not usages_seen and not (cls.found and cls.defines(role.variable)):
+        return ServiceLb()  # not in use: nothing fetched, nothing said
+    out = ServiceLb()
+    if not cls.found or not cls.defines(role.variable):
+        _lb_unwanted(ctx, out, observed, usages_seen)
+        return out
+    count = req.service_lb_count if req.service_lb_count is not None else role.default_count
+    where = (f"XR annotation {inp.annotations.service_lb_count}={count}" if req.service_lb_count is not None
+             else f"the Composition's default roles.serviceLb.defaultCount={count}")
+    for index, claim in sorted(observed.items()):
+        if index >= count:
+            if claim.deleting:
+                ctx.decision.released.add(_claim_rn(_lb_key(index)))  # on its way out already
+                out.slots[index] = RoleState(vip=None, condition=_NO_CONDITION)
+                continue
+            why = (f"{where} asks for {count} service load-balancer addresses; a LoadBalancer Service in the workload "
+                   "cluster that still has this address keeps answering on it until you move it")
+            out.slots[index] = _release(ctx, _lb_key(index), claim, RoleState(vip=None, condition=_NO_CONDITION), why)
+    choice: pools.Choice | None = None
+    listed: list[str] = []
+    unread = waiting = 0
+    problem: tuple[Reason, str] | None = None
+    for index in range(count):
+        key = _lb_key(index)
+        claim = observed.get(index)
+        if claim is not None and claim.deleting:
+            # Deleted by hand (a Usage would have refused it): it goes, and is made again once gone;
+            # its Usage stays meanwhile.
+            ctx.decision.released.add(_claim_rn(key))
+            out.slots[index] = RoleState(vip=None, condition=_NO_CONDITION, usage_claim=claim)
+            waiting += 1
+            continue
+        if claim is None:
+            choice = choice or _pool_choice(ctx, role)
+            if not choice.resolved:
+                waiting += 1
+                continue
+            if choice.pool is None:
+                problem = problem or _no_pool_message(ctx, role, choice)
+                continue
+            ref = claims.PoolRef(api_group=pools.api_group(choice.pool.kind.api_version), kind=choice.pool.kind.kind,
+                                 name=choice.pool.name)
+            new = claims.Claim(name=_lb_claim_name(ctx, index), namespace=req.namespace, pool_ref=ref)
+            out.slots[index] = RoleState(vip=None, claim=new, condition=_NO_CONDITION)
+            waiting += 1
+            continue
+        if not claim.bound:
+            out.slots[index] = RoleState(vip=None, claim=claim, condition=_NO_CONDITION)
+            waiting += 1
+            continue
+        requirement = _address_requirement(key)
+        ctx.require(requirement, claims.address_selector(inp, claim))
+        address = claims.read_address(inp, ctx.fetched, requirement, claim)
+        if address.value is None:
+            if address.problem:
+                ctx.warn(Reason.INVALID_ADDRESS, address.problem)
+                problem = problem or (Reason.INVALID_ADDRESS, address.problem)
+            out.slots[index] = RoleState(vip=None, claim=claim, hold=True, condition=_NO_CONDITION)
+            unread += 1
+            continue
+        listed.append(address.value)
+        out.slots[index] = RoleState(vip=address.value, claim=claim, source=POOL, condition=_NO_CONDITION)
+    _drop_lone_usages(ctx, out, usages_seen)
+    out.addresses = None if unread else listed
+    if problem is not None:
+        reason, message = problem
+        if reason is not Reason.INVALID_ADDRESS:
+            message += "; the Cluster is composed without them, and they are added once a pool has room"
+            ctx.warn(reason, message)
+        out.condition = Condition(SERVICE_LB_READY, False, reason, message)
+    elif len(listed) == count:
+        shown = ", ".join(listed) or "none"
+        out.condition = Condition(SERVICE_LB_READY, True, Reason.ALLOCATED, f"{count} service load-balancer addresses ({where}): {shown}")
+    else:
+        out.condition = Condition(SERVICE_LB_READY, False, Reason.WAITING_FOR_ADDRESS,
+                                  f"{len(listed)} of {count} service load-balancer addresses bound ({where}); "
+                                  "the Cluster's list grows as IPAM binds the rest")
+    return out
+
+
+def _lb_unwanted(ctx: _Context, out: ServiceLb, observed: dict[int, claims.Claim], usages_seen: set[int]) -> None:
+    """The ClusterClass cannot be read (whether the set is wanted is not known), or no longer defines the
+    variable: what exists stays exactly as it is; only the XR's count annotation "0" releases it."""
+    inp, cls, role = ctx.inp, ctx.cls, ctx.inp.roles.service_lb
+    release = cls.found and ctx.req.service_lb_count == 0
+    for index in sorted(observed.keys() | usages_seen):
+        claim = observed.get(index)
+        if claim is None or claim.deleting:
+            if claim is not None:
+                ctx.decision.released.add(_claim_rn(_lb_key(index)))  # on its way out already
+            if index in usages_seen and not release:
+                out.slots[index] = RoleState(vip=None, condition=_NO_CONDITION, usage_claim=claim or _lb_placeholder(ctx, index))
+            continue
+        if release:
+            why = f"XR annotated {inp.annotations.service_lb_count}=\"0\""
+            out.slots[index] = _release(ctx, _lb_key(index), claim, RoleState(vip=None, condition=_NO_CONDITION), why)
+        else:
+            out.slots[index] = RoleState(vip=None, claim=claim, hold=True, condition=_NO_CONDITION)
+    _drop_lone_usages(ctx, out, usages_seen)
+    if not cls.found:
+        out.condition = Condition(SERVICE_LB_READY, False, Reason.WAITING_FOR_CLUSTER_CLASS,
+                                  f"waiting for Crossplane to fetch {cls.label}; the service-lb claims stay as they are")
+        return
+    if release:
+        out.condition = Condition(SERVICE_LB_READY, True, Reason.DISABLED,
+                                  f"no service load-balancer addresses: XR annotated {inp.annotations.service_lb_count}=\"0\"")
+        return
+    names = ", ".join(c.label for _, c in sorted(observed.items())) or "their Usages"
+    message = clusterclass.missing_variable_message(cls, role.variable, "the service load-balancer addresses") + (
+        f" (with schema type: array, items type: string). {names} are kept; to release them annotate the XR "
+        f"{inp.annotations.service_lb_count}=\"0\""
+    )
+    ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, message)
+    out.condition = Condition(SERVICE_LB_READY, False, Reason.CLUSTER_CLASS_MISSING_VARIABLE, message)
+
+
+def _lb_placeholder(ctx: _Context, index: int) -> claims.Claim:
+    """The claim a Usage names, where the claim itself is not observed (its Usage is kept as it is)."""
+    return claims.Claim(name=_lb_claim_name(ctx, index), namespace=ctx.req.namespace, pool_ref=claims.PoolRef("", "", ""))
+
+
+def _drop_lone_usages(ctx: _Context, out: ServiceLb, usages_seen: set[int]) -> None:
+    """A Usage whose claim is gone (released, or deleted by hand) and that no slot keeps goes too."""
+    for index in usages_seen - out.slots.keys():
+        ctx.decision.released.add(_usage_rn(_lb_key(index)))
+
+
+_NO_CONDITION = Condition(SERVICE_LB_READY, True, Reason.ALLOCATED, "")  # a slot's own condition is not reported
 
 
 # --- composing -------------------------------------------------------------------------
@@ -1006,7 +1211,7 @@ def _release(ctx: _Context, role_key: str, claim: claims.Claim, state: RoleState
 def _compose_claim(ctx: _Context, role_key: str, role: Role, state: RoleState, cluster: dict | None) -> None:
     """The claim, and its Usage by the Cluster where Usages are on."""
     claim = state.claim
-    usage_name = USAGE_RESOURCE[role_key]
+    usage_name = _usage_rn(role_key)
     if claim is None:
         observed_usage = usages.read_observed(ctx.observed.get(usage_name))
         if observed_usage is not None and state.usage_claim is not None:
@@ -1016,7 +1221,7 @@ def _compose_claim(ctx: _Context, role_key: str, role: Role, state: RoleState, c
         elif observed_usage is not None:
             ctx.decision.released.add(usage_name)  # its claim is released or gone
         return
-    ctx.decision.composed[CLAIM_RESOURCE[role_key]] = Composed(
+    ctx.decision.composed[_claim_rn(role_key)] = Composed(
         resource=claims.render(ctx.inp, role, claim), ready=claim.bound
     )
     observed_usage = usages.read_observed(ctx.observed.get(usage_name))
@@ -1043,7 +1248,7 @@ def _compose_claim(ctx: _Context, role_key: str, role: Role, state: RoleState, c
     ctx.decision.composed[usage_name] = Composed(resource=resource, ready=observed_usage is not None and observed_usage.ready)
 
 
-def _compose_cluster(ctx: _Context, cp: RoleState, ing: RoleState) -> tuple[RoleState, dict | None]:
+def _compose_cluster(ctx: _Context, cp: RoleState, ing: RoleState, lb: ServiceLb) -> tuple[RoleState, dict | None]:
     """Compose the Cluster, or hold it back; returns the control-plane state as finally reported."""
     inp, req, obs, cls = ctx.inp, ctx.req, ctx.cluster, ctx.cls
     cp_var, ing_var = inp.roles.control_plane.variable, inp.roles.ingress.variable
@@ -1088,6 +1293,16 @@ def _compose_cluster(ctx: _Context, cp: RoleState, ing: RoleState) -> tuple[Role
         variables[cp_var] = kept if isinstance(kept, str) and kept else cp.vip
     if ing.vip is not None and wanted(ing_var):
         variables[ing_var] = ing.vip
+    lb_var = inp.roles.service_lb.variable
+    if wanted(lb_var):
+        kept = obs.variables.get(lb_var) if obs is not None else None
+        if lb.addresses is not None:
+            variables[lb_var] = lb.addresses
+            if obs is not None and kept != lb.addresses:
+                ctx.tell(Reason.ASSIGNED, f"service load-balancer addresses of Cluster {obs.namespace}/{obs.name}: "
+                         f"{', '.join(lb.addresses) or 'none'}", SERVICE_LB)
+        elif kept is not None:
+            variables[lb_var] = kept  # an address not read yet: the list stays as it is
     if cls.found and not cls.defines(cp_var) and cp.vip is not None:
         message = clusterclass.missing_variable_message(cls, cp_var, f"the control-plane VIP {cp.vip}")
         ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, message)
@@ -1326,7 +1541,7 @@ def _ours(inp: Input) -> tuple[str, ...]:
 
 def _guard(observed: dict[str, dict], decision: Decision, ours: tuple[str, ...]) -> None:
     """Last line of defence: never answer with an observed resource silently dropped."""
-    for name in ours:
+    for name in (*ours, *(n for n in observed if lb_index(n) is not None)):
         if name in observed and name not in decision.composed and name not in decision.released:
             msg = (
                 f"refusing to drop observed composed resource {name}: this is a bug in function-capi-vip; "

@@ -47,6 +47,8 @@ OBSERVED_SHAPES = {
     core.DNS: {"apiVersion": ALL, "kind": ALL, "metadata": {**_META, "generation": ALL}, "spec": {"endpoints": ALL},
                "status": {"observedGeneration": ALL}},
 }
+_LB_CLAIM_SHAPE = OBSERVED_SHAPES[core.CLAIM_RESOURCE[core.CONTROL_PLANE]]
+_LB_USAGE_SHAPE = OBSERVED_SHAPES[core.USAGE_RESOURCE[core.CONTROL_PLANE]]
 _POOL_SHAPE = {
     "apiVersion": ALL,
     "kind": ALL,
@@ -264,6 +266,11 @@ def _run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
             for name, shape in OBSERVED_SHAPES.items()
             if name in req.observed.resources
         }
+        if len(req.observed.resources) > len(observed):  # the service-lb claims and Usages, by index
+            for name in req.observed.resources:
+                if name not in observed and core.lb_index(name) is not None:
+                    shape = _LB_USAGE_SHAPE if name.startswith(core.LB_USAGE_PREFIX) else _LB_CLAIM_SHAPE
+                    observed[name] = pluck(req.observed.resources[name].resource, shape)
         fetched = read_fetched(req)
         capabilities = req.meta.capabilities
         decision = core.decide(

@@ -32,6 +32,7 @@ _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(h|ms|m|s))+$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _MAX_TTL_SECONDS = 24 * 3600
+MAX_SERVICE_LB = 32  # service load-balancer addresses per cluster: a claim (and a Usage) each, applied on every reconcile
 
 
 @functools.lru_cache(maxsize=64)
@@ -81,10 +82,13 @@ DEFAULT = Defaults(
     annotations=Defaults(
         ingress_enabled="vip.capi.gorizond.io/ingress-enabled",
         ingress_vip="vip.capi.gorizond.io/ingress-vip",
+        service_lb_count="vip.capi.gorizond.io/service-lb-count",
     ),
     roles=Defaults(
         control_plane=Defaults(label_value="control-plane", variable="clusterVip", claim_name="vip-cp-{cluster}"),
         ingress=Defaults(label_value="ingress", variable="ingressVip", claim_name="vip-ingress-{cluster}"),
+        service_lb=Defaults(label_value="service-lb", variable="serviceLbVips", claim_name="vip-lb-{cluster}-{index}",
+                            default_count=3),
     ),
     ipam=Defaults(
         claim_api_version="ipam.cluster.x-k8s.io/v1beta1",
@@ -123,7 +127,7 @@ class InputError(ValueError):
     """The Input cannot be used."""
 
 
-_MODEL_NAMES = frozenset({"Input", "Role", "PoolKind", "Labels", "Annotations", "Roles", "Cluster", "Ipam", "Xr", "Ttl", "ManualVips", "Dns"})
+_MODEL_NAMES = frozenset({"Input", "Role", "PoolKind", "Labels", "Annotations", "Roles", "Cluster", "Ipam", "Xr", "Ttl", "ManualVips", "Dns", "ServiceLb"})
 
 
 def __getattr__(name: str) -> object:

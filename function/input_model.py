@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from function import addresses, dns
-from function.input import API_VERSION, KIND, parse_duration
+from function.input import API_VERSION, KIND, MAX_SERVICE_LB, parse_duration
 
 # Kubernetes qualified name, as used for label and annotation keys.
 _QUALIFIED_KEY = re.compile(
@@ -152,11 +152,42 @@ class Annotations(_Model):
         default="vip.capi.gorizond.io/ingress-vip",
         description="XR annotation with a manual ingress VIP; also written on the Cluster with the ingress VIP.",
     )
+    service_lb_count: Key = Field(
+        default="vip.capi.gorizond.io/service-lb-count",
+        description="XR annotation: how many service load-balancer addresses the cluster gets (0 to 32).",
+    )
+
+
+def _check_indexed_claim_name(text: str) -> str:
+    if "{index}" not in text:
+        msg = f"{text!r} must contain {{index}}, or the claims of one cluster would share a name"
+        raise ValueError(msg)
+    _check_claim_name(text.replace("{index}", "0"))
+    return text
+
+
+class ServiceLb(_Model):
+    """Service load-balancer addresses: a set per cluster, for type: LoadBalancer Services in it."""
+
+    label_value: LabelValue = Field(default="service-lb", description="Value of the role label that service-lb pools carry.")
+    variable: str = Field(
+        default="serviceLbVips", min_length=1, max_length=256,
+        description="ClusterClass variable (an array of strings) that receives the addresses; the set is wanted only where the class defines it.",
+    )
+    claim_name: Annotated[str, AfterValidator(_check_indexed_claim_name)] = Field(
+        default="vip-lb-{cluster}-{index}",
+        description="Name of the IPAddressClaims; {cluster} is the Cluster's name, {index} counts from 0.",
+    )
+    default_count: int = Field(
+        default=3, ge=0, le=MAX_SERVICE_LB,
+        description="How many addresses a cluster gets when its XR has no count annotation.",
+    )
 
 
 class Roles(_Model):
     control_plane: Role = Role(label_value="control-plane", variable="clusterVip", claim_name="vip-cp-{cluster}")
     ingress: Role = Role(label_value="ingress", variable="ingressVip", claim_name="vip-ingress-{cluster}")
+    service_lb: ServiceLb = ServiceLb()
 
 
 class Cluster(_Model):
@@ -301,9 +332,16 @@ class Input(_Model):
         if cp.variable == ing.variable:
             msg = "roles.controlPlane.variable and roles.ingress.variable must differ"
             raise ValueError(msg)
+        lb = self.roles.service_lb
+        if lb.label_value in (cp.label_value, ing.label_value):
+            msg = "roles.serviceLb.labelValue must differ from the other roles' labelValue"
+            raise ValueError(msg)
+        if lb.variable in (cp.variable, ing.variable):
+            msg = "roles.serviceLb.variable must differ from the other roles' variable"
+            raise ValueError(msg)
         if self.dns is not None:
             self.dns.check_names()
-            if self.dns.variable in (cp.variable, ing.variable):
+            if self.dns.variable in (cp.variable, ing.variable, lb.variable):
                 msg = f"dns.variable {self.dns.variable!r} must differ from the roles' variables"
                 raise ValueError(msg)
         others = [f"{k.api_version} {k.kind}" for k in self.ipam.pool_kinds

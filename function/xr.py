@@ -11,6 +11,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from function import addresses, structs
+from function.input import MAX_SERVICE_LB
 
 if TYPE_CHECKING:  # the model is loaded only when a step carries an Input (see input.py)
     from function.input_model import Input
@@ -38,6 +39,7 @@ class ClusterRequest:
     port: int | None  # spec.controlPlaneEndpoint.port, if set
     ingress_disabled: bool
     manual_ingress: str | None
+    service_lb_count: int | None = None  # the XR's count annotation, if set
 
 
 def get_path(obj: dict, path: str) -> object:
@@ -131,6 +133,8 @@ def parse(xr: dict, inp: Input) -> ClusterRequest:
             )
             raise Fatal(msg)
 
+    service_lb_count = _service_lb_count(annotations.get(inp.annotations.service_lb_count), inp, xr_name)
+
     for role in (inp.roles.control_plane, inp.roles.ingress):
         claim = role.claim_name.replace("{cluster}", xr_name)
         if not addresses.is_object_name(claim):
@@ -156,7 +160,27 @@ def parse(xr: dict, inp: Input) -> ClusterRequest:
         port=port,
         ingress_disabled=ingress_disabled,
         manual_ingress=manual_ingress,
+        service_lb_count=service_lb_count,
     )
+
+
+def _service_lb_count(value: object, inp: Input, xr_name: str) -> int | None:
+    """The service-lb count annotation: a whole number from 0 to 32, or unset.
+
+    Anything else is Fatal: read as fewer, it would release addresses Services may use; read
+    as more, it would claim addresses nobody asked for.
+    """
+    if value is None or value == "":
+        return None
+    text = value.strip() if isinstance(value, str) else None
+    if text is None or not text.isdigit() or int(text) > MAX_SERVICE_LB:
+        msg = (
+            f"XR {xr_name}: annotation {inp.annotations.service_lb_count}={_short(value)} must be a whole number "
+            f"from 0 to {MAX_SERVICE_LB}; set it, or remove it for the Composition's default "
+            f"({inp.roles.service_lb.default_count})"
+        )
+        raise Fatal(msg)
+    return int(text)
 
 
 def _ingress_disabled(value: object, inp: Input, xr_name: str) -> bool:
