@@ -1117,7 +1117,12 @@ def _service_lb(ctx: _Context) -> ServiceLb:
                 continue
             ref = claims.PoolRef(api_group=pools.api_group(choice.pool.kind.api_version), kind=choice.pool.kind.kind,
                                  name=choice.pool.name)
-            new = claims.Claim(name=_lb_claim_name(ctx, index), namespace=req.namespace, pool_ref=ref)
+            name = _lb_claim_name(ctx, index)
+            if not addresses.is_object_name(name):
+                msg = (f"XR {req.xr_name}: the service-lb claim name {name!r} (from Input roles.serviceLb.claimName "
+                       f"{role.claim_name!r}) is not a valid object name; use a shorter XR name or claim pattern")
+                raise Fatal(msg)
+            new = claims.Claim(name=name, namespace=req.namespace, pool_ref=ref)
             out.slots[index] = RoleState(vip=None, claim=new, condition=_NO_CONDITION)
             waiting += 1
             continue
@@ -1175,8 +1180,15 @@ def _lb_unwanted(ctx: _Context, out: ServiceLb, observed: dict[int, claims.Claim
             out.slots[index] = RoleState(vip=None, claim=claim, hold=True, condition=_NO_CONDITION)
     _drop_lone_usages(ctx, out, usages_seen)
     if not cls.found:
-        out.condition = Condition(SERVICE_LB_READY, False, Reason.WAITING_FOR_CLUSTER_CLASS,
-                                  f"waiting for Crossplane to fetch {cls.label}; the service-lb claims stay as they are")
+        if cls.problem:
+            reason, message = Reason.INVALID_CLUSTER_CLASS, cls.problem  # warned in _decide
+        elif cls.resolved:
+            reason, message = Reason.CLUSTER_CLASS_NOT_FOUND, f"{cls.label} not found"
+        else:
+            reason, message = Reason.WAITING_FOR_CLUSTER_CLASS, f"waiting for Crossplane to fetch {cls.label}"
+        message += (f"; whether service load-balancer addresses are wanted depends on its {role.variable} variable, "
+                    "so the service-lb claims stay as they are")
+        out.condition = Condition(SERVICE_LB_READY, False, reason, message)
         return
     if release:
         out.condition = Condition(SERVICE_LB_READY, True, Reason.DISABLED,

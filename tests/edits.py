@@ -51,23 +51,32 @@ USAGE_OFF = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "usa
 CHECK_POOLS = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "manualVips": {"checkPools": True}}
 DNS = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "dns": {"zone": "clusters.example.org"}}
 NO_DNS = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input"}
+# Service load-balancer addresses: the default Input, with classes that define serviceLbVips (fleet's
+# service_lb) and a service-lb pool per class; the count annotation is edited at random (op_service_lb).
+SERVICE_LB = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "roles": {"serviceLb": {"defaultCount": 2}}}
+LB_COUNT = "vip.capi.gorizond.io/service-lb-count"
 OPS = (
     "create", "create", "create", "delete", "ingress", "manual-ingress", "manual-host", "port", "edit-cluster",
     "delete-claim", "delete-usage", "delete-cluster", "ipam", "drop", "pool", "class",
 )
-DNS_OPS = ("dns",)  # with the Input DNS: the platform team turns dns off and on again in the Composition
+DNS_OPS = ("dns",)
+LB_OPS = ("service-lb", "service-lb")  # with the Input DNS: the platform team turns dns off and on again in the Composition
 
 
 VARIABLES = ("clusterVip", "ingressVip", "clusterDnsName")
+LB_VARIABLES = (*VARIABLES, "serviceLbVips")
 
 
-def fleet(sim: Sim, classes=CLASSES, namespaces=(NS,)) -> None:
-    """A ClusterClass per class and namespace; per class a global control-plane and ingress pool (a /20 each)."""
+def fleet(sim: Sim, classes=CLASSES, namespaces=(NS,), *, service_lb: bool = False) -> None:
+    """A ClusterClass per class and namespace; per class a global control-plane and ingress pool (a /20 each),
+    and with service_lb a service-lb pool (a /20) and classes that define serviceLbVips."""
     for i, cls in enumerate(classes):
         for ns in namespaces:
-            sim.add(cluster_class(cls, ns, variables=VARIABLES))
+            sim.add(cluster_class(cls, ns, variables=LB_VARIABLES if service_lb else VARIABLES))
         sim.add(pool(f"{cls}-cp", cls, addresses=(f"10.{i}.0.0/20",), prefix=20, gateway=f"10.{i}.0.1"),
                 pool(f"{cls}-ingress", cls, "ingress", addresses=(f"10.{i}.16.0/20",), prefix=20, gateway=f"10.{i}.16.1"))
+        if service_lb:
+            sim.add(pool(f"{cls}-lb", cls, "service-lb", addresses=(f"10.{i}.32.0/20",), prefix=20, gateway=f"10.{i}.32.1"))
 
 
 class EditRun:
@@ -76,7 +85,9 @@ class EditRun:
         self.usages = sim.crossplane.inp != USAGE_OFF
         self.check_pools = sim.crossplane.inp == CHECK_POOLS
         self.dns = sim.crossplane.inp == DNS
-        self.ops_of_run = OPS + (DNS_OPS if self.dns else ())
+        self.service_lb = sim.crossplane.inp == SERVICE_LB
+        self.ops_of_run = OPS + (DNS_OPS if self.dns else ()) + (LB_OPS if self.service_lb else ())
+        self.variables = LB_VARIABLES if self.service_lb else VARIABLES
         self.inside = 0  # the last in-pool manual VIP handed out (CHECK_POOLS)
         self.wait = wait  # seconds between two steps, drawn uniformly
         self.names: list[str] = []
@@ -127,6 +138,8 @@ class EditRun:
         roll = self.rng.random()
         if roll < 0.2:
             annotations[OFF] = "false"
+        if self.service_lb and self.rng.random() < 0.5:
+            annotations[LB_COUNT] = str(self.rng.randint(0, 4))
         obj = xr(name, NS, self.rng.choice(CLASSES), annotations=annotations or None)
         if 0.2 <= roll < 0.3:
             annotations[INGRESS_VIP] = self.address(obj, "ingress")
@@ -281,7 +294,19 @@ class EditRun:
         if self.sim.api.get(key):
             self.sim.api.delete(key, actor="user")
         else:
-            self.sim.add(cluster_class("beta", NS, variables=VARIABLES))
+            self.sim.add(cluster_class("beta", NS, variables=self.variables))
+
+    def op_service_lb(self) -> None:
+        """The count annotation of a live XR set (0 to 5) or removed (the Input's default, 2)."""
+        obj = self.live_xr()
+        if obj is None:
+            return
+        annotations = obj["metadata"].setdefault("annotations", {})
+        if self.rng.random() < 0.2:
+            annotations.pop(LB_COUNT, None)
+        else:
+            annotations[LB_COUNT] = str(self.rng.randint(0, 5))
+        self.touch(obj)
 
     def op_dns(self) -> None:
         """The Composition's Input edited: dns turned off, or on again; Crossplane re-runs every XR."""
@@ -292,7 +317,7 @@ class EditRun:
     # the end
     def settle(self, seconds: float = 3600) -> None:
         if not self.sim.api.get(("cluster.x-k8s.io", "ClusterClass", NS, "beta")):
-            self.sim.add(cluster_class("beta", NS, variables=VARIABLES))
+            self.sim.add(cluster_class("beta", NS, variables=self.variables))
         self.sim.settle(seconds)
         self.sim.check_addresses_returned()
         if self.dns:
@@ -324,7 +349,7 @@ class EditRun:
 
 
 def run(sim: Sim, steps: int, wait: tuple[float, float] = (0.5, 90.0)) -> EditRun:
-    fleet(sim)
+    fleet(sim, service_lb=sim.crossplane.inp == SERVICE_LB)
     edits = EditRun(sim, wait)
     for _ in range(steps):
         edits.step()

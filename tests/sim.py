@@ -380,6 +380,19 @@ class Ipam:
         pool["status"] = {"ipAddresses": {"total": total, "used": used, "free": total - used, "outOfRange": 0}}
 
 
+SERVICE_LB_VARIABLE = "serviceLbVips"
+
+
+def cluster_vips(cluster: dict) -> set:
+    """The addresses a Cluster answers on: its endpoint host, its ingress VIP, its service-lb addresses."""
+    vips = {(cluster["spec"].get("controlPlaneEndpoint") or {}).get("host"),
+            (cluster["metadata"].get("annotations") or {}).get(INGRESS_VIP)} - {None}
+    for v in (cluster["spec"].get("topology") or {}).get("variables") or []:
+        if v.get("name") == SERVICE_LB_VARIABLE and isinstance(v.get("value"), list):
+            vips.update(a for a in v["value"] if isinstance(a, str))
+    return vips
+
+
 def _canonical(value: object) -> str | None:
     try:
         return str(ipaddress.ip_address(value)) if isinstance(value, str) else None
@@ -753,7 +766,7 @@ class Crossplane:
         self.api.remove_finalizer(key, "composite.apiextensions.crossplane.io")
         self.api.delete(key, actor="user")
         if state is not None:
-            self.sim.xr_gone(key)
+            self.sim.xr_gone(key, state)
             for okey in state.refs.values():
                 self._collect(okey)
 
@@ -969,9 +982,7 @@ class Sim:
             return
         uid = obj["metadata"]["uid"]
         gone = event == "deleted" or (self.teardown_may_share and obj["metadata"].get("deletionTimestamp") is not None)
-        vips = set() if gone else {
-            (obj["spec"].get("controlPlaneEndpoint") or {}).get("host"),
-            (obj["metadata"].get("annotations") or {}).get(INGRESS_VIP)} - {None}
+        vips = set() if gone else cluster_vips(obj)
         for vip in self.held.pop(uid, set()) - vips:
             if self.vips.get(vip) == uid:
                 del self.vips[vip]
@@ -999,6 +1010,10 @@ class Sim:
             ingress_off = annotations.get("vip.capi.gorizond.io/ingress-enabled") == "false" or INGRESS_VIP in annotations
             manual_host = ((xr["spec"]["cluster"].get("controlPlaneEndpoint") or {}).get("host"))
             deliberate = (okey[3].startswith("vip-ingress-") and ingress_off) or (okey[3].startswith("vip-cp-") and manual_host)
+            if okey[3].startswith(f"vip-lb-{xr['metadata']['name']}-"):
+                count = annotations.get("vip.capi.gorizond.io/service-lb-count")
+                default = (((self.crossplane.inp or {}).get("roles") or {}).get("serviceLb") or {}).get("defaultCount", 3)
+                deliberate = int(okey[3].rpartition("-")[2]) >= (int(count) if count not in (None, "") else default)
             if not deliberate:
                 self.violation(f"Crossplane was told to delete claim {okey[2]}/{okey[3]} while XR {xr['metadata']['name']} exists")
 
@@ -1007,7 +1022,8 @@ class Sim:
         key = key_of(xr)
         topology = xr["spec"]["cluster"].get("topology") or {}
         cls = self.api.get(("cluster.x-k8s.io", "ClusterClass", topology.get("classNamespace") or key[2], topology.get("class")))
-        claims = [self.api.get(k) for rn, k in state.refs.items() if k[1] == "IPAddressClaim"]
+        claims = [self.api.get(k) for rn, k in state.refs.items()
+                  if k[1] == "IPAddressClaim" and not rn.startswith("vip-claim-service-lb-")]  # those never wait
         has_cp = "vip-claim-control-plane" in state.refs
         all_bound = cls is not None and has_cp and all(c and (c.get("status") or {}).get("addressRef") for c in claims)
         gone = state.had_cluster and "cluster" not in desired  # deleted by hand: composing it again starts now
@@ -1030,8 +1046,10 @@ class Sim:
                 state.late = True
                 self.violation(f"XR {key[3]}: claims bound, but no Cluster after {state.reconciles - state.bound_at_reconcile} reconciles")
 
-    def xr_gone(self, key: Key) -> None:
+    def xr_gone(self, key: Key, state: XRState | None = None) -> None:
         self.gone_claims.extend(((GROUP_IPAM, "IPAddressClaim", key[2], f"vip-{r}-{key[3]}"), key[3]) for r in ("cp", "ingress"))
+        if state is not None:  # and its service-lb claims
+            self.gone_claims.extend((k, key[3]) for rn, k in state.refs.items() if rn.startswith("vip-claim-service-lb-"))
 
     def audit(self) -> None:
         """The properties that can be checked over the whole state at any moment."""
@@ -1039,8 +1057,7 @@ class Sim:
         for key, c in self.api.by_kind["Cluster"].items():
             if self.teardown_may_share and c["metadata"].get("deletionTimestamp") is not None:
                 continue
-            for vip in {(c["spec"].get("controlPlaneEndpoint") or {}).get("host"),
-                        (c["metadata"].get("annotations") or {}).get(INGRESS_VIP)} - {None}:
+            for vip in cluster_vips(c):
                 if vip in seen and seen[vip] != key:
                     self.violation(f"VIP {vip} is used by Cluster {key[3]} and Cluster {seen[vip][3]}")
                 seen[vip] = key
@@ -1094,8 +1111,7 @@ class Sim:
             cluster = self.api.get(state.refs["cluster"]) if "cluster" in state.refs else None
             if cluster is None or cluster["metadata"].get("deletionTimestamp") is not None:
                 continue
-            uses = {_canonical((cluster["spec"].get("controlPlaneEndpoint") or {}).get("host")),
-                    _canonical((cluster["metadata"].get("annotations") or {}).get(INGRESS_VIP))} - {None}
+            uses = {_canonical(v) for v in cluster_vips(cluster)} - {None}
             for okey in state.refs.values():
                 obj = self.api.get(okey)
                 if obj is None:

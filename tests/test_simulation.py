@@ -447,6 +447,23 @@ def test_with_dns_a_seeded_answer_equals_a_fresh_one():
     sim.check()
 
 
+@pytest.mark.parametrize("seed", SEEDS[:2])
+def test_with_service_lb_addresses_random_count_edits_hold_every_property(seed):
+    sim = Sim(seed=seed, inp=edits.SERVICE_LB)
+    run = edits.run(sim, 150)
+    sim.check_claims_serve()
+    sim.check()
+    assert run.ops.get("service-lb", 0) > 0
+    assert [k for k in sim.api.by_kind["IPAddressClaim"] if k[3].startswith("vip-lb-")]  # some were made
+
+
+def test_with_service_lb_addresses_a_seeded_answer_equals_a_fresh_one():
+    sim = Sim(seed=SEEDS[3], seeding=True, differential=True, inp=edits.SERVICE_LB)
+    edits.run(sim, 150)
+    sim.check_claims_serve()
+    sim.check()
+
+
 def test_random_edits_on_legacy_crossplane_leave_no_claim_holding_an_address_for_nothing():
     sim = Sim(seed=SEEDS[0], modern=False)
     edits.run(sim, 100)

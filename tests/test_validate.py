@@ -19,6 +19,9 @@ GOLDEN = ROOT / "tests" / "golden"
 # Files in examples/ that hold no Kubernetes objects, and what they are.
 NOT_OBJECTS = {
     "kube-vip-ingress/fleet.yaml": "a Fleet bundle definition (fleet.yaml), read by Fleet, never applied",
+    "kube-vip-cloud-provider/fleet.yaml": "a Fleet bundle definition (fleet.yaml), read by Fleet, never applied",
+    "kube-vip-cloud-provider/chart/Chart.yaml": "a Helm chart's metadata, read by Helm",
+    "kube-vip-cloud-provider/chart/templates/kubevip-configmap.yaml": "a Helm template: a ConfigMap once Helm renders it",
 }
 # Examples that need Crossplane v2, and why: the v1 CLI validates every other example.
 V2_ONLY = {

@@ -219,6 +219,43 @@ def manual_endpoint_in_pool_waits_for_the_pool_to_exclude_it(world: World, net: 
     condition_with_reason(world, third, "ControlPlaneVIPReady", "PoolExhausted")
 
 
+SERVICE_LB_COUNT = "vip.capi.gorizond.io/service-lb-count"
+
+
+def service_lb_addresses(cluster: dict | None) -> list:
+    return variables(cluster).get("serviceLbVips") or [] if cluster else []
+
+
+def service_lb_addresses_follow_the_count(world: World, net: str) -> None:
+    """A ClusterClass that defines serviceLbVips: the Cluster is composed on its endpoint at once, and its
+    list fills with the 2 addresses the XR's count asks for as the provider binds them; raising the
+    count to 3 keeps both and adds a third; lowering it to 1 keeps the first and releases the others,
+    which the pool counts free again; the XR deleted frees the last."""
+    cls = f"{world.ns}-lb"
+    world.apply(cluster_class(cls, world.ns, ("clusterVip", "serviceLbVips")),
+                pool(f"{cls}-cp", cls, "control-plane", [f"{net}.10-{net}.19"], gateway=f"{net}.1"),
+                pool(f"{cls}-lb", cls, "service-lb", [f"{net}.200-{net}.209"], gateway=f"{net}.1"))
+    world.create_xr(world.new_xr("lbs", cls, annotations={**OFF, SERVICE_LB_COUNT: "2"}))
+    converged(world, "lbs", ingress=False)
+    world.wait("two service-lb addresses on the Cluster", lambda: len(service_lb_addresses(world.cluster("lbs"))) == 2)
+    first = service_lb_addresses(world.cluster("lbs"))
+    assert sorted(first) == [f"{net}.200", f"{net}.201"], first
+    assert first == [world.bound_address(f"vip-lb-lbs-{i}") for i in range(2)]  # in index order
+    world.edit_xr("lbs", annotations={SERVICE_LB_COUNT: "3"})
+    world.wait("a third service-lb address", lambda: len(service_lb_addresses(world.cluster("lbs"))) == 3)
+    third = service_lb_addresses(world.cluster("lbs"))
+    assert third[:2] == first and third[2] == f"{net}.202", third
+    pool_total(world, "GlobalInClusterIPPool", f"{cls}-lb", expect_free=7)
+    world.edit_xr("lbs", annotations={SERVICE_LB_COUNT: "1"})
+    world.wait_gone("IPAddressClaim", "vip-lb-lbs-2")
+    world.wait_gone("IPAddressClaim", "vip-lb-lbs-1")
+    assert service_lb_addresses(world.cluster("lbs")) == first[:1]
+    pool_total(world, "GlobalInClusterIPPool", f"{cls}-lb", expect_free=9)
+    world.delete_xr("lbs")
+    world.wait_gone("IPAddressClaim", "vip-lb-lbs-0")
+    pool_total(world, "GlobalInClusterIPPool", f"{cls}-lb", expect_free=10)
+
+
 DNS_INPUT = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input",
              "dns": {"zone": "clusters.example.org", "controlPlaneName": "{cluster}-api.{namespace}",
                      "ingressName": "*.{cluster}.{namespace}"}}

@@ -32,3 +32,8 @@ def test_with_manual_vips_checked_an_endpoint_the_pool_can_hand_out_waits_until_
 @pytest.mark.composition_input(scenarios.DNS_INPUT)
 def test_with_dns_external_dns_publishes_records_that_follow_the_vips(world):
     scenarios.dns_records_follow_the_vips(world, world.net)
+
+
+@BOTH
+def test_service_lb_addresses_follow_the_xrs_count(world):
+    scenarios.service_lb_addresses_follow_the_count(world, world.net)

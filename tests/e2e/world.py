@@ -69,8 +69,10 @@ def cluster_class(name: str, namespace: str, variables=("clusterVip", "ingressVi
     """A class defining the VIP variables given, and `cni`, which every XR here sets (CAPI's
     webhook, which the simulator models, refuses a variable the class does not define)."""
     variables = (*variables, "cni")
+    arrays = {"serviceLbVips": {"type": "array", "items": {"type": "string"}, "default": []}}
     return {"apiVersion": CLUSTER_API, "kind": "ClusterClass", "metadata": {"name": name, "namespace": namespace},
-            "spec": {"variables": [{"name": v, "required": False, "schema": {"openAPIV3Schema": {"type": "string", "default": ""}}}
+            "spec": {"variables": [{"name": v, "required": False,
+                                    "schema": {"openAPIV3Schema": arrays.get(v, {"type": "string", "default": ""})}}
                                    for v in variables]}}
 
 
