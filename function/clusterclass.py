@@ -89,10 +89,14 @@ def read(inp: Input, fetched: Fetched, name: str, namespace: str) -> ClassState:
     return ClassState(name=name, namespace=namespace, resolved=True, found=True, variables=variables)
 
 
-def missing_variable_message(cls: ClassState, variable: str, purpose: str) -> str:
+STRING_SCHEMA = '{type: string, default: ""}'
+ARRAY_SCHEMA = "{type: array, items: {type: string}, default: []}"
+
+
+def missing_variable_message(cls: ClassState, variable: str, purpose: str, schema: str = STRING_SCHEMA) -> str:
     """The exact fix for a ClusterClass that lacks a variable."""
     return (
         f"{cls.label} defines no variable {variable}, so {purpose} is not passed to the topology "
         f"(CAPI rejects undefined variables). Add to its spec.variables: "
-        f"{{name: {variable}, required: false, schema: {{openAPIV3Schema: {{type: string, default: \"\"}}}}}}"
+        f"{{name: {variable}, required: false, schema: {{openAPIV3Schema: {schema}}}}}"
     )

@@ -140,6 +140,9 @@ class _Context:
     dns_records: list[dnss.Record] = dataclasses.field(default_factory=list)  # for the VIPs the Cluster carries
     earlier: frozenset[str] = frozenset()  # composed resources earlier pipeline steps desire
     dns_holding: bool = False  # a released claim waits for external-dns (_hold_released_behind_records)
+    by_name: bool = False  # Crossplane fetches namespaced objects by name (v2.2+)
+    lb_names: set[str] = dataclasses.field(default_factory=set)  # observed service-lb claims and Usages of ours
+    lb_others: set[str] = dataclasses.field(default_factory=set)  # of those names, but not ours
 
     def require(self, name: str, selector: Selector) -> None:
         self.decision.requirements[name] = selector
@@ -163,7 +166,7 @@ def decide(
     earlier steps of the pipeline desire (a DNSEndpoint of theirs is never ours to release).
     """
     req = xrs.parse(xr, inp)
-    for name in (*_ours(inp), *(n for n in observed if lb_index(n) is not None)):
+    for name in _ours(inp):
         if name in observed and not isinstance(observed[name], dict):
             msg = f"observed composed resource {name} is unreadable; nothing is applied until it is"
             raise Fatal(msg)
@@ -187,7 +190,9 @@ def decide(
         use_usages=usage_wanted,  # Usages observed earlier are kept regardless (see _compose_claim)
         decision=Decision(),
         earlier=earlier,
+        by_name=by_name,
     )
+    ctx.lb_names, ctx.lb_others = lb_names_of(observed, earlier, inp)
     if by_name:
         _adopt(ctx)
     return _decide(ctx)
@@ -276,7 +281,7 @@ def _decide(ctx: _Context) -> Decision:
     decision.ttl = parse_duration(inp.ttl.converged if decision.converged else inp.ttl.waiting)
     if cluster is None and all(c.ready for c in decision.composed.values()):
         decision.xr_ready = False
-    _guard(ctx.observed, decision, _ours(inp))
+    _guard(ctx.observed, decision, (*_ours(inp), *sorted(ctx.lb_names)))
     return decision
 
 
@@ -766,11 +771,12 @@ _WAITING = (Reason.WAITING_FOR_ADDRESS, "")  # the pools are not fetched yet
 
 
 def _manual_problem(ctx: _Context, role_key: str, vip: str) -> tuple[Reason, str] | None:
-    """Why a manual VIP must not be put in place, if a pool or the XR's other claim says so.
+    """Why a manual VIP must not be put in place, if a pool or the XR's other claims say so.
 
-    The pools of the XR's class for both roles are read (the selectors a claim of either role
+    The pools of the XR's class for every role it uses are read (the selectors a claim of that role
     uses; nothing else is listed): a pool that can hand the VIP out may give it to another
-    cluster, whichever role it serves. A VIP that the XR's other claim holds is a Conflict.
+    cluster, whichever role it serves. A VIP that another claim of the XR holds (the other role's,
+    or a service load-balancer address) is a Conflict.
     Returns _WAITING while Crossplane has not fetched the pools."""
     req, inp = ctx.req, ctx.inp
     what, field = (("control-plane endpoint", _host_field(ctx)) if role_key == CONTROL_PLANE
@@ -783,7 +789,14 @@ def _manual_problem(ctx: _Context, role_key: str, vip: str) -> tuple[Reason, str
             f"the manual {what} {vip} of XR {req.xr_name} ({field}) is the address {other.label} holds for the "
             f"{'ingress' if other_key == INGRESS else 'control-plane'} VIP: two roles cannot share one address. "
             f"Set another address in {field}")
-    choices = [_pool_choice(ctx, role) for role in (inp.roles.control_plane, inp.roles.ingress)]
+    lb_in_use = ctx.cls.found and ctx.cls.defines(inp.roles.service_lb.variable)
+    for index, claim in sorted(_observed_lb(ctx)[0].items()):
+        if not claim.deleting and vip in _lb_known(ctx, index, claim):
+            return Reason.CONFLICT, (
+                f"the manual {what} {vip} of XR {req.xr_name} ({field}) is the address {claim.label} holds for a "
+                f"service load-balancer address: two roles cannot share one address. Set another address in {field}")
+    roles = (inp.roles.control_plane, inp.roles.ingress, *((inp.roles.service_lb,) if lb_in_use else ()))
+    choices = [_pool_choice(ctx, role) for role in roles]
     if not all(c.resolved for c in choices):
         return _WAITING
     inside, unreadable = [], []
@@ -1049,23 +1062,14 @@ def _lb_claim_name(ctx: _Context, index: int) -> str:
     return ctx.inp.roles.service_lb.claim_name.replace("{cluster}", ctx.req.name).replace("{index}", str(index))
 
 
-def _service_lb(ctx: _Context) -> ServiceLb:
-    """A set of addresses for type: LoadBalancer Services in the workload cluster, wanted where the
-    ClusterClass defines the variable; how many, the XR's count annotation says (else the Input).
-
-    Nothing here holds the Cluster back (its API server does not need them). Raising the count
-    adds claims and keeps the addresses there are; lowering it releases the highest indexes. Once
-    observed, a claim and its Usage stay in the decision or are released on purpose, as for the
-    other roles; a ClusterClass that cannot be read, or lacks the variable, releases nothing.
-    """
-    inp, req, cls = ctx.inp, ctx.req, ctx.cls
-    role = inp.roles.service_lb
-    observed: dict[int, claims.Claim] = {}
+def _observed_lb(ctx: _Context) -> tuple[dict[int, claims.Claim], set[int]]:
+    """The service-lb claims and Usages the XR composed, by index. A resource of such a name that is of
+    another kind, or that an earlier pipeline step desires, is not the function's: it is left alone
+    while the role is not in use, and Fatal when it is (see _service_lb)."""
+    found: dict[int, claims.Claim] = {}
     usages_seen: set[int] = set()
-    for name in ctx.observed:
+    for name in ctx.lb_names:
         index = lb_index(name)
-        if index is None:
-            continue
         if name.startswith(LB_USAGE_PREFIX):
             usages_seen.add(index)
             continue
@@ -1074,28 +1078,78 @@ def _service_lb(ctx: _Context) -> ServiceLb:
             msg = (f"the observed service-lb IPAddressClaim ({name}) has no readable metadata.name, namespace or "
                    "spec.poolRef; nothing is applied until it has")
             raise Fatal(msg)
-        observed[index] = claim
-    if not observed and not usages_seen and not (cls.found and cls.defines(role.variable)):
+        found[index] = claim
+    return found, usages_seen
+
+
+def lb_names_of(observed: dict[str, dict], earlier: frozenset[str], inp: Input) -> tuple[set[str], set[str]]:
+    """(ours, others): the observed resources named as service-lb claims or Usages, by whether they are ours."""
+    ours, others = set(), set()
+    kinds = {LB_CLAIM_PREFIX: (inp.ipam.claim_api_version, "IPAddressClaim"), LB_USAGE_PREFIX: (usages.API_VERSION, "Usage")}
+    for name, obj in observed.items():
+        if lb_index(name) is None:
+            continue
+        api_version, kind = kinds[LB_USAGE_PREFIX if name.startswith(LB_USAGE_PREFIX) else LB_CLAIM_PREFIX]
+        mine = (name not in earlier and isinstance(obj, dict)
+                and obj.get("apiVersion") in (None, api_version) and obj.get("kind") in (None, kind))
+        (ours if mine else others).add(name)
+    return ours, others
+
+
+def _service_lb(ctx: _Context) -> ServiceLb:
+    """A set of addresses for type: LoadBalancer Services in the workload cluster, wanted where the
+    ClusterClass defines the variable; how many, the XR's count annotation says (else the Input).
+
+    Nothing here holds the Cluster back (its API server does not need them). Raising the count
+    adds claims and keeps the addresses there are; lowering it releases the highest indexes. Once
+    observed, a claim and its Usage stay in the decision or are released on purpose, as for the
+    other roles; a ClusterClass that cannot be read, or lacks the variable, releases nothing. No
+    address leaves the live Cluster's list while its claim lives, and none stays there once its
+    claim is released: a claim whose address is not read yet is not released until it is.
+    """
+    inp, req, cls = ctx.inp, ctx.req, ctx.cls
+    role = inp.roles.service_lb
+    observed, usages_seen = _observed_lb(ctx)
+    in_use = cls.found and cls.defines(role.variable)
+    if not observed and not usages_seen and not in_use:
         return ServiceLb()  # not in use: nothing fetched, nothing said
+    _check_lb_role(ctx)
     out = ServiceLb()
-    if not cls.found or not cls.defines(role.variable):
+    if not in_use:
         _lb_unwanted(ctx, out, observed, usages_seen)
+        return out
+    written = next((v.get("value") for v in req.spec["topology"].get("variables") or []
+                    if isinstance(v, dict) and v.get("name") == role.variable and "value" in v), None)
+    if written is not None:
+        _lb_written(ctx, out, observed, usages_seen, written)
         return out
     count = req.service_lb_count if req.service_lb_count is not None else role.default_count
     where = (f"XR annotation {inp.annotations.service_lb_count}={count}" if req.service_lb_count is not None
              else f"the Composition's default roles.serviceLb.defaultCount={count}")
+    live = ctx.cluster.variables.get(role.variable) if ctx.cluster is not None else None
+    live = live if isinstance(live, list) else None
+    giving_up: set[str] = set()  # addresses of claims released or deleted now: they leave the list
     for index, claim in sorted(observed.items()):
-        if index >= count:
-            if claim.deleting:
-                ctx.decision.released.add(_claim_rn(_lb_key(index)))  # on its way out already
-                out.slots[index] = RoleState(vip=None, condition=_NO_CONDITION)
-                continue
-            why = (f"{where} asks for {count} service load-balancer addresses; a LoadBalancer Service in the workload "
-                   "cluster that still has this address keeps answering on it until you move it")
-            out.slots[index] = _release(ctx, _lb_key(index), claim, RoleState(vip=None, condition=_NO_CONDITION), why)
+        if index < count:
+            continue
+        key = _lb_key(index)
+        if claim.deleting:
+            ctx.decision.released.add(_claim_rn(key))  # on its way out already
+            giving_up.update(_lb_known(ctx, index, claim))
+            continue
+        known = _lb_known(ctx, index, claim)
+        if claim.bound and not known:
+            # Its address is not read yet, so it could not leave the Cluster's list: released once it is.
+            out.slots[index] = RoleState(vip=None, claim=claim, hold=True, condition=_NO_CONDITION)
+            continue
+        giving_up.update(known)
+        why = (f"{where} asks for {count} service load-balancer addresses; a LoadBalancer Service in the workload "
+               "cluster that still has this address keeps answering on it until you move it")
+        out.slots[index] = _release(ctx, key, claim, RoleState(vip=None, condition=_NO_CONDITION), why)
     choice: pools.Choice | None = None
+    taken: dict[tuple, int] = {}  # new claims per pool in this reconcile
     listed: list[str] = []
-    unread = waiting = 0
+    unread = 0
     problem: tuple[Reason, str] | None = None
     for index in range(count):
         key = _lb_key(index)
@@ -1104,31 +1158,48 @@ def _service_lb(ctx: _Context) -> ServiceLb:
             # Deleted by hand (a Usage would have refused it): it goes, and is made again once gone;
             # its Usage stays meanwhile.
             ctx.decision.released.add(_claim_rn(key))
+            giving_up.update(_lb_known(ctx, index, claim))
             out.slots[index] = RoleState(vip=None, condition=_NO_CONDITION, usage_claim=claim)
-            waiting += 1
             continue
         if claim is None:
-            choice = choice or _pool_choice(ctx, role)
-            if not choice.resolved:
-                waiting += 1
+            existing = _lb_existing(ctx, index)
+            if existing is _LOOKING:
                 continue
-            if choice.pool is None:
-                problem = problem or _no_pool_message(ctx, role, choice)
+            if existing is not None:
+                if existing.deleting:
+                    out.slots[index] = RoleState(vip=None, condition=_NO_CONDITION, usage_claim=existing)
+                    continue
+                claim = existing  # one of its name exists already: kept as it is
+            else:
+                choice = choice or _pool_choice(ctx, role)
+                if not choice.resolved:
+                    continue
+                target = next((p for p in choice.candidates
+                               if p.free is None or p.free - taken.get((p.kind.kind, p.namespace, p.name), 0) > 0), None)
+                if target is None:
+                    problem = problem or _no_pool_message(ctx, role, choice)
+                    continue
+                taken[(target.kind.kind, target.namespace, target.name)] = taken.get((target.kind.kind, target.namespace, target.name), 0) + 1
+                name = _lb_claim_name(ctx, index)
+                if not addresses.is_object_name(name):
+                    msg = (f"XR {req.xr_name}: the service-lb claim name {name!r} (from Input roles.serviceLb.claimName "
+                           f"{role.claim_name!r}) is not a valid object name; use a shorter XR name or claim pattern")
+                    raise Fatal(msg)
+                ref = claims.PoolRef(api_group=pools.api_group(target.kind.api_version), kind=target.kind.kind, name=target.name)
+                new = claims.Claim(name=name, namespace=req.namespace, pool_ref=ref)
+                out.slots[index] = RoleState(vip=None, claim=new, condition=_NO_CONDITION)
                 continue
-            ref = claims.PoolRef(api_group=pools.api_group(choice.pool.kind.api_version), kind=choice.pool.kind.kind,
-                                 name=choice.pool.name)
-            name = _lb_claim_name(ctx, index)
-            if not addresses.is_object_name(name):
-                msg = (f"XR {req.xr_name}: the service-lb claim name {name!r} (from Input roles.serviceLb.claimName "
-                       f"{role.claim_name!r}) is not a valid object name; use a shorter XR name or claim pattern")
-                raise Fatal(msg)
-            new = claims.Claim(name=name, namespace=req.namespace, pool_ref=ref)
-            out.slots[index] = RoleState(vip=None, claim=new, condition=_NO_CONDITION)
-            waiting += 1
-            continue
         if not claim.bound:
+            reason, message = _pending(ctx, key, claim)
+            choice = choice or _pool_choice(ctx, role)
+            if reason is not None and _lb_can_move(ctx, index, claim, choice):
+                why = f"{message}; it holds no address, so it is made again from {choice.pool.label}"
+                out.slots[index] = _release(ctx, key, claim, RoleState(vip=None, condition=_NO_CONDITION), why)
+                continue
+            if reason is not None:
+                ctx.warn(reason, message)
+                problem = problem or (reason, message)
             out.slots[index] = RoleState(vip=None, claim=claim, condition=_NO_CONDITION)
-            waiting += 1
             continue
         requirement = _address_requirement(key)
         ctx.require(requirement, claims.address_selector(inp, claim))
@@ -1143,21 +1214,99 @@ def _service_lb(ctx: _Context) -> ServiceLb:
         listed.append(address.value)
         out.slots[index] = RoleState(vip=address.value, claim=claim, source=POOL, condition=_NO_CONDITION)
     _drop_lone_usages(ctx, out, usages_seen)
-    out.addresses = None if unread else listed
+    if unread and live is not None:
+        # An address not read yet may be any the Cluster lists: the list stays, but for addresses given up.
+        out.addresses = [a for a in live if a not in giving_up]
+    else:
+        out.addresses = listed
+    bound = len(listed)
     if problem is not None:
         reason, message = problem
         if reason is not Reason.INVALID_ADDRESS:
             message += "; the Cluster is composed without them, and they are added once a pool has room"
-            ctx.warn(reason, message)
+            if reason in (Reason.POOL_NOT_FOUND, Reason.POOL_EXHAUSTED) and not message.startswith("IPAddressClaim"):
+                ctx.warn(reason, message)
         out.condition = Condition(SERVICE_LB_READY, False, reason, message)
-    elif len(listed) == count:
+    elif bound == count:
         shown = ", ".join(listed) or "none"
         out.condition = Condition(SERVICE_LB_READY, True, Reason.ALLOCATED, f"{count} service load-balancer addresses ({where}): {shown}")
     else:
         out.condition = Condition(SERVICE_LB_READY, False, Reason.WAITING_FOR_ADDRESS,
-                                  f"{len(listed)} of {count} service load-balancer addresses bound ({where}); "
+                                  f"{bound} of {count} service load-balancer addresses bound ({where}); "
                                   "the Cluster's list grows as IPAM binds the rest")
     return out
+
+
+_LOOKING = claims.Claim(name="", namespace="", pool_ref=claims.PoolRef("", "", ""))  # Crossplane has not answered yet
+
+
+def _lb_known(ctx: _Context, index: int, claim: claims.Claim) -> list[str]:
+    """The address of a bound service-lb claim, once read ([] while it is not)."""
+    if claim.address_name is None:
+        return []
+    requirement = _address_requirement(_lb_key(index))
+    ctx.require(requirement, claims.address_selector(ctx.inp, claim))
+    value = claims.read_address(ctx.inp, ctx.fetched, requirement, claim).value
+    return [value] if value else []
+
+
+def _lb_existing(ctx: _Context, index: int) -> claims.Claim | None:
+    """A claim of the index's name that exists, not observed (an earlier XR of this name's, being deleted,
+    say): never composed over. Looked up by name on Crossplane v2.2+, as adopt.py does for the other roles."""
+    if not ctx.by_name:
+        return None
+    selector = Selector(api_version=ctx.inp.ipam.claim_api_version, kind="IPAddressClaim",
+                        name=_lb_claim_name(ctx, index), namespace=ctx.req.namespace)
+    requirement = adopt.claim_requirement(_lb_key(index))
+    ctx.require(requirement, selector)
+    found = adopt.lookup(ctx.fetched, requirement, selector)
+    if not found.resolved:
+        return _LOOKING
+    return adopt.read_claim(found, ctx.req, "service load-balancer")
+
+
+def _lb_can_move(ctx: _Context, index: int, claim: claims.Claim, choice: pools.Choice) -> bool:
+    """An unbound service-lb claim whose pool cannot serve it may be made again from another pool with room:
+    it holds no address and no Usage protects it."""
+    target = choice.pool
+    if target is None or _usage_rn(_lb_key(index)) in ctx.observed:
+        return False
+    return (target.kind.kind, target.name) != (claim.pool_ref.kind, claim.pool_ref.name)
+
+
+def _check_lb_role(ctx: _Context) -> None:
+    """The service-lb role in use needs pools and a variable of its own."""
+    inp = ctx.inp
+    lb, cp, ing = inp.roles.service_lb, inp.roles.control_plane, inp.roles.ingress
+    clash = None
+    if lb.label_value in (cp.label_value, ing.label_value):
+        clash = f"roles.serviceLb.labelValue {lb.label_value!r} is another role's"
+    elif lb.variable in (cp.variable, ing.variable) or (inp.dns is not None and inp.dns.variable == lb.variable):
+        clash = f"roles.serviceLb.variable {lb.variable!r} is another role's"
+    if clash:
+        msg = f"{clash}, and {ctx.cls.label} uses service load-balancer addresses: give the role its own in the Input"
+        raise Fatal(msg)
+    if ctx.lb_others:
+        names = ", ".join(sorted(ctx.lb_others))
+        msg = (f"{names}: composed resources of these names are the function's service-lb claims and Usages, but these "
+               "are of another kind or an earlier pipeline step's; rename them")
+        raise Fatal(msg)
+
+
+def _lb_written(ctx: _Context, out: ServiceLb, observed: dict[int, claims.Claim], usages_seen: set[int], written: object) -> None:
+    """The XR writes the variable itself: its list is the Cluster's, as a manual VIP is; no claim is made,
+    and claims made before are released."""
+    var, label = ctx.inp.roles.service_lb.variable, ctx.inp.xr.cluster_spec_path + ".topology.variables"
+    for index, claim in sorted(observed.items()):
+        if claim.deleting:
+            ctx.decision.released.add(_claim_rn(_lb_key(index)))
+            continue
+        why = f"XR {ctx.req.xr_name} sets {var} itself in {label}"
+        out.slots[index] = _release(ctx, _lb_key(index), claim, RoleState(vip=None, condition=_NO_CONDITION), why)
+    _drop_lone_usages(ctx, out, usages_seen)
+    out.addresses = written if isinstance(written, list) else None
+    out.condition = Condition(SERVICE_LB_READY, True, Reason.MANUAL,
+                              f"service load-balancer addresses set by XR {ctx.req.xr_name} ({label} {var})")
 
 
 def _lb_unwanted(ctx: _Context, out: ServiceLb, observed: dict[int, claims.Claim], usages_seen: set[int]) -> None:
@@ -1195,8 +1344,9 @@ def _lb_unwanted(ctx: _Context, out: ServiceLb, observed: dict[int, claims.Claim
                                   f"no service load-balancer addresses: XR annotated {inp.annotations.service_lb_count}=\"0\"")
         return
     names = ", ".join(c.label for _, c in sorted(observed.items())) or "their Usages"
-    message = clusterclass.missing_variable_message(cls, role.variable, "the service load-balancer addresses") + (
-        f" (with schema type: array, items type: string). {names} are kept; to release them annotate the XR "
+    message = clusterclass.missing_variable_message(cls, role.variable, "the service load-balancer addresses",
+                                                    clusterclass.ARRAY_SCHEMA) + (
+        f". {names} are kept; to release them annotate the XR "
         f"{inp.annotations.service_lb_count}=\"0\""
     )
     ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, message)
@@ -1553,7 +1703,7 @@ def _ours(inp: Input) -> tuple[str, ...]:
 
 def _guard(observed: dict[str, dict], decision: Decision, ours: tuple[str, ...]) -> None:
     """Last line of defence: never answer with an observed resource silently dropped."""
-    for name in (*ours, *(n for n in observed if lb_index(n) is not None)):
+    for name in ours:
         if name in observed and name not in decision.composed and name not in decision.released:
             msg = (
                 f"refusing to drop observed composed resource {name}: this is a bug in function-capi-vip; "

@@ -47,8 +47,9 @@ OBSERVED_SHAPES = {
     core.DNS: {"apiVersion": ALL, "kind": ALL, "metadata": {**_META, "generation": ALL}, "spec": {"endpoints": ALL},
                "status": {"observedGeneration": ALL}},
 }
-_LB_CLAIM_SHAPE = OBSERVED_SHAPES[core.CLAIM_RESOURCE[core.CONTROL_PLANE]]
-_LB_USAGE_SHAPE = OBSERVED_SHAPES[core.USAGE_RESOURCE[core.CONTROL_PLANE]]
+# The service-lb claims and Usages, by index; with their kind, to tell another step's resource of such a name.
+_LB_CLAIM_SHAPE = {"apiVersion": ALL, "kind": ALL, **OBSERVED_SHAPES[core.CLAIM_RESOURCE[core.CONTROL_PLANE]]}
+_LB_USAGE_SHAPE = {"apiVersion": ALL, "kind": ALL, **OBSERVED_SHAPES[core.USAGE_RESOURCE[core.CONTROL_PLANE]]}
 _POOL_SHAPE = {
     "apiVersion": ALL,
     "kind": ALL,
@@ -82,6 +83,8 @@ def _required_shape(requirement: str) -> dict:
     if requirement.startswith("address/"):
         return _ADDRESS_SHAPE
     if requirement.startswith("existing/"):
+        if requirement.startswith(f"existing/{core.SERVICE_LB}-"):  # a service-lb claim, by index
+            return _EXISTING_SHAPES[adopt.claim_requirement(core.CONTROL_PLANE)]
         return _EXISTING_SHAPES.get(requirement, _CLASS_SHAPE)
     return _CLASS_SHAPE
 

@@ -332,16 +332,11 @@ class Input(_Model):
         if cp.variable == ing.variable:
             msg = "roles.controlPlane.variable and roles.ingress.variable must differ"
             raise ValueError(msg)
-        lb = self.roles.service_lb
-        if lb.label_value in (cp.label_value, ing.label_value):
-            msg = "roles.serviceLb.labelValue must differ from the other roles' labelValue"
-            raise ValueError(msg)
-        if lb.variable in (cp.variable, ing.variable):
-            msg = "roles.serviceLb.variable must differ from the other roles' variable"
-            raise ValueError(msg)
+        # The service-lb role's label and variable are checked where a ClusterClass uses the role (decide.py):
+        # an Input that labels other pools service-lb was valid before the role existed.
         if self.dns is not None:
             self.dns.check_names()
-            if self.dns.variable in (cp.variable, ing.variable, lb.variable):
+            if self.dns.variable in (cp.variable, ing.variable):
                 msg = f"dns.variable {self.dns.variable!r} must differ from the roles' variables"
                 raise ValueError(msg)
         others = [f"{k.api_version} {k.kind}" for k in self.ipam.pool_kinds

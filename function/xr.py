@@ -173,7 +173,7 @@ def _service_lb_count(value: object, inp: Input, xr_name: str) -> int | None:
     if value is None or value == "":
         return None
     text = value.strip() if isinstance(value, str) else None
-    if text is None or not text.isdigit() or int(text) > MAX_SERVICE_LB:
+    if text is None or not (text.isascii() and text.isdigit()) or int(text) > MAX_SERVICE_LB:
         msg = (
             f"XR {xr_name}: annotation {inp.annotations.service_lb_count}={_short(value)} must be a whole number "
             f"from 0 to {MAX_SERVICE_LB}; set it, or remove it for the Composition's default "

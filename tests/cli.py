@@ -36,6 +36,7 @@ OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:
            "https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"}
 README_RENDER = re.compile(r"^crossplane composition render (examples/\S.*)$", flags=re.M)
 LEGACY_RENDER = re.compile(r"^#\s+crossplane render (examples/xr-legacy\.yaml .*)$", flags=re.M)
+SERVICE_LB_RENDER = re.compile(r"^#\s+crossplane composition render (examples/service-lb/xr\.yaml .*)$", flags=re.M)
 DNS_RENDER = re.compile(r"^#\s+crossplane composition render (examples/xr\.yaml examples/composition-dns\.yaml .*)$", flags=re.M)
 
 
@@ -127,6 +128,12 @@ def readme_passes() -> list[list[str]]:
 def legacy_render() -> list[str]:
     """The arguments of the render command that examples/xr-legacy.yaml gives in its comment."""
     (args,) = LEGACY_RENDER.findall((ROOT / "examples" / "xr-legacy.yaml").read_text())
+    return shlex.split(args)
+
+
+def service_lb_render() -> list[str]:
+    """The arguments of the render command that examples/service-lb/xr.yaml gives in its comment."""
+    (args,) = SERVICE_LB_RENDER.findall((ROOT / "examples" / "service-lb" / "xr.yaml").read_text())
     return shlex.split(args)
 
 

@@ -280,8 +280,10 @@ class EditRun:
         self.sim.ipam.set_up(not self.sim.ipam.up)
 
     def op_drop(self) -> None:
-        self.sim.crossplane.drop_next = {self.rng.choice(
-            ["cluster-class", "address/control-plane", "address/ingress", "existing/cluster", "existing/control-plane"])}
+        choices = ["cluster-class", "address/control-plane", "address/ingress", "existing/cluster", "existing/control-plane"]
+        if self.service_lb:
+            choices += [f"address/service-lb-{i}" for i in range(3)]
+        self.sim.crossplane.drop_next = {self.rng.choice(choices)}
 
     def op_pool(self) -> None:
         if self.sim.find("InClusterIPPool", "alpha-small", NS):

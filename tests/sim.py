@@ -1011,11 +1011,18 @@ class Sim:
             manual_host = ((xr["spec"]["cluster"].get("controlPlaneEndpoint") or {}).get("host"))
             deliberate = (okey[3].startswith("vip-ingress-") and ingress_off) or (okey[3].startswith("vip-cp-") and manual_host)
             if okey[3].startswith(f"vip-lb-{xr['metadata']['name']}-"):
-                count = annotations.get("vip.capi.gorizond.io/service-lb-count")
-                default = (((self.crossplane.inp or {}).get("roles") or {}).get("serviceLb") or {}).get("defaultCount", 3)
-                deliberate = int(okey[3].rpartition("-")[2]) >= (int(count) if count not in (None, "") else default)
+                # Deliberate when the XR asks for fewer, and only once its address has left the Cluster's list.
+                address = self.api.get((GROUP_IPAM, "IPAddress", okey[2], okey[3]))
+                cluster = self.api.get(("cluster.x-k8s.io", "Cluster", okey[2], xr["metadata"]["name"]))
+                listed = address is not None and cluster is not None and address["spec"]["address"] in cluster_vips(cluster)
+                deliberate = int(okey[3].rpartition("-")[2]) >= self.service_lb_count(xr) and not listed
             if not deliberate:
                 self.violation(f"Crossplane was told to delete claim {okey[2]}/{okey[3]} while XR {xr['metadata']['name']} exists")
+
+    def service_lb_count(self, xr: dict) -> int:
+        count = (xr["metadata"].get("annotations") or {}).get("vip.capi.gorizond.io/service-lb-count")
+        default = (((self.crossplane.inp or {}).get("roles") or {}).get("serviceLb") or {}).get("defaultCount", 3)
+        return int(count) if count not in (None, "") else default
 
     def after_reconcile(self, xr: dict, state: XRState, desired: dict) -> None:
         """A new XR with a free pool gets a Cluster within 2 reconciles of its claims being bound."""
@@ -1129,6 +1136,22 @@ class Sim:
                     continue
                 self.violation(f"XR {key[3]}: claim {okey[3]} holds {held}, which Cluster {key[3]} does not use "
                                f"({sorted(uses)}), and nothing says so")
+            # The service-lb list: every listed address is one a claim of the XR holds, and the XR has as many as it asks for.
+            lb_list = next((v.get("value") for v in cluster["spec"]["topology"].get("variables") or []
+                            if v.get("name") == SERVICE_LB_VARIABLE), None)
+            if lb_list is not None:
+                held = set()
+                for rn, okey in state.refs.items():
+                    claim = self.api.get(okey) if rn.startswith("vip-claim-service-lb-") else None
+                    ref = ((claim or {}).get("status") or {}).get("addressRef")
+                    address = self.api.get((GROUP_IPAM, "IPAddress", okey[2], ref["name"])) if ref else None
+                    if address is not None:
+                        held.add(address["spec"]["address"])
+                for a in set(lb_list) - held:
+                    self.violation(f"XR {key[3]}: Cluster lists service-lb address {a}, which no claim of the XR holds")
+                if len(held) != self.service_lb_count(self.api.get(key)) or len(lb_list) != len(held):
+                    self.violation(f"XR {key[3]}: {len(held)} service-lb claims bound and {len(lb_list)} listed after "
+                                   f"settling, for a count of {self.service_lb_count(self.api.get(key))}")
         for ckey, claim in self.api.by_kind["IPAddressClaim"].items():
             owner = (claim["metadata"].get("labels") or {}).get(COMPOSITE)
             if owner and ckey not in known and self.crossplane.by_name.get(owner) is not None:

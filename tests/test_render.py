@@ -19,6 +19,7 @@ from tests.cli import (
     documents,
     legacy_render,
     readme_passes,
+    service_lb_render,
     with_functions,
 )
 
@@ -90,6 +91,16 @@ def test_the_v1_cli_renders_the_legacy_example_into_the_claims_namespace(v1_cli,
     matches_golden(out, "render-legacy.yaml")
     xr, *composed = documents(out)
     assert "namespace" not in xr["metadata"] and {d["metadata"]["namespace"] for d in composed} == {"team-a"}
+
+
+def test_the_service_lb_example_lists_the_bound_addresses_in_the_clusters_variable(newest_cli, functions):
+    out = render_ok(newest_cli, with_functions(service_lb_render(), functions))
+    matches_golden(out, "render-service-lb.yaml")
+    cluster = next(d for d in documents(out) if d["kind"] == "Cluster")
+    listed = {v["name"]: v["value"] for v in cluster["spec"]["topology"]["variables"]}["serviceLbVips"]
+    assert listed == ["10.0.5.2", "10.0.5.3"]
+    names = sorted(d["metadata"]["name"] for d in documents(out) if d["kind"] == "IPAddressClaim")
+    assert names == ["vip-cp-lb-cluster", "vip-lb-lb-cluster-0", "vip-lb-lb-cluster-1"]
 
 
 def test_the_dns_example_composes_a_dns_endpoint_with_a_record_per_vip(newest_cli, functions):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cli import OFFLINE, crds_of, dns_render, documents, legacy_render, readme_passes, with_functions
+from tests.cli import OFFLINE, crds_of, dns_render, documents, legacy_render, readme_passes, service_lb_render, with_functions
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -28,6 +28,7 @@ V2_ONLY = {
     "definition.yaml": "an apiextensions.crossplane.io/v2 XRD (namespaced XRs)",
     "xr.yaml": "a namespaced XR of that XRD",
     "composition-dns.yaml": "a Composition for that XRD's namespaced XRs",
+    "service-lb/xr.yaml": "a namespaced XR of that XRD",
 }
 XRDS = [EXAMPLES / "definition.yaml", EXAMPLES / "definition-legacy.yaml"]
 INPUT_CRD = ROOT / "package" / "input"
@@ -130,7 +131,7 @@ def test_validation_rejects_a_kind_without_a_schema(request, line, validate_cach
 
 
 RENDERS = {"pass 1": lambda: readme_passes()[0], "pass 2": lambda: readme_passes()[1], "legacy": legacy_render,
-           "dns": dns_render}
+           "dns": dns_render, "service-lb": service_lb_render}
 # Without the XRD, Crossplane v2's render treats every XR as a modern one (spec.crossplane.resourceRefs,
 # which a legacy XRD does not allow); the v1 CLI knows only legacy XRs and has no --xrd.
 LEGACY_XRD = "--xrd=examples/definition-legacy.yaml"
