@@ -34,7 +34,7 @@ import dataclasses
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from function import addresses, adopt, claims, clusterclass, pools, ranges, usages
+from function import addresses, adopt, claims, clusterclass, pools, ranges, structs, usages
 from function import cluster as clusters
 from function import dns as dnss
 from function import xr as xrs
@@ -66,6 +66,7 @@ OURS = (CLUSTER, *CLAIM_RESOURCE.values(), *USAGE_RESOURCE.values())
 SERVICE_LB = "service-lb"
 LB_CLAIM_PREFIX = "vip-claim-service-lb-"
 LB_USAGE_PREFIX = "vip-usage-service-lb-"
+LB_STATUS_KEY = "serviceLb"  # "0=10.0.2.10,1=10.0.2.11": which claim holds which listed address
 DNS = dnss.RESOURCE  # one of ours only while the Input sets dns
 
 # Where a VIP came from, as recorded in the XR's status.
@@ -104,6 +105,7 @@ class Decision:
     # such an XR (no pool yet, or bound claims and a ClusterClass missing) as ready. None:
     # Crossplane derives it from the composed resources, and names the unready ones.
     xr_ready: bool | None = None
+    lb_active: bool = False  # the XR uses service-lb addresses: their status field is the function's
 
 
 @dataclasses.dataclass
@@ -143,6 +145,7 @@ class _Context:
     by_name: bool = False  # Crossplane fetches namespaced objects by name (v2.2+)
     lb_names: set[str] = dataclasses.field(default_factory=set)  # observed service-lb claims and Usages of ours
     lb_others: set[str] = dataclasses.field(default_factory=set)  # of those names, but not ours
+    lb_recorded: dict[int, str] = dataclasses.field(default_factory=dict)  # index -> address, from the XR's status
 
     def require(self, name: str, selector: Selector) -> None:
         self.decision.requirements[name] = selector
@@ -186,6 +189,7 @@ def decide(
         cls=clusterclass.read(inp, fetched, req.class_name, req.class_namespace),
         sources={role: status.get(keys[1]) for role, keys in STATUS_KEYS.items() if status.get(keys[1]) in (POOL, MANUAL)},
         recorded={role: status[keys[0]] for role, keys in STATUS_KEYS.items() if isinstance(status.get(keys[0]), str)},
+        lb_recorded=_lb_recorded(status.get(LB_STATUS_KEY)),
         claims={key: _observed_claim(observed, key) for key in (CONTROL_PLANE, INGRESS)},
         use_usages=usage_wanted,  # Usages observed earlier are kept regardless (see _compose_claim)
         decision=Decision(),
@@ -286,6 +290,15 @@ def _decide(ctx: _Context) -> Decision:
 
 
 # --- reading what IPAM says ------------------------------------------------------------
+
+
+def _lb_recorded(value: object) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for part in value.split(",") if isinstance(value, str) else []:
+        index, _, address = part.partition("=")
+        if index.isascii() and index.isdigit() and addresses.parse_ip(address):
+            out[int(index)] = address
+    return out
 
 
 def _claim_rn(key: str) -> str:
@@ -1090,8 +1103,11 @@ def lb_names_of(observed: dict[str, dict], earlier: frozenset[str], inp: Input) 
         if lb_index(name) is None:
             continue
         api_version, kind = kinds[LB_USAGE_PREFIX if name.startswith(LB_USAGE_PREFIX) else LB_CLAIM_PREFIX]
+        group = api_version.rpartition("/")[0]  # any version of the kind: the Input's apiVersion may change
+        seen = obj.get("apiVersion") if isinstance(obj, dict) else None
         mine = (name not in earlier and isinstance(obj, dict)
-                and obj.get("apiVersion") in (None, api_version) and obj.get("kind") in (None, kind))
+                and (seen is None or (isinstance(seen, str) and seen.rpartition("/")[0] == group))
+                and obj.get("kind") in (None, kind))
         (ours if mine else others).add(name)
     return ours, others
 
@@ -1118,7 +1134,7 @@ def _service_lb(ctx: _Context) -> ServiceLb:
     if not in_use:
         _lb_unwanted(ctx, out, observed, usages_seen)
         return out
-    written = next((v.get("value") for v in req.spec["topology"].get("variables") or []
+    written = next((structs.plain(v.get("value")) for v in req.spec["topology"].get("variables") or []
                     if isinstance(v, dict) and v.get("name") == role.variable and "value" in v), None)
     if written is not None:
         _lb_written(ctx, out, observed, usages_seen, written)
@@ -1129,18 +1145,25 @@ def _service_lb(ctx: _Context) -> ServiceLb:
     live = ctx.cluster.variables.get(role.variable) if ctx.cluster is not None else None
     live = live if isinstance(live, list) else None
     giving_up: set[str] = set()  # addresses of claims released or deleted now: they leave the list
+    held_unread: list[int] = []  # indexes whose claim is kept while its address is not read
+    recorded = ctx.lb_recorded
+
+    def gone(index: int, claim: claims.Claim) -> None:
+        giving_up.update(_lb_known(ctx, index, claim) or ([recorded[index]] if index in recorded else []))
+
     for index, claim in sorted(observed.items()):
         if index < count:
             continue
         key = _lb_key(index)
         if claim.deleting:
             ctx.decision.released.add(_claim_rn(key))  # on its way out already
-            giving_up.update(_lb_known(ctx, index, claim))
+            gone(index, claim)
             continue
         known = _lb_known(ctx, index, claim)
         if claim.bound and not known:
             # Its address is not read yet, so it could not leave the Cluster's list: released once it is.
             out.slots[index] = RoleState(vip=None, claim=claim, hold=True, condition=_NO_CONDITION)
+            held_unread.append(index)
             continue
         giving_up.update(known)
         why = (f"{where} asks for {count} service load-balancer addresses; a LoadBalancer Service in the workload "
@@ -1149,6 +1172,7 @@ def _service_lb(ctx: _Context) -> ServiceLb:
     choice: pools.Choice | None = None
     taken: dict[tuple, int] = {}  # new claims per pool in this reconcile
     listed: list[str] = []
+    known_at: dict[int, str] = {}
     unread = 0
     problem: tuple[Reason, str] | None = None
     for index in range(count):
@@ -1158,7 +1182,7 @@ def _service_lb(ctx: _Context) -> ServiceLb:
             # Deleted by hand (a Usage would have refused it): it goes, and is made again once gone;
             # its Usage stays meanwhile.
             ctx.decision.released.add(_claim_rn(key))
-            giving_up.update(_lb_known(ctx, index, claim))
+            gone(index, claim)
             out.slots[index] = RoleState(vip=None, condition=_NO_CONDITION, usage_claim=claim)
             continue
         if claim is None:
@@ -1209,16 +1233,26 @@ def _service_lb(ctx: _Context) -> ServiceLb:
                 ctx.warn(Reason.INVALID_ADDRESS, address.problem)
                 problem = problem or (Reason.INVALID_ADDRESS, address.problem)
             out.slots[index] = RoleState(vip=None, claim=claim, hold=True, condition=_NO_CONDITION)
+            held_unread.append(index)
             unread += 1
             continue
+        known_at[index] = address.value
         listed.append(address.value)
         out.slots[index] = RoleState(vip=address.value, claim=claim, source=POOL, condition=_NO_CONDITION)
     _drop_lone_usages(ctx, out, usages_seen)
-    if unread and live is not None:
+    if not held_unread:
+        out.addresses = listed
+    elif all(i in recorded for i in held_unread):
+        # The XR's status says which address each claim not read yet holds: those stay, in index order.
+        out.addresses = [known_at.get(i) or recorded[i] for i in sorted({*known_at, *held_unread})]
+    elif live is not None:
         # An address not read yet may be any the Cluster lists: the list stays, but for addresses given up.
         out.addresses = [a for a in live if a not in giving_up]
     else:
         out.addresses = listed
+    kept = {**{i: recorded[i] for i in held_unread if i in recorded}, **known_at}
+    ctx.decision.status[LB_STATUS_KEY] = ",".join(f"{i}={a}" for i, a in sorted(kept.items()))
+    ctx.decision.lb_active = True
     bound = len(listed)
     if problem is not None:
         reason, message = problem
@@ -1294,17 +1328,31 @@ def _check_lb_role(ctx: _Context) -> None:
 
 
 def _lb_written(ctx: _Context, out: ServiceLb, observed: dict[int, claims.Claim], usages_seen: set[int], written: object) -> None:
-    """The XR writes the variable itself: its list is the Cluster's, as a manual VIP is; no claim is made,
-    and claims made before are released."""
+    """The XR writes the variable itself: its list is the Cluster's, as a manual VIP is. No claim is made;
+    a claim made before is released, unless the list names its address (then that address stays claimed)
+    or its address is not read yet."""
     var, label = ctx.inp.roles.service_lb.variable, ctx.inp.xr.cluster_spec_path + ".topology.variables"
+    if not isinstance(written, list) or not all(isinstance(a, str) and addresses.parse_ip(a) for a in written):
+        msg = (f"XR {ctx.req.xr_name} sets {var} in {label} to {written!r}, which is not a list of IP addresses; "
+               f"fix it, or remove it to have the addresses claimed from the service-lb pools")
+        raise Fatal(msg)
+    named = {addresses.parse_ip(a) for a in written}
+    kept: dict[int, str] = {}
     for index, claim in sorted(observed.items()):
         if claim.deleting:
             ctx.decision.released.add(_claim_rn(_lb_key(index)))
             continue
+        known = _lb_known(ctx, index, claim)
+        if (claim.bound and not known) or set(known) & named:
+            out.slots[index] = RoleState(vip=None, claim=claim, hold=not known, condition=_NO_CONDITION)
+            kept.update((index, a) for a in known)
+            continue
         why = f"XR {ctx.req.xr_name} sets {var} itself in {label}"
         out.slots[index] = _release(ctx, _lb_key(index), claim, RoleState(vip=None, condition=_NO_CONDITION), why)
     _drop_lone_usages(ctx, out, usages_seen)
-    out.addresses = written if isinstance(written, list) else None
+    out.addresses = written
+    ctx.decision.status[LB_STATUS_KEY] = ",".join(f"{i}={a}" for i, a in sorted(kept.items()))
+    ctx.decision.lb_active = True
     out.condition = Condition(SERVICE_LB_READY, True, Reason.MANUAL,
                               f"service load-balancer addresses set by XR {ctx.req.xr_name} ({label} {var})")
 

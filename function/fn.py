@@ -197,6 +197,8 @@ def to_response(req: fnv1.RunFunctionRequest, inp: inputs.Input, decision: core.
     if decision.xr_ready is False:
         rsp.desired.composite.ready = fnv1.READY_FALSE
     fields = DNS_STATUS_FIELDS if inp.dns is not None else STATUS_FIELDS
+    if decision.lb_active:
+        fields = (*fields, core.LB_STATUS_KEY)
     problem = _set_status(rsp.desired.composite.resource, inp.xr.status_path, decision.status, fields)
     if problem:
         return fatal(req, problem)

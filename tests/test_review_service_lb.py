@@ -237,3 +237,78 @@ def test_a_superscript_count_is_refused_naming_the_annotation():
     observed, store = with_lb(*live(), lb_claims(2))
     out = run(xr(annotations={COUNT: "\u00b2"}), observed, [*WORLD, *store])
     assert COUNT in out.fatal, out.fatal
+
+
+# The second review of the fixes (helper-15): each case failed before its fix.
+
+
+def _with_list(observed, addrs):
+    observed["cluster"]["spec"]["topology"]["variables"].append({"name": "serviceLbVips", "value": list(addrs)})
+    return observed
+
+
+def test_a_claim_above_the_count_whose_address_is_unread_keeps_its_address_listed():
+    observed, store = with_lb(*live(), lb_claims(2))
+    _with_list(observed, ["10.0.2.10", "10.0.2.11"])
+    store = [a for a in store if a["metadata"]["name"] != "vip-lb-c1-1"]
+    out = run(xr(annotations={COUNT: "1"}), observed, [*WORLD, *store])
+    assert "vip-claim-service-lb-1" in out.desired
+    assert "10.0.2.11" in listed(out)
+
+
+def test_a_list_the_xr_writes_itself_is_what_a_live_cluster_gets():
+    observed, store = live()
+    _with_list(observed, ["10.0.2.10", "10.0.2.11"])
+    out = run(xr(variables=[{"name": "serviceLbVips", "value": ["10.0.2.99"]}]), observed, [*WORLD, *store])
+    assert out.conditions["ServiceLBVIPsReady"][1] == "Manual"
+    assert listed(out) == ["10.0.2.99"]
+
+
+def test_a_written_list_naming_a_claimed_address_keeps_that_claim():
+    observed, store = with_lb(*live(), lb_claims(2))
+    _with_list(observed, ["10.0.2.10", "10.0.2.11"])
+    out = run(xr(annotations={COUNT: "2"}, variables=[{"name": "serviceLbVips", "value": ["10.0.2.10"]}]),
+              observed, [*WORLD, *store])
+    assert "vip-claim-service-lb-0" in out.desired
+    assert "vip-claim-service-lb-1" not in out.desired
+
+
+def test_a_written_value_that_is_not_a_list_of_addresses_is_fatal():
+    observed, store = with_lb(*live(), lb_claims(2))
+    out = run(xr(variables=[{"name": "serviceLbVips", "value": "10.0.2.50"}]), observed, [*WORLD, *store])
+    assert "not a list of IP addresses" in out.fatal
+
+
+def test_a_deleting_claim_whose_address_is_gone_leaves_the_list_by_the_recorded_address():
+    observed, store = with_lb(*live(), lb_claims(3))
+    _with_list(observed, ["10.0.2.10", "10.0.2.11", "10.0.2.12"])
+    observed["vip-claim-service-lb-2"]["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    store = [a for a in store if a["metadata"]["name"] not in ("vip-lb-c1-0", "vip-lb-c1-2")]
+    composite = xr(annotations={COUNT: "3"})
+    composite["status"] = {"vip": {"serviceLb": "0=10.0.2.10,1=10.0.2.11,2=10.0.2.12"}}
+    out = run(composite, observed, [*WORLD, *store])
+    assert "vip-claim-service-lb-2" not in out.desired
+    assert listed(out) == ["10.0.2.10", "10.0.2.11"]
+
+
+def test_the_status_records_which_claim_holds_which_address():
+    observed, store = with_lb(*live(), lb_claims(2))
+    out = run(xr(annotations={COUNT: "2"}), observed, [*WORLD, *store])
+    assert out.status["serviceLb"] == "0=10.0.2.10,1=10.0.2.11"
+
+
+_V1BETA2 = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "ipam": {"claimApiVersion": "ipam.cluster.x-k8s.io/v1beta2"}}
+
+
+def test_another_claim_api_version_keeps_the_service_lb_claims():
+    observed, store = with_lb(*live(), lb_claims(3))
+    out = run(xr(), observed, [*WORLD, *store], inp=_V1BETA2)
+    assert out.fatal is None
+    assert "vip-claim-service-lb-0" in out.desired
+
+
+def test_another_claim_api_version_keeps_the_claims_of_a_class_that_lost_the_variable():
+    observed, store = with_lb(*live(), lb_claims(2))
+    out = run(xr(), observed, [*STORE, *WORLD[1:], *store], inp=_V1BETA2)
+    assert out.fatal is None
+    assert "vip-claim-service-lb-0" in out.desired
