@@ -56,10 +56,8 @@ def _condition_true(status: object, typ: str) -> bool:
 
 def read_observed(obj: dict | None, inp: Input) -> ObservedCluster | None:
     """The observed Cluster, or None if it is absent or has no readable name."""
-    if not isinstance(obj, dict):
-        return None
-    meta = obj.get("metadata")
-    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not isinstance(meta.get("namespace"), str):
+    meta = structs.named_meta(obj)
+    if meta is None:
         return None
     spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
     endpoint = spec.get("controlPlaneEndpoint") if isinstance(spec.get("controlPlaneEndpoint"), dict) else {}

@@ -339,6 +339,11 @@ def _address_requirement(role_key: str) -> str:
 def _address(ctx: _Context, role_key: str, claim: claims.Claim | None) -> claims.Address | None:
     if claim is None or not claim.bound:
         return None
+    return _read_address(ctx, role_key, claim)
+
+
+def _read_address(ctx: _Context, role_key: str, claim: claims.Claim) -> claims.Address:
+    """The IPAddress a claim's status names (also one being deleted, while it is there)."""
     requirement = _address_requirement(role_key)
     ctx.require(requirement, claims.address_selector(ctx.inp, claim))
     return claims.read_address(ctx.inp, ctx.fetched, requirement, claim)
@@ -1170,7 +1175,7 @@ def _service_lb(ctx: _Context) -> ServiceLb:
                "cluster that still has this address keeps answering on it until you move it")
         out.slots[index] = _release(ctx, key, claim, RoleState(vip=None, condition=_NO_CONDITION), why)
     choice: pools.Choice | None = None
-    taken: dict[tuple, int] = {}  # new claims per pool in this reconcile
+    taken: dict[pools.Pool, int] = {}  # new claims per pool in this reconcile (a Pool is hashable)
     listed: list[str] = []
     known_at: dict[int, str] = {}
     unread = 0
@@ -1198,12 +1203,11 @@ def _service_lb(ctx: _Context) -> ServiceLb:
                 choice = choice or _pool_choice(ctx, role)
                 if not choice.resolved:
                     continue
-                target = next((p for p in choice.candidates
-                               if p.free is None or p.free - taken.get((p.kind.kind, p.namespace, p.name), 0) > 0), None)
+                target = next((p for p in choice.candidates if p.free is None or p.free - taken.get(p, 0) > 0), None)
                 if target is None:
                     problem = problem or _no_pool_message(ctx, role, choice)
                     continue
-                taken[(target.kind.kind, target.namespace, target.name)] = taken.get((target.kind.kind, target.namespace, target.name), 0) + 1
+                taken[target] = taken.get(target, 0) + 1
                 name = _lb_claim_name(ctx, index)
                 if not addresses.is_object_name(name):
                     msg = (f"XR {req.xr_name}: the service-lb claim name {name!r} (from Input roles.serviceLb.claimName "
@@ -1225,9 +1229,7 @@ def _service_lb(ctx: _Context) -> ServiceLb:
                 problem = problem or (reason, message)
             out.slots[index] = RoleState(vip=None, claim=claim, condition=_NO_CONDITION)
             continue
-        requirement = _address_requirement(key)
-        ctx.require(requirement, claims.address_selector(inp, claim))
-        address = claims.read_address(inp, ctx.fetched, requirement, claim)
+        address = _read_address(ctx, key, claim)
         if address.value is None:
             if address.problem:
                 ctx.warn(Reason.INVALID_ADDRESS, address.problem)
@@ -1278,9 +1280,7 @@ def _lb_known(ctx: _Context, index: int, claim: claims.Claim) -> list[str]:
     """The address of a bound service-lb claim, once read ([] while it is not)."""
     if claim.address_name is None:
         return []
-    requirement = _address_requirement(_lb_key(index))
-    ctx.require(requirement, claims.address_selector(ctx.inp, claim))
-    value = claims.read_address(ctx.inp, ctx.fetched, requirement, claim).value
+    value = _read_address(ctx, _lb_key(index), claim).value
     return [value] if value else []
 
 

@@ -93,10 +93,8 @@ def keep(observed: ObservedEndpoint) -> dict:
 
 def read_observed(obj: object) -> ObservedEndpoint | None:
     """The observed DNSEndpoint, or None when its name cannot be read."""
-    if not isinstance(obj, dict):
-        return None
-    meta = obj.get("metadata")
-    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not isinstance(meta.get("namespace"), str):
+    meta = structs.named_meta(obj)
+    if meta is None:
         return None
     spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
     endpoints = spec.get("endpoints", [])

@@ -67,6 +67,14 @@ def struct_to_py(s: struct_pb2.Struct) -> dict:
     return {k: value_to_py(fields[k]) for k in fields}
 
 
+def named_meta(obj: object) -> dict | None:
+    """An object's metadata, when it has a string name and namespace; else None."""
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not isinstance(meta.get("namespace"), str):
+        return None
+    return meta
+
+
 def plain(v: object) -> object:
     """Python for a value that may be, or hold, OPAQUE tokens."""
     if isinstance(v, struct_pb2.Value):
