@@ -1345,7 +1345,7 @@ def _lb_written(ctx: _Context, out: ServiceLb, observed: dict[int, claims.Claim]
         known = _lb_known(ctx, index, claim)
         if (claim.bound and not known) or set(known) & named:
             out.slots[index] = RoleState(vip=None, claim=claim, hold=not known, condition=_NO_CONDITION)
-            kept.update((index, a) for a in known)
+            kept.update((index, a) for a in known or ([ctx.lb_recorded[index]] if index in ctx.lb_recorded else []))
             continue
         why = f"XR {ctx.req.xr_name} sets {var} itself in {label}"
         out.slots[index] = _release(ctx, _lb_key(index), claim, RoleState(vip=None, condition=_NO_CONDITION), why)
@@ -1376,6 +1376,10 @@ def _lb_unwanted(ctx: _Context, out: ServiceLb, observed: dict[int, claims.Claim
         else:
             out.slots[index] = RoleState(vip=None, claim=claim, hold=True, condition=_NO_CONDITION)
     _drop_lone_usages(ctx, out, usages_seen)
+    # The claims kept keep their record of which address each holds (see _service_lb).
+    held = {i for i, state in out.slots.items() if state.claim is not None and not state.releasing}
+    ctx.decision.status[LB_STATUS_KEY] = ",".join(f"{i}={a}" for i, a in sorted(ctx.lb_recorded.items()) if i in held)
+    ctx.decision.lb_active = True
     if not cls.found:
         if cls.problem:
             reason, message = Reason.INVALID_CLUSTER_CLASS, cls.problem  # warned in _decide

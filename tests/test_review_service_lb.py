@@ -312,3 +312,27 @@ def test_another_claim_api_version_keeps_the_claims_of_a_class_that_lost_the_var
     out = run(xr(), observed, [*STORE, *WORLD[1:], *store], inp=_V1BETA2)
     assert out.fatal is None
     assert "vip-claim-service-lb-0" in out.desired
+
+
+# The last review (helper-16): the record of which claim holds which address survives while claims are held.
+
+RECORD = "0=10.0.2.10,1=10.0.2.11"
+
+
+def test_while_the_class_cannot_be_read_the_address_record_stays():
+    observed, store = with_lb(*live(), lb_claims(2))
+    composite = xr(annotations={COUNT: "2"})
+    composite["status"] = {"vip": {"serviceLb": RECORD}}
+    out = run(composite, observed, [*STORE[1:], LB_POOL, *store])
+    assert "vip-claim-service-lb-0" in out.desired
+    assert out.status.get("serviceLb") == RECORD
+
+
+def test_with_the_xrs_own_list_a_held_claims_address_record_stays():
+    observed, store = with_lb(*live(), lb_claims(2))
+    composite = xr(annotations={COUNT: "2"}, variables=[{"name": "serviceLbVips", "value": ["10.0.2.99"]}])
+    composite["status"] = {"vip": {"serviceLb": RECORD}}
+    store = [a for a in store if a["metadata"]["name"] != "vip-lb-c1-0"]
+    out = run(composite, observed, [*WORLD, *store])
+    assert "vip-claim-service-lb-0" in out.desired
+    assert out.status.get("serviceLb") == "0=10.0.2.10"
