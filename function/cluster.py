@@ -29,9 +29,10 @@ class ObservedCluster:
     host: str | None  # spec.controlPlaneEndpoint.host; never changes once set
     port: int | None
     variables: dict[str, object]  # our VIP variables as the Cluster carries them
-    ingress_annotation: str | None
+    ingress_annotation: str | None  # the annotation's (first) ingress VIP
     ready: bool
     deleting: bool = False  # metadata.deletionTimestamp is set
+    ingress_secondary: str | None = None  # the annotation's second VIP (dual stack: "<primary>,<secondary>")
 
     @property
     def label(self) -> str:
@@ -41,7 +42,8 @@ class ObservedCluster:
 def variable_names(inp: Input) -> set[str]:
     """The topology variables the function reads back: the roles' VIPs and service-lb addresses, and the DNS
     name where dns is on."""
-    names = {inp.roles.control_plane.variable, inp.roles.ingress.variable, inp.roles.service_lb.variable}
+    names = {inp.roles.control_plane.variable, inp.roles.ingress.variable, inp.roles.service_lb.variable,
+             *(secondary_variable(inp, r) for r in (inp.roles.control_plane, inp.roles.ingress))}
     if inp.dns is not None:
         names.add(inp.dns.variable)
     return names
@@ -71,7 +73,7 @@ def read_observed(obj: dict | None, inp: Input) -> ObservedCluster | None:
         if isinstance(v, dict) and v.get("name") in wanted and "value" in v:
             variables[v["name"]] = structs.plain(v["value"])
     annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
-    ingress = addresses.parse_ip(annotations.get(inp.annotations.ingress_vip))
+    ingress, secondary = _ingress_vips(annotations.get(inp.annotations.ingress_vip))
     # v1beta2 summarises health in Available; v1beta1 in Ready.
     ready_type = "Available" if obj.get("apiVersion") == V1BETA2 else "Ready"
     status = obj.get("status")
@@ -84,7 +86,21 @@ def read_observed(obj: dict | None, inp: Input) -> ObservedCluster | None:
         ingress_annotation=ingress,
         ready=_condition_true(status, ready_type),
         deleting=bool(meta.get("deletionTimestamp")),
+        ingress_secondary=secondary,
     )
+
+
+def _ingress_vips(value: object) -> tuple[str | None, str | None]:
+    """The ingress annotation's VIPs: one address, or two comma-separated (a dual-stack pair, as kube-vip reads it)."""
+    if isinstance(value, str) and value.count(",") == 1:
+        first, second = (addresses.parse_ip(part) for part in value.split(","))
+        return (first, second) if first and second else (None, None)
+    return addresses.parse_ip(value), None
+
+
+def secondary_variable(inp: Input, role: object) -> str:
+    """The topology variable of a role's other-family VIP: the Input's, or the role's variable followed by Secondary."""
+    return role.secondary_variable or f"{role.variable}Secondary"
 
 
 def _class_parts(topology: dict) -> tuple[object, object]:
@@ -119,6 +135,7 @@ def render(
     port: int,
     variables: dict[str, str],
     ingress_vip: str | None,
+    ingress_secondary: str | None = None,
 ) -> dict:
     """The desired Cluster.
 
@@ -143,5 +160,6 @@ def render(
         topology.pop("variables", None)
     meta: dict = {"name": name, "namespace": namespace}
     if ingress_vip is not None:
-        meta["annotations"] = {inp.annotations.ingress_vip: ingress_vip}
+        pair = f"{ingress_vip},{ingress_secondary}" if ingress_secondary else ingress_vip
+        meta["annotations"] = {inp.annotations.ingress_vip: pair}
     return {"apiVersion": inp.cluster.api_version, "kind": "Cluster", "metadata": meta, "spec": out_spec}

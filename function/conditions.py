@@ -18,6 +18,8 @@ import enum
 CONTROL_PLANE_READY = "ControlPlaneVIPReady"
 INGRESS_READY = "IngressVIPReady"
 SERVICE_LB_READY = "ServiceLBVIPsReady"
+CONTROL_PLANE_SECONDARY_READY = "ControlPlaneSecondaryVIPReady"  # dual stack: the other family's VIP
+INGRESS_SECONDARY_READY = "IngressSecondaryVIPReady"
 
 
 class Reason(str, enum.Enum):
@@ -43,6 +45,7 @@ class Reason(str, enum.Enum):
     INVALID_POOL = "InvalidPool"
     INVALID_DNS_NAME = "InvalidDNSName"
     DNS_NAME_MISMATCH = "DNSNameMismatch"
+    FAMILY_MISMATCH = "AddressFamilyMismatch"
 
 
 class Severity(str, enum.Enum):

@@ -34,13 +34,24 @@ import dataclasses
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from function import addresses, adopt, claims, clusterclass, pools, ranges, structs, usages
+from function import (
+    addresses,
+    adopt,
+    claims,
+    clusterclass,
+    pools,
+    ranges,
+    structs,
+    usages,
+)
 from function import cluster as clusters
 from function import dns as dnss
 from function import xr as xrs
 from function.conditions import (
     CONTROL_PLANE_READY,
+    CONTROL_PLANE_SECONDARY_READY,
     INGRESS_READY,
+    INGRESS_SECONDARY_READY,
     SERVICE_LB_READY,
     Condition,
     Reason,
@@ -68,6 +79,11 @@ LB_CLAIM_PREFIX = "vip-claim-service-lb-"
 LB_USAGE_PREFIX = "vip-usage-service-lb-"
 LB_STATUS_KEY = "serviceLb"  # "0=10.0.2.10,1=10.0.2.11": which claim holds which listed address
 DNS = dnss.RESOURCE  # one of ours only while the Input sets dns
+# Dual stack: a role's VIP of the other address family, where the ClusterClass defines its secondary variable.
+SECONDARY = {CONTROL_PLANE: "control-plane-secondary", INGRESS: "ingress-secondary"}
+SECONDARY_CLAIM_RESOURCE = {SECONDARY[k]: v + "-secondary" for k, v in CLAIM_RESOURCE.items()}
+SECONDARY_USAGE_RESOURCE = {SECONDARY[k]: v + "-secondary" for k, v in USAGE_RESOURCE.items()}
+SECONDARY_STATUS_KEYS = {CONTROL_PLANE: "controlPlaneSecondary", INGRESS: "ingressSecondary"}
 
 # Where a VIP came from, as recorded in the XR's status.
 POOL = "Pool"
@@ -106,6 +122,7 @@ class Decision:
     # Crossplane derives it from the composed resources, and names the unready ones.
     xr_ready: bool | None = None
     lb_active: bool = False  # the XR uses service-lb addresses: their status field is the function's
+    secondary_active: bool = False  # the XR has (or had) a dual-stack pair: the secondary status fields are the function's
 
 
 @dataclasses.dataclass
@@ -146,6 +163,9 @@ class _Context:
     lb_names: set[str] = dataclasses.field(default_factory=set)  # observed service-lb claims and Usages of ours
     lb_others: set[str] = dataclasses.field(default_factory=set)  # of those names, but not ours
     lb_recorded: dict[int, str] = dataclasses.field(default_factory=dict)  # index -> address, from the XR's status
+    dual: dict[str, str] = dataclasses.field(default_factory=dict)  # role -> its secondary variable, where the class defines it
+    family: dict[str, str] = dataclasses.field(default_factory=dict)  # slot key -> the address family its new claim needs
+    sec_others: set[str] = dataclasses.field(default_factory=set)  # secondary claim and Usage names that are not ours
 
     def require(self, name: str, selector: Selector) -> None:
         self.decision.requirements[name] = selector
@@ -197,6 +217,7 @@ def decide(
         by_name=by_name,
     )
     ctx.lb_names, ctx.lb_others = lb_names_of(observed, earlier, inp)
+    _read_secondaries(ctx)
     if by_name:
         _adopt(ctx)
     return _decide(ctx)
@@ -225,7 +246,10 @@ def _adopt(ctx: _Context) -> None:
         elif existing is not None:
             ctx.cluster = existing
             ctx.adopted.add(CLUSTER)
-    for key, role in ((CONTROL_PLANE, inp.roles.control_plane), (INGRESS, inp.roles.ingress)):
+    looked = [(CONTROL_PLANE, inp.roles.control_plane), (INGRESS, inp.roles.ingress)]
+    # A secondary claim only where the class wants the pair (a lookup is no reason to make one).
+    looked += [(SECONDARY[key], _secondary_role(ctx, key)) for key in ctx.dual]
+    for key, role in looked:
         if ctx.claims[key] is not None:
             continue
         selector = adopt.claim_selector(inp, role, req)
@@ -253,21 +277,30 @@ def _decide(ctx: _Context) -> Decision:
     if inp.manual_vips.check_pools:
         cp = _check_manual(ctx, Slot(CONTROL_PLANE, inp.roles.control_plane, CONTROL_PLANE_READY), cp)
         ing = _check_manual(ctx, Slot(INGRESS, inp.roles.ingress, INGRESS_READY), ing)
+    second = {key: _secondary(ctx, key, state) for key, state in ((CONTROL_PLANE, cp), (INGRESS, ing))}
+    second = {key: state for key, state in second.items() if state is not None}
     lb = _service_lb(ctx)
-    cp, cluster = _compose_cluster(ctx, cp, ing, lb)
+    cp, cluster = _compose_cluster(ctx, cp, ing, lb, second)
     for role_key, role, state in ((CONTROL_PLANE, inp.roles.control_plane, cp), (INGRESS, inp.roles.ingress, ing)):
         _compose_claim(ctx, role_key, role, state, cluster)
+    for key, state in second.items():
+        _compose_claim(ctx, SECONDARY[key], _secondary_role(ctx, key), state, cluster)
     for i, state in sorted(lb.slots.items()):
         _compose_claim(ctx, _lb_key(i), inp.roles.service_lb, state, cluster)
-    _compose_dns(ctx, cluster, cp, ing)
+    _compose_dns(ctx, cluster, cp, ing, second)
 
-    decision.conditions = [cp.condition, ing.condition, *([lb.condition] if lb.condition else [])]
+    decision.conditions = [cp.condition, ing.condition, *(s.condition for s in second.values()),
+                           *([lb.condition] if lb.condition else [])]
     for role_key, state in ((CONTROL_PLANE, cp), (INGRESS, ing)):
         vip_key, source_key = STATUS_KEYS[role_key]
         if state.vip:
             decision.status[vip_key] = state.vip
             if state.source:
                 decision.status[source_key] = state.source
+    for role_key, state in second.items():
+        decision.secondary_active = True
+        if state.vip and not state.releasing:
+            decision.status[SECONDARY_STATUS_KEYS[role_key]] = state.vip
     decision.converged = bool(
         cp.condition.status
         and ing.condition.status
@@ -276,6 +309,7 @@ def _decide(ctx: _Context) -> Decision:
         and not ing.releasing
         and not cp.hold
         and not ing.hold
+        and all(s.condition.status and not s.releasing and not s.hold for s in second.values())
         and (lb.condition is None or lb.condition.status)
         and not any(state.releasing or state.hold for state in lb.slots.values())
         and not ctx.adopted  # the next reconcile sees them observed: soon, not after the converged TTL
@@ -285,7 +319,7 @@ def _decide(ctx: _Context) -> Decision:
     decision.ttl = parse_duration(inp.ttl.converged if decision.converged else inp.ttl.waiting)
     if cluster is None and all(c.ready for c in decision.composed.values()):
         decision.xr_ready = False
-    _guard(ctx.observed, decision, (*_ours(inp), *sorted(ctx.lb_names)))
+    _guard(ctx.observed, decision, (*_ours(inp), *sorted(ctx.lb_names), *_secondary_names(ctx)))
     return decision
 
 
@@ -303,11 +337,11 @@ def _lb_recorded(value: object) -> dict[int, str]:
 
 def _claim_rn(key: str) -> str:
     """The composed-resource name of a role's claim; service-lb-<i> for the service-lb addresses."""
-    return CLAIM_RESOURCE.get(key) or LB_CLAIM_PREFIX + key.rpartition("-")[2]
+    return CLAIM_RESOURCE.get(key) or SECONDARY_CLAIM_RESOURCE.get(key) or LB_CLAIM_PREFIX + key.rpartition("-")[2]
 
 
 def _usage_rn(key: str) -> str:
-    return USAGE_RESOURCE.get(key) or LB_USAGE_PREFIX + key.rpartition("-")[2]
+    return USAGE_RESOURCE.get(key) or SECONDARY_USAGE_RESOURCE.get(key) or LB_USAGE_PREFIX + key.rpartition("-")[2]
 
 
 def lb_index(name: str) -> int | None:
@@ -569,7 +603,7 @@ def _claim_deleting(ctx: _Context, slot: Slot, claim: claims.Claim, live: str | 
     It is never a source of a VIP: IPAM frees its address as soon as the deletion completes.
     """
     role_key, role, cond_type = slot.key, slot.role, slot.condition
-    ctx.decision.released.add(CLAIM_RESOURCE[role_key])
+    ctx.decision.released.add(_claim_rn(role_key))
     what = f"{role.label_value} VIP"
     if live and ctx.sources.get(role_key) == MANUAL:
         # The live VIP is the user's own; this claim was made for the pool VIP that replaces it.
@@ -807,6 +841,14 @@ def _manual_problem(ctx: _Context, role_key: str, vip: str) -> tuple[Reason, str
             f"the manual {what} {vip} of XR {req.xr_name} ({field}) is the address {other.label} holds for the "
             f"{'ingress' if other_key == INGRESS else 'control-plane'} VIP: two roles cannot share one address. "
             f"Set another address in {field}")
+    for skey in SECONDARY.values():
+        claim = ctx.claims.get(skey)
+        if claim is not None and not claim.deleting and claim.bound:
+            held = _address(ctx, skey, claim)
+            if _known(held) and _explains(held, vip):
+                return Reason.CONFLICT, (
+                    f"the manual {what} {vip} of XR {req.xr_name} ({field}) is the address {claim.label} holds for a "
+                    f"secondary (dual-stack) VIP: two roles cannot share one address. Set another address in {field}")
     lb_in_use = ctx.cls.found and ctx.cls.defines(inp.roles.service_lb.variable)
     for index, claim in sorted(_observed_lb(ctx)[0].items()):
         if not claim.deleting and vip in _lb_known(ctx, index, claim):
@@ -877,21 +919,28 @@ def _check_manual(ctx: _Context, slot: Slot, state: RoleState) -> RoleState:
 # --- allocation from pools ---------------------------------------------------------------
 
 
-def _pool_choice(ctx: _Context, role: Role) -> pools.Choice:
+def _pool_choice(ctx: _Context, role: Role, family: str | None = None) -> pools.Choice:
     req = ctx.req
     reqs = pools.requirements(ctx.inp, role.label_value, req.class_name, req.namespace)
     for name, selector in reqs.items():
         ctx.require(name, selector)
-    return pools.choose(ctx.inp, ctx.fetched, role.label_value, req.class_name, reqs, req.namespace)
+    return pools.choose(ctx.inp, ctx.fetched, role.label_value, req.class_name, reqs, req.namespace, family)
 
 
-def _no_pool_message(ctx: _Context, role: Role, choice: pools.Choice) -> tuple[Reason, str]:
+def _no_pool_message(ctx: _Context, role: Role, choice: pools.Choice, family: str | None = None) -> tuple[Reason, str]:
     req, labels = ctx.req, ctx.inp.labels
+    of = f"{family} " if family else ""
     if choice.candidates:
         listed = ", ".join(f"{p.label} (free {p.free}, total {p.total})" for p in choice.candidates)
         return Reason.POOL_EXHAUSTED, (
-            f"every pool for ClusterClass {req.class_name} and role {role.label_value} is exhausted: {listed}. "
+            f"every {of}pool for ClusterClass {req.class_name} and role {role.label_value} is exhausted: {listed}. "
             "Add addresses to one of them, or label another pool for this class and role."
+        )
+    if family:
+        return Reason.POOL_NOT_FOUND, (
+            f"no {family} pool for ClusterClass {req.class_name} and role {role.label_value} (the ClusterClass asks for "
+            f"a VIP of each address family; a pool's family is read from its spec.addresses): label a pool of {family} "
+            f"addresses with {labels.cluster_class}={req.class_name} and {labels.role}={role.label_value}"
         )
     kinds = " or ".join(
         f"{k.kind}{' in namespace ' + req.namespace if k.namespaced else ''}" for k in ctx.inp.ipam.pool_kinds
@@ -942,7 +991,7 @@ def _can_move(ctx: _Context, role_key: str, claim: claims.Claim, choice: pools.C
     protected by a Usage (a live Cluster's re-made claim) stays where it is.
     """
     target = choice.pool
-    if target is None or USAGE_RESOURCE[role_key] in ctx.observed or CLAIM_RESOURCE[role_key] not in ctx.observed:
+    if target is None or _usage_rn(role_key) in ctx.observed or _claim_rn(role_key) not in ctx.observed:
         return False  # a claim found existing (adopt.py) is not ours to move before it is composed
     return (target.kind.kind, target.name) != (claim.pool_ref.kind, claim.pool_ref.name)
 
@@ -958,8 +1007,9 @@ def _allocate(
     ``live``: the VIP a live Cluster already uses, which stays meanwhile (see _unbound_under).
     """
     role_key, role, cond_type = slot.key, slot.role, slot.condition
+    family = ctx.family.get(role_key)
     if claim is None:
-        choice = _pool_choice(ctx, role)
+        choice = _pool_choice(ctx, role, family)
         if role_key in ctx.looking_up:
             name = claims.name_for(role, ctx.req.name)
             message = f"waiting for Crossplane to tell whether IPAddressClaim {ctx.req.namespace}/{name} exists already"
@@ -973,12 +1023,16 @@ def _allocate(
                 ),
             )
         if choice.pool is None:
-            reason, message = _no_pool_message(ctx, role, choice)
+            reason, message = _no_pool_message(ctx, role, choice, family)
             if not required:
                 message += "; the Cluster is composed without it, and it is added once a pool has room"
             ctx.warn(reason, message)
             return RoleState(vip=None, blocks=required, condition=Condition(cond_type, False, reason, message))
         claim = claims.new(role, ctx.req.name, ctx.req.namespace, choice.pool)
+        if role_key in SECONDARY_CLAIM_RESOURCE and not addresses.is_object_name(claim.name):
+            msg = (f"XR {ctx.req.xr_name}: the claim name {claim.name!r} (from Input roles.*.secondaryClaimName "
+                   f"{role.claim_name!r}) is not a valid object name; use a shorter XR name or claim pattern")
+            raise Fatal(msg)
         return RoleState(
             vip=None,
             claim=claim,
@@ -992,7 +1046,7 @@ def _allocate(
         )
     if not claim.bound:
         # Pools are required while the claim is unbound, so it can move if its pool cannot serve it.
-        choice = _pool_choice(ctx, role)
+        choice = _pool_choice(ctx, role, family)
         reason, message = _pending(ctx, role_key, claim)
         if reason is not None and _can_move(ctx, role_key, claim, choice):
             target = choice.pool
@@ -1060,6 +1114,240 @@ def _release(ctx: _Context, role_key: str, claim: claims.Claim, state: RoleState
     return dataclasses.replace(state, claim=claim, releasing=True)
 
 
+# --- dual stack: a VIP of each address family (roles.*.secondaryVariable) -------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _SecondaryRole:
+    """A role's VIP of the other family: the role's pools and label, a variable and a claim name of its own."""
+
+    label_value: str
+    variable: str
+    claim_name: str
+
+
+def _secondary_role(ctx: _Context, key: str) -> _SecondaryRole:
+    role = ctx.inp.roles.control_plane if key == CONTROL_PLANE else ctx.inp.roles.ingress
+    return _SecondaryRole(
+        label_value=role.label_value,
+        variable=clusters.secondary_variable(ctx.inp, role),
+        claim_name=role.secondary_claim_name or f"{role.claim_name}-secondary",
+    )
+
+
+def _secondary_names(ctx: _Context) -> tuple[str, ...]:
+    """The observed secondary claims and Usages that are the function's."""
+    names = (*SECONDARY_CLAIM_RESOURCE.values(), *SECONDARY_USAGE_RESOURCE.values())
+    return tuple(n for n in names if n in ctx.observed and n not in ctx.sec_others)
+
+
+def _of_kind(name: str, obj: object, earlier: frozenset[str], api_version: str, kind: str) -> bool:
+    """Whether an observed resource of one of the function's optional names is the function's: of its kind (any
+    version of the group: the Input's apiVersion may change), and not one an earlier pipeline step desires."""
+    group = api_version.rpartition("/")[0]
+    seen = obj.get("apiVersion") if isinstance(obj, dict) else None
+    return (name not in earlier and isinstance(obj, dict)
+            and (seen is None or (isinstance(seen, str) and seen.rpartition("/")[0] == group))
+            and obj.get("kind") in (None, kind))
+
+
+def _read_secondaries(ctx: _Context) -> None:
+    """Which roles the ClusterClass gives a pair (it defines their secondary variable), and the observed
+    secondary claims of the function's. A resource of a secondary name that is another kind or an earlier
+    step's is left alone where the role has no pair, and Fatal where it has (see _secondary)."""
+    inp = ctx.inp
+    cp, ing = inp.roles.control_plane, inp.roles.ingress
+    for key, role, other in ((CONTROL_PLANE, cp, ing), (INGRESS, ing, cp)):
+        variable = clusters.secondary_variable(inp, role)
+        # A derived name that is another variable of the Input's is not this role's pair.
+        taken = {cp.variable, ing.variable, inp.roles.service_lb.variable, clusters.secondary_variable(inp, other),
+                 *((inp.dns.variable,) if inp.dns is not None else ())}
+        if ctx.cls.found and ctx.cls.defines(variable) and variable not in taken:
+            ctx.dual[key] = variable
+        skey = SECONDARY[key]
+        for name, api_version, kind in ((SECONDARY_CLAIM_RESOURCE[skey], inp.ipam.claim_api_version, "IPAddressClaim"),
+                                        (SECONDARY_USAGE_RESOURCE[skey], usages.API_VERSION, "Usage")):
+            if name in ctx.observed and not _of_kind(name, ctx.observed[name], ctx.earlier, api_version, kind):
+                ctx.sec_others.add(name)
+        name = SECONDARY_CLAIM_RESOURCE[skey]
+        claim = None
+        if name in ctx.observed and name not in ctx.sec_others:
+            claim = claims.read_observed(ctx.observed[name])
+            if claim is None:
+                msg = (f"the observed secondary {key} IPAddressClaim ({name}) has no readable metadata.name, "
+                       "namespace or spec.poolRef; nothing is applied until it has")
+                raise Fatal(msg)
+        ctx.claims[skey] = claim
+        if key in ctx.dual:
+            ctx.family[key] = inp.dual_stack.primary_family
+    clash = sorted(n for n in ctx.sec_others if any(n.startswith((CLAIM_RESOURCE[k], USAGE_RESOURCE[k]))
+                                                    for k in ctx.dual))
+    if clash:
+        msg = (f"{', '.join(clash)}: composed resources of these names are the function's secondary (dual-stack) claims "
+               f"and Usages, but these are of another kind or an earlier pipeline step's, and {ctx.cls.label} asks for "
+               "a VIP pair; rename them")
+        raise Fatal(msg)
+
+
+def _live_secondary(ctx: _Context, key: str, variable: str) -> str | None:
+    """The secondary VIP the live Cluster carries: its variable (canonical where an IP), or for ingress the
+    annotation's second address."""
+    if ctx.cluster is None:
+        return None
+    value = ctx.cluster.variables.get(variable)
+    if isinstance(value, str) and value:
+        return addresses.parse_ip(value) or value
+    return ctx.cluster.ingress_secondary if key == INGRESS else None
+
+
+def _written_secondary(ctx: _Context, variable: str) -> object:
+    """The value the XR writes for the secondary variable itself, or None."""
+    return next((structs.plain(v.get("value")) for v in ctx.req.spec["topology"].get("variables") or []
+                 if isinstance(v, dict) and v.get("name") == variable and "value" in v), None)
+
+
+def _secondary(ctx: _Context, key: str, primary: RoleState) -> RoleState | None:
+    """The role's VIP of the other address family, where the ClusterClass defines the secondary variable.
+
+    Claimed from a pool of the role whose spec.addresses are of the other family than the primary VIP's
+    (before that is known, than dual_stack.primaryFamily). A new Cluster waits for it as for the primary,
+    but a missing or exhausted pool of that family never holds it back. A live Cluster's secondary VIP
+    never changes; one it lacks is added once bound. It goes (its claim released) only when the XR
+    turns it off: the dual-stack annotation "false", ingress turned off, the primary VIP made the XR's
+    own, or the variable written on the XR. A ClusterClass that cannot be read, or lost the variable,
+    releases nothing. None: the role has no pair and nothing of one exists.
+    """
+    inp, req, cls = ctx.inp, ctx.req, ctx.cls
+    skey = SECONDARY[key]
+    role = _secondary_role(ctx, key)
+    cond = CONTROL_PLANE_SECONDARY_READY if key == CONTROL_PLANE else INGRESS_SECONDARY_READY
+    slot = Slot(skey, role, cond)
+    claim = ctx.claims[skey]
+    live = _live_secondary(ctx, key, role.variable)
+    what = f"secondary {key} VIP"
+    if not cls.found:
+        if claim is None and live is None:
+            return None  # whether a pair is wanted waits for the class
+        if claim is not None and claim.deleting:
+            ctx.decision.released.add(_claim_rn(skey))
+            usage_claim, claim = claim, None
+        else:
+            usage_claim = None
+        if cls.problem:
+            reason, message = Reason.INVALID_CLUSTER_CLASS, cls.problem
+        elif cls.resolved:
+            reason, message = Reason.CLUSTER_CLASS_NOT_FOUND, f"{cls.label} not found"
+        else:
+            reason, message = Reason.WAITING_FOR_CLUSTER_CLASS, f"waiting for Crossplane to fetch {cls.label}"
+        message += f"; whether a {what} is wanted depends on its {role.variable} variable, so it stays as it is"
+        return RoleState(vip=live, claim=claim, hold=claim is not None, usage_claim=usage_claim, source=POOL if live else None,
+                         condition=Condition(cond, False, reason, message))
+    if key not in ctx.dual and claim is None:
+        return None  # no pair: a variable the XR writes passes through, as any other
+    written = _written_secondary(ctx, role.variable)
+    off = None
+    if key == INGRESS and req.ingress_disabled:
+        off = f"XR annotated {inp.annotations.ingress_enabled}=\"false\""
+    elif req.dual_stack_disabled:
+        off = f"XR annotated {inp.annotations.dual_stack}=\"false\""
+    elif primary.source == MANUAL:
+        off = (f"the {key} VIP {primary.vip} is the XR's own: a secondary VIP is claimed only beside a pool VIP (write "
+               f"{role.variable} in {inp.xr.cluster_spec_path}.topology.variables for one of your own)")
+    elif written is not None:
+        off = f"XR {req.xr_name} sets {role.variable} itself in {inp.xr.cluster_spec_path}.topology.variables"
+    if key not in ctx.dual and off is None:
+        return _secondary_without_variable(ctx, slot, claim, live)
+    if off is not None:
+        return _secondary_off(ctx, slot, claim, off, written if key in ctx.dual else None)
+    if claim is not None and claim.deleting:
+        return _claim_deleting(ctx, slot, claim, live, required=False)
+    family = pools.family(primary.vip)
+    if family is None and key == CONTROL_PLANE and ctx.cluster is not None:
+        family = pools.family(_str(ctx.cluster.variables.get(inp.roles.control_plane.variable)))
+    family = family or inp.dual_stack.primary_family
+    ctx.family[skey] = pools.other_family(family)
+    address = _address(ctx, skey, claim)
+    if live is not None:
+        if addresses.parse_ip(live) is None:
+            # A name, not an address: the user's own, which no pool reserves. It stays.
+            return RoleState(vip=live, claim=claim, hold=claim is not None and claim.bound and not _known(address),
+                             source=MANUAL, condition=Condition(cond, True, Reason.MANUAL, f"{what} {live} on {ctx.cluster.label}"))
+        if claim is None:
+            return _remake(ctx, slot, live)
+        if not claim.bound:
+            return _unbound_under(ctx, slot, claim, live, required=False)
+        if not _known(address):
+            return _hold(ctx, slot, claim, address, live, source=POOL)
+        if not _explains(address, live):
+            ctx.warn(
+                Reason.ADDRESS_MISMATCH,
+                f"{ctx.cluster.label} carries {role.variable}={live}, but {claim.label} is bound to {address.value} (the "
+                f"Cluster was changed by hand, or the claim made again after a hand deletion). The VIPs of a live cluster "
+                f"never change, so {live} stays: reserve it in {claim.pool_ref.label} (spec.excludedAddresses) so IPAM "
+                f"gives it to no other cluster; the claim holds {address.value} until the XR turns the pair off "
+                f"({inp.annotations.dual_stack}=\"false\").",
+            )
+        return _serves(slot, live, claim, ctx.cluster)
+    state = _allocate(ctx, slot, claim, address, required=False)
+    if state.vip is not None and pools.family(state.vip) == family and state.claim is not None:
+        # Its pool was of the primary's family after all (edited, or the primary's claim bound in the other
+        # family than was asked): it holds nothing the Cluster uses, so it is made again from the right one.
+        message = (f"{state.claim.label} is bound to {state.vip}, of the same family ({family}) as the {key} VIP "
+                   f"{primary.vip}; it is released and claimed again from a pool of {pools.other_family(family)} addresses. "
+                   f"Check the spec.addresses of {state.claim.pool_ref.label}")
+        ctx.warn(Reason.FAMILY_MISMATCH, message)
+        waiting = RoleState(vip=None, blocks=True, condition=Condition(cond, False, Reason.FAMILY_MISMATCH, message))
+        return _release(ctx, skey, state.claim, waiting, f"of the {key} VIP's family ({family})")
+    return state
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _secondary_off(ctx: _Context, slot: Slot, claim: claims.Claim | None, why: str, written: object) -> RoleState:
+    """The XR turned the secondary VIP off, or made it its own: the claim goes, unless the XR's own value
+    is its address (then it stays claimed) or its address is not read yet."""
+    manual = None
+    if written is not None:
+        manual = addresses.parse_ip(written) if isinstance(written, str) else None
+        if manual is None:
+            msg = (f"XR {ctx.req.xr_name} sets {slot.role.variable} in {ctx.inp.xr.cluster_spec_path}.topology.variables "
+                   f"to {structs.describe(written)}, which is not an IP address; fix it, or remove it to have the "
+                   "secondary VIP claimed from a pool")
+            raise Fatal(msg)
+    source = MANUAL if manual else None
+    state = RoleState(vip=manual, source=source,
+                      condition=Condition(slot.condition, True, Reason.MANUAL if manual else Reason.DISABLED,
+                                          f"secondary VIP {manual} set by the XR" if manual else f"no secondary VIP: {why}"))
+    if claim is None:
+        return state
+    if claim.deleting:
+        ctx.decision.released.add(_claim_rn(slot.key))
+        return state
+    address = _address(ctx, slot.key, claim)
+    if manual and claim.bound and not _known(address):
+        return dataclasses.replace(_hold(ctx, slot, claim, address, manual, source=MANUAL), condition=state.condition)
+    if manual and claim.bound and _explains(address, manual):
+        return dataclasses.replace(state, claim=claim, source=POOL)  # its own address: it stays claimed
+    return _release(ctx, slot.key, claim, state, why)
+
+
+def _secondary_without_variable(ctx: _Context, slot: Slot, claim: claims.Claim, live: str | None) -> RoleState:
+    """The ClusterClass no longer defines the secondary variable: CAPI would reject it, so the Cluster loses
+    the variable, but the claim stays (the workload cluster's kube-vip may still hold its address)."""
+    if claim.deleting:
+        ctx.decision.released.add(_claim_rn(slot.key))
+        return RoleState(vip=None, condition=Condition(slot.condition, True, Reason.DISABLED, "no secondary VIP"))
+    address = _address(ctx, slot.key, claim)
+    vip = live or (address.value if _known(address) else None)
+    message = clusterclass.missing_variable_message(ctx.cls, slot.role.variable, f"the secondary VIP {vip or ''}".rstrip()) + (
+        f". {claim.label} is kept; to release it annotate the XR {ctx.inp.annotations.dual_stack}=\"false\"")
+    ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, message)
+    return RoleState(vip=live, claim=claim, hold=claim.bound and not _known(address), source=POOL,
+                     condition=Condition(slot.condition, False, Reason.CLUSTER_CLASS_MISSING_VARIABLE, message))
+
+
 # --- service load-balancer addresses (roles.serviceLb) -------------------------------------
 
 
@@ -1108,12 +1396,7 @@ def lb_names_of(observed: dict[str, dict], earlier: frozenset[str], inp: Input) 
         if lb_index(name) is None:
             continue
         api_version, kind = kinds[LB_USAGE_PREFIX if name.startswith(LB_USAGE_PREFIX) else LB_CLAIM_PREFIX]
-        group = api_version.rpartition("/")[0]  # any version of the kind: the Input's apiVersion may change
-        seen = obj.get("apiVersion") if isinstance(obj, dict) else None
-        mine = (name not in earlier and isinstance(obj, dict)
-                and (seen is None or (isinstance(seen, str) and seen.rpartition("/")[0] == group))
-                and obj.get("kind") in (None, kind))
-        (ours if mine else others).add(name)
+        (ours if _of_kind(name, obj, earlier, api_version, kind) else others).add(name)
     return ours, others
 
 
@@ -1462,7 +1745,9 @@ def _compose_claim(ctx: _Context, role_key: str, role: Role, state: RoleState, c
     ctx.decision.composed[usage_name] = Composed(resource=resource, ready=observed_usage is not None and observed_usage.ready)
 
 
-def _compose_cluster(ctx: _Context, cp: RoleState, ing: RoleState, lb: ServiceLb) -> tuple[RoleState, dict | None]:
+def _compose_cluster(
+    ctx: _Context, cp: RoleState, ing: RoleState, lb: ServiceLb, second: dict[str, RoleState]
+) -> tuple[RoleState, dict | None]:
     """Compose the Cluster, or hold it back; returns the control-plane state as finally reported."""
     inp, req, obs, cls = ctx.inp, ctx.req, ctx.cluster, ctx.cls
     cp_var, ing_var = inp.roles.control_plane.variable, inp.roles.ingress.variable
@@ -1491,7 +1776,7 @@ def _compose_cluster(ctx: _Context, cp: RoleState, ing: RoleState, lb: ServiceLb
                 reason = Reason.WAITING_FOR_CLUSTER_CLASS
                 message = f"waiting for Crossplane to fetch {cls.label}; the Cluster is held back until it is read"
             return dataclasses.replace(cp, condition=Condition(CONTROL_PLANE_READY, False, reason, message)), None
-        if ing.blocks or cp.blocks:
+        if ing.blocks or cp.blocks or any(s.blocks for s in second.values()):
             return cp, None
 
     # Which VIP variables to set: what the class defines; while the class cannot be
@@ -1507,6 +1792,10 @@ def _compose_cluster(ctx: _Context, cp: RoleState, ing: RoleState, lb: ServiceLb
         variables[cp_var] = kept if isinstance(kept, str) and kept else cp.vip
     if ing.vip is not None and wanted(ing_var):
         variables[ing_var] = ing.vip
+    for key, state in second.items():
+        var = _secondary_role(ctx, key).variable
+        if state.vip is not None and wanted(var) and not (key == INGRESS and ing.vip is None):
+            variables[var] = state.vip
     lb_var = inp.roles.service_lb.variable
     if wanted(lb_var):
         kept = obs.variables.get(lb_var) if obs is not None else None
@@ -1541,8 +1830,10 @@ def _compose_cluster(ctx: _Context, cp: RoleState, ing: RoleState, lb: ServiceLb
             f"{obs.label} itself: the function keeps what the live Cluster has, and {where} can then follow it.",
         )
     name, namespace = (obs.name, obs.namespace) if obs else (req.name, req.namespace)
+    ing2 = second[INGRESS].vip if INGRESS in second and ing.vip is not None else None
+    cp2 = second[CONTROL_PLANE].vip if CONTROL_PLANE in second and host is not None else None
     if inp.dns is not None:
-        ctx.dns_records = _dns_records(ctx, name, namespace, host, ing.vip)
+        ctx.dns_records = _dns_records(ctx, name, namespace, host, ing.vip, cp2, ing2)
         _dns_variable(ctx, obs, variables, wanted)
     resource = clusters.render(
         inp,
@@ -1553,6 +1844,7 @@ def _compose_cluster(ctx: _Context, cp: RoleState, ing: RoleState, lb: ServiceLb
         port=port,
         variables=variables,
         ingress_vip=ing.vip,
+        ingress_secondary=ing2,
     )
     ctx.decision.composed[CLUSTER] = Composed(resource=resource, ready=obs is not None and obs.ready)
     label = f"Cluster {namespace}/{name}"
@@ -1565,21 +1857,32 @@ def _compose_cluster(ctx: _Context, cp: RoleState, ing: RoleState, lb: ServiceLb
     if ing.vip is not None and (obs is None or obs.ingress_annotation != ing.vip):
         origin = f" ({ing.origin})" if ing.origin else ""
         ctx.tell(Reason.ASSIGNED, f"ingress VIP {ing.vip}{origin} assigned to {label}", INGRESS)
+    for key, state in second.items():
+        var = _secondary_role(ctx, key).variable
+        if variables.get(var) and (obs is None or obs.variables.get(var) != variables[var]):
+            ctx.tell(Reason.ASSIGNED, f"secondary {key} VIP {variables[var]} assigned to {label}", SECONDARY[key])
     if ing.vip is None and obs is not None and obs.ingress_annotation is not None and not ing.releasing:
         if CLAIM_RESOURCE[INGRESS] not in ctx.decision.released:
             ctx.tell(Reason.RELEASED, f"ingress VIP {obs.ingress_annotation} removed from {label}", INGRESS)
     return cp, resource
 
 
-def _dns_records(ctx: _Context, name: str, namespace: str, host: str | None, ingress_vip: str | None) -> list[dnss.Record]:
-    """A record per VIP the Cluster carries: its endpoint host when that is an IP, its ingress VIP."""
+def _dns_records(
+    ctx: _Context, name: str, namespace: str, host: str | None, ingress_vip: str | None,
+    cp_secondary: str | None = None, ingress_secondary: str | None = None,
+) -> list[dnss.Record]:
+    """A record per VIP the Cluster carries: its endpoint host when that is an IP, its ingress VIP; with a
+    dual-stack pair, the other family's record of the same name (a secondary of the primary's family gets none)."""
     dns = ctx.inp.dns
     records = []
-    for role_key, template, field, vip in (
-        (CONTROL_PLANE, dns.control_plane_name, "dns.controlPlaneName", addresses.parse_ip(host)),
-        (INGRESS, dns.ingress_name, "dns.ingressName", ingress_vip),
+    host = addresses.parse_ip(host)
+    for role_key, template, field, vip, beside in (
+        (CONTROL_PLANE, dns.control_plane_name, "dns.controlPlaneName", host, None),
+        (INGRESS, dns.ingress_name, "dns.ingressName", ingress_vip, None),
+        (CONTROL_PLANE, dns.control_plane_name, "dns.controlPlaneName", addresses.parse_ip(cp_secondary), host),
+        (INGRESS, dns.ingress_name, "dns.ingressName", addresses.parse_ip(ingress_secondary), ingress_vip),
     ):
-        if vip is None or not template:
+        if vip is None or not template or (beside is not None and pools.family(beside) == pools.family(vip)):
             continue
         record_name = dnss.fill(template, name, namespace, dns.zone)
         if not dnss.valid_name(record_name):
@@ -1623,7 +1926,7 @@ def _dns_variable(ctx: _Context, obs: clusters.ObservedCluster | None, variables
             variables[var] = written
 
 
-def _compose_dns(ctx: _Context, cluster: dict | None, cp: RoleState, ing: RoleState) -> None:
+def _compose_dns(ctx: _Context, cluster: dict | None, cp: RoleState, ing: RoleState, second: dict[str, RoleState]) -> None:
     """The DNSEndpoint: the records of the Cluster's VIPs; once observed, kept or deliberately released.
 
     A name never outlives its address's claim: a claim released in this response while a record
@@ -1652,7 +1955,7 @@ def _compose_dns(ctx: _Context, cluster: dict | None, cp: RoleState, ing: RoleSt
         raise Fatal(msg)
     if cluster is None:
         if observed is not None:
-            _keep_dns(ctx, observed, cp, ing)
+            _keep_dns(ctx, observed, (cp, ing, *second.values()))
         return
     if not ctx.dns_records and observed is None:
         return
@@ -1673,15 +1976,15 @@ def _compose_dns(ctx: _Context, cluster: dict | None, cp: RoleState, ing: RoleSt
 def _released_now(ctx: _Context) -> list[tuple[str, claims.Claim, str | None]]:
     """The bound claims this response releases: (role, claim, its address or None while it is not known)."""
     out = []
-    for key in (CONTROL_PLANE, INGRESS):
-        claim = ctx.claims[key]
-        if CLAIM_RESOURCE[key] in ctx.decision.released and claim is not None and claim.bound:
+    for key in (CONTROL_PLANE, INGRESS, *SECONDARY.values()):
+        claim = ctx.claims.get(key)
+        if _claim_rn(key) in ctx.decision.released and claim is not None and claim.bound:
             address = _address(ctx, key, claim)
             out.append((key, claim, address.value if _known(address) else None))
     return out
 
 
-def _keep_dns(ctx: _Context, observed: dnss.ObservedEndpoint, cp: RoleState, ing: RoleState) -> None:
+def _keep_dns(ctx: _Context, observed: dnss.ObservedEndpoint, states: tuple[RoleState, ...]) -> None:
     """No Cluster to read the VIPs from (held back, or deleted by hand): the records of the VIPs the XR
     still holds stay as they are; a record of a VIP this response gives up goes with it."""
     if observed.endpoints is None:
@@ -1690,18 +1993,18 @@ def _keep_dns(ctx: _Context, observed: dnss.ObservedEndpoint, cp: RoleState, ing
         raise Fatal(msg)
     giving_up = {vip for _, _, vip in _released_now(ctx) if vip}
     kept_unread = any(
-        (claim := ctx.claims[key]) is not None and claim.bound and CLAIM_RESOURCE[key] not in ctx.decision.released
+        (claim := ctx.claims.get(key)) is not None and claim.bound and _claim_rn(key) not in ctx.decision.released
         and not _known(_address(ctx, key, claim))
-        for key in (CONTROL_PLANE, INGRESS)
+        for key in (CONTROL_PLANE, INGRESS, *SECONDARY.values())
     )
-    held = {s.vip for s in (cp, ing) if s.vip and not s.releasing}
+    held = {s.vip for s in states if s.vip and not s.releasing}
 
     def stays(e: object) -> bool:
         targets = e.get("targets") if isinstance(e, dict) else None
         if not isinstance(targets, list) or not targets or set(targets) & giving_up:
             return False
         # An address not read yet may be any of them: nothing else about the records changes.
-        return cp.hold or ing.hold or kept_unread or set(targets) <= held
+        return any(s.hold for s in states) or kept_unread or set(targets) <= held
 
     fields = ("dnsName", "recordType", "targets", "recordTTL")
     endpoints = [{k: e[k] for k in fields if k in e} for e in observed.endpoints if stays(e)]
@@ -1737,9 +2040,10 @@ def _hold_released_behind_records(ctx: _Context, observed: dnss.ObservedEndpoint
             until = f"external-dns has read DNSEndpoint {observed.namespace}/{observed.name} without its record"
         if not waits:
             continue
-        ctx.decision.released.discard(CLAIM_RESOURCE[key])
-        role = ctx.inp.roles.control_plane if key == CONTROL_PLANE else ctx.inp.roles.ingress
-        ctx.decision.composed[CLAIM_RESOURCE[key]] = Composed(resource=claims.render(ctx.inp, role, claim), ready=True)
+        ctx.decision.released.discard(_claim_rn(key))
+        role = {CONTROL_PLANE: ctx.inp.roles.control_plane, INGRESS: ctx.inp.roles.ingress}.get(key)
+        role = role or _secondary_role(ctx, CONTROL_PLANE if key == SECONDARY[CONTROL_PLANE] else INGRESS)
+        ctx.decision.composed[_claim_rn(key)] = Composed(resource=claims.render(ctx.inp, role, claim), ready=True)
         # The claim stays for now: the release announced a moment ago happens on a later reconcile.
         ctx.decision.results = [r for r in ctx.decision.results
                                 if not (r.reason is Reason.RELEASED and r.role == key and claim.label in r.message)]

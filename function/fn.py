@@ -199,6 +199,8 @@ def to_response(req: fnv1.RunFunctionRequest, inp: inputs.Input, decision: core.
     fields = DNS_STATUS_FIELDS if inp.dns is not None else STATUS_FIELDS
     if decision.lb_active:
         fields = (*fields, core.LB_STATUS_KEY)
+    if decision.secondary_active:
+        fields = (*fields, *core.SECONDARY_STATUS_KEYS.values())
     problem = _set_status(rsp.desired.composite.resource, inp.xr.status_path, decision.status, fields)
     if problem:
         return fatal(req, problem)

@@ -83,10 +83,13 @@ DEFAULT = Defaults(
         ingress_enabled="vip.capi.gorizond.io/ingress-enabled",
         ingress_vip="vip.capi.gorizond.io/ingress-vip",
         service_lb_count="vip.capi.gorizond.io/service-lb-count",
+        dual_stack="vip.capi.gorizond.io/dual-stack",
     ),
     roles=Defaults(
-        control_plane=Defaults(label_value="control-plane", variable="clusterVip", claim_name="vip-cp-{cluster}"),
-        ingress=Defaults(label_value="ingress", variable="ingressVip", claim_name="vip-ingress-{cluster}"),
+        control_plane=Defaults(label_value="control-plane", variable="clusterVip", claim_name="vip-cp-{cluster}",
+                               secondary_variable=None, secondary_claim_name=None),
+        ingress=Defaults(label_value="ingress", variable="ingressVip", claim_name="vip-ingress-{cluster}",
+                         secondary_variable=None, secondary_claim_name=None),
         service_lb=Defaults(label_value="service-lb", variable="serviceLbVips", claim_name="vip-lb-{cluster}-{index}",
                             default_count=3),
     ),
@@ -102,6 +105,7 @@ DEFAULT = Defaults(
     ttl=Defaults(waiting="15s", converged="20m"),
     manual_vips=Defaults(check_pools=False),
     dns=None,
+    dual_stack=Defaults(primary_family="IPv4"),
     usage="Auto",
 )
 
@@ -127,7 +131,7 @@ class InputError(ValueError):
     """The Input cannot be used."""
 
 
-_MODEL_NAMES = frozenset({"Input", "Role", "PoolKind", "Labels", "Annotations", "Roles", "Cluster", "Ipam", "Xr", "Ttl", "ManualVips", "Dns", "ServiceLb"})
+_MODEL_NAMES = frozenset({"Input", "Role", "PoolKind", "Labels", "Annotations", "Roles", "Cluster", "Ipam", "Xr", "Ttl", "ManualVips", "Dns", "ServiceLb", "DualStack"})
 
 
 def __getattr__(name: str) -> object:

@@ -109,6 +109,15 @@ class Role(_Model):
     claim_name: ClaimName = Field(
         description="Name of the IPAddressClaim; {cluster} is replaced by the Cluster's name."
     )
+    secondary_variable: str | None = Field(
+        default=None, min_length=1, max_length=256,
+        description=("ClusterClass variable that receives the VIP of the other address family (dual stack); a class "
+                     "that defines it gets a pair. Unset: the variable's name followed by Secondary."),
+    )
+    secondary_claim_name: ClaimName | None = Field(
+        default=None,
+        description="Name of the IPAddressClaim of the other family's VIP. Unset: the claim's name followed by -secondary.",
+    )
 
 
 class PoolKind(_Model):
@@ -155,6 +164,10 @@ class Annotations(_Model):
     service_lb_count: Key = Field(
         default="vip.capi.gorizond.io/service-lb-count",
         description="XR annotation: how many service load-balancer addresses the cluster gets (0 to 32).",
+    )
+    dual_stack: Key = Field(
+        default="vip.capi.gorizond.io/dual-stack",
+        description="XR annotation; the value \"false\" turns the VIPs of the second address family off (and releases them).",
     )
 
 
@@ -229,6 +242,16 @@ class ManualVips(_Model):
             "composed is held back (condition reason ManualVIPInPool, naming the pool and the excludedAddresses "
             "line to add); a live one is warned about on every reconcile until the pool excludes it."
         ),
+    )
+
+
+class DualStack(_Model):
+    """VIP pairs, one address of each family, where a ClusterClass defines a role's secondary variable."""
+
+    primary_family: Literal["IPv4", "IPv6"] = Field(
+        default="IPv4",
+        description=("The family of the endpoint host and of the roles' variables; the secondary variables get the "
+                     "other. A pool's family is read from its spec.addresses."),
     )
 
 
@@ -311,6 +334,7 @@ class Input(_Model):
     ttl: Ttl = Ttl()
     manual_vips: ManualVips = ManualVips()
     dns: Dns | None = Field(default=None, description="DNS names for the VIPs (off when unset).")
+    dual_stack: DualStack = DualStack()
     usage: Literal["Auto", "Protection", "None"] = Field(
         default="Auto",
         description=(
@@ -331,6 +355,17 @@ class Input(_Model):
             raise ValueError(msg)
         if cp.variable == ing.variable:
             msg = "roles.controlPlane.variable and roles.ingress.variable must differ"
+            raise ValueError(msg)
+        named = [(f"roles.{k}.secondaryVariable", r.secondary_variable) for k, r in (("controlPlane", cp), ("ingress", ing))]
+        for field, variable in named:
+            taken = {cp.variable, ing.variable, self.roles.service_lb.variable, *(v for f, v in named if f != field),
+                     *((self.dns.variable,) if self.dns is not None else ())}
+            if variable is not None and variable in taken:
+                msg = f"{field} {variable!r} is another variable of the Input's: give it a name of its own"
+                raise ValueError(msg)
+        names = [r.secondary_claim_name or f"{r.claim_name}-secondary" for r in (cp, ing)]
+        if names[0] == names[1] or set(names) & {cp.claim_name, ing.claim_name}:
+            msg = "roles.*.secondaryClaimName must differ from each other and from the roles' claim names"
             raise ValueError(msg)
         # The service-lb role's label and variable are checked where a ClusterClass uses the role (decide.py):
         # an Input that labels other pools service-lb was valid before the role existed.

@@ -41,6 +41,11 @@ class Pool:
     spec: object = dataclasses.field(default=None, compare=False, repr=False)  # as fetched (ranges.read)
 
     @property
+    def family(self) -> str | None:
+        """IPv4 or IPv6, read from spec.addresses; None where they are unreadable or of both families."""
+        return family_of_spec(self.spec)
+
+    @property
     def exhausted(self) -> bool:
         return self.free is not None and self.free <= 0
 
@@ -57,6 +62,39 @@ class Choice:
     pool: Pool | None  # the pool to claim from; None if no pool has room or none matched
     candidates: tuple[Pool, ...]  # every matching pool, best first
     resolved: bool  # False while Crossplane has not yet fetched the pools
+
+
+IPV4, IPV6 = "IPv4", "IPv6"
+
+
+def family(ip: str | None) -> str | None:
+    """The family of an address (canonical or not), or None for a name."""
+    canonical = addresses.parse_ip(ip)
+    if canonical is None:
+        return None
+    return IPV6 if ":" in canonical else IPV4
+
+
+def other_family(name: str) -> str:
+    return IPV4 if name == IPV6 else IPV6
+
+
+def family_of_spec(spec: object) -> str | None:
+    """A pool's family, from its spec.addresses (addresses, ranges a-b, prefixes), as the in-cluster provider
+    writes them; None where any entry cannot be read or the entries are of both families."""
+    listed = spec.get("addresses") if isinstance(spec, dict) else None
+    if not isinstance(listed, list) or not listed:
+        return None
+    seen = set()
+    for entry in listed:
+        if not isinstance(entry, str):
+            return None
+        first = entry.split("-", 1)[0].split("/", 1)[0].strip()
+        found = family(first)
+        if found is None:
+            return None
+        seen.add(found)
+    return seen.pop() if len(seen) == 1 else None
 
 
 def requirements(inp: Input, role_value: str, class_name: str, namespace: str) -> dict[str, Selector]:
@@ -113,9 +151,13 @@ def count(status: object, field: str) -> int | None:
 
 
 def choose(
-    inp: Input, fetched: Fetched, role_value: str, class_name: str, reqs: dict[str, Selector], namespace: str
+    inp: Input, fetched: Fetched, role_value: str, class_name: str, reqs: dict[str, Selector], namespace: str,
+    family: str | None = None,
 ) -> Choice:
-    """Apply the selection rule to the pools Crossplane fetched for reqs (see requirements)."""
+    """Apply the selection rule to the pools Crossplane fetched for reqs (see requirements).
+
+    ``family``: only pools of that address family (dual stack); a pool whose family cannot be read
+    from its spec.addresses is none of them."""
     resolved = all(fetched.resolved(name) for name in reqs)
     seen: dict[tuple[str, str | None, str], Pool] = {}
     for req_name, selector in reqs.items():
@@ -133,6 +175,8 @@ def choose(
                 continue
             if meta.get("deletionTimestamp"):
                 continue  # being deleted: the provider allocates nothing from it
+            if family is not None and family_of_spec(obj.get("spec")) != family:
+                continue
             status = obj.get("status")
             seen[(kind.kind, ns, name)] = Pool(
                 kind=kind, name=name, namespace=ns, free=count(status, "free"), total=count(status, "total"),

@@ -40,6 +40,7 @@ class ClusterRequest:
     ingress_disabled: bool
     manual_ingress: str | None
     service_lb_count: int | None = None  # the XR's count annotation, if set
+    dual_stack_disabled: bool = False  # the XR's dual-stack annotation is "false"
 
 
 def get_path(obj: dict, path: str) -> object:
@@ -134,6 +135,8 @@ def parse(xr: dict, inp: Input) -> ClusterRequest:
             raise Fatal(msg)
 
     service_lb_count = _service_lb_count(annotations.get(inp.annotations.service_lb_count), inp, xr_name)
+    dual_stack_disabled = _switched_off(annotations.get(inp.annotations.dual_stack), inp.annotations.dual_stack, xr_name,
+                                        "the VIPs of the second address family")
 
     for role in (inp.roles.control_plane, inp.roles.ingress):
         claim = role.claim_name.replace("{cluster}", xr_name)
@@ -161,6 +164,7 @@ def parse(xr: dict, inp: Input) -> ClusterRequest:
         ingress_disabled=ingress_disabled,
         manual_ingress=manual_ingress,
         service_lb_count=service_lb_count,
+        dual_stack_disabled=dual_stack_disabled,
     )
 
 
@@ -183,22 +187,25 @@ def _service_lb_count(value: object, inp: Input, xr_name: str) -> int | None:
     return int(text)
 
 
+def _switched_off(value: object, key: str, xr_name: str, what: str) -> bool:
+    """An on/off annotation: "false" turns it off, "true" or nothing leaves it on; anything else is
+    Fatal (see _ingress_disabled)."""
+    if value is None or value == "":
+        return False
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text in ("true", "false"):
+        return text == "false"
+    msg = f"XR {xr_name}: annotation {key}={_short(value)} must be \"true\" or \"false\"; set it to \"false\" to turn {what} off, or remove it"
+    raise Fatal(msg)
+
+
 def _ingress_disabled(value: object, inp: Input, xr_name: str) -> bool:
     """The ingress-enabled annotation: "false" turns ingress off, "true" or nothing leaves it on.
 
     Anything else is Fatal: read as on, it would claim an address the user meant to turn
     off; read as off, it would release an ingress VIP a live cluster uses.
     """
-    if value is None or value == "":
-        return False
-    text = value.strip().lower() if isinstance(value, str) else None
-    if text in ("true", "false"):
-        return text == "false"
-    msg = (
-        f"XR {xr_name}: annotation {inp.annotations.ingress_enabled}={_short(value)} must be \"true\" or \"false\"; "
-        "set it to \"false\" to turn the ingress VIP off, or remove it"
-    )
-    raise Fatal(msg)
+    return _switched_off(value, inp.annotations.ingress_enabled, xr_name, "the ingress VIP")
 
 
 def _class_ref(topology: dict, where: str) -> tuple[str, str | None]:
