@@ -37,7 +37,7 @@ def segment(args: tuple[int, int]) -> dict:
     from tests.sim import Sim
 
     seed, steps = args
-    inp = (None, edits.USAGE_OFF, edits.CHECK_POOLS, edits.DNS, edits.SERVICE_LB)[seed % 5]
+    inp = (None, edits.USAGE_OFF, edits.CHECK_POOLS, edits.DNS, edits.SERVICE_LB, edits.DUAL_STACK)[seed % 6]
     usage_off = inp is edits.USAGE_OFF
     sim = Sim(seed=seed, seeding=True, differential=True, inp=inp, teardown_may_share=usage_off)
     edits.run(sim, steps, wait=(0.5, 5.0))

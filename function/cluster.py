@@ -32,7 +32,14 @@ class ObservedCluster:
     ingress_annotation: str | None  # the annotation's (first) ingress VIP
     ready: bool
     deleting: bool = False  # metadata.deletionTimestamp is set
-    ingress_secondary: str | None = None  # the annotation's second VIP (dual stack: "<primary>,<secondary>")
+    ingress_secondary: str | None = None  # the annotation's second VIP, once read as a pair (see as_pair)
+    ingress_pair: tuple[str, str] | None = None  # the annotation's two VIPs, where it holds two ("<primary>,<secondary>")
+
+    def as_pair(self) -> ObservedCluster:
+        """The Cluster with its ingress annotation read as a dual-stack pair (where the ingress role has one)."""
+        if self.ingress_pair is None:
+            return self
+        return dataclasses.replace(self, ingress_annotation=self.ingress_pair[0], ingress_secondary=self.ingress_pair[1])
 
     @property
     def label(self) -> str:
@@ -73,7 +80,7 @@ def read_observed(obj: dict | None, inp: Input) -> ObservedCluster | None:
         if isinstance(v, dict) and v.get("name") in wanted and "value" in v:
             variables[v["name"]] = structs.plain(v["value"])
     annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
-    ingress, secondary = _ingress_vips(annotations.get(inp.annotations.ingress_vip))
+    raw_ingress = annotations.get(inp.annotations.ingress_vip)
     # v1beta2 summarises health in Available; v1beta1 in Ready.
     ready_type = "Available" if obj.get("apiVersion") == V1BETA2 else "Ready"
     status = obj.get("status")
@@ -83,19 +90,20 @@ def read_observed(obj: dict | None, inp: Input) -> ObservedCluster | None:
         host=host,
         port=port,
         variables=variables,
-        ingress_annotation=ingress,
+        ingress_annotation=addresses.parse_ip(raw_ingress),
         ready=_condition_true(status, ready_type),
         deleting=bool(meta.get("deletionTimestamp")),
-        ingress_secondary=secondary,
+        ingress_pair=_ingress_pair(raw_ingress),
     )
 
 
-def _ingress_vips(value: object) -> tuple[str | None, str | None]:
-    """The ingress annotation's VIPs: one address, or two comma-separated (a dual-stack pair, as kube-vip reads it)."""
+def _ingress_pair(value: object) -> tuple[str, str] | None:
+    """Two addresses, comma-separated (a dual-stack pair, as kube-vip reads it), or None."""
     if isinstance(value, str) and value.count(",") == 1:
         first, second = (addresses.parse_ip(part) for part in value.split(","))
-        return (first, second) if first and second else (None, None)
-    return addresses.parse_ip(value), None
+        if first and second:
+            return first, second
+    return None
 
 
 def secondary_variable(inp: Input, role: object) -> str:

@@ -83,7 +83,8 @@ DNS = dnss.RESOURCE  # one of ours only while the Input sets dns
 SECONDARY = {CONTROL_PLANE: "control-plane-secondary", INGRESS: "ingress-secondary"}
 SECONDARY_CLAIM_RESOURCE = {SECONDARY[k]: v + "-secondary" for k, v in CLAIM_RESOURCE.items()}
 SECONDARY_USAGE_RESOURCE = {SECONDARY[k]: v + "-secondary" for k, v in USAGE_RESOURCE.items()}
-SECONDARY_STATUS_KEYS = {CONTROL_PLANE: "controlPlaneSecondary", INGRESS: "ingressSecondary"}
+SECONDARY_STATUS_KEYS = {CONTROL_PLANE: "controlPlaneSecondary", INGRESS: "ingressSecondary"}  # the VIP; +"Source": where from
+SECONDARY_STATUS_FIELDS = tuple(k + s for k in SECONDARY_STATUS_KEYS.values() for s in ("", "Source"))
 
 # Where a VIP came from, as recorded in the XR's status.
 POOL = "Pool"
@@ -207,7 +208,9 @@ def decide(
         observed=observed,
         cluster=observed_cluster,
         cls=clusterclass.read(inp, fetched, req.class_name, req.class_namespace),
-        sources={role: status.get(keys[1]) for role, keys in STATUS_KEYS.items() if status.get(keys[1]) in (POOL, MANUAL)},
+        sources={**{role: status.get(keys[1]) for role, keys in STATUS_KEYS.items() if status.get(keys[1]) in (POOL, MANUAL)},
+                 **{SECONDARY[role]: status.get(key + "Source") for role, key in SECONDARY_STATUS_KEYS.items()
+                    if status.get(key + "Source") in (POOL, MANUAL)}},
         recorded={role: status[keys[0]] for role, keys in STATUS_KEYS.items() if isinstance(status.get(keys[0]), str)},
         lb_recorded=_lb_recorded(status.get(LB_STATUS_KEY)),
         claims={key: _observed_claim(observed, key) for key in (CONTROL_PLANE, INGRESS)},
@@ -218,6 +221,10 @@ def decide(
     )
     ctx.lb_names, ctx.lb_others = lb_names_of(observed, earlier, inp)
     _read_secondaries(ctx)
+    ingress2 = clusters.secondary_variable(inp, inp.roles.ingress)
+    if ctx.cluster is not None and (INGRESS in ctx.dual or ctx.claims[SECONDARY[INGRESS]] is not None
+                                    or ingress2 in ctx.cluster.variables):
+        ctx.cluster = ctx.cluster.as_pair()  # only a role with a pair reads its annotation as one
     if by_name:
         _adopt(ctx)
     return _decide(ctx)
@@ -278,7 +285,10 @@ def _decide(ctx: _Context) -> Decision:
         cp = _check_manual(ctx, Slot(CONTROL_PLANE, inp.roles.control_plane, CONTROL_PLANE_READY), cp)
         ing = _check_manual(ctx, Slot(INGRESS, inp.roles.ingress, INGRESS_READY), ing)
     second = {key: _secondary(ctx, key, state) for key, state in ((CONTROL_PLANE, cp), (INGRESS, ing))}
-    second = {key: state for key, state in second.items() if state is not None}
+    for key in [k for k, state in second.items() if state is None]:
+        del second[key]
+        if _usage_rn(SECONDARY[key]) in ctx.observed and _usage_rn(SECONDARY[key]) not in ctx.sec_others:
+            ctx.decision.released.add(_usage_rn(SECONDARY[key]))  # its claim is gone, and no pair is wanted
     lb = _service_lb(ctx)
     cp, cluster = _compose_cluster(ctx, cp, ing, lb, second)
     for role_key, role, state in ((CONTROL_PLANE, inp.roles.control_plane, cp), (INGRESS, inp.roles.ingress, ing)):
@@ -301,6 +311,8 @@ def _decide(ctx: _Context) -> Decision:
         decision.secondary_active = True
         if state.vip and not state.releasing:
             decision.status[SECONDARY_STATUS_KEYS[role_key]] = state.vip
+            if state.source:
+                decision.status[SECONDARY_STATUS_KEYS[role_key] + "Source"] = state.source
     decision.converged = bool(
         cp.condition.status
         and ing.condition.status
@@ -1162,7 +1174,7 @@ def _read_secondaries(ctx: _Context) -> None:
         # A derived name that is another variable of the Input's is not this role's pair.
         taken = {cp.variable, ing.variable, inp.roles.service_lb.variable, clusters.secondary_variable(inp, other),
                  *((inp.dns.variable,) if inp.dns is not None else ())}
-        if ctx.cls.found and ctx.cls.defines(variable) and variable not in taken:
+        if ctx.cls.found and ctx.cls.defines(variable) and ctx.cls.defines(role.variable) and variable not in taken:
             ctx.dual[key] = variable
         skey = SECONDARY[key]
         for name, api_version, kind in ((SECONDARY_CLAIM_RESOURCE[skey], inp.ipam.claim_api_version, "IPAddressClaim"),
@@ -1240,11 +1252,14 @@ def _secondary(ctx: _Context, key: str, primary: RoleState) -> RoleState | None:
         else:
             reason, message = Reason.WAITING_FOR_CLUSTER_CLASS, f"waiting for Crossplane to fetch {cls.label}"
         message += f"; whether a {what} is wanted depends on its {role.variable} variable, so it stays as it is"
-        return RoleState(vip=live, claim=claim, hold=claim is not None, usage_claim=usage_claim, source=POOL if live else None,
+        return RoleState(vip=live, claim=claim, hold=claim is not None, usage_claim=usage_claim,
+                         source=(ctx.sources.get(skey) or POOL) if live else None,
                          condition=Condition(cond, False, reason, message))
-    if key not in ctx.dual and claim is None:
-        return None  # no pair: a variable the XR writes passes through, as any other
     written = _written_secondary(ctx, role.variable)
+    if written == "":
+        written = None  # the class's default, as an empty annotation is none
+    if key not in ctx.dual and claim is None and (live is None or addresses.parse_ip(live) is None):
+        return None  # no pair: a variable the XR writes passes through, as any other
     off = None
     if key == INGRESS and req.ingress_disabled:
         off = f"XR annotated {inp.annotations.ingress_enabled}=\"false\""
@@ -1257,16 +1272,35 @@ def _secondary(ctx: _Context, key: str, primary: RoleState) -> RoleState | None:
         off = f"XR {req.xr_name} sets {role.variable} itself in {inp.xr.cluster_spec_path}.topology.variables"
     if key not in ctx.dual and off is None:
         return _secondary_without_variable(ctx, slot, claim, live)
+    if key not in ctx.dual and claim is None:
+        return RoleState(vip=None, condition=Condition(cond, True, Reason.DISABLED, f"no {what}: {off}"))
+    if (key == CONTROL_PLANE and written is not None and live is not None and off is not None and not req.dual_stack_disabled
+            and primary.source != MANUAL and addresses.parse_ip(written) != addresses.parse_ip(live)):
+        # The secondary endpoint of a live cluster never changes, as its endpoint host does not.
+        ctx.warn(Reason.CONFLICT, f"XR {req.xr_name} sets {role.variable}={written}, but {ctx.cluster.label} already "
+                 f"serves on {live}, which never changes for a live cluster; set it back to {live} or remove it")
+        off = None
     if off is not None:
         return _secondary_off(ctx, slot, claim, off, written if key in ctx.dual else None)
     if claim is not None and claim.deleting:
         return _claim_deleting(ctx, slot, claim, live, required=False)
+    if claim is None and live is None and primary.vip is None and primary.claim is None:
+        # Nothing to pair with yet (no pool for the primary, say): an address claimed now would be held for nothing.
+        return RoleState(vip=None, condition=Condition(cond, False, primary.condition.reason,
+                                                       f"the {what} is claimed once the {key} VIP has a claim"))
     family = pools.family(primary.vip)
     if family is None and key == CONTROL_PLANE and ctx.cluster is not None:
         family = pools.family(_str(ctx.cluster.variables.get(inp.roles.control_plane.variable)))
     family = family or inp.dual_stack.primary_family
     ctx.family[skey] = pools.other_family(family)
     address = _address(ctx, skey, claim)
+    if live is not None and ctx.sources.get(skey) == MANUAL:
+        # The XR's own secondary VIP was removed from it: a pool VIP replaces it once bound (the user's own
+        # address, so no pool loses it meanwhile).
+        state = _allocate(ctx, slot, claim, address, required=False)
+        if state.vip is None:
+            state.vip, state.source, state.blocks = live, MANUAL, False
+        return state
     if live is not None:
         if addresses.parse_ip(live) is None:
             # A name, not an address: the user's own, which no pool reserves. It stays.
@@ -1277,7 +1311,7 @@ def _secondary(ctx: _Context, key: str, primary: RoleState) -> RoleState | None:
         if not claim.bound:
             return _unbound_under(ctx, slot, claim, live, required=False)
         if not _known(address):
-            return _hold(ctx, slot, claim, address, live, source=POOL)
+            return _hold(ctx, slot, claim, address, live, source=ctx.sources.get(skey) or POOL)
         if not _explains(address, live):
             ctx.warn(
                 Reason.ADDRESS_MISMATCH,
@@ -1333,18 +1367,24 @@ def _secondary_off(ctx: _Context, slot: Slot, claim: claims.Claim | None, why: s
     return _release(ctx, slot.key, claim, state, why)
 
 
-def _secondary_without_variable(ctx: _Context, slot: Slot, claim: claims.Claim, live: str | None) -> RoleState:
+def _secondary_without_variable(ctx: _Context, slot: Slot, claim: claims.Claim | None, live: str | None) -> RoleState:
     """The ClusterClass no longer defines the secondary variable: CAPI would reject it, so the Cluster loses
     the variable, but the claim stays (the workload cluster's kube-vip may still hold its address)."""
-    if claim.deleting:
-        ctx.decision.released.add(_claim_rn(slot.key))
-        return RoleState(vip=None, condition=Condition(slot.condition, True, Reason.DISABLED, "no secondary VIP"))
+    if claim is None or claim.deleting:
+        if claim is not None:
+            ctx.decision.released.add(_claim_rn(slot.key))
+        message = clusterclass.missing_variable_message(ctx.cls, slot.role.variable, f"the secondary VIP {live}") + (
+            f". No claim reserves {live} any more, so IPAM may give it to another cluster: reserve it in its pool "
+            f"(spec.excludedAddresses); to take it off the Cluster annotate the XR {ctx.inp.annotations.dual_stack}=\"false\"")
+        ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, message)
+        return RoleState(vip=live, usage_claim=claim, source=ctx.sources.get(slot.key) or POOL,
+                         condition=Condition(slot.condition, False, Reason.CLUSTER_CLASS_MISSING_VARIABLE, message))
     address = _address(ctx, slot.key, claim)
     vip = live or (address.value if _known(address) else None)
     message = clusterclass.missing_variable_message(ctx.cls, slot.role.variable, f"the secondary VIP {vip or ''}".rstrip()) + (
         f". {claim.label} is kept; to release it annotate the XR {ctx.inp.annotations.dual_stack}=\"false\"")
     ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, message)
-    return RoleState(vip=live, claim=claim, hold=claim.bound and not _known(address), source=POOL,
+    return RoleState(vip=live, claim=claim, hold=claim.bound and not _known(address), source=ctx.sources.get(slot.key) or POOL,
                      condition=Condition(slot.condition, False, Reason.CLUSTER_CLASS_MISSING_VARIABLE, message))
 
 
@@ -1795,7 +1835,9 @@ def _compose_cluster(
     for key, state in second.items():
         var = _secondary_role(ctx, key).variable
         if state.vip is not None and wanted(var) and not (key == INGRESS and ing.vip is None):
-            variables[var] = state.vip
+            kept = obs.variables.get(var) if obs is not None else None
+            same = isinstance(kept, str) and (addresses.parse_ip(kept) or kept) == state.vip
+            variables[var] = kept if same else state.vip  # a live value stays as written
     lb_var = inp.roles.service_lb.variable
     if wanted(lb_var):
         kept = obs.variables.get(lb_var) if obs is not None else None

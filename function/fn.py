@@ -50,6 +50,9 @@ OBSERVED_SHAPES = {
 # The service-lb claims and Usages, by index; with their kind, to tell another step's resource of such a name.
 _LB_CLAIM_SHAPE = {"apiVersion": ALL, "kind": ALL, **OBSERVED_SHAPES[core.CLAIM_RESOURCE[core.CONTROL_PLANE]]}
 _LB_USAGE_SHAPE = {"apiVersion": ALL, "kind": ALL, **OBSERVED_SHAPES[core.USAGE_RESOURCE[core.CONTROL_PLANE]]}
+# The secondary (dual-stack) claims and Usages: with their kind, as they are the function's only when of its kinds.
+_SECONDARY_SHAPES = {**dict.fromkeys(core.SECONDARY_CLAIM_RESOURCE.values(), _LB_CLAIM_SHAPE),
+                     **dict.fromkeys(core.SECONDARY_USAGE_RESOURCE.values(), _LB_USAGE_SHAPE)}
 _POOL_SHAPE = {
     "apiVersion": ALL,
     "kind": ALL,
@@ -83,8 +86,8 @@ def _required_shape(requirement: str) -> dict:
     if requirement.startswith("address/"):
         return _ADDRESS_SHAPE
     if requirement.startswith("existing/"):
-        if requirement.startswith(f"existing/{core.SERVICE_LB}-"):  # a service-lb claim, by index
-            return _EXISTING_SHAPES[adopt.claim_requirement(core.CONTROL_PLANE)]
+        if requirement.startswith(f"existing/{core.SERVICE_LB}-") or requirement.endswith("-secondary"):
+            return _EXISTING_SHAPES[adopt.claim_requirement(core.CONTROL_PLANE)]  # a service-lb or secondary claim
         return _EXISTING_SHAPES.get(requirement, _CLASS_SHAPE)
     return _CLASS_SHAPE
 
@@ -200,7 +203,7 @@ def to_response(req: fnv1.RunFunctionRequest, inp: inputs.Input, decision: core.
     if decision.lb_active:
         fields = (*fields, core.LB_STATUS_KEY)
     if decision.secondary_active:
-        fields = (*fields, *core.SECONDARY_STATUS_KEYS.values())
+        fields = (*fields, *core.SECONDARY_STATUS_FIELDS)
     problem = _set_status(rsp.desired.composite.resource, inp.xr.status_path, decision.status, fields)
     if problem:
         return fatal(req, problem)
@@ -273,10 +276,15 @@ def _run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
             for name, shape in OBSERVED_SHAPES.items()
             if name in req.observed.resources
         }
-        if len(req.observed.resources) > len(observed):  # the service-lb claims and Usages, by index
+        if len(req.observed.resources) > len(observed):  # the service-lb claims and Usages by index, the secondaries
             for name in req.observed.resources:
-                if name not in observed and core.lb_index(name) is not None:
+                if name in observed:
+                    continue
+                if core.lb_index(name) is not None:
                     shape = _LB_USAGE_SHAPE if name.startswith(core.LB_USAGE_PREFIX) else _LB_CLAIM_SHAPE
+                else:
+                    shape = _SECONDARY_SHAPES.get(name)
+                if shape is not None:
                     observed[name] = pluck(req.observed.resources[name].resource, shape)
         fetched = read_fetched(req)
         capabilities = req.meta.capabilities

@@ -357,8 +357,9 @@ class Input(_Model):
             msg = "roles.controlPlane.variable and roles.ingress.variable must differ"
             raise ValueError(msg)
         named = [(f"roles.{k}.secondaryVariable", r.secondary_variable) for k, r in (("controlPlane", cp), ("ingress", ing))]
+        resolved = {f: v or f"{r.variable}Secondary" for (f, v), r in zip(named, (cp, ing))}
         for field, variable in named:
-            taken = {cp.variable, ing.variable, self.roles.service_lb.variable, *(v for f, v in named if f != field),
+            taken = {cp.variable, ing.variable, self.roles.service_lb.variable, *(v for f, v in resolved.items() if f != field),
                      *((self.dns.variable,) if self.dns is not None else ())}
             if variable is not None and variable in taken:
                 msg = f"{field} {variable!r} is another variable of the Input's: give it a name of its own"

@@ -34,10 +34,11 @@ CROSSPLANE_IMAGE = "xpkg.crossplane.io/crossplane/crossplane"
 # A proxy on a loopback port where nothing listens: a download that validate tries fails at once.
 OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "", "no_proxy": "",
            "https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"}
-README_RENDER = re.compile(r"^crossplane composition render (examples/\S.*)$", flags=re.M)
-LEGACY_RENDER = re.compile(r"^#\s+crossplane render (examples/xr-legacy\.yaml .*)$", flags=re.M)
-SERVICE_LB_RENDER = re.compile(r"^#\s+crossplane composition render (examples/service-lb/xr\.yaml .*)$", flags=re.M)
-DNS_RENDER = re.compile(r"^#\s+crossplane composition render (examples/xr\.yaml examples/composition-dns\.yaml .*)$", flags=re.M)
+README_RENDER = re.compile(r"^crossplane composition render (examples/\S.*)$", flags=re.MULTILINE)
+LEGACY_RENDER = re.compile(r"^#\s+crossplane render (examples/xr-legacy\.yaml .*)$", flags=re.MULTILINE)
+DUAL_STACK_RENDER = re.compile(r"^#\s+crossplane composition render (examples/dual-stack/xr\.yaml .*)$", flags=re.MULTILINE)
+SERVICE_LB_RENDER = re.compile(r"^#\s+crossplane composition render (examples/service-lb/xr\.yaml .*)$", flags=re.MULTILINE)
+DNS_RENDER = re.compile(r"^#\s+crossplane composition render (examples/xr\.yaml examples/composition-dns\.yaml .*)$", flags=re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,12 @@ def legacy_render() -> list[str]:
 def service_lb_render() -> list[str]:
     """The arguments of the render command that examples/service-lb/xr.yaml gives in its comment."""
     (args,) = SERVICE_LB_RENDER.findall((ROOT / "examples" / "service-lb" / "xr.yaml").read_text())
+    return shlex.split(args)
+
+
+def dual_stack_render() -> list[str]:
+    """The arguments of the render command that examples/dual-stack/xr.yaml gives in its comment."""
+    (args,) = DUAL_STACK_RENDER.findall((ROOT / "examples" / "dual-stack" / "xr.yaml").read_text())
     return shlex.split(args)
 
 

@@ -55,24 +55,35 @@ NO_DNS = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input"}
 # service_lb) and a service-lb pool per class; the count annotation is edited at random (op_service_lb).
 SERVICE_LB = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "roles": {"serviceLb": {"defaultCount": 2}}}
 LB_COUNT = "vip.capi.gorizond.io/service-lb-count"
+# Dual-stack pairs: classes that define the secondary variables and an IPv6 pool per class and role; the XR's
+# dual-stack annotation is turned off and on at random (op_dual_stack).
+DUAL_STACK = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "dualStack": {"primaryFamily": "IPv4"}}
+DUAL_STACK_KEY = "vip.capi.gorizond.io/dual-stack"
 OPS = (
     "create", "create", "create", "delete", "ingress", "manual-ingress", "manual-host", "port", "edit-cluster",
     "delete-claim", "delete-usage", "delete-cluster", "ipam", "drop", "pool", "class",
 )
 DNS_OPS = ("dns",)
 LB_OPS = ("service-lb", "service-lb")  # with the Input DNS: the platform team turns dns off and on again in the Composition
+DUAL_OPS = ("dual-stack",)
 
 
 VARIABLES = ("clusterVip", "ingressVip", "clusterDnsName")
 LB_VARIABLES = (*VARIABLES, "serviceLbVips")
+DUAL_VARIABLES = (*VARIABLES, "clusterVipSecondary", "ingressVipSecondary")
 
 
-def fleet(sim: Sim, classes=CLASSES, namespaces=(NS,), *, service_lb: bool = False) -> None:
+def fleet(sim: Sim, classes=CLASSES, namespaces=(NS,), *, service_lb: bool = False, dual_stack: bool = False) -> None:
     """A ClusterClass per class and namespace; per class a global control-plane and ingress pool (a /20 each),
-    and with service_lb a service-lb pool (a /20) and classes that define serviceLbVips."""
+    with service_lb a service-lb pool (a /20) and classes that define serviceLbVips, with dual_stack an IPv6
+    pool per role (4096 addresses each) and classes that define the secondary variables."""
+    variables = LB_VARIABLES if service_lb else DUAL_VARIABLES if dual_stack else VARIABLES
     for i, cls in enumerate(classes):
         for ns in namespaces:
-            sim.add(cluster_class(cls, ns, variables=LB_VARIABLES if service_lb else VARIABLES))
+            sim.add(cluster_class(cls, ns, variables=variables))
+        if dual_stack:
+            sim.add(pool(f"{cls}-cp6", cls, addresses=(f"fd00:{i}::/116",), prefix=64, gateway=f"fd00:{i}::1"),
+                    pool(f"{cls}-ingress6", cls, "ingress", addresses=(f"fd00:{i}:1::/116",), prefix=64, gateway=f"fd00:{i}:1::1"))
         sim.add(pool(f"{cls}-cp", cls, addresses=(f"10.{i}.0.0/20",), prefix=20, gateway=f"10.{i}.0.1"),
                 pool(f"{cls}-ingress", cls, "ingress", addresses=(f"10.{i}.16.0/20",), prefix=20, gateway=f"10.{i}.16.1"))
         if service_lb:
@@ -86,8 +97,10 @@ class EditRun:
         self.check_pools = sim.crossplane.inp == CHECK_POOLS
         self.dns = sim.crossplane.inp == DNS
         self.service_lb = sim.crossplane.inp == SERVICE_LB
-        self.ops_of_run = OPS + (DNS_OPS if self.dns else ()) + (LB_OPS if self.service_lb else ())
-        self.variables = LB_VARIABLES if self.service_lb else VARIABLES
+        self.dual_stack = sim.crossplane.inp == DUAL_STACK
+        self.ops_of_run = (OPS + (DNS_OPS if self.dns else ()) + (LB_OPS if self.service_lb else ())
+                           + (DUAL_OPS if self.dual_stack else ()))
+        self.variables = LB_VARIABLES if self.service_lb else DUAL_VARIABLES if self.dual_stack else VARIABLES
         self.inside = 0  # the last in-pool manual VIP handed out (CHECK_POOLS)
         self.wait = wait  # seconds between two steps, drawn uniformly
         self.names: list[str] = []
@@ -283,6 +296,8 @@ class EditRun:
         choices = ["cluster-class", "address/control-plane", "address/ingress", "existing/cluster", "existing/control-plane"]
         if self.service_lb:
             choices += [f"address/service-lb-{i}" for i in range(3)]
+        if self.dual_stack:
+            choices += ["address/control-plane-secondary", "address/ingress-secondary", "existing/control-plane-secondary"]
         self.sim.crossplane.drop_next = {self.rng.choice(choices)}
 
     def op_pool(self) -> None:
@@ -308,6 +323,16 @@ class EditRun:
             annotations.pop(LB_COUNT, None)
         else:
             annotations[LB_COUNT] = str(self.rng.randint(0, 5))
+        self.touch(obj)
+
+    def op_dual_stack(self) -> None:
+        """The dual-stack annotation of a live XR set to "false", or removed (the pair is wanted again)."""
+        obj = self.live_xr()
+        if obj is None:
+            return
+        annotations = obj["metadata"].setdefault("annotations", {})
+        if annotations.pop(DUAL_STACK_KEY, None) is None:
+            annotations[DUAL_STACK_KEY] = "false"
         self.touch(obj)
 
     def op_dns(self) -> None:
@@ -351,7 +376,7 @@ class EditRun:
 
 
 def run(sim: Sim, steps: int, wait: tuple[float, float] = (0.5, 90.0)) -> EditRun:
-    fleet(sim, service_lb=sim.crossplane.inp == SERVICE_LB)
+    fleet(sim, service_lb=sim.crossplane.inp == SERVICE_LB, dual_stack=sim.crossplane.inp == DUAL_STACK)
     edits = EditRun(sim, wait)
     for _ in range(steps):
         edits.step()

@@ -381,15 +381,19 @@ class Ipam:
 
 
 SERVICE_LB_VARIABLE = "serviceLbVips"
+SECONDARY_VARIABLES = ("clusterVipSecondary", "ingressVipSecondary")
 
 
 def cluster_vips(cluster: dict) -> set:
-    """The addresses a Cluster answers on: its endpoint host, its ingress VIP, its service-lb addresses."""
-    vips = {(cluster["spec"].get("controlPlaneEndpoint") or {}).get("host"),
-            (cluster["metadata"].get("annotations") or {}).get(INGRESS_VIP)} - {None}
+    """The addresses a Cluster answers on: its endpoint host, its ingress VIP (or dual-stack pair), its
+    secondary VIPs, its service-lb addresses."""
+    ingress = (cluster["metadata"].get("annotations") or {}).get(INGRESS_VIP)
+    vips = {(cluster["spec"].get("controlPlaneEndpoint") or {}).get("host"), *(ingress.split(",") if ingress else ())} - {None}
     for v in (cluster["spec"].get("topology") or {}).get("variables") or []:
         if v.get("name") == SERVICE_LB_VARIABLE and isinstance(v.get("value"), list):
             vips.update(a for a in v["value"] if isinstance(a, str))
+        if v.get("name") in SECONDARY_VARIABLES and isinstance(v.get("value"), str) and v["value"]:
+            vips.add(v["value"])
     return vips
 
 
@@ -1010,6 +1014,18 @@ class Sim:
             ingress_off = annotations.get("vip.capi.gorizond.io/ingress-enabled") == "false" or INGRESS_VIP in annotations
             manual_host = ((xr["spec"]["cluster"].get("controlPlaneEndpoint") or {}).get("host"))
             deliberate = (okey[3].startswith("vip-ingress-") and ingress_off) or (okey[3].startswith("vip-cp-") and manual_host)
+            if okey[3].endswith("-secondary"):
+                # Deliberate when the XR turns the pair off, or when the claim holds an address the Cluster does not
+                # use of the primary's family (made again from the other family).
+                address = self.api.get((GROUP_IPAM, "IPAddress", okey[2], okey[3]))
+                cluster = self.api.get(("cluster.x-k8s.io", "Cluster", okey[2], xr["metadata"]["name"]))
+                held = address["spec"]["address"] if address is not None else None
+                unused = held is not None and (cluster is None or held not in cluster_vips(cluster))
+                primary = self.api.get((GROUP_IPAM, "IPAddress", okey[2], okey[3].removesuffix("-secondary")))
+                same = unused and primary is not None and (":" in held) == (":" in primary["spec"]["address"])
+                deliberate = (deliberate or annotations.get("vip.capi.gorizond.io/dual-stack") == "false" or same
+                              or (xr["spec"]["cluster"].get("topology") or {}).get("variables") is not None
+                              and any(v.get("name") in SECONDARY_VARIABLES for v in xr["spec"]["cluster"]["topology"]["variables"]))
             if okey[3].startswith(f"vip-lb-{xr['metadata']['name']}-"):
                 # Deliberate when the XR asks for fewer, and only once its address has left the Cluster's list.
                 address = self.api.get((GROUP_IPAM, "IPAddress", okey[2], okey[3]))
@@ -1054,7 +1070,8 @@ class Sim:
                 self.violation(f"XR {key[3]}: claims bound, but no Cluster after {state.reconciles - state.bound_at_reconcile} reconciles")
 
     def xr_gone(self, key: Key, state: XRState | None = None) -> None:
-        self.gone_claims.extend(((GROUP_IPAM, "IPAddressClaim", key[2], f"vip-{r}-{key[3]}"), key[3]) for r in ("cp", "ingress"))
+        self.gone_claims.extend(((GROUP_IPAM, "IPAddressClaim", key[2], f"vip-{r}-{key[3]}{s}"), key[3])
+                                for r in ("cp", "ingress") for s in ("", "-secondary"))
         if state is not None:  # and its service-lb claims
             self.gone_claims.extend((k, key[3]) for rn, k in state.refs.items() if rn.startswith("vip-claim-service-lb-"))
 

@@ -17,6 +17,7 @@ import pytest
 from tests.cli import (
     dns_render,
     documents,
+    dual_stack_render,
     legacy_render,
     readme_passes,
     service_lb_render,
@@ -101,6 +102,16 @@ def test_the_service_lb_example_lists_the_bound_addresses_in_the_clusters_variab
     assert listed == ["10.0.5.2", "10.0.5.3"]
     names = sorted(d["metadata"]["name"] for d in documents(out) if d["kind"] == "IPAddressClaim")
     assert names == ["vip-cp-lb-cluster", "vip-lb-lb-cluster-0", "vip-lb-lb-cluster-1"]
+
+
+def test_the_dual_stack_example_composes_a_vip_of_each_family_per_role(newest_cli, functions):
+    out = render_ok(newest_cli, with_functions(dual_stack_render(), functions))
+    matches_golden(out, "render-dual-stack.yaml")
+    cluster = next(d for d in documents(out) if d["kind"] == "Cluster")
+    variables = {v["name"]: v["value"] for v in cluster["spec"]["topology"]["variables"]}
+    assert cluster["spec"]["controlPlaneEndpoint"]["host"] == variables["clusterVip"] == "10.0.6.10"
+    assert variables["clusterVipSecondary"] == "fd00:6::10"
+    assert cluster["metadata"]["annotations"]["vip.capi.gorizond.io/ingress-vip"] == "10.0.7.10,fd00:7::2"
 
 
 def test_the_dns_example_composes_a_dns_endpoint_with_a_record_per_vip(newest_cli, functions):

@@ -11,9 +11,9 @@ import os
 
 import pytest
 
-from tests.harness import cluster_class, pool, xr
 from tests import edits
-from tests.sim import Sim
+from tests.harness import cluster_class, pool, xr
+from tests.sim import Sim, cluster_vips
 
 SEEDS = [int(s) for s in os.environ.get("SIM_SEEDS", "1,2,3,4,5,6").split(",")]
 OFF = {"vip.capi.gorizond.io/ingress-enabled": "false"}
@@ -414,8 +414,9 @@ def test_under_random_edits_a_seeded_answer_equals_a_fresh_one(seed, inp):
     assert sim.crossplane.one_call_answers > 0  # the comparison covered one-call answers
 
 
-@pytest.mark.parametrize(("seed", "inp"), [(SEEDS[1], edits.CHECK_POOLS), (SEEDS[2], edits.DNS), (SEEDS[3], edits.SERVICE_LB)],
-                         ids=["manual-vips-checked", "dns", "service-lb"])
+@pytest.mark.parametrize(("seed", "inp"), [(SEEDS[1], edits.CHECK_POOLS), (SEEDS[2], edits.DNS), (SEEDS[3], edits.SERVICE_LB),
+                                          (SEEDS[0], edits.DUAL_STACK)],
+                         ids=["manual-vips-checked", "dns", "service-lb", "dual-stack"])
 def test_with_an_opt_in_input_a_seeded_answer_equals_a_fresh_one(seed, inp):
     sim = Sim(seed=seed, seeding=True, differential=True, inp=inp)
     edits.run(sim, 150)
@@ -450,6 +451,17 @@ def test_with_service_lb_addresses_random_count_edits_hold_every_property(seed):
     sim.check()
     assert run.ops.get("service-lb", 0) > 0
     assert [k for k in sim.api.by_kind["IPAddressClaim"] if k[3].startswith("vip-lb-")]  # some were made
+
+
+@pytest.mark.parametrize("seed", SEEDS[:2])
+def test_with_dual_stack_pairs_random_edits_and_the_pair_turned_off_and_on_hold_every_property(seed):
+    sim = Sim(seed=seed, inp=edits.DUAL_STACK)
+    run = edits.run(sim, 150)
+    sim.check_claims_serve()
+    sim.check()
+    assert run.ops.get("dual-stack", 0) > 0
+    clusters = [c for c in sim.api.of_kind("Cluster") if not c["metadata"].get("deletionTimestamp")]
+    assert any(":" in a for c in clusters for a in cluster_vips(c))  # some Clusters carry an IPv6 VIP
 
 
 def test_random_edits_on_legacy_crossplane_leave_no_claim_holding_an_address_for_nothing():

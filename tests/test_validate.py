@@ -29,6 +29,7 @@ V2_ONLY = {
     "xr.yaml": "a namespaced XR of that XRD",
     "composition-dns.yaml": "a Composition for that XRD's namespaced XRs",
     "service-lb/xr.yaml": "a namespaced XR of that XRD",
+    "dual-stack/xr.yaml": "a namespaced XR of that XRD",
 }
 XRDS = [EXAMPLES / "definition.yaml", EXAMPLES / "definition-legacy.yaml"]
 INPUT_CRD = ROOT / "package" / "input"

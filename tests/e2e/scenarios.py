@@ -8,6 +8,8 @@ its own, and its own addresses (``net``, a /24 per test such as "10.31.0").
 
 from __future__ import annotations
 
+import ipaddress
+
 from tests.e2e.world import (
     INGRESS_ENABLED,
     INGRESS_VIP,
@@ -254,6 +256,47 @@ def service_lb_addresses_follow_the_count(world: World, net: str) -> None:
     world.delete_xr("lbs")
     world.wait_gone("IPAddressClaim", "vip-lb-lbs-0")
     pool_total(world, "GlobalInClusterIPPool", f"{cls}-lb", expect_free=10)
+
+
+DUAL_STACK = "vip.capi.gorizond.io/dual-stack"
+
+
+def dual_stack_pairs_follow_the_class(world: World, net: str) -> None:
+    """A ClusterClass that defines clusterVipSecondary and ingressVipSecondary, with an IPv4 and an IPv6 pool
+    per role: the Cluster is composed once all four claims are bound, on the IPv4 endpoint, with the IPv6
+    VIPs in the secondary variables and the ingress annotation "<v4>,<v6>"; the XR's dual-stack annotation
+    "false" releases both IPv6 claims (the pools count them free again) and leaves the endpoint as it is;
+    the XR deleted frees the rest."""
+    cls = f"{world.ns}-ds"
+    six = f"fd00:{net.split('.')[1]}:{net.split('.')[2]}"
+    world.apply(cluster_class(cls, world.ns, ("clusterVip", "ingressVip", "clusterVipSecondary", "ingressVipSecondary")),
+                pool(f"{cls}-cp", cls, "control-plane", [f"{net}.10-{net}.19"], gateway=f"{net}.1"),
+                pool(f"{cls}-cp6", cls, "control-plane", [f"{six}::10-{six}::19"], prefix=64, gateway=f"{six}::1"),
+                pool(f"{cls}-ingress", cls, "ingress", [f"{net}.100-{net}.109"], gateway=f"{net}.1"),
+                pool(f"{cls}-ingress6", cls, "ingress", [f"{six}:1::10-{six}:1::19"], prefix=64, gateway=f"{six}:1::1"))
+    world.create_xr(world.new_xr("pair", cls))
+    cluster = world.wait("a Cluster for XR pair", lambda: world.cluster("pair"))
+    cp, cp6 = world.bound_address("vip-cp-pair"), world.bound_address("vip-cp-pair-secondary")
+    ing, ing6 = world.bound_address("vip-ingress-pair"), world.bound_address("vip-ingress-pair-secondary")
+    assert cp.startswith(f"{net}.") and ipaddress.ip_address(cp6) in ipaddress.ip_network(f"{six}::/112"), (cp, cp6)
+    assert ipaddress.ip_address(ing6) in ipaddress.ip_network(f"{six}:1::/112"), ing6
+    # Composed with the whole pair at once: the topology controller never sees it without.
+    assert cluster["spec"]["controlPlaneEndpoint"]["host"] == cp
+    assert variables(cluster)["clusterVipSecondary"] == cp6 and variables(cluster)["ingressVipSecondary"] == ing6
+    assert cluster["metadata"]["annotations"][INGRESS_VIP] == f"{ing},{ing6}"
+    world.wait("XR pair to report the pair", lambda: world.vip("pair").get("controlPlaneSecondary") == cp6)
+    pool_total(world, "GlobalInClusterIPPool", f"{cls}-cp6", expect_free=9)
+    world.edit_xr("pair", annotations={DUAL_STACK: "false"})
+    world.wait_gone("IPAddressClaim", "vip-cp-pair-secondary")
+    world.wait_gone("IPAddressClaim", "vip-ingress-pair-secondary")
+    world.wait("the Cluster without its IPv6 VIPs", lambda: "clusterVipSecondary" not in variables(world.cluster("pair"))
+               and world.cluster("pair")["metadata"]["annotations"][INGRESS_VIP] == ing)
+    assert world.cluster("pair")["spec"]["controlPlaneEndpoint"]["host"] == cp
+    pool_total(world, "GlobalInClusterIPPool", f"{cls}-cp6", expect_free=10)
+    pool_total(world, "GlobalInClusterIPPool", f"{cls}-ingress6", expect_free=10)
+    world.delete_xr("pair")
+    world.wait_gone("IPAddressClaim", "vip-cp-pair")
+    pool_total(world, "GlobalInClusterIPPool", f"{cls}-cp", expect_free=10)
 
 
 DNS_INPUT = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input",

@@ -37,3 +37,8 @@ def test_with_dns_external_dns_publishes_records_that_follow_the_vips(world):
 @BOTH
 def test_service_lb_addresses_follow_the_xrs_count(world):
     scenarios.service_lb_addresses_follow_the_count(world, world.net)
+
+
+@BOTH
+def test_a_dual_stack_class_gets_an_ipv4_and_an_ipv6_vip_per_role_and_the_xr_can_turn_the_pair_off(world):
+    scenarios.dual_stack_pairs_follow_the_class(world, world.net)
