@@ -8,8 +8,8 @@ answer must be the one a fresh fetching loop gives on the same state. This run d
 simulated management cluster (tests/sim.py) with random edits (tests/edits.py) in segments of
 --segment steps, each a fresh cluster with its own seed, in turn with the default Input, with
 Usages off, with manualVips.checkPools (manual VIPs inside the pools among the edits), with dns
-(turned off and on among the edits) and with service load-balancer addresses (their counts
-edited), and compares every seeded answer with a fresh one (Sim(differential=True)).
+(turned off and on among the edits), with service load-balancer addresses (their counts
+edited) and with dual-stack pairs (IPv6 pools, the pair turned off and on), and compares every seeded answer with a fresh one (Sim(differential=True)).
 After each segment the world settles and every property the tests check is checked,
 including that no claim holds an address its Cluster does not use.
 

@@ -144,6 +144,7 @@ def render(
     variables: dict[str, str],
     ingress_vip: str | None,
     ingress_secondary: str | None = None,
+    managed: frozenset[str] = frozenset(),
 ) -> dict:
     """The desired Cluster.
 
@@ -158,7 +159,8 @@ def render(
     topology = out_spec["topology"] = dict(out_spec["topology"])
     _convert_class_ref(topology, inp.cluster.api_version)
     # The VIP variables are always the function's; the DNS variable only where it sets one.
-    ours = {inp.roles.control_plane.variable, inp.roles.ingress.variable, *variables}
+    # ``managed``: variables the function decides (a dual-stack pair's), set or not, never passed through.
+    ours = {inp.roles.control_plane.variable, inp.roles.ingress.variable, *variables, *managed}
     kept = [v for v in topology.get("variables") or [] if not (isinstance(v, dict) and v.get("name") in ours)]
     kept.extend({"name": n, "value": v} for n, v in variables.items())
     if kept:

@@ -211,7 +211,8 @@ def decide(
         sources={**{role: status.get(keys[1]) for role, keys in STATUS_KEYS.items() if status.get(keys[1]) in (POOL, MANUAL)},
                  **{SECONDARY[role]: status.get(key + "Source") for role, key in SECONDARY_STATUS_KEYS.items()
                     if status.get(key + "Source") in (POOL, MANUAL)}},
-        recorded={role: status[keys[0]] for role, keys in STATUS_KEYS.items() if isinstance(status.get(keys[0]), str)},
+        recorded={**{role: status[keys[0]] for role, keys in STATUS_KEYS.items() if isinstance(status.get(keys[0]), str)},
+                  **{SECONDARY[role]: status[key] for role, key in SECONDARY_STATUS_KEYS.items() if isinstance(status.get(key), str)}},
         lb_recorded=_lb_recorded(status.get(LB_STATUS_KEY)),
         claims={key: _observed_claim(observed, key) for key in (CONTROL_PLANE, INGRESS)},
         use_usages=usage_wanted,  # Usages observed earlier are kept regardless (see _compose_claim)
@@ -223,7 +224,8 @@ def decide(
     _read_secondaries(ctx)
     ingress2 = clusters.secondary_variable(inp, inp.roles.ingress)
     if ctx.cluster is not None and (INGRESS in ctx.dual or ctx.claims[SECONDARY[INGRESS]] is not None
-                                    or ingress2 in ctx.cluster.variables):
+                                    or ingress2 in ctx.cluster.variables
+                                    or isinstance(status.get(SECONDARY_STATUS_KEYS[INGRESS]), str)):
         ctx.cluster = ctx.cluster.as_pair()  # only a role with a pair reads its annotation as one
     if by_name:
         _adopt(ctx)
@@ -285,6 +287,8 @@ def _decide(ctx: _Context) -> Decision:
         cp = _check_manual(ctx, Slot(CONTROL_PLANE, inp.roles.control_plane, CONTROL_PLANE_READY), cp)
         ing = _check_manual(ctx, Slot(INGRESS, inp.roles.ingress, INGRESS_READY), ing)
     second = {key: _secondary(ctx, key, state) for key, state in ((CONTROL_PLANE, cp), (INGRESS, ing))}
+    if inp.manual_vips.check_pools:
+        second = {k: _check_manual_secondary(ctx, k, state) if state is not None else None for k, state in second.items()}
     for key in [k for k, state in second.items() if state is None]:
         del second[key]
         if _usage_rn(SECONDARY[key]) in ctx.observed and _usage_rn(SECONDARY[key]) not in ctx.sec_others:
@@ -309,7 +313,7 @@ def _decide(ctx: _Context) -> Decision:
                 decision.status[source_key] = state.source
     for role_key, state in second.items():
         decision.secondary_active = True
-        if state.vip and not state.releasing:
+        if state.vip:
             decision.status[SECONDARY_STATUS_KEYS[role_key]] = state.vip
             if state.source:
                 decision.status[SECONDARY_STATUS_KEYS[role_key] + "Source"] = state.source
@@ -843,24 +847,22 @@ def _manual_problem(ctx: _Context, role_key: str, vip: str) -> tuple[Reason, str
     or a service load-balancer address) is a Conflict.
     Returns _WAITING while Crossplane has not fetched the pools."""
     req, inp = ctx.req, ctx.inp
-    what, field = (("control-plane endpoint", _host_field(ctx)) if role_key == CONTROL_PLANE
-                   else ("ingress VIP", f"the XR annotation {inp.annotations.ingress_vip}"))
-    other_key = INGRESS if role_key == CONTROL_PLANE else CONTROL_PLANE
-    other = ctx.claims.get(other_key)
-    other_address = _address(ctx, other_key, other) if other is not None else None
-    if other_address is not None and _known(other_address) and _explains(other_address, vip):
-        return Reason.CONFLICT, (
-            f"the manual {what} {vip} of XR {req.xr_name} ({field}) is the address {other.label} holds for the "
-            f"{'ingress' if other_key == INGRESS else 'control-plane'} VIP: two roles cannot share one address. "
-            f"Set another address in {field}")
-    for skey in SECONDARY.values():
-        claim = ctx.claims.get(skey)
-        if claim is not None and not claim.deleting and claim.bound:
-            held = _address(ctx, skey, claim)
-            if _known(held) and _explains(held, vip):
-                return Reason.CONFLICT, (
-                    f"the manual {what} {vip} of XR {req.xr_name} ({field}) is the address {claim.label} holds for a "
-                    f"secondary (dual-stack) VIP: two roles cannot share one address. Set another address in {field}")
+    if role_key in SECONDARY_CLAIM_RESOURCE:
+        base = CONTROL_PLANE if role_key == SECONDARY[CONTROL_PLANE] else INGRESS
+        what = f"secondary {base} VIP"
+        field = f"{inp.xr.cluster_spec_path}.topology.variables {_secondary_role(ctx, base).variable}"
+    else:
+        what, field = (("control-plane endpoint", _host_field(ctx)) if role_key == CONTROL_PLANE
+                       else ("ingress VIP", f"the XR annotation {inp.annotations.ingress_vip}"))
+    for other_key in (k for k in (CONTROL_PLANE, INGRESS, *SECONDARY.values()) if k != role_key):
+        other = ctx.claims.get(other_key)
+        if other is None or (other.deleting and other_key in SECONDARY_CLAIM_RESOURCE):
+            continue
+        other_address = _address(ctx, other_key, other)
+        if _known(other_address) and _explains(other_address, vip):
+            return Reason.CONFLICT, (
+                f"the manual {what} {vip} of XR {req.xr_name} ({field}) is the address {other.label} holds for the "
+                f"{other_key} VIP: two roles cannot share one address. Set another address in {field}")
     lb_in_use = ctx.cls.found and ctx.cls.defines(inp.roles.service_lb.variable)
     for index, claim in sorted(_observed_lb(ctx)[0].items()):
         if not claim.deleting and vip in _lb_known(ctx, index, claim):
@@ -1237,9 +1239,25 @@ def _secondary(ctx: _Context, key: str, primary: RoleState) -> RoleState | None:
     claim = ctx.claims[skey]
     live = _live_secondary(ctx, key, role.variable)
     what = f"secondary {key} VIP"
-    if not cls.found:
-        if claim is None and live is None:
-            return None  # whether a pair is wanted waits for the class
+    written = _written_secondary(ctx, role.variable)
+    if written == "":
+        written = None  # the class's default, as an empty annotation is none
+    if written is not None and _repeats_pool(ctx, skey, written if isinstance(written, str) else None, live):
+        written = None  # the pool VIP the Cluster serves, copied onto the XR: still the pool's
+    if claim is None and (live is None or addresses.parse_ip(live) is None) and key not in ctx.dual:
+        return None  # no pair (or not known yet): a variable the XR writes passes through, as any other
+    # The XR's own switches count whatever the ClusterClass says (as for the primaries).
+    off = None
+    if key == INGRESS and req.ingress_disabled:
+        off = f"XR annotated {inp.annotations.ingress_enabled}=\"false\""
+    elif req.dual_stack_disabled:
+        off = f"XR annotated {inp.annotations.dual_stack}=\"false\""
+    elif primary.source == MANUAL:
+        off = (f"the {key} VIP {primary.vip} is the XR's own: a secondary VIP is claimed only beside a pool VIP (write "
+               f"{role.variable} in {inp.xr.cluster_spec_path}.topology.variables for one of your own)")
+    elif written is not None and cls.found:
+        off = f"XR {req.xr_name} sets {role.variable} itself in {inp.xr.cluster_spec_path}.topology.variables"
+    if not cls.found and off is None:
         if claim is not None and claim.deleting:
             ctx.decision.released.add(_claim_rn(skey))
             usage_claim, claim = claim, None
@@ -1255,21 +1273,6 @@ def _secondary(ctx: _Context, key: str, primary: RoleState) -> RoleState | None:
         return RoleState(vip=live, claim=claim, hold=claim is not None, usage_claim=usage_claim,
                          source=(ctx.sources.get(skey) or POOL) if live else None,
                          condition=Condition(cond, False, reason, message))
-    written = _written_secondary(ctx, role.variable)
-    if written == "":
-        written = None  # the class's default, as an empty annotation is none
-    if key not in ctx.dual and claim is None and (live is None or addresses.parse_ip(live) is None):
-        return None  # no pair: a variable the XR writes passes through, as any other
-    off = None
-    if key == INGRESS and req.ingress_disabled:
-        off = f"XR annotated {inp.annotations.ingress_enabled}=\"false\""
-    elif req.dual_stack_disabled:
-        off = f"XR annotated {inp.annotations.dual_stack}=\"false\""
-    elif primary.source == MANUAL:
-        off = (f"the {key} VIP {primary.vip} is the XR's own: a secondary VIP is claimed only beside a pool VIP (write "
-               f"{role.variable} in {inp.xr.cluster_spec_path}.topology.variables for one of your own)")
-    elif written is not None:
-        off = f"XR {req.xr_name} sets {role.variable} itself in {inp.xr.cluster_spec_path}.topology.variables"
     if key not in ctx.dual and off is None:
         return _secondary_without_variable(ctx, slot, claim, live)
     if key not in ctx.dual and claim is None:
@@ -1283,7 +1286,7 @@ def _secondary(ctx: _Context, key: str, primary: RoleState) -> RoleState | None:
     if off is not None:
         return _secondary_off(ctx, slot, claim, off, written if key in ctx.dual else None)
     if claim is not None and claim.deleting:
-        return _claim_deleting(ctx, slot, claim, live, required=False)
+        return _claim_deleting(ctx, slot, claim, live, required=True)  # a new Cluster waits for both
     if claim is None and live is None and primary.vip is None and primary.claim is None:
         # Nothing to pair with yet (no pool for the primary, say): an address claimed now would be held for nothing.
         return RoleState(vip=None, condition=Condition(cond, False, primary.condition.reason,
@@ -1335,6 +1338,30 @@ def _secondary(ctx: _Context, key: str, primary: RoleState) -> RoleState | None:
     return state
 
 
+def _check_manual_secondary(ctx: _Context, key: str, state: RoleState) -> RoleState:
+    """The XR's own secondary VIP, checked against the pools as a manual primary is (manualVips.checkPools):
+    one a pool can hand out is not put in place (a Cluster not yet composed waits; a live one keeps what it
+    has), and one a live Cluster already carries is warned about on every reconcile."""
+    if state.source != MANUAL or state.vip is None or addresses.parse_ip(state.vip) is None:
+        return state
+    skey = SECONDARY[key]
+    live = _live_secondary(ctx, key, _secondary_role(ctx, key).variable)
+    problem = _manual_problem(ctx, skey, state.vip)
+    if problem is None:
+        return state
+    reason, message = problem
+    if problem is _WAITING:
+        message = f"waiting for Crossplane to fetch the pools, to check the manual secondary {key} VIP {state.vip} against them"
+    elif live == state.vip:
+        ctx.warn(reason, message)
+        return state
+    else:
+        message += "; it is put in place once that is fixed"
+        ctx.warn(reason, message)
+    return dataclasses.replace(state, vip=live, blocks=ctx.cluster is None,
+                               condition=Condition(state.condition.type, False, reason, message))
+
+
 def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -1373,6 +1400,9 @@ def _secondary_without_variable(ctx: _Context, slot: Slot, claim: claims.Claim |
     if claim is None or claim.deleting:
         if claim is not None:
             ctx.decision.released.add(_claim_rn(slot.key))
+        if live is None:
+            return RoleState(vip=None, usage_claim=claim, condition=Condition(
+                slot.condition, True, Reason.DISABLED, f"{ctx.cls.label} defines no variable {slot.role.variable}"))
         message = clusterclass.missing_variable_message(ctx.cls, slot.role.variable, f"the secondary VIP {live}") + (
             f". No claim reserves {live} any more, so IPAM may give it to another cluster: reserve it in its pool "
             f"(spec.excludedAddresses); to take it off the Cluster annotate the XR {ctx.inp.annotations.dual_stack}=\"false\"")
@@ -1887,6 +1917,7 @@ def _compose_cluster(
         variables=variables,
         ingress_vip=ing.vip,
         ingress_secondary=ing2,
+        managed=frozenset(_secondary_role(ctx, key).variable for key in second),
     )
     ctx.decision.composed[CLUSTER] = Composed(resource=resource, ready=obs is not None and obs.ready)
     label = f"Cluster {namespace}/{name}"
