@@ -225,7 +225,8 @@ def decide(
     ingress2 = clusters.secondary_variable(inp, inp.roles.ingress)
     if ctx.cluster is not None and (INGRESS in ctx.dual or ctx.claims[SECONDARY[INGRESS]] is not None
                                     or ingress2 in ctx.cluster.variables
-                                    or isinstance(status.get(SECONDARY_STATUS_KEYS[INGRESS]), str)):
+                                    or (ctx.cluster.ingress_pair is not None
+                                        and status.get(SECONDARY_STATUS_KEYS[INGRESS]) == ctx.cluster.ingress_pair[1])):
         ctx.cluster = ctx.cluster.as_pair()  # only a role with a pair reads its annotation as one
     if by_name:
         _adopt(ctx)
@@ -287,8 +288,6 @@ def _decide(ctx: _Context) -> Decision:
         cp = _check_manual(ctx, Slot(CONTROL_PLANE, inp.roles.control_plane, CONTROL_PLANE_READY), cp)
         ing = _check_manual(ctx, Slot(INGRESS, inp.roles.ingress, INGRESS_READY), ing)
     second = {key: _secondary(ctx, key, state) for key, state in ((CONTROL_PLANE, cp), (INGRESS, ing))}
-    if inp.manual_vips.check_pools:
-        second = {k: _check_manual_secondary(ctx, k, state) if state is not None else None for k, state in second.items()}
     for key in [k for k, state in second.items() if state is None]:
         del second[key]
         if _usage_rn(SECONDARY[key]) in ctx.observed and _usage_rn(SECONDARY[key]) not in ctx.sec_others:
@@ -1221,6 +1220,17 @@ def _written_secondary(ctx: _Context, variable: str) -> object:
 
 
 def _secondary(ctx: _Context, key: str, primary: RoleState) -> RoleState | None:
+    """The role's secondary (see _secondary_state), with a refused manual one reported as refused."""
+    refused: list = []
+    state = _secondary_state(ctx, key, primary, refused)
+    if state is None or not refused:
+        return state
+    reason, message = refused[0]
+    return dataclasses.replace(state, blocks=state.blocks or ctx.cluster is None,
+                               condition=Condition(state.condition.type, False, reason, message))
+
+
+def _secondary_state(ctx: _Context, key: str, primary: RoleState, refusals: list) -> RoleState | None:
     """The role's VIP of the other address family, where the ClusterClass defines the secondary variable.
 
     Claimed from a pool of the role whose spec.addresses are of the other family than the primary VIP's
@@ -1244,15 +1254,20 @@ def _secondary(ctx: _Context, key: str, primary: RoleState) -> RoleState | None:
         written = None  # the class's default, as an empty annotation is none
     if written is not None and _repeats_pool(ctx, skey, written if isinstance(written, str) else None, live):
         written = None  # the pool VIP the Cluster serves, copied onto the XR: still the pool's
-    if claim is None and (live is None or addresses.parse_ip(live) is None) and key not in ctx.dual:
+    if claim is None and key not in ctx.dual and (live is None or addresses.parse_ip(live) is None or written is not None):
         return None  # no pair (or not known yet): a variable the XR writes passes through, as any other
+    if written is not None and key in ctx.dual and inp.manual_vips.check_pools:
+        written = _check_written_secondary(ctx, key, written, live, refusals)
+        if refusals and claim is None and live is None:
+            return RoleState(vip=None, condition=Condition(cond, False, Reason.WAITING_FOR_ADDRESS, ""))  # held back (see _secondary)
     # The XR's own switches count whatever the ClusterClass says (as for the primaries).
     off = None
     if key == INGRESS and req.ingress_disabled:
         off = f"XR annotated {inp.annotations.ingress_enabled}=\"false\""
     elif req.dual_stack_disabled:
         off = f"XR annotated {inp.annotations.dual_stack}=\"false\""
-    elif primary.source == MANUAL:
+    elif primary.source == MANUAL and not (key == CONTROL_PLANE and live is not None):
+        # (A live Cluster's control-plane secondary stays, as its endpoint does.)
         off = (f"the {key} VIP {primary.vip} is the XR's own: a secondary VIP is claimed only beside a pool VIP (write "
                f"{role.variable} in {inp.xr.cluster_spec_path}.topology.variables for one of your own)")
     elif written is not None and cls.found:
@@ -1338,28 +1353,26 @@ def _secondary(ctx: _Context, key: str, primary: RoleState) -> RoleState | None:
     return state
 
 
-def _check_manual_secondary(ctx: _Context, key: str, state: RoleState) -> RoleState:
-    """The XR's own secondary VIP, checked against the pools as a manual primary is (manualVips.checkPools):
-    one a pool can hand out is not put in place (a Cluster not yet composed waits; a live one keeps what it
-    has), and one a live Cluster already carries is warned about on every reconcile."""
-    if state.source != MANUAL or state.vip is None or addresses.parse_ip(state.vip) is None:
-        return state
-    skey = SECONDARY[key]
-    live = _live_secondary(ctx, key, _secondary_role(ctx, key).variable)
-    problem = _manual_problem(ctx, skey, state.vip)
+def _check_written_secondary(ctx: _Context, key: str, written: object, live: str | None, refusals: list) -> object:
+    """The XR's own secondary VIP, checked against the pools as a manual primary is (manualVips.checkPools),
+    before anything is decided on it: one a pool can hand out, that the Cluster does not carry yet, is
+    decided as if the XR did not write it (so nothing the Cluster serves is released), and reported in
+    ``refusals``; one the live Cluster already carries is warned about on every reconcile."""
+    vip = addresses.parse_ip(written) if isinstance(written, str) else None
+    if vip is None:
+        return written  # not an address: _secondary_off says so
+    problem = _manual_problem(ctx, SECONDARY[key], vip)
     if problem is None:
-        return state
+        return written
     reason, message = problem
     if problem is _WAITING:
-        message = f"waiting for Crossplane to fetch the pools, to check the manual secondary {key} VIP {state.vip} against them"
-    elif live == state.vip:
-        ctx.warn(reason, message)
-        return state
-    else:
-        message += "; it is put in place once that is fixed"
-        ctx.warn(reason, message)
-    return dataclasses.replace(state, vip=live, blocks=ctx.cluster is None,
-                               condition=Condition(state.condition.type, False, reason, message))
+        refusals.append((reason, f"waiting for Crossplane to fetch the pools, to check the manual secondary {key} VIP {vip} against them"))
+        return None if live != vip else written
+    ctx.warn(reason, message)
+    if live == vip:
+        return written
+    refusals.append((reason, message + "; it is put in place once that is fixed"))
+    return None
 
 
 def _str(value: object) -> str | None:
@@ -1917,7 +1930,8 @@ def _compose_cluster(
         variables=variables,
         ingress_vip=ing.vip,
         ingress_secondary=ing2,
-        managed=frozenset(_secondary_role(ctx, key).variable for key in second),
+        managed=frozenset(_secondary_role(ctx, key).variable for key in second
+                          if key in ctx.dual or ctx.claims[SECONDARY[key]] is not None),
     )
     ctx.decision.composed[CLUSTER] = Composed(resource=resource, ready=obs is not None and obs.ready)
     label = f"Cluster {namespace}/{name}"

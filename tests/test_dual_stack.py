@@ -323,3 +323,15 @@ def test_a_secondary_released_while_its_record_is_published_waits_for_external_d
     assert CP2 in out.desired, "the AAAA record still names fd00:10::10: the claim waits"
     assert ("c1-api.clusters.example.org", "AAAA") not in {(e["dnsName"], e["recordType"]) for e in out.desired["vip-dns"]["spec"]["endpoints"]}
     assert out.ttl == 15
+
+
+def test_with_check_pools_a_new_xrs_own_secondary_inside_a_pool_holds_the_cluster_back_and_claims_nothing():
+    spec = {"topology": {"class": "cc", "version": "v1.31.0", "variables": [{"name": "clusterVipSecondary", "value": "fd00:10::15"}]}}
+    observed, store = bound()
+    o2, s2 = pair(which=(ING2,))
+    inp = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "manualVips": {"checkPools": True}}
+    out = run(xr(cluster=spec), {**observed, **o2}, [*WORLD, *store, *s2], inp=inp)
+    assert out.cluster is None
+    assert CP2 not in out.desired
+    assert out.reason("ControlPlaneSecondaryVIPReady") == "ManualVIPInPool"
+    assert any(r == "ManualVIPInPool" and "fd00:10::15" in m for r, m in out.warnings)
