@@ -10,9 +10,23 @@ import copy
 import pytest
 
 from tests.fixtures import CP_POOL, ING_POOL
-from tests.harness import World, cluster_class, ip_address, observed_claim, observed_cluster, run, xr
-from tests.test_review_dual_stack import WORLD, annotation, dual_live, variables
-from tests.test_review_dual_stack import CP6, ING6
+from tests.harness import (
+    World,
+    cluster_class,
+    ip_address,
+    observed_claim,
+    observed_cluster,
+    run,
+    xr,
+)
+from tests.test_review_dual_stack import (
+    CP6,
+    ING6,
+    WORLD,
+    annotation,
+    dual_live,
+    variables,
+)
 
 NO_ING2 = cluster_class(variables=("clusterVip", "ingressVip", "clusterVipSecondary"))
 INGRESS_OFF = {"vip.capi.gorizond.io/ingress-enabled": "false"}

@@ -11,7 +11,14 @@ import pytest
 
 from tests.fixtures import CP_POOL, ING_POOL, STORE, live
 from tests.harness import World, cluster_class, observed_cluster, run, xr
-from tests.test_review_dual_stack import CP6, ING6, WORLD, annotation, dual_live, variables
+from tests.test_review_dual_stack import (
+    CP6,
+    ING6,
+    WORLD,
+    annotation,
+    dual_live,
+    variables,
+)
 
 CHECK = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "manualVips": {"checkPools": True}}
 PAIR_STATUS = {"controlPlane": "10.0.0.10", "controlPlaneSource": "Pool", "ingress": "10.0.1.10", "ingressSource": "Pool",
