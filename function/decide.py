@@ -1223,6 +1223,7 @@ def _secondary(ctx: _Context, key: str, primary: RoleState) -> RoleState | None:
     """The role's secondary (see _secondary_state), with a refused manual one reported as refused."""
     refused: list = []
     state = _secondary_state(ctx, key, primary, refused)
+    refused = [r for r in refused if r is not None]  # None: a Conflict, warned about, the live value kept
     if state is None or not refused:
         return state
     reason, message = refused[0]
@@ -1256,8 +1257,8 @@ def _secondary_state(ctx: _Context, key: str, primary: RoleState, refusals: list
         written = None  # the pool VIP the Cluster serves, copied onto the XR: still the pool's
     if claim is None and key not in ctx.dual and (live is None or addresses.parse_ip(live) is None or written is not None):
         return None  # no pair (or not known yet): a variable the XR writes passes through, as any other
-    if written is not None and key in ctx.dual and inp.manual_vips.check_pools:
-        written = _check_written_secondary(ctx, key, written, live, refusals)
+    if written is not None and key in ctx.dual and inp.manual_vips.check_pools and not (key == INGRESS and req.ingress_disabled):
+        written = _check_written_secondary(ctx, key, written, live, claim, refusals)
         if refusals and claim is None and live is None:
             return RoleState(vip=None, condition=Condition(cond, False, Reason.WAITING_FOR_ADDRESS, ""))  # held back (see _secondary)
     # The XR's own switches count whatever the ClusterClass says (as for the primaries).
@@ -1293,11 +1294,12 @@ def _secondary_state(ctx: _Context, key: str, primary: RoleState, refusals: list
     if key not in ctx.dual and claim is None:
         return RoleState(vip=None, condition=Condition(cond, True, Reason.DISABLED, f"no {what}: {off}"))
     if (key == CONTROL_PLANE and written is not None and live is not None and off is not None and not req.dual_stack_disabled
-            and primary.source != MANUAL and addresses.parse_ip(written) != addresses.parse_ip(live)):
+            and addresses.parse_ip(written) != addresses.parse_ip(live)):
         # The secondary endpoint of a live cluster never changes, as its endpoint host does not.
         ctx.warn(Reason.CONFLICT, f"XR {req.xr_name} sets {role.variable}={written}, but {ctx.cluster.label} already "
                  f"serves on {live}, which never changes for a live cluster; set it back to {live} or remove it")
         off = None
+        refusals.append(None)  # the live value stays as it is
     if off is not None:
         return _secondary_off(ctx, slot, claim, off, written if key in ctx.dual else None)
     if claim is not None and claim.deleting:
@@ -1312,6 +1314,10 @@ def _secondary_state(ctx: _Context, key: str, primary: RoleState, refusals: list
     family = family or inp.dual_stack.primary_family
     ctx.family[skey] = pools.other_family(family)
     address = _address(ctx, skey, claim)
+    if live is not None and ctx.sources.get(skey) == MANUAL and refusals:
+        # The XR's own live secondary, and a new value that is refused: the live one stays, nothing is claimed.
+        return RoleState(vip=live, claim=claim, hold=claim is not None, source=MANUAL,
+                         condition=Condition(cond, True, Reason.MANUAL, f"{what} {live} on {ctx.cluster.label}"))
     if live is not None and ctx.sources.get(skey) == MANUAL:
         # The XR's own secondary VIP was removed from it: a pool VIP replaces it once bound (the user's own
         # address, so no pool loses it meanwhile).
@@ -1353,7 +1359,9 @@ def _secondary_state(ctx: _Context, key: str, primary: RoleState, refusals: list
     return state
 
 
-def _check_written_secondary(ctx: _Context, key: str, written: object, live: str | None, refusals: list) -> object:
+def _check_written_secondary(
+    ctx: _Context, key: str, written: object, live: str | None, claim: claims.Claim | None, refusals: list
+) -> object:
     """The XR's own secondary VIP, checked against the pools as a manual primary is (manualVips.checkPools),
     before anything is decided on it: one a pool can hand out, that the Cluster does not carry yet, is
     decided as if the XR did not write it (so nothing the Cluster serves is released), and reported in
@@ -1361,6 +1369,10 @@ def _check_written_secondary(ctx: _Context, key: str, written: object, live: str
     vip = addresses.parse_ip(written) if isinstance(written, str) else None
     if vip is None:
         return written  # not an address: _secondary_off says so
+    if claim is not None and not claim.deleting and claim.bound:
+        address = _address(ctx, SECONDARY[key], claim)
+        if not _known(address) or _explains(address, vip):
+            return written  # its own claim's address (or maybe: not read yet), which no pool hands to another
     problem = _manual_problem(ctx, SECONDARY[key], vip)
     if problem is None:
         return written
