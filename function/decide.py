@@ -1192,7 +1192,9 @@ def _read_secondaries(ctx: _Context) -> None:
                 raise Fatal(msg)
         ctx.claims[skey] = claim
         if key in ctx.dual:
-            ctx.family[key] = inp.dual_stack.primary_family
+            # A claim made again under a live Cluster (or a recorded VIP) keeps that VIP's family; only a
+            # new pair takes dualStack.primaryFamily.
+            ctx.family[key] = _live_family(ctx, key) or inp.dual_stack.primary_family
     clash = sorted(n for n in ctx.sec_others if any(n.startswith((CLAIM_RESOURCE[k], USAGE_RESOURCE[k]))
                                                     for k in ctx.dual))
     if clash:
@@ -1200,6 +1202,17 @@ def _read_secondaries(ctx: _Context) -> None:
                f"and Usages, but these are of another kind or an earlier pipeline step's, and {ctx.cls.label} asks for "
                "a VIP pair; rename them")
         raise Fatal(msg)
+
+
+def _live_family(ctx: _Context, key: str) -> str | None:
+    """The family of the role's primary VIP as the live Cluster or the XR's status has it, if any."""
+    cluster, found = ctx.cluster, []
+    if cluster is not None and key == CONTROL_PLANE:
+        found = [cluster.host, _str(cluster.variables.get(ctx.inp.roles.control_plane.variable))]
+    elif cluster is not None:
+        found = [cluster.ingress_pair[0] if cluster.ingress_pair else cluster.ingress_annotation]
+    found.append(ctx.recorded.get(key))
+    return next((f for f in map(pools.family, found) if f), None)
 
 
 def _live_secondary(ctx: _Context, key: str, variable: str) -> str | None:
@@ -1301,7 +1314,8 @@ def _secondary_state(ctx: _Context, key: str, primary: RoleState, refusals: list
         off = None
         refusals.append(None)  # the live value stays as it is
     if off is not None:
-        return _secondary_off(ctx, slot, claim, off, written if key in ctx.dual else None)
+        own = primary.vip if primary.source == MANUAL else None  # a manual primary may be this claim's address
+        return _secondary_off(ctx, slot, claim, off, written if key in ctx.dual else None, own)
     if claim is not None and claim.deleting:
         return _claim_deleting(ctx, slot, claim, live, required=True)  # a new Cluster waits for both
     if claim is None and live is None and primary.vip is None and primary.claim is None:
@@ -1391,9 +1405,12 @@ def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _secondary_off(ctx: _Context, slot: Slot, claim: claims.Claim | None, why: str, written: object) -> RoleState:
+def _secondary_off(
+    ctx: _Context, slot: Slot, claim: claims.Claim | None, why: str, written: object, own: str | None = None
+) -> RoleState:
     """The XR turned the secondary VIP off, or made it its own: the claim goes, unless the XR's own value
-    is its address (then it stays claimed) or its address is not read yet."""
+    (the secondary it writes, or the manual primary ``own``) is its address (then it stays claimed) or its
+    address is not read yet."""
     manual = None
     if written is not None:
         manual = addresses.parse_ip(written) if isinstance(written, str) else None
@@ -1412,6 +1429,10 @@ def _secondary_off(ctx: _Context, slot: Slot, claim: claims.Claim | None, why: s
         ctx.decision.released.add(_claim_rn(slot.key))
         return state
     address = _address(ctx, slot.key, claim)
+    if own and claim.bound and (not _known(address) or _explains(address, own)):
+        # The XR's manual primary is (or may be) this claim's address: it stays claimed, held as it is.
+        return dataclasses.replace(_hold(ctx, slot, claim, address, manual, source=source), hold=True,
+                                   blocks=False, condition=state.condition)
     if manual and claim.bound and not _known(address):
         return dataclasses.replace(_hold(ctx, slot, claim, address, manual, source=MANUAL), condition=state.condition)
     if manual and claim.bound and _explains(address, manual):
@@ -1975,13 +1996,15 @@ def _dns_records(
     dns = ctx.inp.dns
     records = []
     host = addresses.parse_ip(host)
+    # (role, template, field, VIP, the primary VIP beside a secondary; None for a primary row)
     for role_key, template, field, vip, beside in (
         (CONTROL_PLANE, dns.control_plane_name, "dns.controlPlaneName", host, None),
         (INGRESS, dns.ingress_name, "dns.ingressName", ingress_vip, None),
-        (CONTROL_PLANE, dns.control_plane_name, "dns.controlPlaneName", addresses.parse_ip(cp_secondary), host),
-        (INGRESS, dns.ingress_name, "dns.ingressName", addresses.parse_ip(ingress_secondary), ingress_vip),
+        (CONTROL_PLANE, dns.control_plane_name, "dns.controlPlaneName", addresses.parse_ip(cp_secondary), host or ""),
+        (INGRESS, dns.ingress_name, "dns.ingressName", addresses.parse_ip(ingress_secondary), ingress_vip or ""),
     ):
-        if vip is None or not template or (beside is not None and pools.family(beside) == pools.family(vip)):
+        # A secondary gets a record only beside a primary record of the other family (a DNS-name host has none).
+        if vip is None or not template or (beside is not None and pools.family(beside) in (None, pools.family(vip))):
             continue
         record_name = dnss.fill(template, name, namespace, dns.zone)
         if not dnss.valid_name(record_name):

@@ -70,6 +70,9 @@ def read(spec: object) -> Allocatable:
     if not isinstance(listed, list) or not listed:
         raise Unreadable("spec.addresses is not a list of addresses")
     ranges = tuple(_range(a) for a in listed)
+    if len({lo.version for lo, _ in ranges}) > 1:
+        # The provider reads spec.prefix against the first address; a pool of both families is none this reading follows.
+        raise Unreadable("spec.addresses holds both IPv4 and IPv6 addresses")
     excluded_spec = spec.get("excludedAddresses") or []
     if not isinstance(excluded_spec, list):
         raise Unreadable("spec.excludedAddresses is not a list")

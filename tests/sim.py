@@ -1015,17 +1015,25 @@ class Sim:
             manual_host = ((xr["spec"]["cluster"].get("controlPlaneEndpoint") or {}).get("host"))
             deliberate = (okey[3].startswith("vip-ingress-") and ingress_off) or (okey[3].startswith("vip-cp-") and manual_host)
             if okey[3].endswith("-secondary"):
-                # Deliberate when the XR turns the pair off, or when the claim holds an address the Cluster does not
-                # use of the primary's family (made again from the other family).
+                # Deliberate when the XR turns the pair off (its annotation, ingress off, a manual primary that is not
+                # this claim's address; for the control plane only while the Cluster carries no secondary), when the
+                # XR writes another value itself, or when the claim holds an unused address of the primary's family.
+                ingress_role = okey[3].startswith("vip-ingress-")
+                variable = "ingressVipSecondary" if ingress_role else "clusterVipSecondary"
                 address = self.api.get((GROUP_IPAM, "IPAddress", okey[2], okey[3]))
                 cluster = self.api.get(("cluster.x-k8s.io", "Cluster", okey[2], xr["metadata"]["name"]))
                 held = address["spec"]["address"] if address is not None else None
                 unused = held is not None and (cluster is None or held not in cluster_vips(cluster))
                 primary = self.api.get((GROUP_IPAM, "IPAddress", okey[2], okey[3].removesuffix("-secondary")))
                 same = unused and primary is not None and (":" in held) == (":" in primary["spec"]["address"])
-                deliberate = (deliberate or annotations.get("vip.capi.gorizond.io/dual-stack") == "false" or same
-                              or (xr["spec"]["cluster"].get("topology") or {}).get("variables") is not None
-                              and any(v.get("name") in SECONDARY_VARIABLES for v in xr["spec"]["cluster"]["topology"]["variables"]))
+                written = {v.get("name"): v.get("value") for v in (xr["spec"]["cluster"].get("topology") or {}).get("variables") or []}
+                live = {v.get("name"): v.get("value") for v in ((cluster or {}).get("spec", {}).get("topology") or {}).get("variables") or []}
+                manual_ingress = annotations.get(INGRESS_VIP)
+                deliberate = (annotations.get("vip.capi.gorizond.io/dual-stack") == "false" or same
+                              or (written.get(variable) not in (None, "") and written.get(variable) != held)
+                              or (ingress_role and (annotations.get("vip.capi.gorizond.io/ingress-enabled") == "false"
+                                                    or (manual_ingress is not None and manual_ingress != held)))
+                              or (not ingress_role and manual_host is not None and manual_host != held and not live.get(variable)))
             if okey[3].startswith(f"vip-lb-{xr['metadata']['name']}-"):
                 # Deliberate when the XR asks for fewer, and only once its address has left the Cluster's list.
                 address = self.api.get((GROUP_IPAM, "IPAddress", okey[2], okey[3]))
@@ -1192,7 +1200,8 @@ class Sim:
             host = addresses.parse_ip((cluster["spec"].get("controlPlaneEndpoint") or {}).get("host"))
             if host is not None:
                 wanted.add((f"{key[3]}-api.{dns['zone']}", "AAAA" if ":" in host else "A", host))
-            ingress = addresses.parse_ip((cluster["metadata"].get("annotations") or {}).get(INGRESS_VIP))
+            pair = ((cluster["metadata"].get("annotations") or {}).get(INGRESS_VIP) or "").split(",")
+            ingress = addresses.parse_ip(pair[0])
             if ingress is not None:
                 wanted.add((f"*.{key[3]}.{dns['zone']}", "AAAA" if ":" in ingress else "A", ingress))
             published = set(self.external_dns.published.get(state.refs.get("vip-dns"), []))
