@@ -1205,7 +1205,10 @@ def _read_secondaries(ctx: _Context) -> None:
 
 
 def _live_family(ctx: _Context, key: str) -> str | None:
-    """The family of the role's primary VIP as the live Cluster or the XR's status has it, if any."""
+    """The family of the role's primary VIP from a pool, as the live Cluster or the XR's status has it, if any
+    (a manual VIP, the user's own, says nothing of the family the pair's primary claim needs)."""
+    if ctx.sources.get(key) == MANUAL:
+        return None
     cluster, found = ctx.cluster, []
     if cluster is not None and key == CONTROL_PLANE:
         found = [cluster.host, _str(cluster.variables.get(ctx.inp.roles.control_plane.variable))]
@@ -1429,8 +1432,10 @@ def _secondary_off(
         ctx.decision.released.add(_claim_rn(slot.key))
         return state
     address = _address(ctx, slot.key, claim)
-    if own and claim.bound and (not _known(address) or _explains(address, own)):
-        # The XR's manual primary is (or may be) this claim's address: it stays claimed, held as it is.
+    if own and claim.bound and _known(address) and _explains(address, own):
+        return dataclasses.replace(state, claim=claim, source=POOL)  # the XR's manual primary is its address: it stays claimed
+    if own and claim.bound and not _known(address):
+        # The manual primary may be this claim's address: it stays exactly as it is until the address is read.
         return dataclasses.replace(_hold(ctx, slot, claim, address, manual, source=source), hold=True,
                                    blocks=False, condition=state.condition)
     if manual and claim.bound and not _known(address):

@@ -70,9 +70,6 @@ def read(spec: object) -> Allocatable:
     if not isinstance(listed, list) or not listed:
         raise Unreadable("spec.addresses is not a list of addresses")
     ranges = tuple(_range(a) for a in listed)
-    if len({lo.version for lo, _ in ranges}) > 1:
-        # The provider reads spec.prefix against the first address; a pool of both families is none this reading follows.
-        raise Unreadable("spec.addresses holds both IPv4 and IPv6 addresses")
     excluded_spec = spec.get("excludedAddresses") or []
     if not isinstance(excluded_spec, list):
         raise Unreadable("spec.excludedAddresses is not a list")
@@ -85,6 +82,10 @@ def read(spec: object) -> Allocatable:
         except ValueError:
             raise Unreadable(f"spec.gateway {gateway!r} is not an address") from None
     if spec.get("allocateReservedIPAddresses") is not True:
+        if len({lo.version for lo, _ in ranges}) > 1:
+            # The network address comes from spec.prefix and the lowest address, which both families do not share
+            # (the provider's webhook refuses such a pool).
+            raise Unreadable("spec.addresses holds both IPv4 and IPv6 addresses")
         prefix = spec.get("prefix")
         if isinstance(prefix, bool) or not isinstance(prefix, int):
             raise Unreadable("spec.prefix is not a number")

@@ -200,6 +200,12 @@ class EditRun:
         annotations = obj["metadata"].setdefault("annotations", {})
         if INGRESS_VIP in annotations and self.rng.random() < 0.5:
             del annotations[INGRESS_VIP]  # removed: a pool VIP replaces it
+        elif self.dual_stack and self.rng.random() < 0.5:
+            # Dual stack: an IPv6 manual VIP of the user's own, or the address the XR's ingress secondary claim holds
+            # (going IPv6-only): that claim then stays.
+            own = self.sim.api.get((GROUP_IPAM, "IPAddress", NS, f"vip-ingress-{obj['metadata']['name']}-secondary"))
+            self.outside += 1
+            annotations[INGRESS_VIP] = own["spec"]["address"] if own and self.rng.random() < 0.5 else f"fd09::{self.outside:x}"
         else:
             annotations[INGRESS_VIP] = self.address(obj, "ingress")
         self.touch(obj)
