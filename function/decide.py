@@ -1208,6 +1208,12 @@ def _live_family(ctx: _Context, key: str) -> str | None:
     """The family of the role's primary VIP from a pool, as the live Cluster or the XR's status has it, if any
     (a manual VIP, the user's own, says nothing of the family the pair's primary claim needs)."""
     if ctx.sources.get(key) == MANUAL:
+        # The secondary claim the XR keeps (its manual primary was that address) says which family the pair has.
+        claim = ctx.claims.get(SECONDARY[key])
+        if claim is not None and claim.bound and not claim.deleting:
+            address = _address(ctx, SECONDARY[key], claim)
+            if _known(address):
+                return pools.other_family(pools.family(address.value))
         return None
     cluster, found = ctx.cluster, []
     if cluster is not None and key == CONTROL_PLANE:
@@ -1433,7 +1439,8 @@ def _secondary_off(
         return state
     address = _address(ctx, slot.key, claim)
     if own and claim.bound and _known(address) and _explains(address, own):
-        return dataclasses.replace(state, claim=claim, source=POOL)  # the XR's manual primary is its address: it stays claimed
+        # The XR's manual primary is its address: it stays claimed (the secondary the XR writes, if any, stays its own).
+        return dataclasses.replace(state, claim=claim, source=source or POOL)
     if own and claim.bound and not _known(address):
         # The manual primary may be this claim's address: it stays exactly as it is until the address is read.
         return dataclasses.replace(_hold(ctx, slot, claim, address, manual, source=source), hold=True,
