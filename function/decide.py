@@ -504,6 +504,8 @@ def _control_plane(ctx: _Context) -> RoleState:
             return _hold(ctx, slot, claim, address, None)  # the manual host may be its own address
         if claim.bound and _explains(address, manual):
             return _allocate(ctx, slot, claim, address, required=True)  # its own address: it stays claimed
+        if _written_secondary_is(ctx, CONTROL_PLANE, claim, address):
+            return dataclasses.replace(state, claim=claim, hold=not _known(address))  # the pair's other value is its address
         return _release(ctx, CONTROL_PLANE, claim, state, f"XR sets {_host_field(ctx)} {manual}")
     return _allocate(ctx, slot, claim, address, required=True)
 
@@ -764,6 +766,8 @@ def _ingress_with(ctx: _Context, manual: str | None) -> RoleState:
             why = f"XR sets {annotation.ingress_vip}={manual}"
             if repeats_pool and claim is not None and _known(address):
                 _unreserved(ctx, slot, claim, address, live, f"the XR annotation {annotation.ingress_vip}")
+            if claim is not None and _written_secondary_is(ctx, INGRESS, claim, address):
+                return dataclasses.replace(state, claim=claim, hold=not _known(address))  # the pair's other value is its address
             return _release(ctx, INGRESS, claim, state, why) if claim else state
     cls = ctx.cls
     if not cls.found or not cls.defines(role.variable):
@@ -1202,6 +1206,16 @@ def _read_secondaries(ctx: _Context) -> None:
                f"and Usages, but these are of another kind or an earlier pipeline step's, and {ctx.cls.label} asks for "
                "a VIP pair; rename them")
         raise Fatal(msg)
+
+
+def _written_secondary_is(ctx: _Context, key: str, claim: claims.Claim, address: claims.Address | None) -> bool:
+    """Whether the secondary VIP the XR writes itself (where the role has a pair) is, or may be, the address of the
+    role's primary claim: a manual primary then does not release that claim (the XR swapped its pair, say)."""
+    if key not in ctx.dual or claim.deleting or not claim.bound:
+        return False
+    written = _written_secondary(ctx, ctx.dual[key])
+    vip = addresses.parse_ip(written) if isinstance(written, str) else None
+    return vip is not None and (not _known(address) or _explains(address, vip))
 
 
 def _live_family(ctx: _Context, key: str) -> str | None:
