@@ -1315,12 +1315,7 @@ def _secondary_state(ctx: _Context, key: str, primary: RoleState, refusals: list
             usage_claim, claim = claim, None
         else:
             usage_claim = None
-        if cls.problem:
-            reason, message = Reason.INVALID_CLUSTER_CLASS, cls.problem
-        elif cls.resolved:
-            reason, message = Reason.CLUSTER_CLASS_NOT_FOUND, f"{cls.label} not found"
-        else:
-            reason, message = Reason.WAITING_FOR_CLUSTER_CLASS, f"waiting for Crossplane to fetch {cls.label}"
+        reason, message = _class_unread(cls)
         message += f"; whether a {what} is wanted depends on its {role.variable} variable, so it stays as it is"
         return RoleState(vip=live, claim=claim, hold=claim is not None, usage_claim=usage_claim,
                          source=(ctx.sources.get(skey) or POOL) if live else None,
@@ -1806,12 +1801,7 @@ def _lb_unwanted(ctx: _Context, out: ServiceLb, observed: dict[int, claims.Claim
     ctx.decision.status[LB_STATUS_KEY] = ",".join(f"{i}={a}" for i, a in sorted(ctx.lb_recorded.items()) if i in held)
     ctx.decision.lb_active = True
     if not cls.found:
-        if cls.problem:
-            reason, message = Reason.INVALID_CLUSTER_CLASS, cls.problem  # warned in _decide
-        elif cls.resolved:
-            reason, message = Reason.CLUSTER_CLASS_NOT_FOUND, f"{cls.label} not found"
-        else:
-            reason, message = Reason.WAITING_FOR_CLUSTER_CLASS, f"waiting for Crossplane to fetch {cls.label}"
+        reason, message = _class_unread(cls)
         message += (f"; whether service load-balancer addresses are wanted depends on its {role.variable} variable, "
                     "so the service-lb claims stay as they are")
         out.condition = Condition(SERVICE_LB_READY, False, reason, message)
@@ -1828,6 +1818,15 @@ def _lb_unwanted(ctx: _Context, out: ServiceLb, observed: dict[int, claims.Claim
     )
     ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, message)
     out.condition = Condition(SERVICE_LB_READY, False, Reason.CLUSTER_CLASS_MISSING_VARIABLE, message)
+
+
+def _class_unread(cls: clusterclass.ClassState) -> tuple[Reason, str]:
+    """Why a ClusterClass is not read: unreadable (warned in _decide), not found, or not fetched yet."""
+    if cls.problem:
+        return Reason.INVALID_CLUSTER_CLASS, cls.problem
+    if cls.resolved:
+        return Reason.CLUSTER_CLASS_NOT_FOUND, f"{cls.label} not found"
+    return Reason.WAITING_FOR_CLUSTER_CLASS, f"waiting for Crossplane to fetch {cls.label}"
 
 
 def _lb_placeholder(ctx: _Context, index: int) -> claims.Claim:

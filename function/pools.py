@@ -21,7 +21,7 @@ import dataclasses
 import math
 from typing import TYPE_CHECKING
 
-from function import addresses
+from function import addresses, ranges
 from function.requirements import Fetched, Selector
 
 if TYPE_CHECKING:  # the model is loaded only when a step carries an Input (see input.py)
@@ -85,16 +85,11 @@ def family_of_spec(spec: object) -> str | None:
     listed = spec.get("addresses") if isinstance(spec, dict) else None
     if not isinstance(listed, list) or not listed:
         return None
-    seen = set()
-    for entry in listed:
-        if not isinstance(entry, str):
-            return None
-        first = entry.split("-", 1)[0].split("/", 1)[0].strip()
-        found = family(first)
-        if found is None:
-            return None
-        seen.add(found)
-    return seen.pop() if len(seen) == 1 else None
+    try:
+        seen = {ranges.span(entry)[0].version for entry in listed}  # the provider's forms, read in one place
+    except ranges.Unreadable:
+        return None
+    return (IPV4 if seen == {4} else IPV6) if len(seen) == 1 else None
 
 
 def requirements(inp: Input, role_value: str, class_name: str, namespace: str) -> dict[str, Selector]:

@@ -44,7 +44,8 @@ def _within(addr: Address, lo: Address, hi: Address) -> bool:
     return addr.version == lo.version and lo <= addr <= hi
 
 
-def _range(text: object) -> tuple[Address, Address]:
+def span(text: object) -> tuple[Address, Address]:
+    """One entry of spec.addresses or spec.excludedAddresses (an address, a range a-b, a prefix): its first and last."""
     if not isinstance(text, str) or not text:
         raise Unreadable(f"{text!r} is not an address, a range a-b, or a prefix")
     try:
@@ -69,11 +70,11 @@ def read(spec: object) -> Allocatable:
     listed = spec.get("addresses")
     if not isinstance(listed, list) or not listed:
         raise Unreadable("spec.addresses is not a list of addresses")
-    ranges = tuple(_range(a) for a in listed)
+    ranges = tuple(span(a) for a in listed)
     excluded_spec = spec.get("excludedAddresses") or []
     if not isinstance(excluded_spec, list):
         raise Unreadable("spec.excludedAddresses is not a list")
-    excluded = tuple(_range(a) for a in excluded_spec)
+    excluded = tuple(span(a) for a in excluded_spec)
     reserved: set[Address] = set()
     gateway = spec.get("gateway")
     if gateway:
