@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from function import addresses, pools
 from function.requirements import Fetched, Selector
-from function.structs import describe
+from function.structs import describe, timestamp
 
 if TYPE_CHECKING:  # the model is loaded only when a step carries an Input (see input.py)
     from function.input_model import Input, Role
@@ -43,6 +43,7 @@ class Claim:
     pool_ref: PoolRef
     address_name: str | None = None  # status.addressRef.name once IPAM has bound it
     deleting: bool = False  # metadata.deletionTimestamp is set: IPAM frees its address soon
+    created: float | None = None  # metadata.creationTimestamp, seconds since the epoch; None for a new claim
 
     @property
     def bound(self) -> bool:
@@ -88,7 +89,9 @@ def read_observed(obj: dict | None) -> Claim | None:
         pool_ref=PoolRef(api_group=group if isinstance(group, str) else "", kind=kind, name=pool),
         address_name=address_name if isinstance(address_name, str) and address_name else None,
         deleting=bool(meta.get("deletionTimestamp")),
+        created=timestamp(meta.get("creationTimestamp")),
     )
+
 
 
 def render(inp: Input, role: Role, claim: Claim) -> dict:

@@ -167,6 +167,7 @@ class _Context:
     dual: dict[str, str] = dataclasses.field(default_factory=dict)  # role -> its secondary variable, where the class defines it
     family: dict[str, str] = dataclasses.field(default_factory=dict)  # slot key -> the address family its new claim needs
     sec_others: set[str] = dataclasses.field(default_factory=set)  # secondary claim and Usage names that are not ours
+    now: float | None = None  # seconds since the epoch, as the function's clock says; None: unknown
 
     def require(self, name: str, selector: Selector) -> None:
         self.decision.requirements[name] = selector
@@ -180,7 +181,7 @@ class _Context:
 
 def decide(
     inp: Input, xr: dict, observed: dict[str, dict], fetched: Fetched, *, crossplane_v2: bool = False,
-    by_name: bool = False, earlier: frozenset[str] = frozenset(),
+    by_name: bool = False, earlier: frozenset[str] = frozenset(), now: float | None = None,
 ) -> Decision:
     """Decide one reconcile. Raises Fatal when nothing may be applied.
 
@@ -188,6 +189,7 @@ def decide(
     XR it tells the Usage kind is served. ``by_name``: Crossplane fetches a namespaced
     object by name (v2.2+), which adoption needs (adopt.py). ``earlier``: the composed resources
     earlier steps of the pipeline desire (a DNSEndpoint of theirs is never ours to release).
+    ``now``: the time, in seconds since the epoch, to tell a claim IPAM is still binding (_binding).
     """
     req = xrs.parse(xr, inp)
     for name in _ours(inp):
@@ -219,6 +221,7 @@ def decide(
         decision=Decision(),
         earlier=earlier,
         by_name=by_name,
+        now=now,
     )
     ctx.lb_names, ctx.lb_others = lb_names_of(observed, earlier, inp)
     _read_secondaries(ctx)
@@ -331,7 +334,7 @@ def _decide(ctx: _Context) -> Decision:
         and not ctx.dns_holding
         and not any(r.severity == Severity.WARNING for r in decision.results)
     )
-    decision.ttl = parse_duration(inp.ttl.converged if decision.converged else inp.ttl.waiting)
+    decision.ttl = parse_duration(inp.ttl.converged if decision.converged and not _events_dropped(ctx) else inp.ttl.waiting)
     if cluster is None and all(c.ready for c in decision.composed.values()):
         decision.xr_ready = False
     _guard(ctx.observed, decision, (*_ours(inp), *sorted(ctx.lb_names), *_secondary_names(ctx)))
@@ -568,7 +571,7 @@ def _live_control_plane(
         for other in uses:
             if other != address.value and addresses.parse_ip(other) and other != manual:
                 _second_address(ctx, slot, claim, address, other, host=other == uses[0])
-        return _serves(slot, live, claim, ctx.cluster)
+        return _serves(slot, live, claim)
     # The claim holds an address the Cluster does not use.
     if own:
         if repeats_pool:
@@ -577,7 +580,7 @@ def _live_control_plane(
         why = f"{label} serves on {live}, the XR's own endpoint, not on the claim's {address.value}"
         return _release(ctx, CONTROL_PLANE, claim, state, why)
     _mismatch(ctx, slot, live, claim, address, where)
-    return _serves(slot, live, claim, ctx.cluster, source=source or POOL)
+    return _serves(slot, live, claim, source=source or POOL)
 
 
 def _second_address(
@@ -601,17 +604,27 @@ def _unbound_under(ctx: _Context, slot: Slot, claim: claims.Claim, live: str, *,
     return dataclasses.replace(state, vip=live, source=ctx.sources.get(slot.key) or POOL, blocks=False)
 
 
-def _serves(
-    slot: Slot, live: str, claim: claims.Claim, cluster: clusters.ObservedCluster, source: str = POOL
-) -> RoleState:
-    """A live VIP kept together with its claim."""
-    what = f"{slot.role.label_value} VIP"
+def _serves(slot: Slot, live: str, claim: claims.Claim, source: str = POOL) -> RoleState:
+    """A live VIP kept together with its claim: told as when the claim was first bound (_bound_message),
+    so the XR's conditions do not change when the Cluster appears."""
     return RoleState(
         vip=live,
         claim=claim,
         source=source,
-        condition=Condition(slot.condition, True, Reason.ALLOCATED, f"{what} {live} on {cluster.label}"),
+        condition=Condition(slot.condition, True, Reason.ALLOCATED, _bound_message(slot.role, live, claim)),
     )
+
+
+# The messages of a claim's ordinary life, one per state: each change of an XR's conditions is written
+# to the XR twice by Crossplane (and again while its cache lags), and each write is a watch event its
+# circuit breaker counts. So a claim made and a claim observed unbound say the same; a claim bound
+# says the same before and after its Cluster is composed.
+def _waiting_message(claim: claims.Claim) -> str:
+    return f"{claim.label} waits for {claim.pool_ref.label} to allocate an address"
+
+
+def _bound_message(role: Role, vip: str, claim: claims.Claim) -> str:
+    return f"{role.label_value} VIP {vip} from {claim.label}"
 
 
 def _claim_deleting(ctx: _Context, slot: Slot, claim: claims.Claim, live: str | None, *, required: bool) -> RoleState:
@@ -788,7 +801,7 @@ def _ingress_with(ctx: _Context, manual: str | None) -> RoleState:
             return _hold(ctx, slot, claim, address, live, source=ctx.sources.get(INGRESS) or POOL)
         if not _explains(address, live):
             _mismatch(ctx, slot, live, claim, address, f"the XR annotation {annotation.ingress_vip}")
-        return _serves(slot, live, claim, ctx.cluster)
+        return _serves(slot, live, claim)
     return _allocate(ctx, slot, claim, address, required=False)
 
 
@@ -969,6 +982,36 @@ def _no_pool_message(ctx: _Context, role: Role, choice: pools.Choice, family: st
     )
 
 
+# How long after Crossplane's watch circuit breaker opened on an XR its events may still be dropped:
+# twice Crossplane's default cooldown (--circuit-breaker-cooldown, 5m). After the cooldown, the next
+# event gets through (it closes the breaker).
+EVENTS_DROPPED_FOR = 600.0
+
+
+def _events_dropped(ctx: _Context) -> bool:
+    """Whether Crossplane may be dropping the XR's watch events, a user's edit among them: then a change
+    reaches the XR only through a requeue, so the TTL is the waiting one. Only for a while: the
+    condition stays False until an event after the cooldown closes the breaker, and a quiet XR has none."""
+    opened = ctx.req.watch_circuit_opened
+    if opened is None:
+        return False
+    return ctx.now is None or ctx.now - opened < EVENTS_DROPPED_FOR
+
+
+def _binding(ctx: _Context, claim: claims.Claim) -> bool:
+    """A claim made less than ttl.waiting ago: IPAM is still binding it, so its pools are not read.
+
+    A pool's status changes with every address it hands out, and Crossplane re-runs every XR that
+    requires the pool on each change. Were the pools required while a claim binds, each XR of a
+    class created together would be re-run by every other one's allocation (n XRs, n² reconciles),
+    and Crossplane's watch circuit breaker would open on them. A claim still unbound after
+    ttl.waiting (the next reconcile at the latest) is read with its pools: gone, being deleted or
+    full is warned about, and the claim moved where it may be."""
+    if ctx.now is None or claim.created is None:
+        return False
+    return 0 <= ctx.now - claim.created < parse_duration(ctx.inp.ttl.waiting).total_seconds()
+
+
 def _pending(ctx: _Context, role_key: str, claim: claims.Claim) -> tuple[Reason | None, str]:
     """Why a claim is still unbound, if its pool tells: gone, or exhausted."""
     kind = next((k for k in ctx.inp.ipam.pool_kinds if k.kind == claim.pool_ref.kind), None)
@@ -1051,20 +1094,14 @@ def _allocate(
                    f"{role.claim_name!r}) is not a valid object name; use a shorter XR name or claim pattern")
             raise Fatal(msg)
         return RoleState(
-            vip=None,
-            claim=claim,
-            blocks=True,
-            condition=Condition(
-                cond_type,
-                False,
-                Reason.WAITING_FOR_ADDRESS,
-                f"claiming the {role.label_value} VIP from {choice.pool.label} with {claim.label}",
-            ),
+            vip=None, claim=claim, blocks=True, condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, _waiting_message(claim))
         )
     if not claim.bound:
-        # Pools are required while the claim is unbound, so it can move if its pool cannot serve it.
-        choice = _pool_choice(ctx, role, family)
-        reason, message = _pending(ctx, role_key, claim)
+        reason = choice = None
+        if not _binding(ctx, claim):
+            # Pools are required while the claim is unbound, so it can move if its pool cannot serve it.
+            choice = _pool_choice(ctx, role, family)
+            reason, message = _pending(ctx, role_key, claim)
         if reason is not None and _can_move(ctx, role_key, claim, choice):
             target = choice.pool
             message = f"{claim.label} is moved from {claim.pool_ref.label} to {target.label}: {message}"
@@ -1077,7 +1114,7 @@ def _allocate(
                 message += "; the Cluster is composed without the ingress VIP meanwhile"
             ctx.warn(reason, message)
             return RoleState(vip=None, claim=claim, blocks=required, condition=Condition(cond_type, False, reason, message))
-        message = f"{claim.label} waits for {claim.pool_ref.label} to allocate an address"
+        message = _waiting_message(claim)
         if claim.pool_ref.api_group != pools.API_GROUP:
             message += (
                 f"; its spec.poolRef.apiGroup is {claim.pool_ref.api_group!r}, but the in-cluster IPAM provider "
@@ -1107,7 +1144,7 @@ def _allocate(
         claim=claim,
         source=POOL,
         origin=f"from {claim.pool_ref.label}",
-        condition=Condition(cond_type, True, Reason.ALLOCATED, f"{role.label_value} VIP {address.value} from {claim.label}"),
+        condition=Condition(cond_type, True, Reason.ALLOCATED, _bound_message(role, address.value, claim)),
     )
 
 
@@ -1377,7 +1414,7 @@ def _secondary_state(ctx: _Context, key: str, primary: RoleState, refusals: list
                 f"gives it to no other cluster; the claim holds {address.value} until the XR turns the pair off "
                 f"({inp.annotations.dual_stack}=\"false\").",
             )
-        return _serves(slot, live, claim, ctx.cluster)
+        return _serves(slot, live, claim)
     state = _allocate(ctx, slot, claim, address, required=False)
     if state.vip is not None and pools.family(state.vip) == family and state.claim is not None:
         # Its pool was of the primary's family after all (edited, or the primary's claim bound in the other
@@ -1638,8 +1675,10 @@ def _service_lb(ctx: _Context) -> ServiceLb:
                 out.slots[index] = RoleState(vip=None, claim=new, condition=_NO_CONDITION)
                 continue
         if not claim.bound:
-            reason, message = _pending(ctx, key, claim)
-            choice = choice or _pool_choice(ctx, role)
+            reason = None
+            if not _binding(ctx, claim):
+                reason, message = _pending(ctx, key, claim)
+                choice = choice or _pool_choice(ctx, role)
             if reason is not None and _lb_can_move(ctx, index, claim, choice):
                 why = f"{message}; it holds no address, so it is made again from {choice.pool.label}"
                 out.slots[index] = _release(ctx, key, claim, RoleState(vip=None, condition=_NO_CONDITION), why)

@@ -37,7 +37,7 @@ OBSERVED_SHAPES = {
     },
     **{
         name: {
-            "metadata": {**_META, "deletionTimestamp": ALL},
+            "metadata": {**_META, "deletionTimestamp": ALL, "creationTimestamp": ALL},
             "spec": {"poolRef": ALL},
             "status": {"addressRef": ALL},
         }
@@ -131,6 +131,7 @@ def xr_shape(inp: inputs.Input) -> dict:
 def _xr_shape(cluster_spec_path: str, status_path: str) -> dict:
     shape: dict = {"apiVersion": ALL, "kind": ALL, "metadata": {**_META, "uid": ALL, "annotations": ALL}, "spec": {"claimRef": {"namespace": ALL}}}
     shape = _merge(shape, _path_shape(cluster_spec_path, CLUSTER_SPEC_SHAPE))
+    shape = _merge(shape, {"status": {"conditions": [{"type": ALL, "status": ALL, "reason": ALL, "lastTransitionTime": ALL}]}})
     return _merge(shape, _path_shape(status_path))
 
 
@@ -197,7 +198,12 @@ def to_response(req: fnv1.RunFunctionRequest, inp: inputs.Input, decision: core.
         r.resource.Clear()
         write(r.resource, composed.resource)
         r.ready = fnv1.READY_TRUE if composed.ready else fnv1.READY_FALSE
-    if decision.xr_ready is False:
+    # Not ready, said outright while anything composed is: Crossplane then writes its Ready condition as
+    # Creating, without the list of unready resources it would derive, which changes (and costs the XR two
+    # writes, two watch events each) with every claim and Usage that becomes ready. The outcome is the
+    # same: the XR is ready once everything composed is. A step before that decided it stays decided.
+    unready = any(r.ready != fnv1.READY_TRUE for r in rsp.desired.resources.values())
+    if decision.xr_ready is False or (unready and rsp.desired.composite.ready == fnv1.READY_UNSPECIFIED):
         rsp.desired.composite.ready = fnv1.READY_FALSE
     fields = DNS_STATUS_FIELDS if inp.dns is not None else STATUS_FIELDS
     if decision.lb_active:
@@ -246,11 +252,12 @@ def fatal(req: fnv1.RunFunctionRequest, message: str) -> fnv1.RunFunctionRespons
     return rsp
 
 
-def run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
-    """One RunFunction call, start to end; never raises."""
+def run(req: fnv1.RunFunctionRequest, now: float | None = None) -> fnv1.RunFunctionResponse:
+    """One RunFunction call, start to end; never raises. ``now``: the time (seconds since the epoch)
+    the decision goes by; the function's clock when None (a simulator gives its own)."""
     start = time.perf_counter()
     try:
-        return _run(req)
+        return _run(req, time.time() if now is None else now)
     finally:
         metrics.observe_duration(time.perf_counter() - start)
 
@@ -260,7 +267,7 @@ def _logger(tag: str, xr_name: str | None):
     return logging.get_logger().bind(tag=tag) if xr_name is None else logging.get_logger().bind(tag=tag, xr=xr_name)
 
 
-def _run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
+def _run(req: fnv1.RunFunctionRequest, now: float) -> fnv1.RunFunctionResponse:
     tag = req.meta.tag
     xr_name = None
     try:
@@ -296,6 +303,7 @@ def _run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
             crossplane_v2=fnv1.CAPABILITY_CAPABILITIES in capabilities,
             by_name=fnv1.CAPABILITY_REQUIRED_RESOURCES in capabilities,
             earlier=frozenset(req.desired.resources),
+            now=now,
         )
     except Fatal as e:
         return _fatal_logged(req, _logger(tag, xr_name), str(e))
@@ -318,6 +326,10 @@ def _run(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
             conditions={c.type: c.reason.value for c in decision.conditions},
             composed=sorted(decision.composed),
             ttl=str(decision.ttl),
+            # what Crossplane watches for this XR (each change of it re-runs the XR): kind|namespace|name|labels
+            required=sorted(f"{s.kind}|{s.namespace or ''}|{s.name or ''}|"
+                            + ",".join(f"{k}={v}" for k, v in sorted((s.labels or {}).items()))
+                            for s in decision.requirements.values()),
         )
     return to_response(req, inp, decision)
 

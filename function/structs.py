@@ -20,6 +20,7 @@ the walk touches each wrapper once.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from google.protobuf import struct_pb2
@@ -271,3 +272,13 @@ def _set_other(v: struct_pb2.Value, value: object) -> None:
     else:
         msg = f"cannot write {type(value).__name__} into a protobuf Struct"
         raise TypeError(msg)
+
+
+def timestamp(value: object) -> float | None:
+    """An RFC 3339 time as the API server writes it, in seconds since the epoch; None if unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None

@@ -41,6 +41,7 @@ class ClusterRequest:
     manual_ingress: str | None
     service_lb_count: int | None = None  # the XR's count annotation, if set
     dual_stack_disabled: bool = False  # the XR's dual-stack annotation is "false"
+    watch_circuit_opened: float | None = None  # since when Crossplane drops this XR's watch events (Responsive False)
 
 
 def get_path(obj: dict, path: str) -> object:
@@ -165,7 +166,25 @@ def parse(xr: dict, inp: Input) -> ClusterRequest:
         manual_ingress=manual_ingress,
         service_lb_count=service_lb_count,
         dual_stack_disabled=dual_stack_disabled,
+        watch_circuit_opened=watch_circuit_opened(xr),
     )
+
+
+# Crossplane v2.4's condition on an XR whose watch circuit breaker is open: while it is, the XR's
+# watch events (a user's edit among them) are dropped, but for one every 30 s.
+RESPONSIVE = "Responsive"
+WATCH_CIRCUIT_OPEN = "WatchCircuitOpen"
+
+
+def watch_circuit_opened(xr: dict) -> float | None:
+    """Since when Crossplane says it drops this XR's watch events (the lastTransitionTime of its
+    Responsive condition, False, WatchCircuitOpen; the epoch when unreadable); None while it does not."""
+    conditions = get_path(xr, "status.conditions")
+    for c in conditions if isinstance(conditions, list) else ():
+        if isinstance(c, dict) and c.get("type") == RESPONSIVE and c.get("status") == "False" \
+                and c.get("reason") == WATCH_CIRCUIT_OPEN:
+            return structs.timestamp(c.get("lastTransitionTime")) or 0.0
+    return None
 
 
 def _service_lb_count(value: object, inp: Input, xr_name: str) -> int | None:

@@ -4,6 +4,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from tests.fixtures import STORE, bound, live, world
 from tests.harness import INGRESS_CLAIM, cluster_class, observed_cluster, run, xr
+from tests.test_usage import with_usages
 
 INP_TTL = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "ttl": {"waiting": "5s", "converged": "1h"}}
 
@@ -17,8 +18,8 @@ def test_a_converged_reconcile_emits_no_result():
     observed, store = live()
     out = run(xr(), observed, [*STORE, *store])
     assert out.rsp.results == []
-    assert out.conditions["ControlPlaneVIPReady"] == (True, "Allocated", "control-plane VIP 10.0.0.10 on Cluster team-a/c1")
-    assert out.conditions["IngressVIPReady"] == (True, "Allocated", "ingress VIP 10.0.1.10 on Cluster team-a/c1")
+    assert out.conditions["ControlPlaneVIPReady"] == (True, "Allocated", "control-plane VIP 10.0.0.10 from IPAddressClaim team-a/vip-cp-c1")
+    assert out.conditions["IngressVIPReady"] == (True, "Allocated", "ingress VIP 10.0.1.10 from IPAddressClaim team-a/vip-ingress-c1")
 
 
 def test_a_vip_first_assigned_is_a_normal_event_once():
@@ -99,8 +100,19 @@ def test_an_xr_without_its_cluster_is_not_ready_even_with_nothing_composed():
 
 def test_an_xr_with_its_cluster_is_ready_when_what_it_composed_is():
     observed, store = live(ready=True)
-    out = run(xr(), observed, [*STORE, *store])
-    assert out.rsp.desired.composite.ready == fnv1.READY_UNSPECIFIED  # Crossplane derives it
+    out = run(xr(), with_usages(observed), [*STORE, *store])
+    assert all(out.ready.values())
+    assert out.rsp.desired.composite.ready == fnv1.READY_UNSPECIFIED  # Crossplane derives it: Available
+
+
+def test_an_xr_is_said_not_ready_while_anything_it_composed_is_not():
+    # Said outright, Crossplane writes Ready=False Creating without listing the unready resources: a
+    # list that changes with every claim and Usage that becomes ready, each change two writes of the
+    # XR (and two watch events each that its circuit breaker counts).
+    observed, store = live(ready=True)
+    out = run(xr(), observed, [*STORE, *store])  # the Usages are new: not ready yet
+    assert out.ready["cluster"] and not out.ready["vip-usage-control-plane"]
+    assert out.rsp.desired.composite.ready == fnv1.READY_FALSE
 
 
 def test_an_xr_whose_claims_are_bound_but_whose_cluster_is_held_back_is_not_ready():
@@ -110,6 +122,7 @@ def test_an_xr_whose_claims_are_bound_but_whose_cluster_is_held_back_is_not_read
     assert out.rsp.desired.composite.ready == fnv1.READY_FALSE
 
 
-def test_an_xr_waiting_for_its_claims_leaves_readiness_to_crossplane_which_names_them():
+def test_an_xr_waiting_for_its_claims_is_not_ready_and_its_conditions_name_them():
     out = run(xr(), {}, STORE)
-    assert out.rsp.desired.composite.ready == fnv1.READY_UNSPECIFIED
+    assert out.rsp.desired.composite.ready == fnv1.READY_FALSE
+    assert out.reason("ControlPlaneVIPReady") == "WaitingForAddress"

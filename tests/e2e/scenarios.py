@@ -97,13 +97,13 @@ def walkthrough(world: World) -> dict:
     assert cluster["spec"]["controlPlaneEndpoint"] == {"host": "10.0.0.10", "port": 6443}
     assert variables(cluster) == {"cni": "calico", "clusterVip": "10.0.0.10", "ingressVip": "10.0.0.100"}
     assert cluster["metadata"]["annotations"][INGRESS_VIP] == "10.0.0.100"
-    # Once the Cluster is observed, the conditions name it.
-    cp = world.wait("ControlPlaneVIPReady naming the Cluster", lambda: (c := world.condition("my-cluster", "ControlPlaneVIPReady"))
-                    .get("message") == "control-plane VIP 10.0.0.10 on Cluster team-a/my-cluster" and c)
-    assert (cp["status"], cp["reason"]) == ("True", "Allocated"), cp
+    # Each condition names the VIP and the claim that holds it, the same before and after the Cluster is observed.
+    cp = world.condition("my-cluster", "ControlPlaneVIPReady")
+    assert (cp["status"], cp["reason"], cp["message"]) == (
+        "True", "Allocated", "control-plane VIP 10.0.0.10 from IPAddressClaim team-a/vip-cp-my-cluster"), cp
     ingress = world.condition("my-cluster", "IngressVIPReady")
     assert (ingress["status"], ingress["reason"], ingress["message"]) == (
-        "True", "Allocated", "ingress VIP 10.0.0.100 on Cluster team-a/my-cluster"), ingress
+        "True", "Allocated", "ingress VIP 10.0.0.100 from IPAddressClaim team-a/vip-ingress-my-cluster"), ingress
     usages = {u["metadata"]["name"]: u for u in world.list("Usage")}
     assert set(usages) == {"vip-cp-my-cluster", "vip-ingress-my-cluster"}
     assert usages["vip-cp-my-cluster"]["spec"]["by"]["resourceRef"] == {"name": "my-cluster"}

@@ -46,6 +46,8 @@ def test_the_xr_is_ready_once_capi_reports_its_cluster_ready(world):
     w = world.with_ns("team-a")
     scenarios.walkthrough(w)
     ready = conditions_of(w.xr("my-cluster")).get("Ready", {})
-    assert ready.get("status") == "False" and "cluster" in ready.get("message", ""), ready
+    assert (ready.get("status"), ready.get("reason")) == ("False", "Creating"), ready
+    # which composed resource is not ready Crossplane says in an event, not in the condition
+    assert ("Normal", "ComposeResources", 'Composed resource "cluster" is not yet ready') in w.events("my-cluster")
     w.cluster_ready("my-cluster")
     w.wait("the XR Ready", lambda: conditions_of(w.xr("my-cluster")).get("Ready", {}).get("status") == "True")
