@@ -128,8 +128,8 @@ class EditRun:
         return self.sim.api.get(self.key(self.rng.choice(self.names))) if self.names else None
 
     def touch(self, obj: dict) -> None:
-        """An XR edited: Crossplane reconciles it at once (a watch event)."""
-        self.sim.crossplane.enqueue(self.key(obj["metadata"]["name"]), 0.0)
+        """An XR edited: a watch event, which Crossplane acts on at once (unless its circuit breaker drops it)."""
+        self.sim.crossplane.event(self.key(obj["metadata"]["name"]), "applied", obj)
 
     def cluster_of(self, obj: dict) -> dict | None:
         return self.sim.api.get(("cluster.x-k8s.io", "Cluster", NS, obj["metadata"]["name"]))

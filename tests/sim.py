@@ -12,7 +12,13 @@ seconds and a run is reproducible from its seed.
   applies nothing on a Fatal result, deletes every observed composed resource a
   successful response leaves out, then applies the desired ones; requeues after
   the response TTL and at once when a composed resource changes (realtime
-  compositions); deletes composed resources when the XR is deleted.
+  compositions); from v2.4 (``seeding``) also when an object its last requirements name or select
+  changes; deletes composed resources when the XR is deleted. With ``breaker``, v2.4's per-XR watch
+  circuit breaker: each watch event of an XR (a create or delete 1 token, an update 2: Crossplane maps
+  the old and the new object and counts each) comes out of a bucket of ``burst`` tokens refilled at
+  ``refill`` a second; empty, the breaker opens for ``cooldown`` seconds and drops the XR's events but
+  one every 30 s, and each reconcile says so on the XR (condition Responsive False, WatchCircuitOpen).
+  Not modelled: the XR's own writes (its status, its resourceRefs), which cost the real one tokens too.
 - ``Ipam``: the in-cluster provider. Lowest free address; network, IPv4 broadcast,
   gateway and excludedAddresses skipped; IPAddress named as its claim; a claim
   with spec.clusterName or the cluster-name label skipped while that Cluster does
@@ -83,6 +89,8 @@ class Rejected(Exception):
 
 
 class Clock:
+    """Simulated seconds since EPOCH."""
+
     def __init__(self) -> None:
         self.now = 0.0
         self._queue: list = []
@@ -93,6 +101,10 @@ class Clock:
 
     def after(self, delay: float, action: Callable, *args) -> None:
         self.at(self.now + delay, action, *args)
+
+    def epoch(self) -> float:
+        """The simulated time as seconds since the Unix epoch: what the function's clock would say."""
+        return EPOCH.timestamp() + self.now
 
     def step(self) -> bool:
         if not self._queue:
@@ -606,6 +618,43 @@ class Usages:
 
 
 @dataclasses.dataclass
+class Breaker:
+    """Crossplane v2.4's watch circuit breaker of one XR (internal/circuit/token_bucket.go)."""
+
+    burst: float
+    refill: float
+    cooldown: float
+    tokens: float = -1.0  # full at the first event
+    last: float = 0.0
+    opened: float | None = None  # when it opened; None while closed
+    allowed: float = 0.0  # the last event let through while open (or the opening)
+    dropped: int = 0
+
+    HALF_OPEN = 30.0  # one event every 30 s gets through while open
+
+    def event(self, now: float, cost: int) -> bool:
+        """Whether the event reaches the XR: the map function decides on the state before recording it."""
+        keep = self.opened is None or now - self.allowed >= self.HALF_OPEN
+        if self.opened is not None and keep:
+            self.allowed = now
+        if self.tokens < 0:
+            self.tokens, self.last = self.burst, now
+        self.tokens = min(self.burst, self.tokens + self.refill * (now - self.last))
+        self.last = now
+        for _ in range(cost):
+            if self.opened is not None:
+                if now - self.opened < self.cooldown:
+                    continue
+                self.opened = None
+            if self.tokens >= 1.0:
+                self.tokens -= 1.0
+            else:
+                self.opened = self.allowed = now
+        self.dropped += not keep
+        return keep
+
+
+@dataclasses.dataclass
 class XRState:
     key: Key
     refs: dict[str, Key] = dataclasses.field(default_factory=dict)
@@ -617,9 +666,52 @@ class XRState:
     conditions: dict[str, str] = dataclasses.field(default_factory=dict)  # type -> reason, as last reported
     warnings: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (reason, message), as last reported
     requirements: dict[str, fnv1.ResourceSelector] = dataclasses.field(default_factory=dict)  # of the last reconcile
+    breaker: Breaker | None = None
 
 
 Transport = Callable[[fnv1.RunFunctionRequest], fnv1.RunFunctionResponse]
+
+
+class Tracker:
+    """Crossplane v2.4's dependency tracker (composite/dependency/tracker.go): the XRs whose last
+    requirements name an object, or select it by labels (in its namespace, or in any without one)."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[Key, set[Key]] = defaultdict(set)
+        self.by_label: dict[tuple[str, str], dict[Key, list[tuple[str | None, dict]]]] = defaultdict(dict)
+        self.of_xr: dict[Key, list[tuple]] = {}
+
+    def track(self, xr: Key, selectors) -> None:
+        self.forget(xr)
+        entries = []
+        for sel in selectors:
+            group, kind = sel.api_version.rpartition("/")[0], sel.kind
+            ns = sel.namespace if sel.HasField("namespace") else None
+            if sel.WhichOneof("match") == "match_name":
+                for namespace in ([ns] if ns is not None else [None]):
+                    key = (group, kind, namespace, sel.match_name)
+                    self.by_name[key].add(xr)
+                    entries.append(("name", key))
+            else:
+                self.by_label[(group, kind)].setdefault(xr, []).append((ns, dict(sel.match_labels.labels)))
+                entries.append(("label", (group, kind)))
+        self.of_xr[xr] = entries
+
+    def forget(self, xr: Key) -> None:
+        for how, key in self.of_xr.pop(xr, []):
+            if how == "name":
+                self.by_name[key].discard(xr)
+            else:
+                self.by_label[key].pop(xr, None)
+
+    def dependants(self, key: Key, obj: dict) -> set[Key]:
+        out = set(self.by_name.get(key, ())) | set(self.by_name.get((key[0], key[1], None, key[3]), ()))
+        labels = obj["metadata"].get("labels") or {}
+        for xr, selectors in self.by_label.get((key[0], key[1]), {}).items():
+            if xr not in out and any((ns is None or ns == (key[2] or "")) and all(labels.get(k) == v for k, v in want.items())
+                                     for ns, want in selectors):
+                out.add(xr)
+        return out
 
 
 def _copy(sel: fnv1.ResourceSelector) -> fnv1.ResourceSelector:
@@ -708,7 +800,7 @@ class Crossplane:
 
     def __init__(self, api: Api, clock: Clock, sim: Sim, transport: Transport, *, modern: bool = True,
                  inp: dict | None = None, xr_group: str = "platform.example.org", seeding: bool = False,
-                 differential: bool = False) -> None:
+                 differential: bool = False, breaker: tuple[float, float, float] | None = None) -> None:
         self.api, self.clock, self.sim = api, clock, sim
         self.transport, self.modern, self.inp = transport, modern, inp
         self.xr_group = xr_group
@@ -717,7 +809,9 @@ class Crossplane:
         self.calls = 0
         self.errors: list[str] = []
         self.drop_next: set[str] = set()  # requirement names left unanswered in the next call (a fault)
-        self.seeding = seeding  # v2.4+: the last reconcile's requirements are sent with the first call
+        self.seeding = seeding  # v2.4+: the last reconcile's requirements are sent with the first call, and watched
+        self.breaker = breaker  # v2.4+: (burst, refill per second, cooldown seconds) of each XR's circuit breaker
+        self.tracker = Tracker()  # v2.4+: what each XR's last reconcile required
         self.differential = differential  # compare every seeded answer with a fresh one (see call)
         self.seeded_answers = 0
         self.applies = 0  # composed resources applied (each one server-side apply request)
@@ -749,10 +843,28 @@ class Crossplane:
 
     def _watch(self, event: str, key: Key, obj: dict) -> None:
         owner = (obj["metadata"].get("labels") or {}).get(COMPOSITE)
+        reached = set()
         if owner and key[1] != "IPAddress":
             xr_key = self.by_name.get(owner)
             if xr_key is not None:
-                self.enqueue(xr_key, 0.5)  # realtime compositions: a composed resource changed
+                reached.add(xr_key)  # realtime compositions: a composed resource changed
+        if self.seeding:  # v2.4 watches what each XR's last reconcile required, by name or by labels
+            reached.update(self.tracker.dependants(key, obj))
+        for xr_key in reached:
+            self.event(xr_key, event, obj, 0.5)
+
+    def event(self, key: Key, event: str, obj: dict | None = None, delay: float = 0.0) -> None:
+        """A watch event that maps to XR key (a user's edit of the XR among them): it re-runs the XR,
+        unless the XR's circuit breaker drops it. An object being deleted passes free."""
+        state = self.xrs.get(key)
+        if state is None:
+            return
+        if self.breaker is not None and not ((obj or {}).get("metadata") or {}).get("deletionTimestamp"):
+            if state.breaker is None:
+                state.breaker = Breaker(*self.breaker)
+            if not state.breaker.event(self.clock.now, 1 if event in ("created", "deleted") else 2):
+                return
+        self.enqueue(key, delay)
 
     # the reconcile
     def create_xr(self, xr: dict) -> None:
@@ -767,6 +879,7 @@ class Crossplane:
         """Crossplane drops the XR's finalizer; Kubernetes GC deletes its composed resources (background)."""
         state = self.xrs.pop(key, None)
         self.by_name.pop(key[3], None)
+        self.tracker.forget(key)
         self.api.remove_finalizer(key, "composite.apiextensions.crossplane.io")
         self.api.delete(key, actor="user")
         if state is not None:
@@ -786,8 +899,11 @@ class Crossplane:
         state = self.xrs[key]
         if xr is None:
             del self.xrs[key]
+            self.tracker.forget(key)
             return
         state.reconciles += 1
+        if state.breaker is not None:  # what Crossplane marks on the XR at the start of each reconcile
+            self._responsive(xr, state.breaker)
         observed = {rn: self.api.get(k) for rn, k in state.refs.items() if self.api.get(k) is not None}
         state.refs = {rn: state.refs[rn] for rn in observed}
         try:
@@ -835,6 +951,18 @@ class Crossplane:
         ttl = rsp.meta.ttl.ToTimedelta().total_seconds() if rsp.meta.HasField("ttl") else 60.0
         self.enqueue(key, 10.0 if failed else ttl)
 
+    def _responsive(self, xr: dict, breaker: Breaker) -> None:
+        conditions = [c for c in xr.setdefault("status", {}).get("conditions") or [] if c.get("type") != "Responsive"]
+        was = next((c for c in xr["status"].get("conditions") or [] if c.get("type") == "Responsive"), None)
+        if breaker.opened is not None:
+            since = was["lastTransitionTime"] if was and was.get("status") == "False" else rfc3339(self.clock.now)
+            conditions.append({"type": "Responsive", "status": "False", "reason": "WatchCircuitOpen",
+                               "lastTransitionTime": since})
+        else:
+            conditions.append({"type": "Responsive", "status": "True", "reason": "WatchCircuitClosed",
+                               "lastTransitionTime": rfc3339(self.clock.now)})
+        xr["status"]["conditions"] = conditions
+
     def _crd_errors(self, obj: dict) -> list[str]:
         """crds.errors, once per distinct object: a steady fleet applies the same objects again and again."""
         text = json.dumps(obj, sort_keys=True)
@@ -879,6 +1007,7 @@ class Crossplane:
             # What v2.4+ records to seed (and watch) next reconcile.
             state.requirements = {name: _copy(sel) for name, sel in (rsp.requirements.resources if self.modern
                                                                       else rsp.requirements.extra_resources).items()}
+            self.tracker.track(state.key, state.requirements.values())
         return rsp
 
     def _fetch(self, sel: fnv1.ResourceSelector) -> list[dict]:
@@ -930,8 +1059,9 @@ class ExternalDns:
 class Sim:
     """A management cluster: build it, drive it, check it."""
 
-    def __init__(self, seed: int = 0, *, transport: Transport = fn.run, modern: bool = True, inp: dict | None = None,
+    def __init__(self, seed: int = 0, *, transport: Transport | None = None, modern: bool = True, inp: dict | None = None,
                  ipam_delay: float = 1.0, provision: float = 60.0, teardown: float = 120.0, seeding: bool = False,
+                 breaker: tuple[float, float, float] | None = None,
                  differential: bool = False, teardown_may_share: bool = False) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
@@ -940,13 +1070,15 @@ class Sim:
         # accepts it checks only that no two Clusters not being deleted share a VIP.
         self.teardown_may_share = teardown_may_share
         self.clock = Clock()
+        if transport is None:  # the function in process, on the simulated clock
+            transport = lambda req: fn.run(req, now=self.clock.epoch())  # noqa: E731
         self.api = Api(self.clock)
         self.violations: list[str] = []
         self.ipam = Ipam(self.api, self.clock, ipam_delay)
         self.capi = Capi(self.api, self.clock, self, provision, teardown)
         self.usages = Usages(self.api, self.clock)
         self.external_dns = ExternalDns(self.api, self.clock, self.rng)
-        self.crossplane = Crossplane(self.api, self.clock, self, transport, modern=modern, inp=inp, seeding=seeding,
+        self.crossplane = Crossplane(self.api, self.clock, self, transport, modern=modern, inp=inp, seeding=seeding, breaker=breaker,
                                      differential=differential)
         self.gone_claims: list[tuple[Key, str]] = []  # (claim key, xr name) of XRs that are gone
         self.vips: dict[str, str] = {}  # VIP -> uid of the Cluster answering on it

@@ -502,3 +502,45 @@ def test_a_thousand_xrs_with_ordinary_edits_on_150_of_them_hold_no_address_for_n
     assert sim.crossplane.errors == []
     assert not [n for n, s in sim.crossplane.xrs.items() if any(r == "AddressMismatch" for r, _ in s.warnings)]
     assert len(sim.api.of_kind("Cluster")) == 1000
+
+
+# Crossplane v2.4's watch circuit breaker ---------------------------------------------------
+
+TIGHT = (3.0, 0.1, 300.0)  # 3 tokens, 1 every 10 s, open for 5 minutes: the simulator's objects are written fewer
+# times than the real ones (an XR costs its real breaker about 50 tokens to create), so a bucket this small opens
+
+
+@pytest.mark.parametrize("seed", SEEDS[:2])
+def test_random_edits_with_a_tight_circuit_breaker_hold_every_property(seed):
+    """Crossplane drops most watch events of these XRs (a user's edits among them): they still converge,
+    by requeues alone, and hold every property."""
+    sim = Sim(seed=seed, seeding=True, breaker=TIGHT)
+    edits.run(sim, 150)
+    sim.check_claims_serve()
+    sim.check()
+    assert sum(s.breaker.dropped for s in sim.crossplane.xrs.values() if s.breaker) > 0
+
+
+def test_an_edit_dropped_by_an_open_breaker_reaches_a_converged_xr_at_the_waiting_ttl():
+    sim = Sim(seed=SEEDS[0], seeding=True, breaker=TIGHT)
+    fleet(sim)
+    names = [f"c{i}" for i in range(10)]
+    for i, name in enumerate(names):
+        sim.crossplane.create_xr(xr(name, "team-a", "alpha" if i % 2 else "beta"))
+    sim.run_for(120)  # converged, every XR's breaker open
+    keys = {name: ("platform.example.org", "WorkloadCluster", "team-a", name) for name in names}
+    assert all(sim.crossplane.xrs[k].breaker.opened is not None for k in keys.values())
+    for key in keys.values():  # an edit of another field: let through, as one event every 30 s is
+        sim.crossplane.event(key, "applied", sim.api.get(key))
+    sim.run_for(1)
+    for key in keys.values():  # then ingress turned off: its watch event is dropped, the last was let through < 30 s ago
+        obj = sim.api.get(key)
+        obj["metadata"].setdefault("annotations", {}).update(OFF)
+        dropped = sim.crossplane.xrs[key].breaker.dropped
+        sim.crossplane.event(key, "applied", obj)
+        assert sim.crossplane.xrs[key].breaker.dropped == dropped + 1
+    sim.run_for(2 * 15 + 10)  # the waiting TTL (jitter aside), twice: the release takes steps
+    for name in names:
+        cluster = sim.find("Cluster", name, "team-a")
+        assert "vip.capi.gorizond.io/ingress-vip" not in (cluster["metadata"].get("annotations") or {}), name
+    sim.check()
