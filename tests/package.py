@@ -39,6 +39,18 @@ def function_manifest() -> str:
     return section.split("```yaml\n", 1)[1].split("\n```", 1)[0]
 
 
+def crossplane_args() -> tuple[str, ...]:
+    """The flags the README's Install it gives Crossplane (its Helm values' args)."""
+    import yaml
+
+    section = README.read_text().split("\n## Install it\n", 1)[1].split("\n## ", 1)[0]
+    for block in section.split("```yaml\n")[1:]:
+        values = yaml.safe_load(block.split("\n```", 1)[0])
+        if isinstance(values, dict) and set(values) == {"args"}:
+            return tuple(values["args"])
+    raise LookupError("the README's Install it gives Crossplane no args (a yaml block of Helm values with only args)")
+
+
 class Registry:
     """docker-registry on 127.0.0.1:<free port>, its storage and log in folder."""
 

@@ -15,7 +15,18 @@ import time
 
 import pytest
 
-from tests.e2e.world import EXAMPLE_COMPOSITION, SimWorld, StackWorld, WaitTimeout, composition, example_input, examples
+from tests.e2e.watchlog import WatchLog, breaker_opened, events_per_xr
+from tests.e2e.world import (
+    EXAMPLE_COMPOSITION,
+    KIND_API,
+    XR_KIND,
+    SimWorld,
+    StackWorld,
+    WaitTimeout,
+    composition,
+    example_input,
+    install_examples,
+)
 
 _numbers = itertools.count(1)
 # The walkthrough's namespaces, which several tests use; every other namespace is a test's own
@@ -25,6 +36,8 @@ REUSED = {"team-a", "team-b"}
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "composition_input(input): the Input of the Composition the test's XRs use")
+    config.addinivalue_line("markers", "breaker_opens: the test opens an XR's watch circuit breaker on purpose "
+                                       "(the cleanup does not fail it for that)")
 
 
 _started: dict[str, float] = {}  # the stack's start-up, by phase (seconds), for the summary
@@ -43,10 +56,11 @@ def pytest_terminal_summary(terminalreporter):
 def stack(tmp_path_factory, built_package):
     """The real management cluster, up for the whole session, the function installed from the registry."""
     from tests.e2e.stack import Stack, StackError
+    from tests.package import crossplane_args
     from tools.gobuild import Missing
 
     try:
-        s = Stack(tmp_path_factory.mktemp("stack"), built_package)
+        s = Stack(tmp_path_factory.mktemp("stack"), built_package, crossplane_args=crossplane_args())
     except Missing as e:
         pytest.fail(str(e), pytrace=False)
     try:
@@ -59,30 +73,16 @@ def stack(tmp_path_factory, built_package):
         raise
     _started.update(s.timings)
     try:
-        _platform(s)
+        install_examples(s)
+        s.watch_log = WatchLog(s.client, [(api, kind) for kind, api in KIND_API.items()], keep=frozenset({XR_KIND}),
+                               file=s.logs / "watch-events.jsonl")
         yield s
     finally:
+        if getattr(s, "watch_log", None):
+            s.watch_log.stop()
         s.down()
 
 
-def _platform(s) -> None:
-    """The examples' XRD and Composition, as the README installs them."""
-    from tests.e2e.kube import Kube
-    from tests.e2e.stack import wait_for
-
-    kube = Kube(s.client)
-    for obj in examples("definition.yaml") + examples("composition.yaml"):
-        kube.apply(obj)
-
-    def served() -> bool:
-        xrd = kube.get("apiextensions.crossplane.io/v2", "CompositeResourceDefinition", "workloadclusters.platform.example.org")
-        conds = {c["type"]: c["status"] for c in (xrd.get("status") or {}).get("conditions") or []}
-        if conds.get("Established") != "True" or conds.get("Offered", "True") != "True":
-            return False
-        kube.resource("platform.example.org/v1alpha1", "WorkloadCluster")  # served, or NotFound
-        return True
-
-    wait_for("the XRD established and its kind served", served, timeout=180, proc=s.procs["crossplane"])
 
 
 def _input(request) -> tuple[str | None, dict]:
@@ -110,6 +110,8 @@ def opened_world(request, kind: str, inp: dict | None = None):
         yield w
         return
     s = request.getfixturevalue("stack")
+    started = time.time()  # wall clock: the watch log's and the function log's
+    counted = breaker_events(s)
     name = f"{ns}-composition" if inp else EXAMPLE_COMPOSITION
     w = StackWorld(s, ns, name)
     w.net, w.net2 = f"10.{100 + n}.0", f"10.{150 + n}.0"
@@ -119,15 +121,34 @@ def opened_world(request, kind: str, inp: dict | None = None):
     try:
         yield w
     finally:
-        cleanup(w, custom=name if inp else None)
+        cleanup(w, custom=name if inp else None, started=started, test=request.node.name, counted=counted,
+                breaker_may_open=request.node.get_closest_marker("breaker_opens") is not None)
 
 
-def cleanup(w: StackWorld, custom: str | None = None) -> None:
-    """Delete what the test made and wait until its addresses are back, so the next test (and
-    the steady-state measurement) find a quiet stack."""
+def breaker_events(s) -> float:
+    """The watch events Crossplane's circuit breakers of the XR kind have counted so far, all XRs together."""
+    from tests.e2e.metrics import parse, total
+
+    return total(parse(s.metrics("crossplane")), "circuit_breaker_events_total",
+                 controller="composite/workloadclusters.platform.example.org")
+
+
+def cleanup(w: StackWorld, custom: str | None = None, started: float | None = None, test: str = "",
+            counted: float | None = None, breaker_may_open: bool = False) -> None:
+    """Check that no XR of the test opened Crossplane's watch circuit breaker, then delete what the
+    test made and wait until its addresses are back, so the next test (and the steady-state
+    measurement) find a quiet stack."""
     from tests.e2e.world import TEARDOWN, XR_KIND
 
-    errors = []
+    errors = [] if breaker_may_open else breaker_opened(w)
+    if started is not None:
+        counts = events_per_xr(w, started)
+        if counts:
+            top, (n, sources) = max(counts.items(), key=lambda kv: kv[1][0])
+            all_xrs = breaker_events(w.stack) - counted if counted is not None else float("nan")
+            REPORT.append(f"breaker tokens per XR, {test}: {len(counts)} XRs, at most {n} ({top}: "
+                          + ", ".join(f"{k} {v}" for k, v in sources.items())
+                          + f"); Crossplane's breakers counted {all_xrs:.0f} for all XRs of the test")
     for ns in sorted(w.namespaces):
         v = w.with_ns(ns)
         for c in v.list("Cluster"):

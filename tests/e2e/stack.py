@@ -266,8 +266,9 @@ def http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
 class Stack:
     """The components, started in order on 127.0.0.1; `up()`, then `down()`."""
 
-    def __init__(self, workdir: Path, package) -> None:
+    def __init__(self, workdir: Path, package, crossplane_args: tuple[str, ...] = ()) -> None:
         self.package = package  # tests/package.py Built: the pushed package and its registry
+        self.crossplane_args = tuple(crossplane_args)  # flags of `crossplane core start` beside the stack's own
         self.wd = workdir
         self.pki = workdir / "pki"
         self.logs = workdir / "logs"
@@ -441,15 +442,27 @@ class Stack:
             time.sleep(2)
         raise StackError(f"crossplane core init failed 3 times; {log}:\n{r.stderr[-3000:]}")
 
+    def _crossplane_argv(self) -> list:
+        return [self.bin["crossplane"], "core", "start", "--package-runtime=External", f"--xpkg-cache-dir={self.wd / 'xpkg-cache'}",
+                f"--webhook-port={self.ports['crossplane-webhook']}", f"--metrics-port={self.ports['crossplane-metrics']}",
+                f"--health-probe-port={self.ports['crossplane-health']}", "--debug", *self.crossplane_args]
+
+    def restart_crossplane(self, *, crossplane_args: tuple[str, ...] | None = None, kill: bool = False) -> None:
+        """Stop Crossplane (SIGKILL with kill, else SIGTERM) and start it again on the same ports (the webhook
+        configuration and the function's endpoint name them); crossplane_args replaces the extra flags for good."""
+        proc = self.procs["crossplane"]
+        proc.kill() if kill else proc.stop()
+        if crossplane_args is not None:
+            self.crossplane_args = tuple(crossplane_args)
+        proc.argv = [str(a) for a in self._crossplane_argv()]
+        proc.start()
+        self.wait_crossplane()
+
     def start_crossplane(self) -> None:
         webhook, metrics, health = free_port(), free_port(), free_port()
         self.ports.update({"crossplane-webhook": webhook, "crossplane-metrics": metrics, "crossplane-health": health})
-        cache = self.wd / "xpkg-cache"
-        cache.mkdir(exist_ok=True)
-        self.procs["crossplane"] = Proc("crossplane", [
-            self.bin["crossplane"], "core", "start", "--package-runtime=External", f"--xpkg-cache-dir={cache}",
-            f"--webhook-port={webhook}", f"--metrics-port={metrics}", f"--health-probe-port={health}", "--debug",
-        ], self.logs, {"KUBECONFIG": str(self.kubeconfig("crossplane")), "POD_NAMESPACE": XP_NS,
+        (self.wd / "xpkg-cache").mkdir(exist_ok=True)
+        self.procs["crossplane"] = Proc("crossplane", self._crossplane_argv(), self.logs, {"KUBECONFIG": str(self.kubeconfig("crossplane")), "POD_NAMESPACE": XP_NS,
                        "TLS_SERVER_CERTS_DIR": str(self.pki / "crossplane-server"),
                        "TLS_CLIENT_CERTS_DIR": str(self.pki / "crossplane-client")})
         self.wait_crossplane()

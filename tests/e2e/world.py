@@ -53,6 +53,27 @@ def example_input() -> dict:
     return step["input"]
 
 
+def install_examples(stack) -> None:
+    """The examples' XRD and Composition on a real stack, as the README installs them; waits until
+    the XR kind is served."""
+    from tests.e2e.kube import Kube
+    from tests.e2e.stack import wait_for
+
+    kube = Kube(stack.client)
+    for obj in examples("definition.yaml") + examples("composition.yaml"):
+        kube.apply(obj)
+
+    def served() -> bool:
+        xrd = kube.get("apiextensions.crossplane.io/v2", "CompositeResourceDefinition", "workloadclusters.platform.example.org")
+        conds = {c["type"]: c["status"] for c in (xrd.get("status") or {}).get("conditions") or []}
+        if conds.get("Established") != "True" or conds.get("Offered", "True") != "True":
+            return False
+        kube.resource(XR_API, XR_KIND)  # served, or NotFound
+        return True
+
+    wait_for("the XRD established and its kind served", served, timeout=180, proc=stack.procs["crossplane"])
+
+
 def composition(name: str, inp: dict) -> dict:
     """The example Composition under another name, with another Input."""
     (comp,) = examples("composition.yaml")
@@ -342,9 +363,7 @@ class StackWorld(World):
     def restart_crossplane(self):
         """SIGKILL, then `crossplane core start` again on the same ports (the webhook
         configuration and the function's endpoint name them)."""
-        self.stack.procs["crossplane"].kill()
-        self.stack.procs["crossplane"].start()
-        self.stack.wait_crossplane()
+        self.stack.restart_crossplane(kill=True)
 
     def counters(self):
         from tests.e2e.metrics import parse, total
@@ -428,7 +447,7 @@ class SimWorld(World):
         def transport(req):
             if self.down:
                 raise ConnectionError("function-capi-vip is down")
-            rsp = fn.run(req)
+            rsp = fn.run(req, now=self.sim.clock.epoch())
             name = req.observed.composite.resource["metadata"]["name"]
             self.last[name] = rsp
             return rsp
@@ -510,7 +529,7 @@ class SimWorld(World):
                 xr["spec"]["cluster"].pop("controlPlaneEndpoint", None)
             else:
                 xr["spec"]["cluster"]["controlPlaneEndpoint"] = {"host": host}
-        self.sim.crossplane.enqueue(self._key(XR_KIND, name), 0.0)  # a watch event on the XR
+        self.sim.crossplane.event(self._key(XR_KIND, name), "applied", xr)  # a watch event on the XR
 
     def delete_xr(self, name):
         self.sim.crossplane.delete_xr(self._key(XR_KIND, name))
