@@ -571,7 +571,7 @@ def _live_control_plane(
         for other in uses:
             if other != address.value and addresses.parse_ip(other) and other != manual:
                 _second_address(ctx, slot, claim, address, other, host=other == uses[0])
-        return _serves(slot, live, claim)
+        return _serves(slot, live, claim, address.value, ctx.cluster)
     # The claim holds an address the Cluster does not use.
     if own:
         if repeats_pool:
@@ -580,7 +580,7 @@ def _live_control_plane(
         why = f"{label} serves on {live}, the XR's own endpoint, not on the claim's {address.value}"
         return _release(ctx, CONTROL_PLANE, claim, state, why)
     _mismatch(ctx, slot, live, claim, address, where)
-    return _serves(slot, live, claim, source=source or POOL)
+    return _serves(slot, live, claim, None, ctx.cluster, source=source or POOL)
 
 
 def _second_address(
@@ -604,15 +604,14 @@ def _unbound_under(ctx: _Context, slot: Slot, claim: claims.Claim, live: str, *,
     return dataclasses.replace(state, vip=live, source=ctx.sources.get(slot.key) or POOL, blocks=False)
 
 
-def _serves(slot: Slot, live: str, claim: claims.Claim, source: str = POOL) -> RoleState:
-    """A live VIP kept together with its claim: told as when the claim was first bound (_bound_message),
-    so the XR's conditions do not change when the Cluster appears."""
-    return RoleState(
-        vip=live,
-        claim=claim,
-        source=source,
-        condition=Condition(slot.condition, True, Reason.ALLOCATED, _bound_message(slot.role, live, claim)),
-    )
+def _serves(slot: Slot, live: str, claim: claims.Claim, held: str | None, cluster: clusters.ObservedCluster,
+            source: str = POOL) -> RoleState:
+    """A live VIP kept together with its claim. ``held``: the claim's address, where the Cluster uses it;
+    told then as when the claim was first bound (_bound_message), so the XR's conditions do not change when
+    the Cluster appears. Otherwise (a hand edit, warned about) the live VIP on the Cluster."""
+    what = f"{slot.role.label_value} VIP"
+    message = _bound_message(slot.role, held, claim) if held else f"{what} {live} on {cluster.label}"
+    return RoleState(vip=live, claim=claim, source=source, condition=Condition(slot.condition, True, Reason.ALLOCATED, message))
 
 
 # The messages of a claim's ordinary life, one per state: each change of an XR's conditions is written
@@ -801,7 +800,7 @@ def _ingress_with(ctx: _Context, manual: str | None) -> RoleState:
             return _hold(ctx, slot, claim, address, live, source=ctx.sources.get(INGRESS) or POOL)
         if not _explains(address, live):
             _mismatch(ctx, slot, live, claim, address, f"the XR annotation {annotation.ingress_vip}")
-        return _serves(slot, live, claim)
+        return _serves(slot, live, claim, address.value if _explains(address, live) else None, ctx.cluster)
     return _allocate(ctx, slot, claim, address, required=False)
 
 
@@ -998,18 +997,32 @@ def _events_dropped(ctx: _Context) -> bool:
     return ctx.now is None or ctx.now - opened < EVENTS_DROPPED_FOR
 
 
+# The longest a claim is given to bind before its pools are read: IPAM binds one in well under a
+# second, and a missing or full pool of an optional role (ingress, a secondary) holds a new Cluster back
+# no longer than this.
+BINDING = 15.0
+
+
 def _binding(ctx: _Context, claim: claims.Claim) -> bool:
-    """A claim made less than ttl.waiting ago: IPAM is still binding it, so its pools are not read.
+    """A claim made a moment ago (less than ttl.waiting, at most BINDING): IPAM is still binding it, so
+    its pools are not read.
 
     A pool's status changes with every address it hands out, and Crossplane re-runs every XR that
     requires the pool on each change. Were the pools required while a claim binds, each XR of a
     class created together would be re-run by every other one's allocation (n XRs, n² reconciles),
-    and Crossplane's watch circuit breaker would open on them. A claim still unbound after
-    ttl.waiting (the next reconcile at the latest) is read with its pools: gone, being deleted or
-    full is warned about, and the claim moved where it may be."""
+    and Crossplane's watch circuit breaker would open on them. A claim still unbound at the next
+    reconcile after that (the waiting TTL, less Crossplane's 10% jitter) is read with its pools:
+    gone, being deleted or full is warned about, and the claim moved where it may be.
+
+    The age is measured on a 2-second grid, so that every call of one reconcile sees the same claims
+    as binding (the requirements change at most once in it), and allowing for the creationTimestamp's
+    whole seconds; a claim that seems made in the future (the function's clock behind the API
+    server's) is binding too, for as long."""
     if ctx.now is None or claim.created is None:
         return False
-    return 0 <= ctx.now - claim.created < parse_duration(ctx.inp.ttl.waiting).total_seconds()
+    window = min(parse_duration(ctx.inp.ttl.waiting).total_seconds(), BINDING)
+    age = ctx.now - ctx.now % 2 - claim.created
+    return -window <= age < 0.75 * window
 
 
 def _pending(ctx: _Context, role_key: str, claim: claims.Claim) -> tuple[Reason | None, str]:
@@ -1414,7 +1427,7 @@ def _secondary_state(ctx: _Context, key: str, primary: RoleState, refusals: list
                 f"gives it to no other cluster; the claim holds {address.value} until the XR turns the pair off "
                 f"({inp.annotations.dual_stack}=\"false\").",
             )
-        return _serves(slot, live, claim)
+        return _serves(slot, live, claim, address.value if _explains(address, live) else None, ctx.cluster)
     state = _allocate(ctx, slot, claim, address, required=False)
     if state.vip is not None and pools.family(state.vip) == family and state.claim is not None:
         # Its pool was of the primary's family after all (edited, or the primary's claim bound in the other

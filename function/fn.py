@@ -201,8 +201,9 @@ def to_response(req: fnv1.RunFunctionRequest, inp: inputs.Input, decision: core.
     # Not ready, said outright while anything composed is: Crossplane then writes its Ready condition as
     # Creating, without the list of unready resources it would derive, which changes (and costs the XR two
     # writes, two watch events each) with every claim and Usage that becomes ready. The outcome is the
-    # same: the XR is ready once everything composed is. A step before that decided it stays decided.
-    unready = any(r.ready != fnv1.READY_TRUE for r in rsp.desired.resources.values())
+    # same: the XR is ready once everything composed is (with ours ready, Crossplane derives it from every
+    # step's resources). A step before that decided it stays decided.
+    unready = any(not composed.ready for composed in decision.composed.values())  # ours; an earlier step's are its own
     if decision.xr_ready is False or (unready and rsp.desired.composite.ready == fnv1.READY_UNSPECIFIED):
         rsp.desired.composite.ready = fnv1.READY_FALSE
     fields = DNS_STATUS_FIELDS if inp.dns is not None else STATUS_FIELDS
