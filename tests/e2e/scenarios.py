@@ -379,7 +379,7 @@ def manual_ingress_on_converged(world: World, net: str) -> None:
                .get(INGRESS_VIP) == "192.0.2.77" and variables(world.cluster("handvip")).get("ingressVip") == "192.0.2.77")
     world.wait("status.vip with the manual ingress VIP",
                lambda: world.vip("handvip").get("ingress") == "192.0.2.77" and world.vip("handvip").get("ingressSource") == "Manual")
-    assert world.get("Usage", "vip-ingress-handvip") is None
+    world.wait_gone("Usage", "vip-ingress-handvip")  # Crossplane deletes the released claim's Usage after it
 
 
 # --- deletion order -------------------------------------------------------------------------
