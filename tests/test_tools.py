@@ -81,6 +81,9 @@ def test_install_builds_nothing_when_the_cache_is_warm():
     assert "go build" not in p.stdout, p.stdout
     assert "debootstrap bookworm (minbase" not in p.stdout and "apt-get install" not in p.stdout, p.stdout
     assert all(f"{package} -> " in p.stdout for c in gobuild.components().values() for package in c.packages), p.stdout
+    n = len(gobuild.components()) + 1  # and debian
+    assert all(f"[{i}/{n}] " in p.stdout for i in range(1, n + 1)), p.stdout  # progress, component by component
+    assert p.stdout.splitlines()[-1].startswith("tools installed in "), p.stdout
 
 
 def test_the_sibling_modules_a_go_mod_replaces_with_its_own_folders_are_taken_at_their_tag():

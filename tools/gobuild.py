@@ -54,6 +54,7 @@ class Component:
     crds: tuple[str, ...] = ()
     packages: tuple[str, ...] = ()
     binary: str | None = None
+    binaries: dict[str, str] = field(default_factory=dict)  # package -> binary, where not named after the package
     ldflags: tuple[str, ...] = ()
     require: dict[str, str] = field(default_factory=dict)
     replace: dict[str, str] = field(default_factory=dict)
@@ -71,10 +72,11 @@ class Component:
         return self.binary_of_package(self.package) if self.packages else None
 
     def binary_of_package(self, package: str) -> str:
-        """A binary is named after its package's last element, unless `binary` names the only one."""
+        """A binary is named after its package's last element, unless `binary` names the only one or
+        `binaries` names it."""
         if self.binary and len(self.packages) == 1:
             return self.binary
-        return default_binary(package)
+        return self.binaries.get(package) or default_binary(package)
 
     def flags(self) -> list[str]:
         """The linker flags with {version}, {major}, {minor} and {patch} filled in."""
@@ -112,7 +114,8 @@ def components() -> dict[str, Component]:
         packages = tuple(t["packages"]) if "packages" in t else ((t["package"],) if "package" in t else ())
         out[name] = Component(
             name=name, module=t["module"], version=t["version"], purpose=t["for"], crds=tuple(t.get("crds", ())),
-            packages=packages, binary=t.get("binary"), ldflags=tuple(t.get("ldflags", ())),
+            packages=packages, binary=t.get("binary"), binaries=dict(t.get("binaries", {})),
+            ldflags=tuple(t.get("ldflags", ())),
             require=dict(t.get("require", {})), replace=dict(t.get("replace", {})),
             local_replaces=t.get("local_replaces"),
         )
@@ -194,14 +197,13 @@ def build_all(module: str, version: str, binaries: dict[str, str], *, ldflags=()
               local_replaces: str | None = None, log=lambda msg: print(msg, file=sys.stderr, flush=True)) -> dict[str, Path]:
     """The binaries {package: binary} of module@version, built in one wrapper module when any is not cached.
 
-    ``ldflags`` are final (placeholders already filled in). With several packages, each binary
-    must have its package's name (`go build -o DIR/` names them so)."""
+    ``ldflags`` are final (placeholders already filled in). Several packages are built by one
+    `go build -o DIR/` when each binary has its package's name, else by one `go build -o FILE` each
+    (two main packages of one name, say), in the same wrapper and build cache."""
     require, replace, ldflags = dict(require or {}), dict(replace or {}), list(ldflags)
     found = {pkg: cached(module, version, pkg, b, ldflags, require, replace, local_replaces) for pkg, b in binaries.items()}
     if all(found.values()):
         return found
-    if len(binaries) > 1 and any(b != default_binary(pkg) for pkg, b in binaries.items()):
-        raise ValueError(f"{module}: with several packages every binary is named after its package: {binaries}")
     paths = {pkg: binary_path(module, version, pkg, b) for pkg, b in binaries.items()}
     for path in paths.values():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -231,9 +233,13 @@ def build_all(module: str, version: str, binaries: dict[str, str], *, ldflags=()
         log(f"  wrapper module: {how}")
         out = work / "out"
         out.mkdir()
-        target = str(out / next(iter(binaries.values()))) if len(binaries) == 1 else f"{out}/"
-        p = _wrapper_build(work, version, pkgs, common, require, wrapper_replace, godebug, env, target)
-        built = {pkg: out / b for pkg, b in binaries.items()}
+        named = len(binaries) == 1 or all(b == default_binary(pkg) for pkg, b in binaries.items())
+        if len(binaries) > 1 and named:
+            targets, built = {f"{out}/": pkgs}, {pkg: out / b for pkg, b in binaries.items()}
+        else:  # a folder each: the binaries may share a name (upstream calls each provider's `manager`)
+            built = {pkg: out / str(i) / b for i, (pkg, b) in enumerate(binaries.items())}
+            targets = {str(built[pkg]): [full] for pkg, full in zip(binaries, pkgs)}
+        p = _wrapper_build(work, version, pkgs, common, require, wrapper_replace, godebug, env, targets)
         if p.returncode != 0 or not all(f.is_file() for f in built.values()):
             raise RuntimeError(f"building {names}@{version} failed ({how}):\n{p.stderr.strip()}")
         for pkg, f in built.items():
@@ -272,7 +278,7 @@ def godebug_of(gomod: dict) -> list[str]:
     return [f"{d['Key']}={d['Value']}" for d in gomod.get("GoDebug") or []]
 
 
-def _wrapper_build(work, version, pkgs, common, require, replace, godebug, env, target) -> subprocess.CompletedProcess:
+def _wrapper_build(work, version, pkgs, common, require, replace, godebug, env, targets) -> subprocess.CompletedProcess:
     (work / "go.mod").write_text("module function-capi-vip.invalid/gobuild\n")
     for d in godebug:
         p = _go("mod", "edit", f"-godebug={d}", cwd=work, env=env)
@@ -285,7 +291,11 @@ def _wrapper_build(work, version, pkgs, common, require, replace, godebug, env, 
     p = _go("get", *(f"{pkg}@{version}" for pkg in pkgs), *(f"{m}@{v}" for m, v in require.items()), cwd=work, env=env)
     if p.returncode != 0:
         return p
-    return _go("build", *common, "-o", target, *pkgs, cwd=work, env=env)
+    for target, these in targets.items():
+        p = _go("build", *common, "-o", target, *these, cwd=work, env=env)
+        if p.returncode != 0:
+            return p
+    return p
 
 
 def binary_of(name: str, package: str | None = None, *, install: bool = False, log=None) -> Path:

@@ -9,9 +9,12 @@ nothing. Needs `go` on PATH, the Go module proxy, and for `debian` apt and Debia
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -26,14 +29,61 @@ def main(argv: list[str]) -> int:
         print(f"unknown components {unknown}; pinned in {gobuild.PINS}: {', '.join(pins)}", file=sys.stderr)
         return 2
     started = time.monotonic()
+    times = _times()
+    took: dict[str, float] = {}
     try:
-        for name in names:
-            install_debian() if name == "debian" else install(name, pins[name])
+        for i, name in enumerate(names, 1):
+            key = name if name == "debian" else f"{name}@{pins[name].version}"
+            before = times.get(key)
+            print(f"[{i}/{len(names)}] {name}" + (f" (its last build here took {before:.0f} s)" if before else ""), flush=True)
+            t0 = time.monotonic()
+            with _heartbeat(name):
+                install_debian() if name == "debian" else install(name, pins[name])
+            took[name] = time.monotonic() - t0
+            if took[name] > 5:  # something was downloaded or built: remember it for the next estimate
+                times[key] = took[name]
+                _save_times(times)
     except (gobuild.Missing, RuntimeError) as e:
         print(f"tools.install: {e}", file=sys.stderr)
         return 1
-    print(f"tools installed in {time.monotonic() - started:.0f} s (binaries in {gobuild.cache_root()})", flush=True)
+    slow = ", ".join(f"{n} {t:.0f} s" for n, t in sorted(took.items(), key=lambda x: -x[1]) if t >= 1)
+    print(f"tools installed in {time.monotonic() - started:.0f} s ({slow or 'all cached'}; binaries in {gobuild.cache_root()})",
+          flush=True)
     return 0
+
+
+def _times_file() -> Path:
+    return gobuild.cache_root() / "install-times.json"
+
+
+def _times() -> dict[str, float]:
+    """How long each component's last real download and build took here (the estimate shown before it)."""
+    try:
+        return json.loads(_times_file().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_times(times: dict[str, float]) -> None:
+    _times_file().parent.mkdir(parents=True, exist_ok=True)
+    _times_file().write_text(json.dumps(times, indent=1, sort_keys=True))
+
+
+@contextlib.contextmanager
+def _heartbeat(name: str, every: float = 60):
+    """A line every minute while a component takes long (a cold `go build` prints nothing for minutes)."""
+    done = threading.Event()
+    t0 = time.monotonic()
+
+    def beat():
+        while not done.wait(every):
+            print(f"  ... {name}: {time.monotonic() - t0:.0f} s", flush=True)
+    t = threading.Thread(target=beat, daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        done.set()
 
 
 def install(name: str, c: gobuild.Component) -> None:
