@@ -25,7 +25,9 @@ seconds and a run is reproducible from its seed.
   not exist; unknown pool or wrong poolRef.apiGroup leaves it pending; exhaustion
   leaves it pending; the address is freed when the claim is deleted; pool status.
 - ``Capi``: the Cluster webhook rejects undefined topology variables ("variable is
-  not defined", against the ClusterClass's status.variables); the topology
+  not defined", against the ClusterClass's status.variables), adds the class's variable
+  defaults the Cluster lacks, and refuses a new topology.version until the Cluster is
+  Ready (CAPI: "control plane is currently provisioning"), as CAPI v1.14 does; the topology
   controller sets TopologyReconciled, False while the class is missing or no
   longer defines a variable the Cluster sets; a Cluster becomes Ready some time
   after creation and takes time to delete, answering on its VIPs until it is gone. No webhook stops an endpoint change; the simulator counts any
@@ -180,19 +182,22 @@ class Api:
             for f in keep_spec:
                 if f in old.get("spec", {}) and f not in new.get("spec", {}):
                     new.setdefault("spec", {})[f] = copy.deepcopy(old["spec"][f])
-            # metadata.generation counts the changes of spec, as the API server does for a custom resource.
-            generation = old_meta.get("generation", 1)
-            meta["generation"] = generation + 1 if new.get("spec") != old.get("spec") else generation
-            if new == old:
-                return old  # nothing changed: no new resourceVersion, no watch event
         else:
             meta["uid"] = f"uid-{next(self._uid)}"
             meta["creationTimestamp"] = rfc3339(self.clock.now)
             meta["generation"] = 1
         if sum(1 for r in meta.get("ownerReferences", []) if r.get("controller")) > 1:
             raise Rejected("metadata.ownerReferences: Invalid value: Only one reference can have Controller set to true")
+        # Admission (mutating, then validating) runs before the API server compares with what it stores: an
+        # apply that a webhook's defaults turn back into the stored object writes nothing.
         for hook in self.admit_apply:
             hook(new, old)
+        if old is not None:
+            # metadata.generation counts the changes of spec, as the API server does for a custom resource.
+            generation = old["metadata"].get("generation", 1)
+            meta["generation"] = generation + 1 if new.get("spec") != old.get("spec") else generation
+            if new == old:
+                return old  # nothing changed: no new resourceVersion, no watch event
         self._store(key, new)
         self._notify("applied" if old else "created", key, new)
         return new
@@ -466,10 +471,21 @@ class Capi:
         cls_ns = topology.get("classNamespace") or (topology.get("classRef") or {}).get("namespace") or new["metadata"]["namespace"]
         cls = self.api.get(("cluster.x-k8s.io", "ClusterClass", cls_ns, cls_name))
         if cls is not None:
-            defined = {v["name"] for v in (cls.get("status") or {}).get("variables", [])}
+            variables = (cls.get("status") or {}).get("variables", [])
+            defined = {v["name"] for v in variables}
             for v in topology.get("variables", []):
                 if v["name"] not in defined:
                     raise Rejected(f"spec.topology.variables[{v['name']}]: Invalid value: variable is not defined")
+            # The defaulting webhook: every class variable with a default that the Cluster lacks is added.
+            given = {v["name"] for v in topology.get("variables", [])}
+            for v in variables:
+                schema = v["definitions"][0].get("schema", {}).get("openAPIV3Schema", {})
+                if v["name"] not in given and "default" in schema:
+                    topology.setdefault("variables", []).append({"name": v["name"], "value": copy.deepcopy(schema["default"])})
+        if old is not None and topology.get("version") != ((old["spec"].get("topology") or {}).get("version")) \
+                and "Ready" not in {c["type"] for c in (old.get("status") or {}).get("conditions", []) if c["status"] == "True"}:
+            raise Rejected(f"spec.topology.version: Invalid value: \"{topology.get('version')}\": version cannot be changed: "
+                           "control plane is currently provisioning")
         if old is None:
             new["metadata"].setdefault("finalizers", []).append(self.FINALIZER)
 
