@@ -112,6 +112,12 @@ def edit(world: StackWorld, xr: str, *, annotations: dict | None = None, cluster
     world.kube.patch(XR_API, XR_KIND, xr, patch, world.ns)
 
 
+# Changes Cluster API accepts only once the control plane is provisioned: its webhook refuses a new
+# topology.version while the control plane is provisioning ("version cannot be changed: control plane is
+# currently provisioning"). Before them the test plays the providers' part (StackWorld.cluster_ready).
+AFTER_PROVISIONING = {"the Kubernetes version"}
+
+
 def plan(world: StackWorld, xr: str, manual: str) -> list[tuple[str, list[dict], Want]]:
     """The changes made to one XR, in order: (name, the patches sent together, what then shows)."""
     version = VERSION
@@ -159,6 +165,8 @@ def run(world: StackWorld, net: str, xrs: int, *, timeout: float = 180) -> list[
         time.sleep(0.5)  # the first change comes while the XR is still being composed
         want = Want(lb=1, ingress="pool", cni="calico", version="v1.31.0")
         for what, patches, effect in plan(world, xr, f"{net}.{240 + i}"):
+            if what in AFTER_PROVISIONING:
+                world.cluster_ready(xr)
             change = Change(xr, what, time.time())
             for p in patches:
                 edit(world, xr, **p)

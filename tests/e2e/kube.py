@@ -117,12 +117,19 @@ class Kube:
         except NotFound:
             return None
 
-    def apply_crds(self, files: list[Path], timeout: float = 120) -> None:
-        """Apply CRDs (server-side: the large CAPI ones exceed client-side apply's annotation) and wait
-        until each is established and served."""
-        crds = [d for f in files for d in yaml.safe_load_all(f.read_text()) if d]
+    def apply_crds(self, files: list[Path | dict], timeout: float = 120) -> None:
+        """Apply CRDs, from files or as objects (server-side: the large CAPI ones exceed client-side
+        apply's annotation) and wait until each is established and served."""
+        crds = [d for f in files for d in ([f] if isinstance(f, dict) else yaml.safe_load_all(f.read_text())) if d]
         for crd in crds:
-            self.apply(crd)
+            try:
+                self.apply(crd)
+            except ApiError as e:
+                # A CRD whose schema lists one x-kubernetes-validations rule twice (the Proxmox provider's v0.7.0)
+                # cannot be server-side applied ("duplicate entries for key"); created, as kubectl create does.
+                if "duplicate entries for key" not in str(e):
+                    raise
+                self.request("POST", self.path(crd["apiVersion"], crd["kind"]), crd)
         deadline = time.monotonic() + timeout
         for crd in crds:
             name = crd["metadata"]["name"]

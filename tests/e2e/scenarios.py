@@ -76,11 +76,12 @@ def pool_total(world: World, kind: str, name: str, namespace: str | None = None,
 
 
 def walkthrough(world: World) -> dict:
-    """examples/: the XRD, the Composition, the pools and the ClusterClass, then the XR."""
+    """examples/: the XRD, the Composition, the pools and the kubeadm ClusterClass with its templates, then the XR."""
     world.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}},
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-b"}})
     world.apply(*examples("definition.yaml"), *examples("composition.yaml"))
-    world.apply(*(d for d in examples("required-resources.yaml") if d["kind"] != "IPAddress"))
+    world.apply(*(d for d in examples("required-resources.yaml") if d["kind"] not in ("IPAddress", "ClusterClass")))
+    world.apply(*examples("clusterclass-kubeadm-kube-vip.yaml"))
     (xr,) = examples("xr.yaml")
     world.create_xr(xr)
     cluster = converged(world, "my-cluster", ingress=True)

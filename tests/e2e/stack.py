@@ -1,9 +1,16 @@
 """A real management cluster on 127.0.0.1, started by the tests from the pinned binaries.
 
-    etcd -> kube-apiserver -> kube-controller-manager (garbage collector, namespaces)
-         -> CRDs of Cluster API v1.10 and the in-cluster IPAM provider
+    etcd -> kube-apiserver -> kube-controller-manager (garbage collector, namespaces, ClusterRole aggregation)
+         -> RBAC from each component's own manifests (tests/e2e/rbac.py): Crossplane's and external-dns's
+            charts (`helm template`), the IPAM provider's and Cluster API's kustomizations, and ours
+            (examples/rbac.yaml)
+         -> CRDs of the in-cluster IPAM provider and external-dns
+         -> Cluster API v1.14 (tests/e2e/capi.py): its CRDs (v1beta2 stored, v1beta1 converted by its
+            webhook), its core manager (ClusterTopology on) and the kubeadm bootstrap and control-plane
+            providers, their admission and conversion webhooks on 127.0.0.1
          -> Crossplane's CRDs, `crossplane core init`, `crossplane core start` (webhooks on, so
-            Usages are enforced; the Usage webhook configuration points at 127.0.0.1)
+            Usages are enforced; the Usage webhook configuration points at 127.0.0.1), and
+            `crossplane rbac start`
          -> the in-cluster IPAM provider's controller (webhooks off)
          -> external-dns (source crd, provider coredns: the records in etcd, under /skydns/)
          -> the function, as users install it: the README's Function, whose package (the image
@@ -13,15 +20,20 @@
             function runner dials over mutual TLS.
 
 Everything is built by `python -m tools.install` from tools/versions.toml and found through
-tools/gobuild.py; the CRDs are read from the pinned modules in the Go module cache. One CA, made
-here, signs every certificate: the API server's, each component's client certificate (each its
-own user, so the audit log tells who asked what), Crossplane's webhook server certificate,
-Crossplane's client certificate for functions, and the function's server certificate.
+tools/gobuild.py; the CRDs, charts and kustomizations are read from the pinned modules in the Go
+module cache. One CA, made here, signs every certificate: the API server's, each component's client
+certificate (its ServiceAccount's user name, so its own chart's bindings apply and the audit log
+tells who asked what), the webhook servers' (Crossplane's, Cluster API's), Crossplane's client
+certificate for functions, and the function's server certificate. Only the test itself (user e2e)
+and kube-controller-manager are in system:masters.
 
 What is not real, and why:
-- No CAPI controller and no CAPI webhook runs (the tests play CAPI's part on the Cluster's
-  status; see tests/e2e/world.py). IPAddressClaim spec immutability, which CAPI's webhook
-  enforces, is therefore not enforced here.
+- No infrastructure provider runs, and no machine: the tests play the infrastructure provider and
+  the kubeadm control plane's machines (the infrastructure cluster ready, the control plane
+  initialized on its version; StackWorld.cluster_ready). The kubeadm providers' controllers act on
+  nothing (their webhooks and conversion serve): a control plane needs machines and a workload API
+  server at the VIP. CAPD's in-memory backend was tried on paper and left: its fake API servers
+  listen on 127.0.0.1 with certificates for POD_IP only, and KCP dials the Cluster's endpoint, the VIP.
 - The IPAM provider runs without its webhooks (they only validate pools and refuse to delete a
   pool that still has addresses).
 - Crossplane's package runtime is External: nothing runs the function as a Deployment. The tests
@@ -31,7 +43,8 @@ What is not real, and why:
   (as the Deployment would mount them), and set the revision's endpoint, TLS Secret and
   RuntimeHealthy condition, as a runtime would. No network namespace: it listens on 127.0.0.1.
 - Crossplane v2.4.0 binds its webhook, metrics and health servers on every interface (there is
-  no flag for the host); everything else listens on 127.0.0.1 only.
+  no flag for the host), its RBAC manager its metrics on :8080, and Cluster API's managers their
+  webhook servers on every interface; everything else listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -57,13 +70,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.e2e import capi, rbac
 from tools import gobuild
 
 ROOT = Path(__file__).resolve().parents[2]
 XP_NS = "crossplane-system"
 FUNCTION = "function-capi-vip"
-CAPI_CRDS = ("cluster.x-k8s.io_clusters.yaml", "cluster.x-k8s.io_clusterclasses.yaml",
-             "ipam.cluster.x-k8s.io_ipaddressclaims.yaml", "ipam.cluster.x-k8s.io_ipaddresses.yaml")
+IPAM = "ipam-in-cluster-v1-1"  # the in-cluster IPAM provider of Cluster API's line (tools/versions.toml)
 
 
 class StackError(RuntimeError):
@@ -80,6 +93,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def port_free(port: int) -> bool:
+    """Nothing listens on the port (on any interface)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("", port))
+        except OSError:
+            return False
+        return True
+
+
 def binaries() -> dict[str, Path]:
     """The pinned binaries; gobuild.Missing names the install command when one is not built."""
     return {
@@ -87,8 +111,10 @@ def binaries() -> dict[str, Path]:
         "kube-apiserver": gobuild.binary_of("kubernetes", "cmd/kube-apiserver"),
         "kube-controller-manager": gobuild.binary_of("kubernetes", "cmd/kube-controller-manager"),
         "crossplane": gobuild.binary_of("crossplane"),
-        "ipam": gobuild.binary_of("ipam-in-cluster"),
+        "ipam": gobuild.binary_of(IPAM),
+        **{p.name: gobuild.binary_of(p.component, p.package) for p in capi.PROVIDERS if p.package},
         "external-dns": gobuild.binary_of("external-dns"),
+        "helm": gobuild.binary_of("helm"),
     }
 
 
@@ -164,13 +190,16 @@ def write_pki(pki: Path) -> None:
     (pki / "ca.crt").write_bytes(_pem_cert(ca.cert))
     (pki / "ca.key").write_bytes(_pem_key(ca.key))
     ca.issue(pki / "kube-apiserver", "kube-apiserver", ips=["127.0.0.1"], dns=["localhost"], client=False)
-    # One user per client, all in system:masters: the audit log names who made each request.
-    for user in ("e2e", "kube-controller-manager", "crossplane", "ipam-provider", "external-dns"):
+    # The test itself and Kubernetes' own controller manager, in system:masters. Every other component
+    # acts as its ServiceAccount, with a token (Stack.grant).
+    for user in ("e2e", "kube-controller-manager"):
         ca.issue(pki / f"user-{user}", user, orgs=["system:masters"], server=False)
     # Crossplane's webhook server (TLS_SERVER_CERTS_DIR): the API server calls https://127.0.0.1:PORT.
     ca.issue(pki / "crossplane-server", "crossplane-webhook", ips=["127.0.0.1"], dns=["localhost"], client=False)
     # Crossplane's client certificate for functions (TLS_CLIENT_CERTS_DIR), the name core init would give it.
     ca.issue(pki / "crossplane-client", "crossplane", dns=[f"crossplane.{XP_NS}"], server=False)
+    # Cluster API's webhook servers (each provider's, https://127.0.0.1:PORT): admission and conversion.
+    ca.issue(pki / "capi-webhooks", "capi-webhook-service", ips=["127.0.0.1"], dns=["localhost"], client=False)
     # The function's server certificate: the runner dials the revision's endpoint 127.0.0.1:PORT.
     ca.issue(pki / "function", FUNCTION, ips=["127.0.0.1"], dns=["localhost"], client=False)
     sa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -279,17 +308,29 @@ class Stack:
         self.client = None  # kubernetes.client.ApiClient of user e2e, once the API server is up
 
     # -- helpers
-    def kubeconfig(self, user: str) -> Path:
+    def kubeconfig(self, user: str, token: str | None = None) -> Path:
+        """The user's kubeconfig: its client certificate (e2e, kube-controller-manager), or a ServiceAccount's token."""
         path = self.wd / f"{user}.kubeconfig"
-        if not path.exists():
+        if token is not None or not path.exists():
+            creds = {"token": token} if token is not None else {
+                "client-certificate": str(self.pki / f"user-{user}/tls.crt"), "client-key": str(self.pki / f"user-{user}/tls.key")}
             path.write_text(yaml.safe_dump({
                 "apiVersion": "v1", "kind": "Config", "current-context": "e2e",
                 "clusters": [{"name": "e2e", "cluster": {"server": self.server, "certificate-authority": str(self.pki / "ca.crt")}}],
-                "users": [{"name": user, "user": {"client-certificate": str(self.pki / f"user-{user}/tls.crt"),
-                                                  "client-key": str(self.pki / f"user-{user}/tls.key")}}],
+                "users": [{"name": user, "user": creds}],
                 "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": user}}],
             }))
         return path
+
+    def embedded_kubeconfig(self, user: str) -> str:
+        """The user's kubeconfig with its certificates inline, for a Secret (a workload cluster's kubeconfig)."""
+        b64 = lambda p: base64.b64encode(p.read_bytes()).decode()  # noqa: E731
+        return yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "e2e",
+            "clusters": [{"name": "e2e", "cluster": {"server": self.server, "certificate-authority-data": b64(self.pki / "ca.crt")}}],
+            "users": [{"name": user, "user": {"client-certificate-data": b64(self.pki / f"user-{user}/tls.crt"),
+                                              "client-key-data": b64(self.pki / f"user-{user}/tls.key")}}],
+            "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": user}}]})
 
     @property
     def server(self) -> str:
@@ -321,24 +362,25 @@ class Stack:
         self.wd.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)
         started = time.monotonic()
+        self.rbac = self.permissions()
         self._phase("pki", lambda: write_pki(self.pki))
         self._phase("etcd", self.start_etcd)
         self._phase("kube-apiserver", self.start_apiserver)
         self._phase("kube-controller-manager", self.start_controller_manager)
-        self._phase("CRDs of Cluster API and IPAM", self.install_capi_crds)
+        self._phase("RBAC from each component's own manifests", self.grant)
+        self._phase("CRDs of IPAM and external-dns", self.install_crds)
+        self._phase("Cluster API", self.start_capi)
         self._phase("crossplane core init", self.crossplane_init)
         self._phase("crossplane core start", self.start_crossplane)
+        self._phase("crossplane rbac manager", self.start_rbac_manager)
         self._phase("IPAM provider", self.start_ipam)
         self._phase("external-dns", self.start_external_dns)
-        self.claim_specs = ClaimSpecs(self.client)
         self._phase("Function installed from the registry", self.install_function)
         self._phase("function started from the revision's image", self.start_function)
         self._phase("Function healthy", self.function_healthy)
         self.timings["total"] = round(time.monotonic() - started, 1)
 
     def down(self) -> None:
-        if getattr(self, "claim_specs", None):
-            self.claim_specs.stop()
         for proc in reversed(list(self.procs.values())):
             proc.stop()
 
@@ -393,7 +435,7 @@ class Stack:
     def start_controller_manager(self) -> None:
         self.procs["kube-controller-manager"] = Proc("kube-controller-manager", [
             self.bin["kube-controller-manager"], f"--kubeconfig={self.kubeconfig('kube-controller-manager')}",
-            "--controllers=garbagecollector,namespace", "--leader-elect=false",
+            "--controllers=garbagecollector,namespace,clusterrole-aggregation", "--leader-elect=false",
             # --secure-port=0: no HTTPS server, so it listens on nothing (and has no health endpoint)
             "--bind-address=127.0.0.1", "--secure-port=0", "--v=1",
         ], self.logs)
@@ -401,13 +443,76 @@ class Stack:
                  lambda: b"all resource monitors have synced" in self.procs["kube-controller-manager"].log.read_bytes(),
                  timeout=120, proc=self.procs["kube-controller-manager"])
 
-    def install_capi_crds(self) -> None:
+    def permissions(self) -> dict[str, tuple["rbac.Identity", list[dict]]]:
+        """Each component's identity and RBAC objects, from its own chart or kustomization; ours (examples/rbac.yaml)
+        goes with Crossplane's, whose chart aggregates it."""
+        helm = self.bin["helm"]
+        crossplane = rbac.helm_rbac(helm, "crossplane", "cluster/charts/crossplane", "crossplane", XP_NS)
+        ours = [d for d in yaml.safe_load_all((ROOT / "examples" / "rbac.yaml").read_text()) if d]
+        dns = rbac.helm_rbac(helm, "external-dns", "charts/external-dns", "external-dns", rbac.EXTERNAL_DNS.namespace,
+                             "sources={crd}", "policy=sync", "provider.name=coredns")
+        out = {"crossplane": (rbac.CROSSPLANE, crossplane + ours), "rbac-manager": (rbac.RBAC_MANAGER, []),
+               "external-dns": (rbac.service_account_of(dns), dns)}
+        objs, identity = rbac.kustomized(IPAM, "config")
+        out["ipam-provider"] = (identity, objs)
+        for p in capi.PROVIDERS:
+            if p.package:
+                objs, identity = rbac.kustomized(p.component, p.config)
+                out[p.name] = (identity, objs)
+        return out
+
+    def grant(self) -> None:
+        """Each component's ServiceAccount, its chart's or kustomization's RBAC, and its kubeconfig: a token of
+        that ServiceAccount (TokenRequest, valid for a day), as a pod's projected token would be."""
         from tests.e2e.kube import Kube
 
-        files = [d / f for d in gobuild.crd_dirs("cluster-api-v1-10") for f in CAPI_CRDS]
-        files += [f for d in gobuild.crd_dirs("ipam-in-cluster") for f in sorted(d.glob("*.yaml"))]
+        kube = Kube(self.client)
+        for ns in sorted({identity.namespace for identity, _ in self.rbac.values()}):
+            kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        for _, objs in self.rbac.values():
+            for obj in objs:
+                kube.apply(obj)
+        bound = {o["roleRef"]["name"] for _, objs in self.rbac.values() for o in objs if o["kind"] == "ClusterRoleBinding"}
+        aggregated = [o["metadata"]["name"] for _, objs in self.rbac.values() for o in objs
+                      if o.get("aggregationRule") and o["metadata"]["name"] in bound]
+        wait_for(f"the rules of the aggregated ClusterRoles {aggregated} (kube-controller-manager)", lambda: all(
+            (kube.get("rbac.authorization.k8s.io/v1", "ClusterRole", name) or {}).get("rules") for name in aggregated),
+            timeout=60, proc=self.procs["kube-controller-manager"])
+        for user, (identity, _) in self.rbac.items():
+            kube.apply({"apiVersion": "v1", "kind": "ServiceAccount",
+                        "metadata": {"name": identity.service_account, "namespace": identity.namespace}})
+            token = kube.request("POST", f"/api/v1/namespaces/{identity.namespace}/serviceaccounts/"
+                                         f"{identity.service_account}/token",
+                                 {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                  "spec": {"expirationSeconds": 86400}})["status"]["token"]
+            self.kubeconfig(user, token=token)
+
+    def install_crds(self) -> None:
+        from tests.e2e.kube import Kube
+
+        files = [f for d in gobuild.crd_dirs(IPAM) for f in sorted(d.glob("*.yaml"))]
         files += [d / DNS_ENDPOINT_CRD for d in gobuild.crd_dirs("external-dns")]
         Kube(self.client).apply_crds(files)
+
+    def start_capi(self) -> None:
+        """Cluster API's CRDs (conversion through its webhooks), its managers, then its webhook configurations."""
+        from tests.e2e.kube import Kube
+
+        kube = Kube(self.client)
+        ca = (self.pki / "ca.crt").read_bytes()
+        managers = [p for p in capi.PROVIDERS if p.package]
+        for p in managers:
+            self.ports[p.name], self.ports[p.name + "-health"] = free_port(), free_port()
+        kube.apply_crds(capi.crds({p.name: self.ports[p.name] for p in managers}, ca))
+        for p in managers:
+            self.procs[p.name] = Proc(p.name, capi.manager_argv(
+                p, self.bin[p.name], self.kubeconfig(p.name), self.pki / "capi-webhooks", self.ports[p.name],
+                self.ports[p.name + "-health"]), self.logs)
+        for p in managers:
+            wait_for(f"{p.name} /readyz", lambda p=p: http_ok(f"http://127.0.0.1:{self.ports[p.name + '-health']}/readyz"),
+                     timeout=180, proc=self.procs[p.name])
+            for config in capi.webhook_configurations(p, self.ports[p.name], ca):
+                kube.apply(config)
 
     def crossplane_init(self) -> None:
         from tests.e2e.kube import Kube
@@ -479,12 +584,24 @@ class Stack:
         wait_for("crossplane /readyz", lambda: http_ok(f"http://127.0.0.1:{self.ports['crossplane-health']}/readyz"),
                  timeout=180, proc=self.procs["crossplane"])
 
+    def start_rbac_manager(self) -> None:
+        """Crossplane's RBAC manager, as its chart runs it: it grants Crossplane each XRD's kinds (a ClusterRole
+        crossplane:composite:<xrd>:aggregate-to-crossplane), which the chart's `crossplane` role aggregates."""
+        if not port_free(8080):
+            raise StackError("port 8080 is in use: Crossplane's RBAC manager (crossplane rbac start) always serves "
+                             "its metrics on :8080 (no flag moves it); stop what listens there, or the other e2e stack")
+        self.procs["rbac-manager"] = Proc("rbac-manager", [
+            self.bin["crossplane"], "rbac", "start", "--provider-clusterrole=crossplane:allowed-provider-permissions",
+            "--debug"], self.logs, {"KUBECONFIG": str(self.kubeconfig("rbac-manager")), "LEADER_ELECTION": "false"})
+        wait_for("crossplane rbac manager's metrics on :8080", lambda: http_ok("http://127.0.0.1:8080/metrics"),
+                 timeout=120, proc=self.procs["rbac-manager"])
+
     def start_ipam(self) -> None:
         health = free_port()
         self.ports["ipam-health"] = health
         self.procs["ipam"] = Proc("ipam-provider", [
-            # --webhook-port=0: no webhook server; --metrics-bind-address=0: no metrics server
-            self.bin["ipam"], "--webhook-port=0", "--metrics-bind-address=0",
+            # --webhook-port=0: no webhook server; --diagnostics-address=0: no metrics server
+            self.bin["ipam"], "--webhook-port=0", "--diagnostics-address=0",
             f"--health-probe-bind-address=127.0.0.1:{health}", "--leader-elect=false",
         ], self.logs, {"KUBECONFIG": str(self.kubeconfig("ipam-provider"))})
         wait_for("IPAM provider /readyz", lambda: http_ok(f"http://127.0.0.1:{health}/readyz"), timeout=120,
@@ -613,57 +730,6 @@ class Stack:
             return have.get("Installed") == "True" and have.get("Healthy") == "True"
 
         wait_for(f"Function {FUNCTION} installed and healthy", healthy, timeout=180, interval=1, proc=self.procs["crossplane"])
-
-
-class ClaimSpecs:
-    """CAPI's webhook keeps an IPAddressClaim's spec immutable, and no CAPI webhook runs here: this
-    watch of every claim stands in for it, recording each claim's spec when first seen (by uid) and
-    every change of it (``changes``: "namespace/name: old -> new"). The tests fail on any."""
-
-    def __init__(self, client) -> None:
-        import threading
-
-        self.client = client
-        self.first: dict[str, dict] = {}
-        self.changes: list[str] = []
-        self.seen = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="claim-specs", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        from kubernetes import client, watch
-
-        api = client.CustomObjectsApi(self.client)
-        version = None
-        while not self._stop.is_set():
-            w = watch.Watch()
-            try:
-                for event in w.stream(api.list_cluster_custom_object, "ipam.cluster.x-k8s.io", "v1beta1", "ipaddressclaims",
-                                      resource_version=version, timeout_seconds=60):
-                    obj = event["object"]
-                    meta = obj.get("metadata", {})
-                    version = meta.get("resourceVersion", version)
-                    if event["type"] not in ("ADDED", "MODIFIED") or "spec" not in obj:
-                        continue
-                    self.seen += 1
-                    first = self.first.setdefault(meta["uid"], obj["spec"])
-                    if first != obj["spec"]:
-                        self.changes.append(f"{meta.get('namespace')}/{meta['name']}: {first} -> {obj['spec']}")
-                        self.first[meta["uid"]] = obj["spec"]
-                    if self._stop.is_set():
-                        break
-            except Exception:  # noqa: BLE001 - expired or the API server restarting: watch again from the start
-                version = None
-                time.sleep(1)
-            finally:
-                w.stop()
-
-    def changed_in(self, namespaces) -> list[str]:
-        return [c for c in self.changes if c.split("/", 1)[0] in namespaces]
-
-    def stop(self) -> None:
-        self._stop.set()
 
 
 def revision_name(function: str, digest: str, generation: int) -> str:

@@ -1,7 +1,9 @@
 """Deletion order on a real management cluster and in the simulator.
 
-A finalizer on the Cluster stands in for CAPI's teardown, which takes minutes in a real
-management cluster; the test removes it later."""
+On the stack the deletion is Cluster API's own: its finalizer on the Cluster, and its topology
+controller deleting what it rendered; the infrastructure provider's part, which takes minutes in a
+real management cluster, is held by a finalizer on the infrastructure cluster (VSphereCluster) that
+the test removes later. The simulator holds its Cluster's deletion the same way."""
 
 import pytest
 

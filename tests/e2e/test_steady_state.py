@@ -1,6 +1,6 @@
 """The steady state of converged XRs, as Crossplane really reconciles them, and as the simulator models it.
 
-Four converged XRs, their Clusters reported ready (CAPI's part, played by the test), are left
+Four converged XRs, their Clusters Ready (the infrastructure provider's part played by the test), are left
 alone for 90 s with ttl.converged 10s. The figures: XR reconciles (Crossplane's
 controller_runtime_reconcile_total), function calls (the function's own
 function_capi_vip_run_function_duration_seconds_count), API requests by verb and resource (the

@@ -1,11 +1,14 @@
 """One interface to two management clusters, so that a scenario script runs on both.
 
-- ``StackWorld``: the real one (tests/e2e/stack.py), over the kubernetes client. The test plays
-  CAPI's part (no CAPI controller or webhook runs): it sets the Cluster's Ready, Available and
-  TopologyReconciled conditions, and a finalizer on the Cluster stands in for CAPI's teardown.
+- ``StackWorld``: the real one (tests/e2e/stack.py), over the kubernetes client, with Cluster API's
+  own controllers and webhooks. The test plays only the infrastructure provider's part (the
+  infrastructure cluster ready, the control plane initialized on its version, the workload
+  cluster's kubeconfig), from which CAPI computes the Cluster's conditions, and holds a Cluster's
+  teardown with a finalizer on its infrastructure cluster.
 - ``SimWorld``: tests/sim.py, with Crossplane v2.4's seeded runner, on simulated time. Its CAPI
-  model is told not to provision or tear down on its own (the scenario plays CAPI's part there
-  too), so both worlds see the same Cluster lifecycle.
+  model is told not to provision or tear down on its own (the scenario plays the provider's part
+  there too: the Cluster's conditions, a finalizer on the Cluster), so both worlds see the same
+  Cluster lifecycle.
 
 A scenario names objects within its own namespace and its own pools and ClusterClasses (the
 real stack is shared by every test of a session), and waits for what it expects with
@@ -16,6 +19,7 @@ components' logs).
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import time
@@ -35,11 +39,12 @@ CLASS_LABEL = "vip.capi.gorizond.io/cluster-class"
 ROLE_LABEL = "vip.capi.gorizond.io/role"
 INGRESS_ENABLED = "vip.capi.gorizond.io/ingress-enabled"
 INGRESS_VIP = "vip.capi.gorizond.io/ingress-vip"
-TEARDOWN = "e2e.test/capi-teardown"  # stands in for CAPI's finalizer on a Cluster
+TEARDOWN = "e2e.test/capi-teardown"  # the infrastructure provider's teardown: on the VSphereCluster (stack), the Cluster (sim)
 EXAMPLE_COMPOSITION = "workloadcluster-capi-vip"
 KIND_API = {"WorkloadCluster": XR_API, "Cluster": CLUSTER_API, "ClusterClass": CLUSTER_API, "IPAddressClaim": IPAM_API,
             "IPAddress": IPAM_API, "Usage": USAGE_API, "GlobalInClusterIPPool": POOL_API, "InClusterIPPool": POOL_API,
-            "DNSEndpoint": DNS_API}
+            "DNSEndpoint": DNS_API, "VSphereCluster": "infrastructure.cluster.x-k8s.io/v1beta1",
+            "KubeadmControlPlane": "controlplane.cluster.x-k8s.io/v1beta1"}
 CLUSTER_SCOPED = {"GlobalInClusterIPPool"}
 
 
@@ -86,15 +91,42 @@ def composition(name: str, inp: dict) -> dict:
 # --- builders ------------------------------------------------------------------------------
 
 
+VSPHERE_API = "infrastructure.cluster.x-k8s.io/v1beta1"
+KCP_API = "controlplane.cluster.x-k8s.io/v1beta1"
+
+
 def cluster_class(name: str, namespace: str, variables=("clusterVip", "ingressVip")) -> dict:
     """A class defining the VIP variables given, and `cni`, which every XR here sets (CAPI's
-    webhook, which the simulator models, refuses a variable the class does not define)."""
+    webhook refuses a variable the class does not define): kubeadm on vSphere, as the examples'
+    (its templates: class_templates). No default for a VIP variable: CAPI's defaulting webhook
+    adds a variable's default to every Cluster that lacks it."""
     variables = (*variables, "cni")
-    arrays = {"serviceLbVips": {"type": "array", "items": {"type": "string"}, "default": []}}
+    arrays = {"serviceLbVips": {"type": "array", "items": {"type": "string"}}}
     return {"apiVersion": CLUSTER_API, "kind": "ClusterClass", "metadata": {"name": name, "namespace": namespace},
-            "spec": {"variables": [{"name": v, "required": False,
-                                    "schema": {"openAPIV3Schema": arrays.get(v, {"type": "string", "default": ""})}}
-                                   for v in variables]}}
+            "spec": {
+                "infrastructure": {"ref": {"apiVersion": VSPHERE_API, "kind": "VSphereClusterTemplate", "name": name}},
+                "controlPlane": {
+                    "ref": {"apiVersion": KCP_API, "kind": "KubeadmControlPlaneTemplate", "name": f"{name}-control-plane"},
+                    "machineInfrastructure": {"ref": {"apiVersion": VSPHERE_API, "kind": "VSphereMachineTemplate",
+                                                      "name": f"{name}-control-plane"}}},
+                "variables": [{"name": v, "required": False, "schema": {"openAPIV3Schema": arrays.get(v, {"type": "string"})}}
+                              for v in variables]}}
+
+
+def class_templates(cc: dict) -> list[dict]:
+    """The templates a ClusterClass of cluster_class() names, as small as their CRDs allow."""
+    ns, spec = cc["metadata"]["namespace"], cc["spec"]
+    infra, cp = spec["infrastructure"]["ref"], spec["controlPlane"]["ref"]
+    machine = spec["controlPlane"]["machineInfrastructure"]["ref"]
+    return [
+        {"apiVersion": infra["apiVersion"], "kind": infra["kind"], "metadata": {"name": infra["name"], "namespace": ns},
+         "spec": {"template": {"spec": {"server": "vcenter.example.org", "thumbprint": ""}}}},
+        {"apiVersion": machine["apiVersion"], "kind": machine["kind"], "metadata": {"name": machine["name"], "namespace": ns},
+         "spec": {"template": {"spec": {"template": "ubuntu-2404-kube-v1.31.0", "server": "vcenter.example.org",
+                                        "network": {"devices": [{"networkName": "vm-network", "dhcp4": True}]}}}}},
+        {"apiVersion": cp["apiVersion"], "kind": cp["kind"], "metadata": {"name": cp["name"], "namespace": ns},
+         "spec": {"template": {"spec": {"kubeadmConfigSpec": {"files": []}}}}},
+    ]
 
 
 def pool(name: str, cls: str, role: str, addresses: list[str], *, prefix: int = 24, gateway: str | None = None,
@@ -161,7 +193,7 @@ class World:
         """kubectl patch KIND NAME --type=json -p='[{"op": "remove", "path": "/metadata/ownerReferences"}]'"""
         raise NotImplementedError
 
-    # CAPI's part
+    # the infrastructure provider's part (CAPI itself is real on the stack, modelled in the simulator)
     def cluster_ready(self, name: str) -> None: raise NotImplementedError
     def add_teardown_finalizer(self, name: str) -> None: raise NotImplementedError
     def remove_teardown_finalizer(self, name: str) -> None: raise NotImplementedError
@@ -291,6 +323,9 @@ class StackWorld(World):
         self.namespaces, self.cluster_scoped = {ns}, []
 
     def apply(self, *objs: dict) -> None:
+        """Apply objects; a ClusterClass with the templates it names (class_templates, unless given too),
+        waited for until Cluster API has reconciled it (else its Clusters are admitted undefaulted)."""
+        given = {(o["kind"], o["metadata"]["name"]) for o in objs}
         for obj in objs:
             obj = copy.deepcopy(obj)
             obj.pop("status", None)
@@ -298,7 +333,24 @@ class StackWorld(World):
                 self.cluster_scoped.append((obj["kind"], obj["metadata"]["name"]))
             if obj["kind"] == "Namespace":
                 self.namespaces.add(obj["metadata"]["name"])
+            if obj["kind"] == "ClusterClass":
+                for t in class_templates(obj):
+                    if (t["kind"], t["metadata"]["name"]) not in given:
+                        self.kube.apply(t)
             self.kube.apply(obj)
+        for obj in objs:
+            if obj["kind"] == "ClusterClass":
+                self.class_reconciled(obj["metadata"]["name"], obj["metadata"].get("namespace") or self.ns)
+
+    def class_reconciled(self, name: str, namespace: str) -> dict:
+        """Wait until Cluster API has reconciled the ClusterClass: its templates found, its variables read."""
+        def reconciled():
+            cc = self.kube.get("cluster.x-k8s.io/v1beta2", "ClusterClass", name, namespace)
+            status = (cc or {}).get("status") or {}
+            ready = {c["type"]: c["status"] for c in status.get("conditions") or []}
+            return cc and status.get("observedGeneration") == cc["metadata"]["generation"] \
+                and ready.get("VariablesReady") == "True" and cc
+        return self.wait(f"ClusterClass {namespace}/{name} reconciled by Cluster API", reconciled, timeout=60)
 
     def get(self, kind, name, namespace=""):
         return self.kube.get(KIND_API[kind], kind, name, self.ns_of(kind, namespace))
@@ -331,21 +383,44 @@ class StackWorld(World):
         return [(e.get("type"), e.get("reason"), e.get("message", "")) for e in items
                 if e["involvedObject"].get("kind") == XR_KIND and e["involvedObject"].get("name") == name]
 
+    def _rendered(self, name: str, ref: str) -> tuple[str, str, str] | None:
+        """(apiVersion, kind, name) of the object the topology controller made for the Cluster's ref."""
+        cluster = self.cluster(name)
+        r = ((cluster or {}).get("spec") or {}).get(ref) or {}
+        return (r["apiVersion"], r["kind"], r["name"]) if r.get("name") else None
+
     def cluster_ready(self, name):
-        """CAPI's part: what CAPI v1.10's controllers write on a provisioned Cluster."""
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        v1beta1 = [{"type": t, "status": "True", "lastTransitionTime": now} for t in ("Ready", "TopologyReconciled")]
-        v1beta2 = [{"type": t, "status": "True", "reason": r, "message": "", "lastTransitionTime": now}
-                   for t, r in (("Available", "Available"), ("TopologyReconciled", "ReconcileSucceeded"))]
-        self.kube.patch_status(CLUSTER_API, "Cluster", name, {"status": {
-            "phase": "Provisioned", "conditions": v1beta1, "v1beta2": {"conditions": v1beta2}}}, self.ns)
+        """The providers' part, as the kubeadm control-plane provider and an infrastructure provider write
+        it once their machines are up: the infrastructure cluster ready, the control plane initialized and on
+        its version, and the workload cluster's kubeconfig Secret, whose API server is played by the management
+        cluster's own (Cluster API's remote connection probe then succeeds). Cluster API's core computes the
+        Cluster's conditions from them: v1beta1 Ready; v1beta2 Available where the Cluster has no workers."""
+        infra = self.wait("the infrastructure cluster the topology controller made", lambda: self._rendered(name, "infrastructureRef"))
+        cp = self.wait("the control plane the topology controller made", lambda: self._rendered(name, "controlPlaneRef"))
+        self.kube.apply({"apiVersion": "v1", "kind": "Secret", "type": "cluster.x-k8s.io/secret",
+                         "metadata": {"name": f"{name}-kubeconfig", "namespace": self.ns,
+                                      "labels": {"cluster.x-k8s.io/cluster-name": name}},
+                         "data": {"value": base64.b64encode(self.stack.embedded_kubeconfig("e2e").encode()).decode()}})
+        self.kube.patch_status(infra[0], infra[1], infra[2], {"status": {"ready": True}}, self.ns)
+        kcp = self.kube.get("controlplane.cluster.x-k8s.io/v1beta2", cp[1], cp[2], self.ns)
+        # initialized, and on its version: no longer provisioning (CAPI's webhook refuses a version change until then)
+        self.kube.patch_status("controlplane.cluster.x-k8s.io/v1beta2", cp[1], cp[2], {"status": {
+            "initialization": {"controlPlaneInitialized": True}, "version": kcp["spec"]["version"]}}, self.ns)
+        # v1beta1 Ready (the control plane and the infrastructure), and the remote connection probe through the
+        # kubeconfig; v1beta2 Available also needs the workers, which no machine here gives (a Cluster with none has it)
+        self.wait(f"Cluster {self.ns}/{name} Ready and connected, as Cluster API computes them", lambda: conditions_of(
+            self.cluster(name)).get("Ready", {}).get("status") == "True" and conditions_of(self.kube.get(
+                "cluster.x-k8s.io/v1beta2", "Cluster", name, self.ns)).get("RemoteConnectionProbe", {}).get("status") == "True",
+            timeout=120)
 
     def _finalizers(self, name, change):
-        c = self.cluster(name)
-        fins = change(list(c["metadata"].get("finalizers") or []))
+        """The infrastructure cluster's finalizers: a provider's teardown holds the Cluster's deletion there."""
+        infra = self.wait("the infrastructure cluster the topology controller made", lambda: self._rendered(name, "infrastructureRef"))
+        obj = self.kube.get(infra[0], infra[1], infra[2], self.ns)
+        fins = change(list(obj["metadata"].get("finalizers") or []))
         # a merge patch replaces the list; resourceVersion makes it fail instead of racing
-        self.kube.patch(CLUSTER_API, "Cluster", name, {"metadata": {
-            "finalizers": fins, "resourceVersion": c["metadata"]["resourceVersion"]}}, self.ns)
+        self.kube.patch(infra[0], infra[1], infra[2], {"metadata": {
+            "finalizers": fins, "resourceVersion": obj["metadata"]["resourceVersion"]}}, self.ns)
 
     def add_teardown_finalizer(self, name):
         self._finalizers(name, lambda f: f if TEARDOWN in f else [*f, TEARDOWN])
@@ -379,7 +454,9 @@ class StackWorld(World):
                 "requests": requests, "by_user": self.audited()}
 
     def audited(self) -> dict:
-        """Requests so far by (user, verb, resource), from the API server's audit log: who asked."""
+        """Requests so far by (user, verb, resource), from the API server's audit log: who asked (a component's
+        ServiceAccount named as the stack names the component: crossplane, ipam-provider, ...)."""
+        names = {identity.user: user for user, (identity, _) in self.stack.rbac.items()}
         out: dict = {}
         with (self.stack.logs / "audit.log").open() as f:
             for line in f:
@@ -391,7 +468,8 @@ class StackWorld(World):
                     continue
                 ref = e.get("objectRef") or {}
                 resource = ref.get("resource", "") + (f"/{ref['subresource']}" if ref.get("subresource") else "")
-                key = (e["user"]["username"], e["verb"], resource)
+                user = e["user"]["username"]
+                key = (names.get(user, user), e["verb"], resource)
                 out[key] = out.get(key, 0) + 1
         return out
 
@@ -452,7 +530,7 @@ class SimWorld(World):
             self.last[name] = rsp
             return rsp
 
-        # provision and teardown never: the scenario plays CAPI's part, as on the real stack
+        # provision and teardown never: the scenario plays the provider's part, as on the real stack
         self.sim = Sim(seed=seed, transport=transport, inp=inp, seeding=True, provision=1e9, teardown=0)
         after = self.sim.after_reconcile
 
