@@ -34,8 +34,12 @@ def steady(request):
         yield w.name, figures
 
 
-def per_reconcile(figures: dict, key: str) -> float:
-    return figures["requests"].get(key, 0) / figures["reconciles"]
+def off_by_more_than_a_reconcile(figures: dict, expected: dict[str, int]) -> dict[str, float]:
+    """The requests whose count is not `n` per reconcile, give or take one reconcile: the counters are
+    read one after the other, so a reconcile running at the window's edge may count its requests and
+    not itself, or the other way round."""
+    return {k: figures["requests"].get(k, 0) for k, n in expected.items()
+            if abs(figures["requests"].get(k, 0) - n * figures["reconciles"]) > n}
 
 
 def test_a_converged_xr_is_reconciled_at_its_ttl(steady):
@@ -50,12 +54,12 @@ def test_a_converged_reconcile_calls_the_function_once(steady):
 
 def test_a_converged_reconcile_applies_each_composed_resource_once(steady):
     _, f = steady
-    assert {k: round(per_reconcile(f, k), 1) for k in COMPOSED} == COMPOSED, f
+    assert not off_by_more_than_a_reconcile(f, COMPOSED), f
 
 
 def test_a_converged_reconcile_applies_the_xr_and_its_status_once(steady):
     _, f = steady
-    assert {k: round(per_reconcile(f, k), 1) for k in XR_WRITES} == XR_WRITES, f
+    assert not off_by_more_than_a_reconcile(f, XR_WRITES), f
 
 
 def test_a_converged_reconcile_emits_no_event(steady):
