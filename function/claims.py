@@ -93,7 +93,6 @@ def read_observed(obj: dict | None) -> Claim | None:
     )
 
 
-
 def render(inp: Input, role: Role, claim: Claim) -> dict:
     """The desired IPAddressClaim: only the fields this function owns."""
     return {

@@ -319,6 +319,15 @@ def binary_of(name: str, package: str | None = None, *, install: bool = False, l
     return found
 
 
+def module_file(name: str, relative: str) -> Path:
+    """A file or folder of pinned component `name`'s module in the module cache."""
+    c = component(name)
+    path = module_dir(c.module, c.version, download=False) / relative
+    if not path.exists():
+        raise Missing(f"{c.module}@{c.version} has no {relative}")
+    return path
+
+
 def crd_dirs(name: str, *, download: bool = False) -> list[Path]:
     """The CRD folders of pinned component `name` in the module cache."""
     c = component(name)

@@ -44,15 +44,15 @@ class Provider:
     config: str  # its config/ folder in the module
     controllers: bool = True  # False: webhooks and conversion only (--watch-filter NO_OBJECT)
 
-    def module_dir(self) -> Path:
-        c = gobuild.component(self.component)
-        return gobuild.module_dir(c.module, c.version, download=False)
+    def file(self, relative: str) -> Path:
+        """A file of the provider's config/ folder in its module."""
+        return gobuild.module_file(self.component, f"{self.config}/{relative}")
 
     def kustomization(self) -> dict:
-        return yaml.safe_load((self.module_dir() / self.config / "crd" / "kustomization.yaml").read_text()) or {}
+        return yaml.safe_load(self.file("crd/kustomization.yaml").read_text()) or {}
 
     def crd_files(self) -> list[Path]:
-        crd = self.module_dir() / self.config / "crd"
+        crd = self.file("crd")
         return [crd / r for r in self.kustomization().get("resources", []) if r.endswith(".yaml")]
 
 
@@ -78,7 +78,7 @@ def contract_labels(kustomization: dict) -> dict[str, str]:
 
 def converted(provider: Provider) -> set[str]:
     """The CRDs whose conversion the provider's webhook serves (its kustomization's webhook_in_ patches)."""
-    crd = provider.module_dir() / provider.config / "crd"
+    crd = provider.file("crd")
     names = set()
     for patch in provider.kustomization().get("patches") or provider.kustomization().get("patchesStrategicMerge") or []:
         path = patch.get("path") if isinstance(patch, dict) else patch
@@ -107,7 +107,7 @@ def crds(ports: dict[str, int], ca: bytes) -> list[dict]:
 
 def webhook_configurations(provider: Provider, port: int, ca: bytes) -> list[dict]:
     """The provider's Mutating/ValidatingWebhookConfigurations, called at 127.0.0.1:port, named after it."""
-    path = provider.module_dir() / provider.config / "webhook" / "manifests.yaml"
+    path = provider.file("webhook/manifests.yaml")
     out = []
     for config in yaml.safe_load_all(path.read_text()):
         if not config:

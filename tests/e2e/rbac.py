@@ -56,8 +56,7 @@ def _merge(base: dict, patch: dict) -> dict:
 def kustomized(component: str, config: str) -> tuple[list[dict], Identity]:
     """A provider's ClusterRoles and ClusterRoleBindings as its config/default kustomization makes them,
     and the ServiceAccount they bind (its manager's)."""
-    c = gobuild.component(component)
-    root = gobuild.module_dir(c.module, c.version, download=False) / config
+    root = gobuild.module_file(component, config)
     default = yaml.safe_load((root / "default" / "kustomization.yaml").read_text())
     prefix, namespace = default.get("namePrefix", ""), default["namespace"]
     rbac = yaml.safe_load((root / "rbac" / "kustomization.yaml").read_text())
@@ -83,9 +82,7 @@ def kustomized(component: str, config: str) -> tuple[list[dict], Identity]:
 
 def helm_rbac(helm: Path, component: str, chart: str, release: str, namespace: str, *sets: str) -> list[dict]:
     """The RBAC objects of a chart in a pinned module, as `helm template` renders them."""
-    c = gobuild.component(component)
-    chart_dir = gobuild.module_dir(c.module, c.version, download=False) / chart
-    args = [str(helm), "template", release, str(chart_dir), "--namespace", namespace]
+    args = [str(helm), "template", release, str(gobuild.module_file(component, chart)), "--namespace", namespace]
     for s in sets:
         args += ["--set", s]
     p = subprocess.run(args, capture_output=True, text=True, timeout=120)

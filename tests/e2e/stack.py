@@ -118,14 +118,6 @@ def binaries() -> dict[str, Path]:
     }
 
 
-def module_file(component: str, relative: str) -> Path:
-    c = gobuild.component(component)
-    path = gobuild.module_dir(c.module, c.version, download=False) / relative
-    if not path.exists():
-        raise gobuild.Missing(f"{c.module}@{c.version} has no {relative}")
-    return path
-
-
 # --- PKI ---------------------------------------------------------------------------------
 
 
@@ -314,23 +306,23 @@ class Stack:
         if token is not None or not path.exists():
             creds = {"token": token} if token is not None else {
                 "client-certificate": str(self.pki / f"user-{user}/tls.crt"), "client-key": str(self.pki / f"user-{user}/tls.key")}
-            path.write_text(yaml.safe_dump({
-                "apiVersion": "v1", "kind": "Config", "current-context": "e2e",
-                "clusters": [{"name": "e2e", "cluster": {"server": self.server, "certificate-authority": str(self.pki / "ca.crt")}}],
-                "users": [{"name": user, "user": creds}],
-                "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": user}}],
-            }))
+            path.write_text(self._kubeconfig(user, {"certificate-authority": str(self.pki / "ca.crt")}, creds))
         return path
 
     def embedded_kubeconfig(self, user: str) -> str:
         """The user's kubeconfig with its certificates inline, for a Secret (a workload cluster's kubeconfig)."""
         b64 = lambda p: base64.b64encode(p.read_bytes()).decode()  # noqa: E731
+        return self._kubeconfig(user, {"certificate-authority-data": b64(self.pki / "ca.crt")},
+                                {"client-certificate-data": b64(self.pki / f"user-{user}/tls.crt"),
+                                 "client-key-data": b64(self.pki / f"user-{user}/tls.key")})
+
+    def _kubeconfig(self, user: str, ca: dict, creds: dict) -> str:
         return yaml.safe_dump({
             "apiVersion": "v1", "kind": "Config", "current-context": "e2e",
-            "clusters": [{"name": "e2e", "cluster": {"server": self.server, "certificate-authority-data": b64(self.pki / "ca.crt")}}],
-            "users": [{"name": user, "user": {"client-certificate-data": b64(self.pki / f"user-{user}/tls.crt"),
-                                              "client-key-data": b64(self.pki / f"user-{user}/tls.key")}}],
-            "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": user}}]})
+            "clusters": [{"name": "e2e", "cluster": {"server": self.server, **ca}}],
+            "users": [{"name": user, "user": creds}],
+            "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": user}}],
+        })
 
     @property
     def server(self) -> str:
@@ -574,7 +566,7 @@ class Stack:
         # The Usage webhook exactly as Crossplane ships it, but called at 127.0.0.1.
         from tests.e2e.kube import Kube
 
-        config = yaml.safe_load(module_file("crossplane", "cluster/webhookconfigurations/usage.yaml").read_text())
+        config = yaml.safe_load(gobuild.module_file("crossplane", "cluster/webhookconfigurations/usage.yaml").read_text())
         for hook in config["webhooks"]:
             hook["clientConfig"] = {"url": f"https://127.0.0.1:{webhook}{hook['clientConfig']['service']['path']}",
                                     "caBundle": base64.b64encode((self.pki / "ca.crt").read_bytes()).decode()}
