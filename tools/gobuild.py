@@ -107,7 +107,7 @@ def components() -> dict[str, Component]:
         pins = tomllib.load(f)
     out = {}
     for name, t in pins.items():
-        if name == "debian":  # Debian's packages, not a Go module (tools/image.py, tools/install.py)
+        if name in ("debian", "peers"):  # Debian's packages (tools/image.py); peers built from source (tools/peers.py)
             continue
         if "package" in t and "packages" in t:
             raise ValueError(f"{PINS}: [{name}] has both package and packages")

@@ -18,27 +18,39 @@ import threading
 import time
 from pathlib import Path
 
-from tools import gobuild
+from tools import gobuild, peers
 
 
 def main(argv: list[str]) -> int:
     pins = gobuild.components()
-    names = argv or [*pins, "debian"]
-    unknown = [n for n in names if n not in pins and n != "debian"]
+    peer_pins = peers.pins()
+    # The peers are built where their sources are (tools/peers.py); elsewhere they are left out, and said so.
+    all_peers = [f"peer:{n}" for n in peer_pins] if peers.available() else []
+    names = argv or [*pins, "debian", *all_peers]
+    unknown = [n for n in names if n not in pins and n != "debian" and n.removeprefix("peer:") not in peer_pins]
     if unknown:
-        print(f"unknown components {unknown}; pinned in {gobuild.PINS}: {', '.join(pins)}", file=sys.stderr)
+        print(f"unknown components {unknown}; pinned in {gobuild.PINS}: {', '.join(pins)}, "
+              f"{', '.join('peer:' + n for n in peer_pins)}", file=sys.stderr)
         return 2
+    if not argv and not all_peers:
+        print(f"peers: not built: {peers.not_collected_reason()}", flush=True)
     started = time.monotonic()
     times = _times()
     took: dict[str, float] = {}
     try:
         for i, name in enumerate(names, 1):
-            key = name if name == "debian" else f"{name}@{pins[name].version}"
+            key = (name if name == "debian" else f"{name}@{peer_pins[name[5:]].version}" if name.startswith("peer:")
+                   else f"{name}@{pins[name].version}")
             before = times.get(key)
             print(f"[{i}/{len(names)}] {name}" + (f" (its last build here took {before:.0f} s)" if before else ""), flush=True)
             t0 = time.monotonic()
             with _heartbeat(name):
-                install_debian() if name == "debian" else install(name, pins[name])
+                if name == "debian":
+                    install_debian()
+                elif name.startswith("peer:"):
+                    install_peer(peer_pins[name[5:]])
+                else:
+                    install(name, pins[name])
             took[name] = time.monotonic() - t0
             if took[name] > 5:  # something was downloaded or built: remember it for the next estimate
                 times[key] = took[name]
@@ -95,6 +107,12 @@ def install(name: str, c: gobuild.Component) -> None:
     for package in c.packages:
         path = gobuild.binary_of(name, package, install=True, log=lambda m: print(m, flush=True))
         print(f"  {package} -> {path}", flush=True)
+
+
+def install_peer(p: peers.Peer) -> None:
+    print(f"{p.name}: {p.module}@{p.version} from {peers.root() / p.source}", flush=True)
+    path = peers.binary_of(p.name, install=True, log=lambda m: print(m, flush=True))
+    print(f"  {p.package} -> {path}", flush=True)
 
 
 def install_debian() -> None:
