@@ -34,6 +34,7 @@ class ObservedCluster:
     deleting: bool = False  # metadata.deletionTimestamp is set
     ingress_secondary: str | None = None  # the annotation's second VIP, once read as a pair (see as_pair)
     ingress_pair: tuple[str, str] | None = None  # the annotation's two VIPs, where it holds two ("<primary>,<secondary>")
+    kept: frozenset[str] = frozenset()  # VIP variables left as found when the Cluster was adopted (Input annotations.keptVariables)
 
     def as_pair(self) -> ObservedCluster:
         """The Cluster with its ingress annotation read as a dual-stack pair (where the ingress role has one)."""
@@ -44,6 +45,11 @@ class ObservedCluster:
     @property
     def label(self) -> str:
         return f"Cluster {self.namespace}/{self.name}"
+
+    @property
+    def variables_set(self) -> frozenset[str]:
+        """The VIP variables the Cluster carries with a value (not "", not an empty list)."""
+        return frozenset(name for name, value in self.variables.items() if value)
 
 
 def variable_names(inp: Input) -> set[str]:
@@ -94,7 +100,17 @@ def read_observed(obj: dict | None, inp: Input) -> ObservedCluster | None:
         ready=_condition_true(status, ready_type),
         deleting=bool(meta.get("deletionTimestamp")),
         ingress_pair=_ingress_pair(raw_ingress),
+        kept=read_kept(annotations.get(inp.annotations.kept_variables), wanted),
     )
+
+
+def read_kept(value: object, names: set[str]) -> frozenset[str]:
+    """The VIP variables a kept-variables annotation names (others, and anything unreadable, ignored)."""
+    if not isinstance(value, str):
+        return frozenset()
+    return frozenset(v.strip() for v in value.split(",") if v.strip() in names)
+
+
 
 
 def _ingress_pair(value: object) -> tuple[str, str] | None:
@@ -145,11 +161,13 @@ def render(
     ingress_vip: str | None,
     ingress_secondary: str | None = None,
     managed: frozenset[str] = frozenset(),
+    as_found: frozenset[str] = frozenset(),
 ) -> dict:
     """The desired Cluster.
 
     ``variables`` are the VIP variables to set; any variable of the same names the
-    user wrote is replaced, every other variable is kept as written.
+    user wrote is replaced, every other variable is kept as written. ``as_found``: VIP variables the
+    adopted Cluster keeps as found, recorded in its kept-variables annotation (never set here).
     """
     # Shallow copies: nothing below is changed in place, so the user's spec is never modified.
     out_spec = dict(spec)
@@ -172,4 +190,6 @@ def render(
     if ingress_vip is not None:
         pair = f"{ingress_vip},{ingress_secondary}" if ingress_secondary else ingress_vip
         meta["annotations"] = {inp.annotations.ingress_vip: pair}
+    if as_found:
+        meta.setdefault("annotations", {})[inp.annotations.kept_variables] = ",".join(sorted(as_found))
     return {"apiVersion": inp.cluster.api_version, "kind": "Cluster", "metadata": meta, "spec": out_spec}

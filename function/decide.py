@@ -257,7 +257,7 @@ def _adopt(ctx: _Context) -> None:
         elif existing is not None and existing.deleting:
             ctx.cluster_going = existing.label  # composed anew once it is gone, never on top of it
         elif existing is not None:
-            ctx.cluster = existing
+            ctx.cluster = _kept_as_found(ctx, existing)
             ctx.adopted.add(CLUSTER)
     looked = [(CONTROL_PLANE, inp.roles.control_plane), (INGRESS, inp.roles.ingress)]
     # A secondary claim only where the class wants the pair (a lookup is no reason to make one).
@@ -277,6 +277,29 @@ def _adopt(ctx: _Context) -> None:
                 ctx.adopted.add(key)
                 bound = f"bound to IPAddress {claim.namespace}/{claim.address_name}" if claim.address_name else "not bound yet"
                 ctx.tell(Reason.ADOPTED, f"{claim.label} exists and is adopted as it is: {claim.pool_ref.label}, {bound}", key)
+
+
+def _kept_as_found(ctx: _Context, found: clusters.ObservedCluster) -> clusters.ObservedCluster:
+    """An adopted live Cluster (one with an endpoint) keeps the VIP variables it does not carry as it
+    has them: setting one makes CAPI render anew every template whose patch reads it, and a changed
+    control-plane or machine template rolls out machines (capi-vip-allocator never writes ingressVip,
+    nor clusterVip under a manual endpoint). Which they are goes in the Cluster's kept-variables
+    annotation with the adoption, and stays there. A Cluster without an endpoint runs nothing yet: it
+    gets every variable, as a new one does."""
+    if found.host is None:
+        return found
+    # Only the two variables the operator knew: the others (a dual-stack pair's, service-lb addresses, the DNS name)
+    # come with their claims, which a kept variable would leave holding addresses no Cluster lists.
+    roles = {ctx.inp.roles.control_plane.variable, ctx.inp.roles.ingress.variable}
+    return dataclasses.replace(found, kept=found.kept | (roles - set(found.variables_set)))
+
+
+def _kept(ctx: _Context) -> frozenset[str]:
+    """The VIP variables the live Cluster keeps as found (_kept_as_found): never set. A variable the Cluster carries
+    with a value is never one of them, whatever its annotation says (nothing live is unset)."""
+    if ctx.cluster is None:
+        return frozenset()
+    return ctx.cluster.kept - set(ctx.cluster.variables_set)
 
 
 def _decide(ctx: _Context) -> Decision:
@@ -782,7 +805,10 @@ def _ingress_with(ctx: _Context, manual: str | None) -> RoleState:
                 return dataclasses.replace(state, claim=claim, hold=not _known(address))  # the pair's other value is its address
             return _release(ctx, INGRESS, claim, state, why) if claim else state
     cls = ctx.cls
-    if not cls.found or not cls.defines(role.variable):
+    # A Cluster adopted with the ingress VIP only in its annotation (as capi-vip-allocator leaves it,
+    # whatever the class defines) keeps it served there, the variable as found.
+    kept = role.variable in _kept(ctx) and claim is not None  # the operator's claim: a manual one is the XR's to set
+    if not cls.found or not (cls.defines(role.variable) or kept):
         return _ingress_without_variable(ctx, role, claim, address, live)
     if live and ctx.sources.get(INGRESS) == MANUAL:
         # A manual ingress VIP was removed from the XR: allocate one, and keep the manual
@@ -2001,7 +2027,8 @@ def _compose_cluster(
                          f"{', '.join(lb.addresses) or 'none'}", SERVICE_LB)
         elif kept is not None:
             variables[lb_var] = kept  # an address not read yet: the list stays as it is
-    if cls.found and not cls.defines(cp_var) and cp.vip is not None:
+    as_found = _kept(ctx)
+    if cls.found and not cls.defines(cp_var) and cp.vip is not None and cp_var not in as_found:
         message = clusterclass.missing_variable_message(cls, cp_var, f"the control-plane VIP {cp.vip}")
         ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, message)
         cp = dataclasses.replace(
@@ -2030,6 +2057,8 @@ def _compose_cluster(
     if inp.dns is not None:
         ctx.dns_records = _dns_records(ctx, name, namespace, host, ing.vip, cp2, ing2)
         _dns_variable(ctx, obs, variables, wanted)
+    for var in as_found:
+        variables.pop(var, None)
     resource = clusters.render(
         inp,
         name=name,
@@ -2042,12 +2071,15 @@ def _compose_cluster(
         ingress_secondary=ing2,
         managed=frozenset(_secondary_role(ctx, key).variable for key in second
                           if key in ctx.dual or ctx.claims[SECONDARY[key]] is not None),
+        as_found=as_found,
     )
     ctx.decision.composed[CLUSTER] = Composed(resource=resource, ready=obs is not None and obs.ready)
     label = f"Cluster {namespace}/{name}"
     if CLUSTER in ctx.adopted:
         endpoint = f"its endpoint {obs.host}:{obs.port or port}" if live_endpoint else "it has no endpoint yet"
-        ctx.tell(Reason.ADOPTED, f"{label} exists and is adopted: {endpoint}; a live endpoint and its VIPs never change")
+        kept_note = (f"; its variables {', '.join(sorted(as_found))} are kept as they are (annotation "
+                     f"{inp.annotations.kept_variables})" if as_found else "")
+        ctx.tell(Reason.ADOPTED, f"{label} exists and is adopted: {endpoint}; a live endpoint and its VIPs never change{kept_note}")
     if host is not None and not live_endpoint:
         origin = f" ({cp.origin})" if cp.origin else ""
         ctx.tell(Reason.ASSIGNED, f"control-plane VIP {cp.vip}{origin} assigned to {label}", CONTROL_PLANE)

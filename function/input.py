@@ -84,6 +84,7 @@ DEFAULT = Defaults(
         ingress_vip="vip.capi.gorizond.io/ingress-vip",
         service_lb_count="vip.capi.gorizond.io/service-lb-count",
         dual_stack="vip.capi.gorizond.io/dual-stack",
+        kept_variables="vip.capi.gorizond.io/kept-variables",
     ),
     roles=Defaults(
         control_plane=Defaults(label_value="control-plane", variable="clusterVip", claim_name="vip-cp-{cluster}",

@@ -169,6 +169,13 @@ class Annotations(_Model):
         default="vip.capi.gorizond.io/dual-stack",
         description="XR annotation; the value \"false\" turns the VIPs of the second address family off (and releases them).",
     )
+    kept_variables: Key = Field(
+        default="vip.capi.gorizond.io/kept-variables",
+        description="Cluster annotation the function writes when it adopts a live Cluster (one with an endpoint): the VIP "
+        "variables that Cluster did not carry (capi-vip-allocator never writes ingressVip, nor clusterVip under a manual "
+        "endpoint), comma-separated. They are left as the Cluster has them, never set, so no template of its class is "
+        "rendered anew and no machine rolls out.",
+    )
 
 
 def _check_indexed_claim_name(text: str) -> str:

@@ -22,6 +22,24 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(line)
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "peers: runs the real capi-vip-allocator or the Go pipeline, built from their "
+                                       "sources (tools/peers.py); not collected where the sources are absent")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Where the peers' sources are absent (a user's clone), the peer runs are left out, and the summary says so."""
+    from tools import peers
+
+    left_out = [item for item in items if item.get_closest_marker("peers")]
+    if not left_out or peers.available():
+        return
+    items[:] = [item for item in items if not item.get_closest_marker("peers")]
+    config.hook.pytest_deselected(items=left_out)
+    SUMMARY.append(f"NOT COLLECTED: {len(left_out)} peer run(s) ({', '.join(sorted({i.name for i in left_out}))}): "
+                   f"{peers.not_collected_reason()}")
+
+
 def sigterm_through_the_drain(proc, channel, seconds: float = 0.7) -> tuple[list[int], int]:
     """SIGTERM a serving function and call RunFunction for `seconds` (within its drain period):
     returns the health statuses its Watch gave until NOT_SERVING, and how many calls were answered."""

@@ -1,42 +1,48 @@
 """Moving from capi-vip-allocator: what the operator made is adopted as it is, and no VIP moves.
 
-The operator leaves, per Cluster: IPAddressClaims vip-cp-<cluster> and vip-ingress-<cluster>
-in the Cluster's namespace, each with a controller owner reference to the Cluster, bound by
-the in-cluster provider from GlobalInClusterIPPools labelled by class and role; the Cluster's
-endpoint and clusterVip set to the control-plane VIP; the ingress VIP in ingressVip and in
-the Cluster's annotation (and label) vip.capi.gorizond.io/ingress-vip.
+What the operator v0.7.1 leaves, per Cluster, as its code reads (pkg/controller/cluster_reconciler.go;
+the real one runs in tests/e2e/test_takeover.py): IPAddressClaims vip-cp-<cluster> and
+vip-ingress-<cluster> in the Cluster's namespace, each labelled with its role and controlled by
+the Cluster (blockOwnerDeletion), bound by the in-cluster provider from the first
+GlobalInClusterIPPool by name labelled for the class and role; the Cluster's endpoint and its
+clusterVip (where the class defines it) set to the control-plane VIP, by a merge patch; the
+ingress VIP only in the Cluster's annotation and label vip.capi.gorizond.io/ingress-vip. It never
+writes ingressVip. The simulator's operator below does the same, at a scale and under faults the
+real stack does not reach.
 
 The README's migration steps, in its order: stop the operator; release its owner references
 from the claims; create one XR per Cluster with the Cluster's name, namespace and spec minus
 the endpoint and the VIP variables. A namespaced pool that the function's rule prefers for
-new clusters exists meanwhile: adopted claims keep the pool they have (function/adopt.py).
+new clusters exists meanwhile: adopted claims keep the pool they have (function/adopt.py). The
+variables the live Cluster does not carry stay so (its kept-variables annotation).
 """
 
 import copy
 
 import pytest
 
+from tests.edits import DUAL_STACK, SERVICE_LB, fleet
+
 from tests.fixtures import CC, CP_POOL, ING_POOL, STORE, live
-from tests.harness import INGRESS_CLAIM, ip_address, observed_claim, observed_cluster, pool, request, run, xr
+from tests.harness import INGRESS_CLAIM, cluster_class, ip_address, observed_claim, observed_cluster, pool, request, run, xr
 from tests.sim import GROUP_IPAM, Sim
 from function import fn
 
 INGRESS_VIP = "vip.capi.gorizond.io/ingress-vip"
 INGRESS_ENABLED = "vip.capi.gorizond.io/ingress-enabled"
 CLUSTER_API = "cluster.x-k8s.io/v1beta1"
+KEPT = "vip.capi.gorizond.io/kept-variables"
 
 
 def _existing_claim(name, pool_name, role, *, controller=None):
-    claim = observed_claim(name, pool_name=pool_name, role=role)
-    claim["metadata"]["labels"] = {}
+    claim = observed_claim(name, pool_name=pool_name, role=role)  # labelled with its role, as the operator makes it
     claim["metadata"]["ownerReferences"] = [controller] if controller else []
     return claim
 
 
 def _existing_cluster():
-    """A Cluster the operator patched: endpoint, both variables, the ingress annotation."""
-    c = observed_cluster(host="10.0.0.15", variables={"clusterVip": "10.0.0.15", "ingressVip": "10.0.1.15"},
-                         ingress="10.0.1.15", ready=True)
+    """A Cluster the operator patched: the endpoint and clusterVip, the ingress VIP in the annotation and label only."""
+    c = observed_cluster(host="10.0.0.15", variables={"clusterVip": "10.0.0.15"}, ingress="10.0.1.15", ready=True)
     c["metadata"]["ownerReferences"] = []
     c["metadata"]["labels"] = {INGRESS_VIP: "10.0.1.15"}
     return c
@@ -71,11 +77,80 @@ def test_an_existing_cluster_keeps_its_endpoint_variables_and_ingress_annotation
     out = run(xr(), {}, _operator_store())
     assert out.cluster["spec"]["controlPlaneEndpoint"] == {"host": "10.0.0.15", "port": 6443}
     variables = {v["name"]: v["value"] for v in out.cluster["spec"]["topology"]["variables"]}
-    assert variables == {"clusterVip": "10.0.0.15", "ingressVip": "10.0.1.15"}
-    assert out.cluster["metadata"]["annotations"] == {INGRESS_VIP: "10.0.1.15"}
+    assert variables == {"clusterVip": "10.0.0.15"}  # ingressVip, which the operator never wrote, is not added
+    assert out.cluster["metadata"]["annotations"] == {INGRESS_VIP: "10.0.1.15", KEPT: "ingressVip"}
     assert out.status == {"controlPlane": "10.0.0.15", "controlPlaneSource": "Pool",
                           "ingress": "10.0.1.15", "ingressSource": "Pool"}
     assert out.warnings == []
+
+
+# The variables a live Cluster did not carry are kept as found ----------------------------------
+# Setting one would make CAPI render anew every template whose patch reads it: a rollout.
+
+
+def _composed(out, store):
+    """The next reconcile: what the first composed, observed as the API server keeps it."""
+    observed = {name: observed_claim(o["metadata"]["name"], pool_name=o["spec"]["poolRef"]["name"],
+                                     role=o["metadata"]["labels"]["vip.capi.gorizond.io/role"])
+                for name, o in out.desired.items() if name.startswith("vip-claim")}
+    cluster = copy.deepcopy([s for s in store if s["kind"] == "Cluster"][-1])  # the variables it has, as it had them
+    cluster["metadata"]["annotations"] = dict(out.cluster["metadata"]["annotations"])
+    observed["cluster"] = cluster
+    return observed
+
+
+@pytest.mark.parametrize("live,kept", [
+    pytest.param({"clusterVip": "10.0.0.15"}, "ingressVip", id="ingressVip-never-written"),
+    pytest.param({"clusterVip": "10.0.0.15", "ingressVip": ""}, "ingressVip", id="ingressVip-as-the-class-defaults-it"),
+    pytest.param({"clusterVip": ""}, "clusterVip,ingressVip", id="clusterVip-empty-under-a-manual-host"),
+    pytest.param({"clusterVip": "10.0.0.15", "ingressVip": "10.0.1.15"}, None, id="both-carried"),
+])
+def test_an_adopted_live_cluster_keeps_the_vip_variables_it_does_not_carry_as_it_has_them(live, kept):
+    store = _operator_store()
+    cluster = store[-1]
+    cluster["spec"]["topology"]["variables"] = [{"name": k, "value": v} for k, v in live.items()]
+    out = run(xr(), {}, store)
+    written = {v["name"]: v["value"] for v in out.cluster["spec"]["topology"].get("variables") or []}
+    assert written == {k: v for k, v in live.items() if v}  # nothing added, nothing changed
+    assert out.cluster["metadata"]["annotations"].get(KEPT) == kept
+    assert out.warnings == []
+    again = run(xr(), _composed(out, store), store)  # and on every reconcile after, from the Cluster's annotation
+    assert {v["name"]: v["value"] for v in again.cluster["spec"]["topology"].get("variables") or []} == written
+    assert again.cluster["metadata"]["annotations"].get(KEPT) == kept
+    assert again.warnings == [] and again.reason("IngressVIPReady") == "Allocated"
+
+
+def test_an_adopted_cluster_without_an_endpoint_gets_every_variable_as_a_new_one_does():
+    # Nothing runs without an endpoint (the operator found no ingress pool, say): no rollout to fear.
+    store = _operator_store()
+    cluster = store[-1]
+    del cluster["spec"]["controlPlaneEndpoint"]
+    cluster["spec"]["topology"]["variables"] = [{"name": "clusterVip", "value": ""}]
+    out = run(xr(), {}, store)
+    written = {v["name"]: v["value"] for v in out.cluster["spec"]["topology"]["variables"]}
+    assert written == {"clusterVip": "10.0.0.15", "ingressVip": "10.0.1.15"}
+    assert KEPT not in out.cluster["metadata"]["annotations"]
+
+
+def test_an_adopted_cluster_of_a_class_without_vip_variables_serves_the_endpoint_and_annotation_without_a_warning():
+    # The operator's endpoint-only class: the VIPs live in the endpoint and the ingress annotation alone.
+    store = [cluster_class(variables=()) if s["kind"] == "ClusterClass" else s for s in _operator_store()]
+    store[-1]["spec"]["topology"]["variables"] = []
+    out = run(xr(), {}, store)
+    assert out.warnings == []
+    assert out.cluster["metadata"]["annotations"] == {INGRESS_VIP: "10.0.1.15", KEPT: "clusterVip,ingressVip"}
+    assert "variables" not in out.cluster["spec"]["topology"]
+    again = run(xr(), _composed(out, store), store)
+    assert again.warnings == []
+    assert again.reason("ControlPlaneVIPReady") == "Allocated" and again.reason("IngressVIPReady") == "Allocated"
+    assert again.cluster["metadata"]["annotations"][INGRESS_VIP] == "10.0.1.15"
+
+
+def test_a_class_without_the_ingress_variable_still_allocates_no_ingress_vip_for_a_cluster_the_xr_composed():
+    # Kept-as-found is the adopted Cluster's, never a way around the class for a new one.
+    store = [cluster_class(variables=("clusterVip",)) if s["kind"] == "ClusterClass" else s for s in STORE]
+    out = run(xr(), {}, store)
+    assert out.reason("IngressVIPReady") == "Disabled" and INGRESS_CLAIM not in out.desired
 
 
 def test_an_adopted_xr_is_reconciled_again_soon_to_see_what_it_adopted():
@@ -83,7 +158,8 @@ def test_an_adopted_xr_is_reconciled_again_soon_to_see_what_it_adopted():
 
 
 def test_a_claim_still_controlled_by_the_operator_is_fatal_with_the_command_that_releases_it():
-    controller = {"apiVersion": CLUSTER_API, "kind": "Cluster", "name": "c1", "uid": "op-1", "controller": True}
+    controller = {"apiVersion": CLUSTER_API, "kind": "Cluster", "name": "c1", "uid": "op-1", "controller": True,
+                  "blockOwnerDeletion": True}
     out = run(xr(), {}, _operator_store(controller=controller))
     assert out.fatal.startswith("IPAddressClaim team-a/vip-cp-c1 exists and is controlled by Cluster c1")
     assert ("kubectl -n team-a patch ipaddressclaim vip-cp-c1 --type=json "
@@ -207,12 +283,13 @@ def _operator(sim: Sim, name: str, cls: str = "alpha", ns: str = "team-a") -> No
 
 
 def _patch_clusters(sim: Sim, names, ns="team-a") -> None:
+    """Its two merge patches: the ingress VIP as the annotation and label; the endpoint and clusterVip (never ingressVip)."""
     for name in names:
         cp = sim.find("IPAddress", f"vip-cp-{name}", ns)["spec"]["address"]
         ingress = sim.find("IPAddress", f"vip-ingress-{name}", ns)["spec"]["address"]
         c = copy.deepcopy(sim.find("Cluster", name, ns))
         c["spec"]["controlPlaneEndpoint"] = {"host": cp, "port": 6443}
-        c["spec"]["topology"]["variables"] += [{"name": "clusterVip", "value": cp}, {"name": "ingressVip", "value": ingress}]
+        c["spec"]["topology"]["variables"] += [{"name": "clusterVip", "value": cp}]
         c["metadata"]["annotations"] = {INGRESS_VIP: ingress}
         c["metadata"]["labels"] = {INGRESS_VIP: ingress}
         sim.api.apply(c)
@@ -379,3 +456,124 @@ def test_a_cluster_another_controller_is_deleting_is_fatal_so_no_claim_is_made_f
     store = [s for s in _operator_store() if s["kind"] not in ("Cluster", "IPAddressClaim", "IPAddress")]
     out = run(xr(), {}, [*store, cluster])
     assert out.fatal.startswith("Cluster team-a/c1 exists and is controlled by ManagedCluster c1")
+
+
+# What kept-as-found never does (an adversarial review of it; each test failed before its fix) ----
+# Only clusterVip and ingressVip are kept, and only while the Cluster carries no value for them; the
+# ingress role is served from the annotation only with the operator's claim.
+
+NS = "team-a"
+
+
+def _takeover(sim, name="op0", drop=()):
+    _operator(sim, name)
+    sim.run_for(30)
+    _patch_clusters(sim, [name])
+    sim.run_for(60)
+    _release_owner_references(sim)
+    before = copy.deepcopy(sim.find("Cluster", name, NS))
+    x = _xr_for(sim, name)
+    t = x["spec"]["cluster"]["topology"]
+    t["variables"] = [v for v in t["variables"] if v["name"] not in drop]
+    sim.crossplane.create_xr(x)
+    sim.settle(900)
+    return before
+
+
+def _vars(c):
+    return {v["name"]: v.get("value") for v in c["spec"]["topology"].get("variables") or []}
+
+
+def test_kept_as_found_never_covers_the_service_lb_variable_so_no_lb_claim_holds_an_unlisted_address():
+    sim = Sim(seed=1, inp=SERVICE_LB)
+    fleet(sim, classes=("alpha",), service_lb=True)
+    _takeover(sim, drop=("serviceLbVips",))
+    c = sim.find("Cluster", "op0", NS)
+    lb = sorted(sim.find("IPAddress", x["metadata"]["name"], NS)["spec"]["address"] for x in sim.api.of_kind("IPAddressClaim")
+                if x["metadata"]["name"].startswith("vip-lb-op0-"))
+    assert lb and sorted(_vars(c)["serviceLbVips"]) == lb and c["metadata"]["annotations"][KEPT] == "ingressVip"
+    sim.check_claims_serve()
+    sim.check()
+
+
+def test_kept_as_found_never_covers_a_dual_stack_secondary_so_no_secondary_claim_holds_an_unlisted_address():
+    sim = Sim(seed=2, inp=DUAL_STACK)
+    fleet(sim, classes=("alpha",), dual_stack=True)
+    _takeover(sim)
+    c = sim.find("Cluster", "op0", NS)
+    assert _vars(c)["clusterVipSecondary"] == sim.find("IPAddress", "vip-cp-op0-secondary", NS)["spec"]["address"]
+    assert c["metadata"]["annotations"][KEPT] == "ingressVip"
+    sim.check_claims_serve()
+    sim.check()
+
+
+def _orphan_delete(sim, name):
+    """kubectl delete --cascade=orphan on the XR: the XR goes, its composed resources stay, their owner references dropped."""
+    key = ("platform.example.org", "WorkloadCluster", NS, name)
+    sim.crossplane.xrs.pop(key)
+    sim.crossplane.by_name.pop(name, None)
+    sim.crossplane.tracker.forget(key)
+    sim.api.remove_finalizer(key, "composite.apiextensions.crossplane.io")
+    sim.api.delete(key, actor="user")
+    for kind in ("Cluster", "IPAddressClaim", "Usage", "DNSEndpoint"):
+        for o in sim.api.of_kind(kind):
+            if (o["metadata"].get("labels") or {}).get("crossplane.io/composite") == name:
+                o["metadata"].pop("ownerReferences", None)
+    return key
+
+
+def test_an_xr_made_again_over_its_own_cluster_gets_its_secondary_set_when_dual_stack_comes_back():
+    # Not a take-over from the operator: the XR's own Cluster, the XR made again (an orphan delete, say, to move
+    # it to another Composition) while dual-stack is off; turned on later, the secondary reaches the Cluster.
+    sim = Sim(seed=3, inp=DUAL_STACK)
+    fleet(sim, classes=("alpha",), dual_stack=True)
+    off = {"vip.capi.gorizond.io/dual-stack": "false"}
+    sim.crossplane.create_xr(xr("c9", NS, "alpha", annotations=off))
+    sim.settle(600)
+    key = _orphan_delete(sim, "c9")
+    sim.run_for(5)
+    sim.crossplane.create_xr(xr("c9", NS, "alpha", annotations=off))
+    sim.settle(600)
+    sim.api.get(key)["metadata"].pop("annotations")  # dual-stack back on
+    sim.crossplane.enqueue(key, 0)
+    sim.settle(600)
+    c = sim.find("Cluster", "c9", NS)
+    assert _vars(c)["clusterVipSecondary"] == sim.find("IPAddress", "vip-cp-c9-secondary", NS)["spec"]["address"]
+    sim.check_claims_serve()
+    sim.check()
+
+
+def test_a_kept_variables_annotation_never_unsets_a_variable_the_live_cluster_carries():
+    # A name added to the annotation by hand (or copied from another Cluster) for a variable the live Cluster
+    # carries: dropping it from the desired Cluster would make server-side apply remove the live clusterVip.
+    sim = Sim(seed=4)
+    fleet(sim, classes=("alpha",))
+    sim.crossplane.create_xr(xr("c7", NS, "alpha"))
+    sim.settle(600)
+    c = sim.find("Cluster", "c7", NS)
+    before = _vars(c)["clusterVip"]
+    assert before == c["spec"]["controlPlaneEndpoint"]["host"]
+    c["metadata"]["annotations"][KEPT] = "clusterVip"
+    key = ("platform.example.org", "WorkloadCluster", NS, "c7")
+    sim.crossplane.enqueue(key, 0)
+    sim.settle(120)
+    after = sim.find("Cluster", "c7", NS)
+    assert _vars(after).get("clusterVip") == before, f"live clusterVip {before!r} became {_vars(after).get('clusterVip')!r}"
+
+
+def test_a_kept_variables_annotation_never_drops_a_carried_variable_from_the_desired_cluster():
+    observed, store = live()
+    observed["cluster"]["metadata"]["annotations"][KEPT] = "clusterVip,ingressVip"
+    out = run(xr(), observed, [*STORE, *store])
+    written = {v["name"]: v["value"] for v in out.cluster["spec"]["topology"].get("variables") or []}
+    assert written == {"clusterVip": "10.0.0.10", "ingressVip": "10.0.1.10"}, written
+
+
+def test_an_adopted_manual_ingress_annotation_in_a_class_without_ingressvip_claims_nothing():
+    # The Cluster's ingress VIP is the user's own (annotation only, no vip-ingress claim), its class defines no
+    # ingressVip: kept-as-found serves the ingress role only with the operator's claim, so none is made here.
+    store = [cluster_class(variables=("clusterVip",)) if s["kind"] == "ClusterClass" else s for s in _operator_store()]
+    store = [s for s in store if s["metadata"]["name"] != "vip-ingress-c1"]
+    store[-1]["metadata"]["annotations"] = {INGRESS_VIP: "192.168.50.5"}
+    out = run(xr(), {}, store)
+    assert INGRESS_CLAIM not in out.desired

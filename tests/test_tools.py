@@ -1,6 +1,7 @@
 """Two commands on a fresh machine: the README's test command installs what the tests need, pinned in one place."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import gobuild
+from tools import gobuild, peers
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -76,12 +77,18 @@ def test_install_builds_nothing_when_the_cache_is_warm():
     for name, c in gobuild.components().items():  # warm, or fail now naming the install command
         for package in c.packages:
             gobuild.binary_of(name, package)
+    for name in peers.pins() if peers.available() else ():
+        peers.binary_of(name)
     p = subprocess.run([sys.executable, "-m", "tools.install"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "go build" not in p.stdout, p.stdout
     assert "debootstrap bookworm (minbase" not in p.stdout and "apt-get install" not in p.stdout, p.stdout
     assert all(f"{package} -> " in p.stdout for c in gobuild.components().values() for package in c.packages), p.stdout
-    n = len(gobuild.components()) + 1  # and debian
+    n = len(gobuild.components()) + 1 + (len(peers.pins()) if peers.available() else 0)  # and debian, and the peers
+    if peers.available():
+        assert all(f"[{i}/{n}] peer:{name}" in p.stdout for i, name in enumerate(peers.pins(), n - len(peers.pins()) + 1)), p.stdout
+    else:
+        assert "peers: not built: the peers' sources are not at" in p.stdout, p.stdout
     assert all(f"[{i}/{n}] " in p.stdout for i in range(1, n + 1)), p.stdout  # progress, component by component
     assert p.stdout.splitlines()[-1].startswith("tools installed in "), p.stdout
 
@@ -128,3 +135,36 @@ def test_a_module_root_package_is_cached_under_the_module():
     c = gobuild.component("etcd")
     assert c.packages == (".",) and c.binary_name == "etcd"
     assert gobuild.binary_path(c.module, c.version, ".", "etcd") == gobuild.cache_root() / f"{c.module}@{c.version}" / "etcd"
+
+
+def test_without_the_peers_sources_install_says_they_are_not_built_and_builds_the_rest(tmp_path):
+    env = {**os.environ, "FUNCTION_CAPI_VIP_PEERS": str(tmp_path / "none")}
+    p = subprocess.run([sys.executable, "-m", "tools.install", "etcd"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300, env=env)
+    assert p.returncode == 0, p.stdout + p.stderr
+    p = subprocess.run([sys.executable, "-c", "from tools import peers; print(peers.available(), peers.not_collected_reason())"],
+                       cwd=ROOT, capture_output=True, text=True, env=env)
+    assert p.stdout.startswith(f"False the peers' sources are not at {tmp_path / 'none'}"), p.stdout + p.stderr
+    p = subprocess.run([sys.executable, "-m", "tools.install", "peer:capi-vip-allocator"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300, env=env)
+    assert p.returncode == 1 and "no go.mod in" in p.stderr and "were not collected" in p.stderr, p.stdout + p.stderr
+
+
+def test_a_peer_is_rebuilt_when_its_source_changes(tmp_path, monkeypatch):
+    src = tmp_path / "peers" / "capi-vip-allocator-v0.7.1"
+    src.mkdir(parents=True)
+    (src / "go.mod").write_text("module github.com/gorizond/capi-vip-allocator\n")
+    (src / "main.go").write_text("package main\n")
+    monkeypatch.setenv("FUNCTION_CAPI_VIP_PEERS", str(tmp_path / "peers"))
+    monkeypatch.setenv("FUNCTION_CAPI_VIP_BIN_CACHE", str(tmp_path / "cache"))
+    peer = peers.pins()["capi-vip-allocator"]
+    path = peers.binary_path(peer)
+    path.parent.mkdir(parents=True)
+    path.write_text("#!/bin/sh\n")
+    path.chmod(0o755)
+    path.with_name(peer.binary + ".build.json").write_text(json.dumps(peers._recipe(peer, peers.tree_digest(src))))
+    assert peers.cached(peer) == path
+    (src / "main.go").write_text("package main // changed\n")
+    assert peers.cached(peer) is None
+    with pytest.raises(gobuild.Missing, match="is not built"):
+        peers.binary_of("capi-vip-allocator")
