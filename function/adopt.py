@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # the model is loaded only when a step carries an Input (see 
     from function.input_model import Input, Role
 
 CLUSTER_REQUIREMENT = "existing/cluster"
+CLUSTER_RESOURCE = "cluster"  # the Cluster's composed-resource name (decide.CLUSTER)
 
 
 def claim_requirement(role_key: str) -> str:
@@ -67,7 +68,18 @@ def lookup(fetched: Fetched, requirement: str, selector: Selector) -> Found:
     return Found(resolved=True, obj=fetched.find(requirement, selector))
 
 
-def read_claim(found: Found, req: ClusterRequest, what: str) -> claims.Claim | None:
+COMPOSITION_RESOURCE_NAME = "crossplane.io/composition-resource-name"
+
+
+def release_command(resource: str, namespace: str, name: str, composed: str) -> str:
+    """The command that releases an object from its controller and names it as the XR composes it: Crossplane reads
+    an adopted object's composition-resource-name annotation from its cache, which may not have seen its own apply
+    yet (a Warning `cannot get existing composed resources` otherwise, once)."""
+    patch = '{"metadata":{"ownerReferences":null,"annotations":{"' + COMPOSITION_RESOURCE_NAME + '":"' + composed + '"}}}'
+    return f"kubectl -n {namespace} patch {resource} {name} --type=merge -p '{patch}'"
+
+
+def read_claim(found: Found, req: ClusterRequest, what: str, composed: str) -> claims.Claim | None:
     """The existing claim, ready to be kept as it is; Fatal if it cannot be composed."""
     if found.obj is None:
         return None
@@ -78,7 +90,7 @@ def read_claim(found: Found, req: ClusterRequest, what: str) -> claims.Claim | N
             "no readable metadata.name, namespace or spec.poolRef; nothing is applied until it has (or it is deleted)"
         )
         raise Fatal(msg)
-    _check_controller(found.obj, claim.label, "ipaddressclaim", claim.namespace, claim.name, req)
+    _check_controller(found.obj, claim.label, "ipaddressclaim", claim.namespace, claim.name, req, composed)
     return claim
 
 
@@ -89,11 +101,12 @@ def read_cluster(found: Found, inp: Input, req: ClusterRequest) -> clusters.Obse
     cluster = clusters.read_observed(found.obj, inp)
     if cluster is None:
         return None  # found by name, so it has one: an unreadable answer is no Cluster to keep
-    _check_controller(found.obj, cluster.label, "cluster", cluster.namespace, cluster.name, req)
+    _check_controller(found.obj, cluster.label, "cluster", cluster.namespace, cluster.name, req, CLUSTER_RESOURCE)
     return cluster
 
 
-def _check_controller(obj: dict, label: str, resource: str, namespace: str, name: str, req: ClusterRequest) -> None:
+def _check_controller(obj: dict, label: str, resource: str, namespace: str, name: str, req: ClusterRequest,
+                      composed: str) -> None:
     meta = obj.get("metadata") or {}
     going = isinstance(meta, dict) and bool(meta.get("deletionTimestamp"))
     refs = meta.get("ownerReferences") if isinstance(meta, dict) else None
@@ -113,9 +126,8 @@ def _check_controller(obj: dict, label: str, resource: str, namespace: str, name
         msg = (
             f"{label} exists and is controlled by {owner} (its metadata.ownerReferences), so XR {req.xr_name} "
             "cannot compose it: Crossplane and the API server allow one controller. Nothing is applied. If "
-            "capi-vip-allocator made it, stop the operator, then release it: "
-            f"kubectl -n {namespace} patch {resource} {name} --type=json "
-            "-p='[{\"op\": \"remove\", \"path\": \"/metadata/ownerReferences\"}]'"
+            "capi-vip-allocator made it, stop the operator (scale its Deployment to zero), then release it: "
+            + release_command(resource, namespace, name, composed)
         )
         raise Fatal(msg)
 

@@ -268,7 +268,7 @@ def _adopt(ctx: _Context) -> None:
         selector = adopt.claim_selector(inp, role, req)
         ctx.require(adopt.claim_requirement(key), selector)
         found = adopt.lookup(ctx.fetched, adopt.claim_requirement(key), selector)
-        claim = adopt.read_claim(found, req, role.label_value)
+        claim = adopt.read_claim(found, req, role.label_value, _claim_rn(key))
         if not found.resolved:
             ctx.looking_up.add(key)
         elif claim is not None:
@@ -1794,7 +1794,7 @@ def _lb_existing(ctx: _Context, index: int) -> claims.Claim | None:
     found = adopt.lookup(ctx.fetched, requirement, selector)
     if not found.resolved:
         return _LOOKING
-    return adopt.read_claim(found, ctx.req, "service load-balancer")
+    return adopt.read_claim(found, ctx.req, "service load-balancer", _claim_rn(_lb_key(index)))
 
 
 def _lb_can_move(ctx: _Context, index: int, claim: claims.Claim, choice: pools.Choice) -> bool:

@@ -162,8 +162,8 @@ def test_a_claim_still_controlled_by_the_operator_is_fatal_with_the_command_that
                   "blockOwnerDeletion": True}
     out = run(xr(), {}, _operator_store(controller=controller))
     assert out.fatal.startswith("IPAddressClaim team-a/vip-cp-c1 exists and is controlled by Cluster c1")
-    assert ("kubectl -n team-a patch ipaddressclaim vip-cp-c1 --type=json "
-            "-p='[{\"op\": \"remove\", \"path\": \"/metadata/ownerReferences\"}]'") in out.fatal
+    assert ("kubectl -n team-a patch ipaddressclaim vip-cp-c1 --type=merge -p '{\"metadata\":{\"ownerReferences\":null,"
+            "\"annotations\":{\"crossplane.io/composition-resource-name\":\"vip-claim-control-plane\"}}}'") in out.fatal
 
 
 def test_a_claim_this_xr_already_controls_is_not_someone_elses():
@@ -296,9 +296,13 @@ def _patch_clusters(sim: Sim, names, ns="team-a") -> None:
 
 
 def _release_owner_references(sim: Sim, ns="team-a") -> None:
-    """kubectl -n NS patch ipaddressclaim NAME --type=json -p='[{"op": "remove", "path": "/metadata/ownerReferences"}]'"""
+    """The README's step 2: the operator's owner references released, each claim and Cluster named as the XR composes it."""
     for claim in sim.api.of_kind("IPAddressClaim"):
         claim["metadata"].pop("ownerReferences", None)
+        role = claim["metadata"]["labels"]["vip.capi.gorizond.io/role"]
+        claim["metadata"].setdefault("annotations", {})["crossplane.io/composition-resource-name"] = f"vip-claim-{role}"
+    for cluster in sim.api.of_kind("Cluster"):
+        cluster["metadata"].setdefault("annotations", {})["crossplane.io/composition-resource-name"] = "cluster"
 
 
 def _xr_for(sim: Sim, name: str, ns="team-a") -> dict:

@@ -158,6 +158,9 @@ def cleanup(w: StackWorld, custom: str | None = None, started: float | None = No
                              {"metadata": {"finalizers": fins}}, ns)
         for xr in v.list(XR_KIND):
             v.delete_xr(xr["metadata"]["name"])
+        for cluster in v.list("Cluster"):  # a Cluster the test made itself, as a user would (no XR composes it)
+            if not any(r.get("controller") for r in cluster["metadata"].get("ownerReferences") or []):
+                v.delete("Cluster", cluster["metadata"]["name"])
     deadline = time.monotonic() + 300
     for ns in sorted(w.namespaces):
         v = w.with_ns(ns)

@@ -56,7 +56,11 @@ def _merge(base: dict, patch: dict) -> dict:
 def kustomized(component: str, config: str) -> tuple[list[dict], Identity]:
     """A provider's ClusterRoles and ClusterRoleBindings as its config/default kustomization makes them,
     and the ServiceAccount they bind (its manager's)."""
-    root = gobuild.module_file(component, config)
+    return kustomized_at(gobuild.module_file(component, config))
+
+
+def kustomized_at(root: Path) -> tuple[list[dict], Identity]:
+    """The same, from a config folder (a peer's source: tools/peers.py)."""
     default = yaml.safe_load((root / "default" / "kustomization.yaml").read_text())
     prefix, namespace = default.get("namePrefix", ""), default["namespace"]
     rbac = yaml.safe_load((root / "rbac" / "kustomization.yaml").read_text())

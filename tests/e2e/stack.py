@@ -76,6 +76,7 @@ from tools import gobuild
 ROOT = Path(__file__).resolve().parents[2]
 XP_NS = "crossplane-system"
 FUNCTION = "function-capi-vip"
+OPERATOR = "capi-vip-allocator"  # a peer (tools/peers.py): started by the take-over test only
 IPAM = "ipam-in-cluster-v1-1"  # the in-cluster IPAM provider of Cluster API's line (tools/versions.toml)
 
 
@@ -470,7 +471,14 @@ class Stack:
         wait_for(f"the rules of the aggregated ClusterRoles {aggregated} (kube-controller-manager)", lambda: all(
             (kube.get("rbac.authorization.k8s.io/v1", "ClusterRole", name) or {}).get("rules") for name in aggregated),
             timeout=60, proc=self.procs["kube-controller-manager"])
-        for user, (identity, _) in self.rbac.items():
+        self.tokens(self.rbac)
+
+    def tokens(self, grants: dict[str, tuple["rbac.Identity", list[dict]]]) -> None:
+        """Each user's ServiceAccount and its kubeconfig with a token of it."""
+        from tests.e2e.kube import Kube
+
+        kube = Kube(self.client)
+        for user, (identity, _) in grants.items():
             kube.apply({"apiVersion": "v1", "kind": "ServiceAccount",
                         "metadata": {"name": identity.service_account, "namespace": identity.namespace}})
             token = kube.request("POST", f"/api/v1/namespaces/{identity.namespace}/serviceaccounts/"
@@ -478,6 +486,40 @@ class Stack:
                                  {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
                                   "spec": {"expirationSeconds": 86400}})["status"]["token"]
             self.kubeconfig(user, token=token)
+
+    def start_operator(self) -> Proc:
+        """capi-vip-allocator v0.7.1, the operator the function replaces, built from its source (tools/peers.py) and
+        run as its shipped manifests run it (reconciler mode, no runtime extension; out of a cluster: --kubeconfig and no
+        leader election), as its ServiceAccount with the RBAC of its own config/ kustomization. Its field manager is
+        its binary's name, capi-vip-allocator. Started again by a second call after stop_operator()."""
+        from tests.e2e.kube import Kube
+        from tools import peers
+
+        proc = self.procs.get(OPERATOR)
+        if proc is not None:
+            if not proc.running:
+                proc.start()
+            return proc
+        peer = peers.pins()[OPERATOR]
+        objs, identity = rbac.kustomized_at(peers.root() / peer.source / "config")
+        kube = Kube(self.client)
+        kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": identity.namespace}})
+        for obj in objs:
+            kube.apply(obj)
+        self.tokens({OPERATOR: (identity, objs)})
+        self.ports[OPERATOR + "-health"] = health = free_port()
+        self.procs[OPERATOR] = proc = Proc(OPERATOR, [
+            peers.binary_of(OPERATOR), f"--kubeconfig={self.kubeconfig(OPERATOR)}", "--enable-reconciler=true",
+            "--enable-runtime-extension=false", f"--metrics-bind-address=127.0.0.1:{free_port()}",
+            f"--health-probe-bind-address=127.0.0.1:{health}",
+        ], self.logs)
+        wait_for("capi-vip-allocator /readyz", lambda: http_ok(f"http://127.0.0.1:{health}/readyz"), timeout=60, proc=proc)
+        return proc
+
+    def stop_operator(self) -> None:
+        """As a user scales its Deployment to zero: SIGTERM, and it is gone."""
+        if OPERATOR in self.procs:
+            self.procs[OPERATOR].stop()
 
     def install_crds(self) -> None:
         from tests.e2e.kube import Kube

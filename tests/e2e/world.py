@@ -189,10 +189,6 @@ class World:
     def events(self, name: str) -> list[tuple[str, str, str]]: raise NotImplementedError  # (type, reason, message)
     def dns_records(self) -> set[tuple[str, str, str]]: raise NotImplementedError  # what external-dns publishes
 
-    def release_owner_references(self, kind: str, name: str) -> None:
-        """kubectl patch KIND NAME --type=json -p='[{"op": "remove", "path": "/metadata/ownerReferences"}]'"""
-        raise NotImplementedError
-
     # the infrastructure provider's part (CAPI itself is real on the stack, modelled in the simulator)
     def cluster_ready(self, name: str) -> None: raise NotImplementedError
     def add_teardown_finalizer(self, name: str) -> None: raise NotImplementedError
@@ -374,9 +370,6 @@ class StackWorld(World):
 
     def delete_xr(self, name):
         self.kube.delete(XR_API, XR_KIND, name, self.ns)
-
-    def release_owner_references(self, kind, name):
-        self.kube.patch(KIND_API[kind], kind, name, {"metadata": {"ownerReferences": None}}, self.ns)
 
     def events(self, name):
         items = self.kube.list("v1", "Event", self.ns)
@@ -611,9 +604,6 @@ class SimWorld(World):
 
     def delete_xr(self, name):
         self.sim.crossplane.delete_xr(self._key(XR_KIND, name))
-
-    def release_owner_references(self, kind, name):
-        self.get(kind, name)["metadata"].pop("ownerReferences", None)
 
     def events(self, name):
         return list(self.results.get(name, []))
