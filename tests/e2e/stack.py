@@ -734,36 +734,44 @@ class Stack:
 
         With --package-runtime=External Crossplane sets no endpoint, no TLS Secret and no
         RuntimeHealthy condition on the revision: that is the runtime's part, played here."""
+        self.runtime_serves(FUNCTION, self.ports["function"], "the e2e tests run the revision's image on 127.0.0.1",
+                            self.procs["crossplane"])
+
+    def runtime_serves(self, function: str, port: int, message: str, proc: Proc) -> None:
+        """The package runtime's part for a Function whose process serves on 127.0.0.1:port with the stack's function
+        certificate: the TLS Secret, and the revision's endpoint, Secret and RuntimeHealthy condition; then waits until
+        Crossplane says the Function is installed and healthy."""
         from tests.e2e.kube import Kube
 
         kube = Kube(self.client)
-        secret = f"{FUNCTION}-tls-server"
+        secret = f"{function}-tls-server"
         b64 = lambda f: base64.b64encode((self.pki / "function" / f).read_bytes()).decode()  # noqa: E731
         kube.apply({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
                     "metadata": {"name": secret, "namespace": XP_NS},
                     "data": {"tls.crt": b64("tls.crt"), "tls.key": b64("tls.key"), "ca.crt": b64("ca.crt")}})
 
         def healthy() -> bool:
-            rev = self.revision(kube)
+            revs = kube.list("pkg.crossplane.io/v1", "FunctionRevision", labels={"pkg.crossplane.io/package": function})
+            if len(revs) != 1:
+                return False
+            rev = revs[0]
             status = rev.get("status") or {}
-            if status.get("endpoint") != f"127.0.0.1:{self.ports['function']}" or status.get("tlsServerSecretName") != secret \
+            if status.get("endpoint") != f"127.0.0.1:{port}" or status.get("tlsServerSecretName") != secret \
                     or not any(c["type"] == "RuntimeHealthy" and c["status"] == "True" for c in status.get("conditions") or []):
                 conditions = [c for c in status.get("conditions") or [] if c["type"] != "RuntimeHealthy"]
                 conditions.append({"type": "RuntimeHealthy", "status": "True", "reason": "HealthyPackageRevision",
-                                   "message": "the e2e tests run the revision's image on 127.0.0.1",
-                                   "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+                                   "message": message, "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
                 kube.patch_status("pkg.crossplane.io/v1", "FunctionRevision", rev["metadata"]["name"], {
                     "metadata": {"resourceVersion": rev["metadata"]["resourceVersion"]},
                     # Without tlsServerSecretName (and that Secret) the revision stays unhealthy:
                     # "waiting for package runtime controller to set revision's webhook TLS secret".
-                    "status": {"endpoint": f"127.0.0.1:{self.ports['function']}", "tlsServerSecretName": secret,
-                               "conditions": conditions}})
+                    "status": {"endpoint": f"127.0.0.1:{port}", "tlsServerSecretName": secret, "conditions": conditions}})
                 return False
-            fn = kube.get("pkg.crossplane.io/v1", "Function", FUNCTION)
+            fn = kube.get("pkg.crossplane.io/v1", "Function", function)
             have = {c["type"]: c["status"] for c in (fn.get("status") or {}).get("conditions") or []}
             return have.get("Installed") == "True" and have.get("Healthy") == "True"
 
-        wait_for(f"Function {FUNCTION} installed and healthy", healthy, timeout=180, interval=1, proc=self.procs["crossplane"])
+        wait_for(f"Function {function} installed and healthy", healthy, timeout=180, interval=1, proc=proc)
 
 
 def revision_name(function: str, digest: str, generation: int) -> str:
