@@ -129,8 +129,8 @@ def audit(stack: Stack, since: float, until: float, namespace: str) -> dict[tupl
     names = {identity.user: user for user, (identity, _) in stack.rbac.items()}
     names["system:serviceaccount:capi-system:capi-vip-allocator-controller-manager"] = "capi-vip-allocator"
     out: dict = {}
-    with (stack.logs / "audit.log").open() as f:
-        for line in f:
+    for path in sorted(stack.logs.glob("audit*.log")):  # the API server rotates it at 100 MB
+        for line in path.open():
             try:
                 e = json.loads(line)
             except ValueError:

@@ -451,8 +451,8 @@ class StackWorld(World):
         ServiceAccount named as the stack names the component: crossplane, ipam-provider, ...)."""
         names = {identity.user: user for user, (identity, _) in self.stack.rbac.items()}
         out: dict = {}
-        with (self.stack.logs / "audit.log").open() as f:
-            for line in f:
+        for path in sorted(self.stack.logs.glob("audit*.log")):  # the API server rotates it at 100 MB
+            for line in path.open():
                 try:
                     e = json.loads(line)
                 except ValueError:
