@@ -38,6 +38,7 @@ import yaml
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repository, not bench/ (bench/requests.py would hide the library)
 
+from tests.e2e.changes import percentile  # noqa: E402
 from tests.e2e.kube import Kube  # noqa: E402
 from tests.e2e.metrics import parse, total  # noqa: E402
 from tests.e2e.stack import Proc, Stack, free_port, wait_for  # noqa: E402
@@ -50,11 +51,6 @@ PIPELINE = ROOT / "bench" / "peers" / "composition.yaml"
 GO_FUNCTIONS = ("function-extra-resources", "function-go-templating", "function-auto-ready")
 XR_CONTROLLER = "composite/workloadclusters.platform.example.org"
 SYSTEMS = ("ours", "operator", "pipeline")
-
-
-def percentile(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))] if s else float("nan")
 
 
 # --- the Go functions, installed as Crossplane installs a Function, served as the stack serves ours ----------
@@ -182,8 +178,9 @@ def run_one(stack: Stack, system: str, size: int, net: str, window: float, index
         stack.check()
         time.sleep(0.2)
     times = list(endpoint.values())
-    print(f"  {system} x{size}: {len(endpoint)}/{size} Clusters with their endpoint; p50 {percentile(times, .5):.2f} s, "
-          f"p99 {percentile(times, .99):.2f} s, max {max(times, default=float('nan')):.2f} s", flush=True)
+    p50, p99 = (percentile(times, p) if times else float("nan") for p in (50, 99))
+    print(f"  {system} x{size}: {len(endpoint)}/{size} Clusters with their endpoint; p50 {p50:.2f} s, "
+          f"p99 {p99:.2f} s, max {max(times, default=float('nan')):.2f} s", flush=True)
     if warm_up:
         _delete(stack, w, system, names, ns, size)
         return {}
@@ -207,7 +204,7 @@ def run_one(stack: Stack, system: str, size: int, net: str, window: float, index
     fn_cpu = {"ours": ["ours"], "pipeline": list(GO_FUNCTIONS), "operator": ["operator"]}[system]
     cpu_ms_per_reconcile = (sum(after[k]["cpu_s"] - before[k]["cpu_s"] for k in fn_cpu if k in procs) * 1000 / reconciles
                             if reconciles and system != "operator" else None)
-    result = {"system": system, "size": size, "endpoint_s": {"p50": percentile(times, .5), "p99": percentile(times, .99),
+    result = {"system": system, "size": size, "endpoint_s": {"p50": p50, "p99": p99,
                                                             "max": max(times, default=float("nan")), "n": len(times)},
               "window_s": window, "requests_per_cluster_hour": round(mine, 1), "requests_by_client_verb": per_hour,
               "reconciles": reconciles, "cpu_s_per_cluster_hour": cpu,

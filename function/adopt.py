@@ -34,7 +34,8 @@ if TYPE_CHECKING:  # the model is loaded only when a step carries an Input (see 
     from function.input_model import Input, Role
 
 CLUSTER_REQUIREMENT = "existing/cluster"
-CLUSTER_RESOURCE = "cluster"  # the Cluster's composed-resource name (decide.CLUSTER)
+CLUSTER_RESOURCE = "cluster"  # the Cluster's composed-resource name
+COMPOSITION_RESOURCE_NAME = "crossplane.io/composition-resource-name"  # Crossplane's name of a composed resource
 
 
 def claim_requirement(role_key: str) -> str:
@@ -66,9 +67,6 @@ def lookup(fetched: Fetched, requirement: str, selector: Selector) -> Found:
     if not fetched.resolved(requirement):
         return Found(resolved=False)
     return Found(resolved=True, obj=fetched.find(requirement, selector))
-
-
-COMPOSITION_RESOURCE_NAME = "crossplane.io/composition-resource-name"
 
 
 def release_command(resource: str, namespace: str, name: str, composed: str) -> str:

@@ -111,8 +111,6 @@ def read_kept(value: object, names: set[str]) -> frozenset[str]:
     return frozenset(v.strip() for v in value.split(",") if v.strip() in names)
 
 
-
-
 def _ingress_pair(value: object) -> tuple[str, str] | None:
     """Two addresses, comma-separated (a dual-stack pair, as kube-vip reads it), or None."""
     if isinstance(value, str) and value.count(",") == 1:

@@ -67,7 +67,7 @@ from function.xr import ClusterRequest, Fatal
 if TYPE_CHECKING:  # the model is loaded only when a step carries an Input (see input.py)
     from function.input_model import Input, Role
 
-CLUSTER = "cluster"
+CLUSTER = adopt.CLUSTER_RESOURCE
 CONTROL_PLANE = "control-plane"
 INGRESS = "ingress"
 CLAIM_RESOURCE = {CONTROL_PLANE: "vip-claim-control-plane", INGRESS: "vip-claim-ingress"}
@@ -291,7 +291,7 @@ def _kept_as_found(ctx: _Context, found: clusters.ObservedCluster) -> clusters.O
     # Only the two variables the operator knew: the others (a dual-stack pair's, service-lb addresses, the DNS name)
     # come with their claims, which a kept variable would leave holding addresses no Cluster lists.
     roles = {ctx.inp.roles.control_plane.variable, ctx.inp.roles.ingress.variable}
-    return dataclasses.replace(found, kept=found.kept | (roles - set(found.variables_set)))
+    return dataclasses.replace(found, kept=found.kept | roles)  # less what it carries: _kept
 
 
 def _kept(ctx: _Context) -> frozenset[str]:
@@ -299,7 +299,7 @@ def _kept(ctx: _Context) -> frozenset[str]:
     with a value is never one of them, whatever its annotation says (nothing live is unset)."""
     if ctx.cluster is None:
         return frozenset()
-    return ctx.cluster.kept - set(ctx.cluster.variables_set)
+    return ctx.cluster.kept - ctx.cluster.variables_set
 
 
 def _decide(ctx: _Context) -> Decision:

@@ -19,6 +19,7 @@ import re
 import pytest
 
 from tests.e2e import scenarios
+from tests.e2e.scenarios import variables
 from tests.e2e.world import CLUSTER_API, INGRESS_ENABLED, INGRESS_VIP, KCP_API, XR_KIND, cluster_class, conditions_of, pool
 
 pytestmark = [pytest.mark.peers, pytest.mark.parametrize("world", ["stack"], indirect=True)]
@@ -55,10 +56,6 @@ def user_cluster(ns: str, name: str, cls: str, *, annotations: dict | None = Non
         spec["controlPlaneEndpoint"] = {"host": host, "port": 6443}
     meta: dict = {"name": name, "namespace": ns, **({"annotations": annotations} if annotations else {})}
     return {"apiVersion": CLUSTER_API, "kind": "Cluster", "metadata": meta, "spec": spec}
-
-
-def variables(cluster: dict) -> dict:
-    return {v["name"]: v.get("value") for v in cluster["spec"]["topology"].get("variables") or []}
 
 
 def vips(cluster: dict) -> tuple:
@@ -131,10 +128,6 @@ def warnings(w, name: str) -> list:
     return [e for e in w.events(name) if e[0] == "Warning"]
 
 
-def xr_ready(w, name: str) -> bool:
-    return conditions_of(w.xr(name)).get("Ready", {}).get("status") == "True"
-
-
 @pytest.fixture
 def operator(world):
     """The operator's process is stopped after the test, whatever happened."""
@@ -177,7 +170,7 @@ def test_the_real_operator_is_taken_over_without_a_vip_moving_or_a_machine_rolli
         if not cp or host != cp:
             return False
         if n in endpoint_only:
-            return annotation == w.bound_address(f"vip-ingress-{n}") and "clusterVip" not in [v for v in variables(c) if variables(c)[v]]
+            return annotation == w.bound_address(f"vip-ingress-{n}") and not variables(c).get("clusterVip")
         return cluster_vip == cp and (n in [*manual_ingress, *ingress_off] or annotation == w.bound_address(f"vip-ingress-{n}"))
 
     provisioned = [n for n in everyone if n not in no_ingress_pool]
@@ -216,7 +209,7 @@ def test_the_real_operator_is_taken_over_without_a_vip_moving_or_a_machine_rolli
         w.wait(f"Cluster {ns}/{n} given its endpoint", lambda n=n: vips(w.cluster(n))[0])
         w.cluster_ready(n)
     for n in migrating:
-        w.wait(f"XR {n} Ready", lambda n=n: xr_ready(w, n), timeout=240)
+        w.wait(f"XR {n} Ready", lambda n=n: w.settled(n), timeout=240)
 
     for n in migrating:
         cluster = w.cluster(n)
@@ -272,7 +265,7 @@ def test_the_real_operator_is_taken_over_without_a_vip_moving_or_a_machine_rolli
         assert namespace == ns
         w.kube.patch("ipam.cluster.x-k8s.io/v1beta1", "IPAddressClaim", claim, json.loads(patch), ns)
     for n in [*migrating, *mistaken]:
-        w.wait(f"XR {n} Ready", lambda n=n: xr_ready(w, n), timeout=240)
+        w.wait(f"XR {n} Ready", lambda n=n: w.settled(n), timeout=240)
     for n in manual_host:
         w.wait_gone("IPAddressClaim", f"vip-cp-{n}")
     for n in [*everyone]:
