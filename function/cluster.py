@@ -100,12 +100,15 @@ def read_observed(obj: dict | None, inp: Input) -> ObservedCluster | None:
         ready=_condition_true(status, ready_type),
         deleting=bool(meta.get("deletionTimestamp")),
         ingress_pair=_ingress_pair(raw_ingress),
-        kept=read_kept(annotations.get(inp.annotations.kept_variables), wanted),
+        kept=read_kept(annotations.get(inp.annotations.kept_variables),
+                       {inp.roles.control_plane.variable, inp.roles.ingress.variable}),
     )
 
 
 def read_kept(value: object, names: set[str]) -> frozenset[str]:
-    """The VIP variables a kept-variables annotation names (others, and anything unreadable, ignored)."""
+    """The VIP variables a kept-variables annotation names, of those that may be kept (clusterVip and ingressVip:
+    the others come with claims that a kept variable would leave holding addresses no Cluster lists); the rest, and
+    anything unreadable, ignored."""
     if not isinstance(value, str):
         return frozenset()
     return frozenset(v.strip() for v in value.split(",") if v.strip() in names)

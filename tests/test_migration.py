@@ -581,3 +581,28 @@ def test_an_adopted_manual_ingress_annotation_in_a_class_without_ingressvip_clai
     store[-1]["metadata"]["annotations"] = {INGRESS_VIP: "192.168.50.5"}
     out = run(xr(), {}, store)
     assert INGRESS_CLAIM not in out.desired
+
+
+@pytest.mark.parametrize("kept,edit", [
+    pytest.param("clusterVipSecondary", {"vip.capi.gorizond.io/dual-stack": None}, id="a-dual-stack-secondary"),
+    pytest.param("serviceLbVips", {"vip.capi.gorizond.io/service-lb-count": "2"}, id="the-service-lb-addresses"),
+])
+def test_a_kept_variables_annotation_never_holds_back_a_variable_that_comes_with_claims(kept, edit):
+    # Named in the annotation by hand (or copied from another Cluster), then the XR asks for the addresses:
+    # each address its claims hold is listed on the Cluster.
+    inp, start = ((DUAL_STACK, {"vip.capi.gorizond.io/dual-stack": "false"}) if kept == "clusterVipSecondary"
+                  else (SERVICE_LB, {"vip.capi.gorizond.io/service-lb-count": "0"}))
+    sim = Sim(seed=11, inp=inp)
+    fleet(sim, classes=("alpha",), dual_stack=inp is DUAL_STACK, service_lb=inp is SERVICE_LB)
+    sim.crossplane.create_xr(xr("c5", NS, "alpha", annotations=start))
+    sim.settle(600)
+    sim.find("Cluster", "c5", NS)["metadata"]["annotations"][KEPT] = kept
+    key = ("platform.example.org", "WorkloadCluster", NS, "c5")
+    annotations = sim.api.get(key)["metadata"]["annotations"]
+    annotations.update(edit)
+    for k in [k for k, v in annotations.items() if v is None]:
+        del annotations[k]
+    sim.crossplane.enqueue(key, 0)
+    sim.settle(600)
+    sim.check_claims_serve()
+    sim.check()
