@@ -2,7 +2,7 @@
 team would compose without it (bench/peers/composition.yaml: function-extra-resources, function-go-templating,
 function-auto-ready).
 
-    .venv/bin/python bench/peers.py [--sizes 1,100] [--window 180]
+    .venv/bin/python bench/peers.py [--sizes 1,100] [--window 180] [--systems ipam,ours,operator,pipeline]
 
 Starts the e2e stack of tests/e2e (the function installed from its package), installs the three Go functions
 (each built from its source by tools/peers.py, its package built with the crossplane CLI and pushed to the
@@ -15,9 +15,10 @@ system's namespace and on cluster-scoped objects, by each component's ServiceAcc
 of each component (its process tree, from /proc), and CPU ms per XR reconcile (Crossplane's reconcile count).
 Each system's objects are deleted before the next one starts. Bounded in time; loopback only. The last line:
 
-    peers: endpoint p99 <ours>s operator <o>s pipeline <p>s; requests/cluster-hour <ours> operator <o> pipeline <p>; cpu ms/reconcile <ours> pipeline <p>
+    peers: endpoint p99 <ours>s (ipam alone <i>s) operator <o>s pipeline <p>s; requests/cluster-hour <ours> operator <o> pipeline <p>; cpu ms/reconcile <ours> pipeline <p>
 
-(the figures of the largest size). Needs what the e2e tests need (python -m tools.install, root) and the peers'
+(the figures of the largest size; "ipam alone": the floor, the provider binding two claims per cluster made at
+once with no system running, as no system can give a Cluster its endpoint before its claims are bound). Needs what the e2e tests need (python -m tools.install, root) and the peers'
 sources (../shared/peers, or FUNCTION_CAPI_VIP_PEERS).
 """
 
@@ -42,7 +43,7 @@ from tests.e2e.changes import percentile  # noqa: E402
 from tests.e2e.kube import Kube  # noqa: E402
 from tests.e2e.metrics import parse, total  # noqa: E402
 from tests.e2e.stack import Proc, Stack, free_port, wait_for  # noqa: E402
-from tests.e2e.world import CLUSTER_API, StackWorld, cluster_class, install_examples, pool, workload_cluster  # noqa: E402
+from tests.e2e.world import CLUSTER_API, IPAM_API, StackWorld, cluster_class, install_examples, pool, workload_cluster  # noqa: E402
 from tests.package import Registry, build_and_push, crossplane_args  # noqa: E402
 from tools import gobuild, peers  # noqa: E402
 
@@ -50,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = ROOT / "bench" / "peers" / "composition.yaml"
 GO_FUNCTIONS = ("function-extra-resources", "function-go-templating", "function-auto-ready")
 XR_CONTROLLER = "composite/workloadclusters.platform.example.org"
-SYSTEMS = ("ours", "operator", "pipeline")
+SYSTEMS = ("ipam", "ours", "operator", "pipeline")  # ipam: the floor, the claims alone (two per cluster), no system
 
 
 # --- the Go functions, installed as Crossplane installs a Function, served as the stack serves ours ----------
@@ -158,6 +159,8 @@ def run_one(stack: Stack, system: str, size: int, net: str, window: float, index
             pool(f"{cls}-cp", cls, "control-plane", [f"10.{a}.{b}.0/24"], prefix=16, gateway=f"10.{a}.255.254"),
             pool(f"{cls}-ingress", cls, "ingress", [f"10.{a}.{b + 100}.0/24"], prefix=16, gateway=f"10.{a}.255.254"))
     names = [f"c{i}" for i in range(size)]
+    if system == "ipam":
+        return _ipam_floor(stack, w, names, ns, cls, size, warm_up)
     if system == "operator":
         stack.start_operator()
     created: dict[str, float] = {}
@@ -218,6 +221,40 @@ def run_one(stack: Stack, system: str, size: int, net: str, window: float, index
     return result
 
 
+def _ipam_floor(stack: Stack, w: StackWorld, names: list[str], ns: str, cls: str, size: int, warm_up: bool) -> dict:
+    """The floor under every system: the in-cluster IPAM provider binding the claims a cluster needs (its
+    control-plane and ingress VIPs) with nothing else running, made at once for every cluster; the time from
+    creation to both bound, per cluster. No system can give a Cluster its endpoint sooner."""
+    created: dict[str, float] = {}
+    for n in names:
+        for role in ("cp", "ingress"):
+            w.kube.apply({"apiVersion": IPAM_API, "kind": "IPAddressClaim", "metadata": {"name": f"{n}-{role}", "namespace": ns},
+                          "spec": {"poolRef": {"apiGroup": "ipam.cluster.x-k8s.io", "kind": "GlobalInClusterIPPool",
+                                               "name": f"{cls}-{role}"}}})
+        created[n] = time.monotonic()
+    bound: dict[str, float] = {}
+    deadline = time.monotonic() + 300 + 3 * size
+    while len(bound) < size and time.monotonic() < deadline:
+        now = time.monotonic()
+        done = {c["metadata"]["name"] for c in w.kube.list(IPAM_API, "IPAddressClaim", ns)
+                if ((c.get("status") or {}).get("addressRef") or {}).get("name")}
+        for n in names:
+            if n not in bound and f"{n}-cp" in done and f"{n}-ingress" in done:
+                bound[n] = now - created[n]
+        stack.check()
+        time.sleep(0.2)
+    times = list(bound.values())
+    p50, p99 = (percentile(times, p) if times else float("nan") for p in (50, 99))
+    print(f"  ipam x{size}: {len(bound)}/{size} clusters' two claims bound; p50 {p50:.2f} s, p99 {p99:.2f} s, "
+          f"max {max(times, default=float('nan')):.2f} s ({2 * size / max(times, default=1):.1f} claims/s)", flush=True)
+    for n in names:
+        for role in ("cp", "ingress"):
+            w.kube.delete(IPAM_API, "IPAddressClaim", f"{n}-{role}", ns)
+    wait_for(f"the claims in {ns} to go", lambda: not w.kube.list(IPAM_API, "IPAddressClaim", ns), timeout=300 + 2 * size)
+    return {} if warm_up else {"system": "ipam", "size": size, "endpoint_s": {
+        "p50": p50, "p99": p99, "max": max(times, default=float("nan")), "n": len(times)}}
+
+
 def _delete(stack: Stack, w: StackWorld, system: str, names: list[str], ns: str, size: int) -> None:
     """Gone before the next system starts: its watches and requeues would count in the next one's window."""
     if system == "operator":
@@ -268,7 +305,9 @@ def main() -> int:
             for system in systems:
                 index += 1
                 window = args.window if size == max(sizes) else args.small_window
-                results.append(run_one(stack, system, size, "10.200.0", window, index))
+                result = run_one(stack, system, size, "10.200.0", window, index)
+                if result:
+                    results.append(result)
     finally:
         if stack is not None:
             stack.down()
@@ -280,7 +319,7 @@ def main() -> int:
     def fig(system: str, f) -> str:
         return f"{f(last[system]):.2f}" if system in last and f(last[system]) is not None else "n/a"
 
-    print(f"peers: endpoint p99 {fig('ours', lambda r: r['endpoint_s']['p99'])}s operator "
+    print(f"peers: endpoint p99 {fig('ours', lambda r: r['endpoint_s']['p99'])}s (ipam alone {fig('ipam', lambda r: r['endpoint_s']['p99'])}s) operator "
           f"{fig('operator', lambda r: r['endpoint_s']['p99'])}s pipeline {fig('pipeline', lambda r: r['endpoint_s']['p99'])}s; "
           f"requests/cluster-hour {fig('ours', lambda r: r['requests_per_cluster_hour'])} operator "
           f"{fig('operator', lambda r: r['requests_per_cluster_hour'])} pipeline {fig('pipeline', lambda r: r['requests_per_cluster_hour'])}; "

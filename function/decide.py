@@ -1023,22 +1023,25 @@ def _events_dropped(ctx: _Context) -> bool:
     return ctx.now is None or ctx.now - opened < EVENTS_DROPPED_FOR
 
 
-# The longest a claim is given to bind before its pools are read: IPAM binds one in well under a
-# second, and a missing or full pool of an optional role (ingress, a secondary) holds a new Cluster back
-# no longer than this.
-BINDING = 15.0
+# How long a claim is given to bind before its pools are read. The in-cluster IPAM provider binds claims
+# one at a time (one worker), a few a second: a burst of clusters queues its claims behind each other
+# (100 clusters, 200 claims: about 40 s here). Reading the pools sooner re-runs every waiting XR on each
+# address handed out (the pool's status changes), which slows IPAM down and keeps more XRs waiting: a
+# feedback loop measured at 33 reconciles per XR (bench/peers.py). The cost of waiting this long: a claim
+# whose pool was deleted or ran out after it was made (clusters created together from its last
+# addresses) is moved, and a new Cluster held back by an ingress claim composed without it, this much later.
+BINDING = 120.0
 
 
 def _binding(ctx: _Context, claim: claims.Claim) -> bool:
-    """A claim made a moment ago (less than ttl.waiting, at most BINDING): IPAM is still binding it, so
-    its pools are not read.
+    """A claim made less than BINDING ago: IPAM may still be binding it, so its pools are not read.
 
     A pool's status changes with every address it hands out, and Crossplane re-runs every XR that
     requires the pool on each change. Were the pools required while a claim binds, each XR of a
     class created together would be re-run by every other one's allocation (n XRs, n² reconciles),
-    and Crossplane's watch circuit breaker would open on them. A claim still unbound at the next
-    reconcile after that (the waiting TTL, less Crossplane's 10% jitter) is read with its pools:
-    gone, being deleted or full is warned about, and the claim moved where it may be.
+    and Crossplane's watch circuit breaker would open on them. A claim still unbound at the first
+    reconcile after BINDING (a requeue at the waiting TTL at the latest) is read with its pools: gone,
+    being deleted or full is warned about, and the claim moved where it may be.
 
     The age is measured on a 2-second grid, so that every call of one reconcile sees the same claims
     as binding (the requirements change at most once in it), and allowing for the creationTimestamp's
@@ -1046,9 +1049,8 @@ def _binding(ctx: _Context, claim: claims.Claim) -> bool:
     server's) is binding too, for as long."""
     if ctx.now is None or claim.created is None:
         return False
-    window = min(parse_duration(ctx.inp.ttl.waiting).total_seconds(), BINDING)
     age = ctx.now - ctx.now % 2 - claim.created
-    return -window <= age < 0.75 * window
+    return -BINDING <= age < BINDING
 
 
 def _pending(ctx: _Context, role_key: str, claim: claims.Claim) -> tuple[Reason | None, str]:

@@ -13,6 +13,7 @@ import pytest
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import fn
+from function.decide import BINDING
 from tests.fixtures import CC, CP_POOL, STORE, bound, live
 from tests.harness import CP_CLAIM, INGRESS_CLAIM, cluster_class, observed_claim, observed_cluster, pool, run, xr
 from tests.test_usage import with_usages
@@ -75,12 +76,19 @@ def test_a_claim_ipam_is_still_binding_watches_no_pool():
     assert pool_requirements(out) == set()
     assert out.conditions["ControlPlaneVIPReady"] == (
         False, "WaitingForAddress", "IPAddressClaim team-a/vip-cp-c1 waits for GlobalInClusterIPPool cp-pool to allocate an address")
-    assert out.ttl == 15  # looked at again, with its pools, once it has had the waiting TTL to bind
+    assert out.ttl == 15  # looked at again at the waiting TTL; with its pools once it has had BINDING to bind
 
 
-def test_a_claim_still_unbound_after_the_waiting_ttl_is_read_with_its_pools():
+def test_a_claim_queued_behind_a_burst_of_clusters_still_watches_no_pool():
+    # IPAM binds one claim at a time: 100 clusters created together queue 200 claims for about 40 s
+    observed = {CP_CLAIM: observed_claim("vip-cp-c1", bound=False)}
+    out = run(xr(annotations=OFF), observed, STORE, transport=at(BINDING - 4))
+    assert pool_requirements(out) == set() and not out.rsp.results
+
+
+def test_a_claim_still_unbound_after_binding_is_read_with_its_pools():
     observed = {CP_CLAIM: observed_claim("vip-cp-c1", pool_name="gone", bound=False)}
-    out = run(xr(annotations=OFF), observed, STORE, transport=at(16))
+    out = run(xr(annotations=OFF), observed, STORE, transport=at(BINDING + 2))
     assert "pools/control-plane/claimed" in pool_requirements(out)
     assert out.normals == [("Released", "control-plane VIP of IPAddressClaim team-a/vip-cp-c1 released: moving to "
                                         "GlobalInClusterIPPool cp-pool, which has room")]
@@ -102,7 +110,7 @@ def test_a_service_lb_claim_ipam_is_still_binding_watches_no_pool():
     cls = cluster_class(variables=("clusterVip", "serviceLbVips"))
     out = run(xr(annotations={**OFF, COUNT: "1"}), observed, [cls, CP_POOL, lb_pool, *store], transport=at(3))
     assert pool_requirements(out) == set()
-    later = run(xr(annotations={**OFF, COUNT: "1"}), observed, [cls, CP_POOL, lb_pool, *store], transport=at(16))
+    later = run(xr(annotations={**OFF, COUNT: "1"}), observed, [cls, CP_POOL, lb_pool, *store], transport=at(BINDING + 2))
     assert pool_requirements(later)
 
 
@@ -148,14 +156,16 @@ def test_an_ingress_pool_that_cannot_serve_holds_a_new_cluster_back_only_while_i
     observed, store = young_ingress_claim(pool_state)
     binding = run(xr(), observed, store, transport=at(5))
     assert binding.cluster is None and binding.ttl == 15 and not binding.warnings
-    later = run(xr(), observed, store, transport=at(14))  # the next reconcile, at the waiting TTL less its jitter
+    still = run(xr(), observed, store, transport=at(BINDING - 4))
+    assert still.cluster is None and not still.warnings
+    later = run(xr(), observed, store, transport=at(BINDING + 2))  # the first reconcile after BINDING
     assert later.cluster is not None and later.reason("IngressVIPReady") in ("PoolNotFound", "PoolExhausted")
     assert [r for r, _ in later.warnings] == [later.reason("IngressVIPReady")]
 
 
 def test_a_long_waiting_ttl_gives_a_claim_no_longer_to_bind():
     observed, store = young_ingress_claim("gone")
-    out = run(xr(), observed, store, inp=LONG_WAIT, transport=at(14))
+    out = run(xr(), observed, store, inp=LONG_WAIT, transport=at(BINDING + 2))
     assert out.cluster is not None and out.reason("IngressVIPReady") == "PoolNotFound"
 
 
@@ -178,7 +188,7 @@ def test_claims_turning_old_between_the_calls_of_one_reconcile_change_its_requir
 
     def transport(req):
         calls.append(req)
-        return fn.run(req, now=CREATED + 14 + len(calls))
+        return fn.run(req, now=CREATED + BINDING + len(calls))
 
     lb_class = cluster_class(variables=("clusterVip", "ingressVip", "serviceLbVips"))
     lb_pool = pool("lb-pool", role="service-lb", free=20, total=21, addresses=("10.0.2.10-10.0.2.30",), gateway="10.0.2.1")
