@@ -15,7 +15,7 @@ system's namespace and on cluster-scoped objects, by each component's ServiceAcc
 of each component (its process tree, from /proc), and CPU ms per XR reconcile (Crossplane's reconcile count).
 Each system's objects are deleted before the next one starts. Bounded in time; loopback only. The last line:
 
-    peers: endpoint p99 <ours>s (ipam alone <i>s) operator <o>s pipeline <p>s; requests/cluster-hour <ours> operator <o> pipeline <p>; cpu ms/reconcile <ours> pipeline <p>
+    peers: endpoint p99 <ours>s (ipam alone <i>s, v1beta2 <v>s) operator <o>s pipeline <p>s; requests/cluster-hour <ours> operator <o> pipeline <p>; cpu ms/reconcile <ours> pipeline <p>
 
 (the figures of the largest size; "ipam alone": the floor, the provider binding two claims per cluster made at
 once with no system running, as no system can give a Cluster its endpoint before its claims are bound). Needs what the e2e tests need (python -m tools.install, root) and the peers'
@@ -43,7 +43,7 @@ from tests.e2e.changes import percentile  # noqa: E402
 from tests.e2e.kube import Kube  # noqa: E402
 from tests.e2e.metrics import parse, total  # noqa: E402
 from tests.e2e.stack import Proc, Stack, free_port, wait_for  # noqa: E402
-from tests.e2e.world import CLUSTER_API, IPAM_API, StackWorld, cluster_class, install_examples, pool, workload_cluster  # noqa: E402
+from tests.e2e.world import CLUSTER_API, IPAM_API, StackWorld, cluster_class, composition, install_examples, pool, workload_cluster  # noqa: E402
 from tests.package import Registry, build_and_push, crossplane_args  # noqa: E402
 from tools import gobuild, peers  # noqa: E402
 
@@ -51,7 +51,19 @@ ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = ROOT / "bench" / "peers" / "composition.yaml"
 GO_FUNCTIONS = ("function-extra-resources", "function-go-templating", "function-auto-ready")
 XR_CONTROLLER = "composite/workloadclusters.platform.example.org"
-SYSTEMS = ("ipam", "ours", "operator", "pipeline")  # ipam: the floor, the claims alone (two per cluster), no system
+SYSTEMS = ("ipam", "ours", "ours-v1beta2", "operator", "pipeline")
+# ipam: the floor, the claims alone (two per cluster), no system. ours-v1beta2: the function with the Input a
+# platform team on CAPI 1.11 or later gives it (Clusters, ClusterClasses, claims and addresses in v1beta2, the
+# version CAPI stores: no request goes through CAPI's conversion webhook), and XRs written in v1beta2's shape.
+COMPOSITIONS = {"pipeline": "workloadcluster-go-pipeline", "ours-v1beta2": "workloadcluster-capi-vip-v1beta2"}
+V1BETA2_INPUT = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input",
+                 "cluster": {"apiVersion": "cluster.x-k8s.io/v1beta2", "clusterClassApiVersion": "cluster.x-k8s.io/v1beta2"},
+                 "ipam": {"claimApiVersion": "ipam.cluster.x-k8s.io/v1beta2", "addressApiVersion": "ipam.cluster.x-k8s.io/v1beta2"},
+                 "ttl": {"waiting": "15s", "converged": "10m"}}
+# What the bench itself reads, in the versions CAPI stores (a list of 100 v1beta1 Clusters five times a second
+# would put each through CAPI's conversion webhook, and load the machine it measures)
+CLUSTERS_STORED = "cluster.x-k8s.io/v1beta2"
+CLAIMS_STORED = "ipam.cluster.x-k8s.io/v1beta2"
 
 
 # --- the Go functions, installed as Crossplane installs a Function, served as the stack serves ours ----------
@@ -121,6 +133,19 @@ def usage(pid: int) -> dict:
     return {"cpu_s": cpu, "rss_mib": rss, "peak_mib": hwm}
 
 
+def _burst_cpu(stack: Stack):
+    """CPU seconds of every component of the stack from now to the call of what it returns (the busiest first):
+    where a burst's time goes on a machine of 2 cores."""
+    pids = {name: proc.p.pid for name, proc in stack.procs.items() if proc.running}
+    before = {name: usage(pid)["cpu_s"] for name, pid in pids.items()}
+
+    def spent() -> str:
+        used = {name: usage(pid)["cpu_s"] - before[name] for name, pid in pids.items()}
+        busy = sorted(((round(v, 1), k) for k, v in used.items() if v >= 0.5), reverse=True)
+        return f"{sum(used.values()):.0f} in all (" + ", ".join(f"{k} {v}" for v, k in busy) + ")"
+    return spent
+
+
 def audit(stack: Stack, since: float, until: float, namespace: str) -> dict[tuple[str, str], int]:
     """Requests by (client, verb) between two times, on the namespace or on cluster-scoped objects."""
     names = {identity.user: user for user, (identity, _) in stack.rbac.items()}
@@ -152,7 +177,7 @@ def audit(stack: Stack, since: float, until: float, namespace: str) -> dict[tupl
 def run_one(stack: Stack, system: str, size: int, net: str, window: float, index: int, warm_up: bool = False) -> dict:
     ns = f"peers-{system}-{size}" + ("-warm-up" if warm_up else "")
     cls = f"{ns}-class"
-    w = StackWorld(stack, ns, "workloadcluster-go-pipeline" if system == "pipeline" else "workloadcluster-capi-vip")
+    w = StackWorld(stack, ns, COMPOSITIONS.get(system, "workloadcluster-capi-vip"))
     w.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     a, b = net.split(".")[1], index
     w.apply(cluster_class(cls, ns),
@@ -163,19 +188,24 @@ def run_one(stack: Stack, system: str, size: int, net: str, window: float, index
         return _ipam_floor(stack, w, names, ns, cls, size, warm_up)
     if system == "operator":
         stack.start_operator()
+    burst = _burst_cpu(stack)
     created: dict[str, float] = {}
     for n in names:
         if system == "operator":
             w.kube.apply({"apiVersion": CLUSTER_API, "kind": "Cluster", "metadata": {"name": n, "namespace": ns},
                           "spec": {"topology": {"class": cls, "version": "v1.31.0", "variables": [{"name": "cni", "value": "calico"}]}}})
         else:
-            w.kube.apply(workload_cluster(n, ns, cls, composition_name=w.composition_name))
+            xr = workload_cluster(n, ns, cls, composition_name=w.composition_name)
+            if system == "ours-v1beta2":
+                topology = xr["spec"]["cluster"]["topology"]
+                topology["classRef"] = {"name": topology.pop("class")}
+            w.kube.apply(xr)
         created[n] = time.monotonic()
     endpoint: dict[str, float] = {}
     deadline = time.monotonic() + 300 + 3 * size
     while len(endpoint) < size and time.monotonic() < deadline:
         now = time.monotonic()
-        for c in w.kube.list(CLUSTER_API, "Cluster", ns):
+        for c in w.kube.list(CLUSTERS_STORED, "Cluster", ns):
             if (c["spec"].get("controlPlaneEndpoint") or {}).get("host") and c["metadata"]["name"] not in endpoint:
                 endpoint[c["metadata"]["name"]] = now - created[c["metadata"]["name"]]
         stack.check()
@@ -183,13 +213,14 @@ def run_one(stack: Stack, system: str, size: int, net: str, window: float, index
     times = list(endpoint.values())
     p50, p99 = (percentile(times, p) if times else float("nan") for p in (50, 99))
     print(f"  {system} x{size}: {len(endpoint)}/{size} Clusters with their endpoint; p50 {p50:.2f} s, "
-          f"p99 {p99:.2f} s, max {max(times, default=float('nan')):.2f} s", flush=True)
+          f"p99 {p99:.2f} s, max {max(times, default=float('nan')):.2f} s; CPU s meanwhile: {burst()}", flush=True)
     if warm_up:
         _delete(stack, w, system, names, ns, size)
         return {}
     time.sleep(20)  # the last writes of convergence (ingress, readiness) out of the window
-    components = {"crossplane": "crossplane", "ours": "function", "operator": "capi-vip-allocator",
+    components = {"crossplane": "crossplane", "ours": "function", "ours-v1beta2": "function", "operator": "capi-vip-allocator",
                   **{f: f for f in GO_FUNCTIONS}}
+    components.pop("ours" if system == "ours-v1beta2" else "ours-v1beta2")  # one process, named after the system
     procs = {k: stack.procs[v].p.pid for k, v in components.items() if v in stack.procs and stack.procs[v].running}
     before = {k: usage(pid) for k, pid in procs.items()}
     reconciles0 = total(parse(stack.metrics("crossplane")), "controller_runtime_reconcile_total", controller=XR_CONTROLLER)
@@ -201,10 +232,10 @@ def run_one(stack: Stack, system: str, size: int, net: str, window: float, index
     requests = audit(stack, t0, t1, ns)
     hours = window / 3600
     per_hour = {f"{c} {v}": round(n / size / hours, 1) for (c, v), n in sorted(requests.items())}
-    own = {"ours": ["crossplane"], "pipeline": ["crossplane"], "operator": ["capi-vip-allocator"]}[system]
+    own = {"ours": ["crossplane"], "ours-v1beta2": ["crossplane"], "pipeline": ["crossplane"], "operator": ["capi-vip-allocator"]}[system]
     mine = sum(n for (c, _), n in requests.items() if c in own) / size / hours
     cpu = {k: round((after[k]["cpu_s"] - before[k]["cpu_s"]) / size / hours, 3) for k in procs}
-    fn_cpu = {"ours": ["ours"], "pipeline": list(GO_FUNCTIONS), "operator": ["operator"]}[system]
+    fn_cpu = {"ours": ["ours"], "ours-v1beta2": ["ours-v1beta2"], "pipeline": list(GO_FUNCTIONS), "operator": ["operator"]}[system]
     cpu_ms_per_reconcile = (sum(after[k]["cpu_s"] - before[k]["cpu_s"] for k in fn_cpu if k in procs) * 1000 / reconciles
                             if reconciles and system != "operator" else None)
     result = {"system": system, "size": size, "endpoint_s": {"p50": p50, "p99": p99,
@@ -225,6 +256,7 @@ def _ipam_floor(stack: Stack, w: StackWorld, names: list[str], ns: str, cls: str
     """The floor under every system: the in-cluster IPAM provider binding the claims a cluster needs (its
     control-plane and ingress VIPs) with nothing else running, made at once for every cluster; the time from
     creation to both bound, per cluster. No system can give a Cluster its endpoint sooner."""
+    burst = _burst_cpu(stack)
     created: dict[str, float] = {}
     for n in names:
         for role in ("cp", "ingress"):
@@ -236,7 +268,7 @@ def _ipam_floor(stack: Stack, w: StackWorld, names: list[str], ns: str, cls: str
     deadline = time.monotonic() + 300 + 3 * size
     while len(bound) < size and time.monotonic() < deadline:
         now = time.monotonic()
-        done = {c["metadata"]["name"] for c in w.kube.list(IPAM_API, "IPAddressClaim", ns)
+        done = {c["metadata"]["name"] for c in w.kube.list(CLAIMS_STORED, "IPAddressClaim", ns)
                 if ((c.get("status") or {}).get("addressRef") or {}).get("name")}
         for n in names:
             if n not in bound and f"{n}-cp" in done and f"{n}-ingress" in done:
@@ -246,11 +278,12 @@ def _ipam_floor(stack: Stack, w: StackWorld, names: list[str], ns: str, cls: str
     times = list(bound.values())
     p50, p99 = (percentile(times, p) if times else float("nan") for p in (50, 99))
     print(f"  ipam x{size}: {len(bound)}/{size} clusters' two claims bound; p50 {p50:.2f} s, p99 {p99:.2f} s, "
-          f"max {max(times, default=float('nan')):.2f} s ({2 * size / max(times, default=1):.1f} claims/s)", flush=True)
+          f"max {max(times, default=float('nan')):.2f} s ({2 * size / max(times, default=1):.1f} claims/s); "
+          f"CPU s meanwhile: {burst()}", flush=True)
     for n in names:
         for role in ("cp", "ingress"):
             w.kube.delete(IPAM_API, "IPAddressClaim", f"{n}-{role}", ns)
-    wait_for(f"the claims in {ns} to go", lambda: not w.kube.list(IPAM_API, "IPAddressClaim", ns), timeout=300 + 2 * size)
+    wait_for(f"the claims in {ns} to go", lambda: not w.kube.list(CLAIMS_STORED, "IPAddressClaim", ns), timeout=300 + 2 * size)
     return {} if warm_up else {"system": "ipam", "size": size, "endpoint_s": {
         "p50": p50, "p99": p99, "max": max(times, default=float("nan")), "n": len(times)}}
 
@@ -264,8 +297,8 @@ def _delete(stack: Stack, w: StackWorld, system: str, names: list[str], ns: str,
     else:
         for n in names:
             w.kube.delete("platform.example.org/v1alpha1", "WorkloadCluster", n, ns)
-    wait_for(f"everything in {ns} to go", lambda: not w.kube.list(CLUSTER_API, "Cluster", ns)
-             and not w.kube.list("ipam.cluster.x-k8s.io/v1beta1", "IPAddressClaim", ns), timeout=300 + 2 * size)
+    wait_for(f"everything in {ns} to go", lambda: not w.kube.list(CLUSTERS_STORED, "Cluster", ns)
+             and not w.kube.list(CLAIMS_STORED, "IPAddressClaim", ns), timeout=300 + 2 * size)
 
 
 def main() -> int:
@@ -294,6 +327,7 @@ def main() -> int:
         for name in GO_FUNCTIONS:
             install_go_function(stack, registry, name, wd / "go-functions")
         Kube(stack.client).apply(yaml.safe_load(PIPELINE.read_text()))
+        Kube(stack.client).apply(composition(COMPOSITIONS["ours-v1beta2"], V1BETA2_INPUT))
         print(f"stack up in {time.monotonic() - started:.0f} s, the three Go functions installed", flush=True)
         index = 0
         print("warming up: one cluster of each system, not counted (Crossplane starts its informers for a kind on the "
@@ -319,7 +353,7 @@ def main() -> int:
     def fig(system: str, f) -> str:
         return f"{f(last[system]):.2f}" if system in last and f(last[system]) is not None else "n/a"
 
-    print(f"peers: endpoint p99 {fig('ours', lambda r: r['endpoint_s']['p99'])}s (ipam alone {fig('ipam', lambda r: r['endpoint_s']['p99'])}s) operator "
+    print(f"peers: endpoint p99 {fig('ours', lambda r: r['endpoint_s']['p99'])}s (ipam alone {fig('ipam', lambda r: r['endpoint_s']['p99'])}s, v1beta2 {fig('ours-v1beta2', lambda r: r['endpoint_s']['p99'])}s) operator "
           f"{fig('operator', lambda r: r['endpoint_s']['p99'])}s pipeline {fig('pipeline', lambda r: r['endpoint_s']['p99'])}s; "
           f"requests/cluster-hour {fig('ours', lambda r: r['requests_per_cluster_hour'])} operator "
           f"{fig('operator', lambda r: r['requests_per_cluster_hour'])} pipeline {fig('pipeline', lambda r: r['requests_per_cluster_hour'])}; "
