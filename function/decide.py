@@ -60,6 +60,7 @@ from function.conditions import (
     normal,
     warning,
 )
+from function import messages
 from function.input import parse_duration
 from function.requirements import Fetched, Selector
 from function.xr import ClusterRequest, Fatal
@@ -632,21 +633,17 @@ def _serves(slot: Slot, live: str, claim: claims.Claim, held: str | None, cluste
     """A live VIP kept together with its claim. ``held``: the claim's address, where the Cluster uses it;
     told then as when the claim was first bound (_bound_message), so the XR's conditions do not change when
     the Cluster appears. Otherwise (a hand edit, warned about) the live VIP on the Cluster."""
-    what = f"{slot.role.label_value} VIP"
-    message = _bound_message(slot.role, held, claim) if held else f"{what} {live} on {cluster.label}"
+    message = _bound_message(slot.role, held, claim) if held else messages.on_cluster(slot.role.label_value, live, cluster.label)
     return RoleState(vip=live, claim=claim, source=source, condition=Condition(slot.condition, True, Reason.ALLOCATED, message))
 
 
-# The messages of a claim's ordinary life, one per state: each change of an XR's conditions is written
-# to the XR twice by Crossplane (and again while its cache lags), and each write is a watch event its
-# circuit breaker counts. So a claim made and a claim observed unbound say the same; a claim bound
-# says the same before and after its Cluster is composed.
+# The messages of a claim's ordinary life, one per state (see messages.py).
 def _waiting_message(claim: claims.Claim) -> str:
-    return f"{claim.label} waits for {claim.pool_ref.label} to allocate an address"
+    return messages.waiting(claim.label, claim.pool_ref.label)
 
 
 def _bound_message(role: Role, vip: str, claim: claims.Claim) -> str:
-    return f"{role.label_value} VIP {vip} from {claim.label}"
+    return messages.bound(role.label_value, vip, claim.label)
 
 
 def _claim_deleting(ctx: _Context, slot: Slot, claim: claims.Claim, live: str | None, *, required: bool) -> RoleState:
@@ -663,23 +660,19 @@ def _claim_deleting(ctx: _Context, slot: Slot, claim: claims.Claim, live: str | 
             vip=live,
             source=MANUAL,
             usage_claim=claim,
-            condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, f"{claim.label} is being deleted; "
-                                f"{ctx.cluster.label} keeps {live} until a new claim is bound"),
+            condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS,
+                                messages.deleting_under_manual(claim.label, ctx.cluster.label, live)),
         )
     if live:
-        ctx.warn(
-            Reason.CLAIM_MISSING,
-            f"{claim.label}, which reserves the {what} {live} of {ctx.cluster.label}, is being deleted. {live} stays "
-            f"on the Cluster, but once IPAM frees it another cluster may receive it: reserve it in "
-            f"{claim.pool_ref.label} (spec.excludedAddresses). A new claim is made once the old one is gone.",
-        )
+        ctx.warn(Reason.CLAIM_MISSING,
+                 messages.deleting_under_live(claim.label, what, live, ctx.cluster.label, claim.pool_ref.label))
         return RoleState(
             vip=live,
             source=ctx.sources.get(role_key) or POOL,
             usage_claim=claim,
-            condition=Condition(cond_type, True, Reason.ALLOCATED, f"{what} {live} on {ctx.cluster.label}"),
+            condition=Condition(cond_type, True, Reason.ALLOCATED, messages.on_cluster(role.label_value, live, ctx.cluster.label)),
         )
-    message = f"{claim.label} is being deleted; a new claim is made once it is gone"
+    message = messages.deleting(claim.label)
     return RoleState(
         vip=None,
         blocks=required,
@@ -696,18 +689,13 @@ def _remake(ctx: _Context, slot: Slot, live: str) -> RoleState:
     what = f"{slot.role.label_value} VIP"
     state = _allocate(ctx, slot, None, None, required=True)
     if state.claim is not None:
-        ctx.warn(
-            Reason.CLAIM_MISSING,
-            f"{ctx.cluster.label} uses {what} {live}, but no IPAddressClaim reserves it (deleted by hand?). "
-            f"{state.claim.label} is made again from {state.claim.pool_ref.label}; if IPAM binds it to another "
-            f"address, {live} is free in the pool and may be given to another cluster: reserve it there "
-            "(spec.excludedAddresses).",
-        )
+        ctx.warn(Reason.CLAIM_MISSING,
+                 messages.claim_missing(ctx.cluster.label, what, live, state.claim.label, state.claim.pool_ref.label))
     return RoleState(
         vip=live,
         claim=state.claim,
         source=POOL,
-        condition=Condition(slot.condition, True, Reason.ALLOCATED, f"{what} {live} on {ctx.cluster.label}"),
+        condition=Condition(slot.condition, True, Reason.ALLOCATED, messages.on_cluster(slot.role.label_value, live, ctx.cluster.label)),
     )
 
 
@@ -984,26 +972,12 @@ def _pool_choice(ctx: _Context, role: Role, family: str | None = None) -> pools.
 
 def _no_pool_message(ctx: _Context, role: Role, choice: pools.Choice, family: str | None = None) -> tuple[Reason, str]:
     req, labels = ctx.req, ctx.inp.labels
-    of = f"{family} " if family else ""
-    if choice.candidates:
-        listed = ", ".join(f"{p.label} (free {p.free}, total {p.total})" for p in choice.candidates)
-        return Reason.POOL_EXHAUSTED, (
-            f"every {of}pool for ClusterClass {req.class_name} and role {role.label_value} is exhausted: {listed}. "
-            "Add addresses to one of them, or label another pool for this class and role."
-        )
-    if family:
-        return Reason.POOL_NOT_FOUND, (
-            f"no {family} pool for ClusterClass {req.class_name} and role {role.label_value} (the ClusterClass asks for "
-            f"a VIP of each address family; a pool's family is read from its spec.addresses): label a pool of {family} "
-            f"addresses with {labels.cluster_class}={req.class_name} and {labels.role}={role.label_value}"
-        )
     kinds = " or ".join(
         f"{k.kind}{' in namespace ' + req.namespace if k.namespaced else ''}" for k in ctx.inp.ipam.pool_kinds
     )
-    return Reason.POOL_NOT_FOUND, (
-        f"no pool for ClusterClass {req.class_name} and role {role.label_value}: label a pool ({kinds}) with "
-        f"{labels.cluster_class}={req.class_name} and {labels.role}={role.label_value} "
-        f"(or {labels.cluster_class}=\"true\" and an annotation {labels.cluster_class} listing {req.class_name})"
+    return messages.no_pool(
+        req.class_name, role.label_value, candidates=[(p.label, p.free, p.total) for p in choice.candidates],
+        family=family, class_label=labels.cluster_class, role_label_key=labels.role, kinds=kinds,
     )
 
 
@@ -1024,10 +998,10 @@ def _events_dropped(ctx: _Context) -> bool:
 
 
 # How long a claim is given to bind before its pools are read. The in-cluster IPAM provider binds claims
-# one at a time (one worker), a few a second: a burst of clusters queues its claims behind each other
-# (100 clusters, 200 claims: about 40 s here). Reading the pools sooner re-runs every waiting XR on each
-# address handed out (the pool's status changes), which slows IPAM down and keeps more XRs waiting: a
-# feedback loop measured at 33 reconciles per XR (bench/peers.py). The cost of waiting this long: a claim
+# one at a time (one worker): 32 a second with nothing else running, about 2 a second while a burst of
+# clusters loads the API server (100 clusters on 2 cores: the last endpoint at 110 s). Reading the pools
+# sooner re-runs every waiting XR on each address handed out (the pool's status changes), which slows
+# IPAM down and keeps more XRs waiting: a feedback loop measured at 33 reconciles per XR (bench/peers.py). The cost of waiting this long: a claim
 # whose pool was deleted or ran out after it was made (clusters created together from its last
 # addresses) is moved, and a new Cluster held back by an ingress claim composed without it, this much later.
 BINDING = 120.0
@@ -1070,18 +1044,12 @@ def _pending(ctx: _Context, role_key: str, claim: claims.Claim) -> tuple[Reason 
         return None, ""
     pool = ctx.fetched.find(requirement, selector)
     if pool is not None and (pool.get("metadata") or {}).get("deletionTimestamp"):
-        return Reason.POOL_NOT_FOUND, (
-            f"{claim.label} waits on {claim.pool_ref.label}, which is being deleted; the provider allocates "
-            "nothing from it. Delete the claim or restore the pool"
-        )
+        return Reason.POOL_NOT_FOUND, messages.pool_deleting(claim.label, claim.pool_ref.label)
     if pool is None:
-        return Reason.POOL_NOT_FOUND, (
-            f"{claim.label} waits on {claim.pool_ref.label}, which does not exist (deleted?). Recreate the pool, "
-            f"or delete the claim so a new one is made from another pool"
-        )
+        return Reason.POOL_NOT_FOUND, messages.pool_gone(claim.label, claim.pool_ref.label)
     free = pools.count(pool.get("status"), "free")
     if free is not None and free <= 0:
-        return Reason.POOL_EXHAUSTED, f"{claim.label} waits on {claim.pool_ref.label}, which has no free address; add addresses to it"
+        return Reason.POOL_EXHAUSTED, messages.pool_full(claim.label, claim.pool_ref.label)
     return None, ""
 
 
@@ -1145,7 +1113,7 @@ def _allocate(
             reason, message = _pending(ctx, role_key, claim)
         if reason is not None and _can_move(ctx, role_key, claim, choice):
             target = choice.pool
-            message = f"{claim.label} is moved from {claim.pool_ref.label} to {target.label}: {message}"
+            message = messages.moved(claim.label, claim.pool_ref.label, target.label, message)
             moving = RoleState(vip=None, blocks=True, condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, message))
             return _release(ctx, role_key, claim, moving, f"moving to {target.label}, which has room")
         if reason is not None:
@@ -1157,10 +1125,7 @@ def _allocate(
             return RoleState(vip=None, claim=claim, blocks=required, condition=Condition(cond_type, False, reason, message))
         message = _waiting_message(claim)
         if claim.pool_ref.api_group != pools.API_GROUP:
-            message += (
-                f"; its spec.poolRef.apiGroup is {claim.pool_ref.api_group!r}, but the in-cluster IPAM provider "
-                f"only serves {pools.API_GROUP!r}: delete the claim so it is recreated"
-            )
+            message += messages.foreign_api_group(claim.pool_ref.api_group, pools.API_GROUP)
             ctx.warn(Reason.WAITING_FOR_ADDRESS, message)
         return RoleState(
             vip=None, claim=claim, blocks=True, condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, message)

@@ -1,0 +1,107 @@
+"""What the function says about an address's life, in one place: the text of conditions and results.
+
+Pure functions over plain values (labels already formatted, such as ``IPAddressClaim ns/name`` or
+``GlobalInClusterIPPool name``), each returning the message, or the reason and the message where the
+reason depends on the case. The decision (decide.py) chooses which one applies; the words are here.
+
+A claim's ordinary life says one message per state: each change of an XR's conditions is written to
+the XR twice by Crossplane (and again while its cache lags), and each write is a watch event its
+circuit breaker counts. So a claim made and a claim observed unbound say the same; a claim bound says
+the same before and after its Cluster is composed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from function.conditions import Reason
+
+
+# --- a claim's ordinary life -------------------------------------------------------------------
+
+
+def waiting(claim_label: str, pool_label: str) -> str:
+    return f"{claim_label} waits for {pool_label} to allocate an address"
+
+
+def bound(role_label: str, vip: str, claim_label: str) -> str:
+    return f"{role_label} VIP {vip} from {claim_label}"
+
+
+def on_cluster(role_label: str, vip: str, cluster_label: str) -> str:
+    return f"{role_label} VIP {vip} on {cluster_label}"
+
+
+def foreign_api_group(api_group: str, served: str) -> str:
+    return (f"; its spec.poolRef.apiGroup is {api_group!r}, but the in-cluster IPAM provider "
+            f"only serves {served!r}: delete the claim so it is recreated")
+
+
+# --- no pool, or a pool that cannot serve a claim made on it ----------------------------------------
+
+
+def no_pool(
+    class_name: str, role_label: str, *, candidates: Iterable[tuple[str, object, object]], family: str | None,
+    class_label: str, role_label_key: str, kinds: str,
+) -> tuple[Reason, str]:
+    """No pool to make a claim from: every candidate (label, free, total) exhausted, or none labelled."""
+    listed = [f"{label} (free {free}, total {total})" for label, free, total in candidates]
+    of = f"{family} " if family else ""
+    if listed:
+        return Reason.POOL_EXHAUSTED, (
+            f"every {of}pool for ClusterClass {class_name} and role {role_label} is exhausted: {', '.join(listed)}. "
+            "Add addresses to one of them, or label another pool for this class and role."
+        )
+    if family:
+        return Reason.POOL_NOT_FOUND, (
+            f"no {family} pool for ClusterClass {class_name} and role {role_label} (the ClusterClass asks for "
+            f"a VIP of each address family; a pool's family is read from its spec.addresses): label a pool of {family} "
+            f"addresses with {class_label}={class_name} and {role_label_key}={role_label}"
+        )
+    return Reason.POOL_NOT_FOUND, (
+        f"no pool for ClusterClass {class_name} and role {role_label}: label a pool ({kinds}) with "
+        f"{class_label}={class_name} and {role_label_key}={role_label} "
+        f"(or {class_label}=\"true\" and an annotation {class_label} listing {class_name})"
+    )
+
+
+def pool_deleting(claim_label: str, pool_label: str) -> str:
+    return (f"{claim_label} waits on {pool_label}, which is being deleted; the provider allocates "
+            "nothing from it. Delete the claim or restore the pool")
+
+
+def pool_gone(claim_label: str, pool_label: str) -> str:
+    return (f"{claim_label} waits on {pool_label}, which does not exist (deleted?). Recreate the pool, "
+            f"or delete the claim so a new one is made from another pool")
+
+
+def pool_full(claim_label: str, pool_label: str) -> str:
+    return f"{claim_label} waits on {pool_label}, which has no free address; add addresses to it"
+
+
+def moved(claim_label: str, pool_label: str, target_label: str, why: str) -> str:
+    return f"{claim_label} is moved from {pool_label} to {target_label}: {why}"
+
+
+# --- a claim being deleted, or gone from under a live Cluster -------------------------------------
+
+
+def deleting_under_manual(claim_label: str, cluster_label: str, live: str) -> str:
+    return f"{claim_label} is being deleted; {cluster_label} keeps {live} until a new claim is bound"
+
+
+def deleting_under_live(claim_label: str, what: str, live: str, cluster_label: str, pool_label: str) -> str:
+    return (f"{claim_label}, which reserves the {what} {live} of {cluster_label}, is being deleted. {live} stays "
+            f"on the Cluster, but once IPAM frees it another cluster may receive it: reserve it in "
+            f"{pool_label} (spec.excludedAddresses). A new claim is made once the old one is gone.")
+
+
+def deleting(claim_label: str) -> str:
+    return f"{claim_label} is being deleted; a new claim is made once it is gone"
+
+
+def claim_missing(cluster_label: str, what: str, live: str, claim_label: str, pool_label: str) -> str:
+    return (f"{cluster_label} uses {what} {live}, but no IPAddressClaim reserves it (deleted by hand?). "
+            f"{claim_label} is made again from {pool_label}; if IPAM binds it to another "
+            f"address, {live} is free in the pool and may be given to another cluster: reserve it there "
+            "(spec.excludedAddresses).")
