@@ -712,7 +712,7 @@ def _ingress(ctx: _Context) -> RoleState:
     live = ctx.cluster.ingress_annotation
     state = _ingress_with(ctx, live if live and ctx.sources.get(INGRESS) == MANUAL else None)
     if reason is Reason.WAITING_FOR_ADDRESS:
-        message = f"waiting for Crossplane to fetch the pools, to check the manual ingress VIP {ctx.req.manual_ingress} against them"
+        message = messages.manual_waiting_for_pools("ingress", ctx.req.manual_ingress)
     else:
         message += f"; until then {ctx.cluster.label} keeps {live or 'the ingress VIP it has'}"
         ctx.warn(reason, message)
@@ -889,15 +889,12 @@ def _manual_problem(ctx: _Context, role_key: str, vip: str) -> tuple[Reason, str
             continue
         other_address = _address(ctx, other_key, other)
         if _known(other_address) and _explains(other_address, vip):
-            return Reason.CONFLICT, (
-                f"the manual {what} {vip} of XR {req.xr_name} ({field}) is the address {other.label} holds for the "
-                f"{other_key} VIP: two roles cannot share one address. Set another address in {field}")
+            return Reason.CONFLICT, messages.manual_shared(what, vip, req.xr_name, field, other.label, f"the {other_key} VIP")
     lb_in_use = ctx.cls.found and ctx.cls.defines(inp.roles.service_lb.variable)
     for index, claim in sorted(_observed_lb(ctx)[0].items()):
         if not claim.deleting and vip in _lb_known(ctx, index, claim):
-            return Reason.CONFLICT, (
-                f"the manual {what} {vip} of XR {req.xr_name} ({field}) is the address {claim.label} holds for a "
-                f"service load-balancer address: two roles cannot share one address. Set another address in {field}")
+            return Reason.CONFLICT, messages.manual_shared(what, vip, req.xr_name, field, claim.label,
+                                                           "a service load-balancer address")
     roles = (inp.roles.control_plane, inp.roles.ingress, *((inp.roles.service_lb,) if lb_in_use else ()))
     choices = [_pool_choice(ctx, role) for role in roles]
     if not all(c.resolved for c in choices):
@@ -912,16 +909,9 @@ def _manual_problem(ctx: _Context, role_key: str, vip: str) -> tuple[Reason, str
         if allocatable.can_hand_out(vip):
             inside.append(f"{pool.label} (spec.addresses: {', '.join(allocatable.listed)})")
     if inside:
-        return Reason.MANUAL_VIP_IN_POOL, (
-            f"the manual {what} {vip} of XR {req.xr_name} ({field}) is an address IPAM may give to another cluster: "
-            f"{'; '.join(inside)} can hand it out. Add the line `- {vip}` to spec.excludedAddresses of "
-            f"{'each of these pools' if len(inside) > 1 else 'that pool'} (if the pool refuses it, the address is already "
-            f"allocated to another claim: choose another), or set an address outside the pools in {field}")
+        return Reason.MANUAL_VIP_IN_POOL, messages.manual_in_pool(what, vip, req.xr_name, field, inside)
     if unreadable:
-        return Reason.INVALID_POOL, (
-            f"the manual {what} {vip} of XR {req.xr_name} cannot be checked against {'; '.join(unreadable)}. "
-            "manualVips.checkPools reads in-cluster pools (ipam.cluster.x-k8s.io/v1alpha2 spec.addresses, "
-            "spec.excludedAddresses, spec.prefix, spec.gateway): fix the pool, or turn the check off")
+        return Reason.INVALID_POOL, messages.manual_unreadable(what, vip, req.xr_name, unreadable)
     return None
 
 
@@ -948,8 +938,7 @@ def _check_manual(ctx: _Context, slot: Slot, state: RoleState) -> RoleState:
             ctx.warn(reason, message)
         return state
     if problem is _WAITING:
-        message = (f"waiting for Crossplane to fetch the pools, to check the manual {slot.role.label_value} VIP {vip} "
-                   "against them")
+        message = messages.manual_waiting_for_pools(slot.role.label_value, vip)
     else:
         message += "; it is put in place once that is fixed"
         ctx.warn(reason, message)
@@ -1453,7 +1442,7 @@ def _check_written_secondary(
         return written
     reason, message = problem
     if problem is _WAITING:
-        refusals.append((reason, f"waiting for Crossplane to fetch the pools, to check the manual secondary {key} VIP {vip} against them"))
+        refusals.append((reason, messages.manual_waiting_for_pools(f"secondary {key}", vip)))
         return None if live != vip else written
     ctx.warn(reason, message)
     if live == vip:

@@ -105,3 +105,29 @@ def claim_missing(cluster_label: str, what: str, live: str, claim_label: str, po
             f"{claim_label} is made again from {pool_label}; if IPAM binds it to another "
             f"address, {live} is free in the pool and may be given to another cluster: reserve it there "
             "(spec.excludedAddresses).")
+
+
+# --- a manual VIP checked against the XR's other claims and the pools (manualVips.checkPools) -------
+
+
+def manual_shared(what: str, vip: str, xr_name: str, field: str, claim_label: str, held_for: str) -> str:
+    """``held_for``: "the control-plane VIP", "a service load-balancer address"."""
+    return (f"the manual {what} {vip} of XR {xr_name} ({field}) is the address {claim_label} holds for {held_for}: "
+            f"two roles cannot share one address. Set another address in {field}")
+
+
+def manual_in_pool(what: str, vip: str, xr_name: str, field: str, inside: list[str]) -> str:
+    return (f"the manual {what} {vip} of XR {xr_name} ({field}) is an address IPAM may give to another cluster: "
+            f"{'; '.join(inside)} can hand it out. Add the line `- {vip}` to spec.excludedAddresses of "
+            f"{'each of these pools' if len(inside) > 1 else 'that pool'} (if the pool refuses it, the address is already "
+            f"allocated to another claim: choose another), or set an address outside the pools in {field}")
+
+
+def manual_unreadable(what: str, vip: str, xr_name: str, unreadable: list[str]) -> str:
+    return (f"the manual {what} {vip} of XR {xr_name} cannot be checked against {'; '.join(unreadable)}. "
+            "manualVips.checkPools reads in-cluster pools (ipam.cluster.x-k8s.io/v1alpha2 spec.addresses, "
+            "spec.excludedAddresses, spec.prefix, spec.gateway): fix the pool, or turn the check off")
+
+
+def manual_waiting_for_pools(role_label: str, vip: str) -> str:
+    return f"waiting for Crossplane to fetch the pools, to check the manual {role_label} VIP {vip} against them"
