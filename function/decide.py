@@ -833,19 +833,15 @@ def _ingress_without_variable(
         # Pools are fetched anyway, so requirements do not change once the class is read.
         _pool_choice(ctx, role)
     if not cls.found:
-        if cls.problem:
-            reason, message = Reason.INVALID_CLUSTER_CLASS, cls.problem
-        elif cls.resolved:
-            reason = Reason.CLUSTER_CLASS_NOT_FOUND
-            message = f"{cls.label} not found; whether an ingress VIP is wanted depends on its {role.variable} variable"
-        else:
-            reason, message = Reason.WAITING_FOR_CLUSTER_CLASS, f"waiting for Crossplane to fetch {cls.label}"
+        reason, message = messages.class_unread(
+            cls.label, cls.problem, cls.resolved,
+            not_found=f"; whether an ingress VIP is wanted depends on its {role.variable} variable")
         return RoleState(vip=vip, claim=claim, source=source, blocks=True, condition=Condition(INGRESS_READY, False, reason, message))
     if claim is None and vip is None:
         return RoleState(
             vip=None,
             condition=Condition(
-                INGRESS_READY, True, Reason.DISABLED, f"{cls.label} defines no variable {role.variable}; no ingress VIP is allocated"
+                INGRESS_READY, True, Reason.DISABLED, messages.no_variable(cls.label, role.variable) + "; no ingress VIP is allocated"
             ),
         )
     kept = f"{claim.label} is kept" if claim is not None else "the Cluster keeps its annotation"
@@ -1501,7 +1497,7 @@ def _secondary_without_variable(ctx: _Context, slot: Slot, claim: claims.Claim |
             ctx.decision.released.add(_claim_rn(slot.key))
         if live is None:
             return RoleState(vip=None, usage_claim=claim, condition=Condition(
-                slot.condition, True, Reason.DISABLED, f"{ctx.cls.label} defines no variable {slot.role.variable}"))
+                slot.condition, True, Reason.DISABLED, messages.no_variable(ctx.cls.label, slot.role.variable)))
         message = clusterclass.missing_variable_message(ctx.cls, slot.role.variable, f"the secondary VIP {live}") + (
             f". No claim reserves {live} any more, so IPAM may give it to another cluster: reserve it in its pool "
             f"(spec.excludedAddresses); to take it off the Cluster annotate the XR {ctx.inp.annotations.dual_stack}=\"false\"")
@@ -1856,11 +1852,7 @@ def _lb_unwanted(ctx: _Context, out: ServiceLb, observed: dict[int, claims.Claim
 
 def _class_unread(cls: clusterclass.ClassState) -> tuple[Reason, str]:
     """Why a ClusterClass is not read: unreadable (warned in _decide), not found, or not fetched yet."""
-    if cls.problem:
-        return Reason.INVALID_CLUSTER_CLASS, cls.problem
-    if cls.resolved:
-        return Reason.CLUSTER_CLASS_NOT_FOUND, f"{cls.label} not found"
-    return Reason.WAITING_FOR_CLUSTER_CLASS, f"waiting for Crossplane to fetch {cls.label}"
+    return messages.class_unread(cls.label, cls.problem, cls.resolved)
 
 
 def _lb_placeholder(ctx: _Context, index: int) -> claims.Claim:
@@ -1938,18 +1930,12 @@ def _compose_cluster(
             )
             return dataclasses.replace(cp, condition=Condition(CONTROL_PLANE_READY, False, Reason.WAITING_FOR_CLUSTER, message)), None
         if not cls.found:
-            if cls.problem:
-                reason, message = Reason.INVALID_CLUSTER_CLASS, cls.problem  # warned in _decide
-            elif cls.resolved:
-                reason = Reason.CLUSTER_CLASS_NOT_FOUND
-                message = (
-                    f"{cls.label} not found; the Cluster is held back until it exists. Check "
-                    f"{inp.xr.cluster_spec_path}.topology of XR {req.xr_name}"
-                )
+            reason, message = messages.class_unread(  # an unreadable class is warned about in _decide
+                cls.label, cls.problem, cls.resolved,
+                not_found=f"; the Cluster is held back until it exists. Check {inp.xr.cluster_spec_path}.topology of XR {req.xr_name}",
+                waiting="; the Cluster is held back until it is read")
+            if reason is Reason.CLUSTER_CLASS_NOT_FOUND:
                 ctx.warn(reason, message)
-            else:
-                reason = Reason.WAITING_FOR_CLUSTER_CLASS
-                message = f"waiting for Crossplane to fetch {cls.label}; the Cluster is held back until it is read"
             return dataclasses.replace(cp, condition=Condition(CONTROL_PLANE_READY, False, reason, message)), None
         if ing.blocks or cp.blocks or any(s.blocks for s in second.values()):
             return cp, None

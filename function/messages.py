@@ -131,3 +131,20 @@ def manual_unreadable(what: str, vip: str, xr_name: str, unreadable: list[str]) 
 
 def manual_waiting_for_pools(role_label: str, vip: str) -> str:
     return f"waiting for Crossplane to fetch the pools, to check the manual {role_label} VIP {vip} against them"
+
+
+# --- the ClusterClass ---------------------------------------------------------------------------------
+
+
+def class_unread(label: str, problem: str | None, resolved: bool, *, not_found: str = "", waiting: str = "") -> tuple[Reason, str]:
+    """Why a ClusterClass is not read: unreadable (``problem``), not found (Crossplane fetched nothing), or
+    not fetched yet; ``not_found`` and ``waiting`` say what it holds back."""
+    if problem:
+        return Reason.INVALID_CLUSTER_CLASS, problem
+    if resolved:
+        return Reason.CLUSTER_CLASS_NOT_FOUND, f"{label} not found{not_found}"
+    return Reason.WAITING_FOR_CLUSTER_CLASS, f"waiting for Crossplane to fetch {label}{waiting}"
+
+
+def no_variable(class_label: str, variable: str) -> str:
+    return f"{class_label} defines no variable {variable}"
