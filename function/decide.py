@@ -483,13 +483,9 @@ def _hold(
         ctx.warn(Reason.INVALID_ADDRESS, address.problem)
         reason, message = Reason.INVALID_ADDRESS, address.problem
     else:
-        where = f"IPAddress {claim.namespace}/{claim.address_name}"
         reason = Reason.WAITING_FOR_ADDRESS
-        message = (
-            f"{claim.label} is bound to {where}, which Crossplane has not fetched"
-            if address is None or not address.resolved
-            else f"{claim.label} is bound to {where}, which does not exist (yet)"
-        )
+        message = messages.address_unread(claim.label, f"IPAddress {claim.namespace}/{claim.address_name}",
+                                          address is not None and address.resolved)
     return RoleState(
         vip=vip,
         claim=claim,
@@ -1121,12 +1117,8 @@ def _allocate(
             vip=None, claim=claim, blocks=True, condition=Condition(cond_type, False, Reason.INVALID_ADDRESS, address.problem)
         )
     if address is None or address.value is None:
-        where = f"IPAddress {claim.namespace}/{claim.address_name}"
-        message = (
-            f"{claim.label} is bound to {where}, which Crossplane has not fetched"
-            if address is None or not address.resolved
-            else f"{claim.label} is bound to {where}, which does not exist (yet)"
-        )
+        message = messages.address_unread(claim.label, f"IPAddress {claim.namespace}/{claim.address_name}",
+                                          address is not None and address.resolved)
         return RoleState(
             vip=None, claim=claim, blocks=True, condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, message)
         )
@@ -1148,14 +1140,14 @@ def _release(ctx: _Context, role_key: str, claim: claims.Claim, state: RoleState
     if _claim_rn(role_key) not in ctx.observed:
         # Found existing (adopt.py): Crossplane can only delete what it composed, so it is
         # composed first, and let go on the next reconcile.
-        ctx.tell(Reason.RELEASED, f"releasing the {role_key} VIP of {claim.label} (adopting it first): {why}", role_key)
+        ctx.tell(Reason.RELEASED, messages.releasing(role_key, claim.label, "adopting it first", why), role_key)
         return dataclasses.replace(state, claim=claim, releasing=True)
     if usage is None:
         ctx.decision.released.add(_claim_rn(role_key))
-        ctx.tell(Reason.RELEASED, f"{role_key} VIP of {claim.label} released: {why}", role_key)
+        ctx.tell(Reason.RELEASED, messages.released(role_key, claim.label, why), role_key)
         return state
     step = "detaching its Usage" if usage.attached else "removing its Usage"
-    ctx.tell(Reason.RELEASED, f"releasing the {role_key} VIP of {claim.label} ({step}): {why}", role_key)
+    ctx.tell(Reason.RELEASED, messages.releasing(role_key, claim.label, step, why), role_key)
     return dataclasses.replace(state, claim=claim, releasing=True)
 
 

@@ -148,3 +148,22 @@ def class_unread(label: str, problem: str | None, resolved: bool, *, not_found: 
 
 def no_variable(class_label: str, variable: str) -> str:
     return f"{class_label} defines no variable {variable}"
+
+
+# --- a bound claim whose address is not read, and a claim let go ------------------------------------
+
+
+def address_unread(claim_label: str, address_label: str, resolved: bool) -> str:
+    """``resolved``: Crossplane fetched the IPAddress and found none."""
+    if resolved:
+        return f"{claim_label} is bound to {address_label}, which does not exist (yet)"
+    return f"{claim_label} is bound to {address_label}, which Crossplane has not fetched"
+
+
+def released(role_key: str, claim_label: str, why: str) -> str:
+    return f"{role_key} VIP of {claim_label} released: {why}"
+
+
+def releasing(role_key: str, claim_label: str, step: str, why: str) -> str:
+    """``step``: what this reconcile does of it ("adopting it first", "detaching its Usage", ...)."""
+    return f"releasing the {role_key} VIP of {claim_label} ({step}): {why}"
