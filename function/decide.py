@@ -1706,12 +1706,9 @@ def _service_lb(ctx: _Context) -> ServiceLb:
                 ctx.warn(reason, message)
         out.condition = Condition(SERVICE_LB_READY, False, reason, message)
     elif bound == count:
-        shown = ", ".join(listed) or "none"
-        out.condition = Condition(SERVICE_LB_READY, True, Reason.ALLOCATED, f"{count} service load-balancer addresses ({where}): {shown}")
+        out.condition = Condition(SERVICE_LB_READY, True, Reason.ALLOCATED, messages.lb_allocated(count, where, listed))
     else:
-        out.condition = Condition(SERVICE_LB_READY, False, Reason.WAITING_FOR_ADDRESS,
-                                  f"{bound} of {count} service load-balancer addresses bound ({where}); "
-                                  "the Cluster's list grows as IPAM binds the rest")
+        out.condition = Condition(SERVICE_LB_READY, False, Reason.WAITING_FOR_ADDRESS, messages.lb_binding(bound, count, where))
     return out
 
 
@@ -1829,8 +1826,7 @@ def _lb_unwanted(ctx: _Context, out: ServiceLb, observed: dict[int, claims.Claim
         out.condition = Condition(SERVICE_LB_READY, False, reason, message)
         return
     if release:
-        out.condition = Condition(SERVICE_LB_READY, True, Reason.DISABLED,
-                                  f"no service load-balancer addresses: XR annotated {inp.annotations.service_lb_count}=\"0\"")
+        out.condition = Condition(SERVICE_LB_READY, True, Reason.DISABLED, messages.lb_off(inp.annotations.service_lb_count))
         return
     names = ", ".join(c.label for _, c in sorted(observed.items())) or "their Usages"
     message = clusterclass.missing_variable_message(cls, role.variable, "the service load-balancer addresses",

@@ -167,3 +167,19 @@ def released(role_key: str, claim_label: str, why: str) -> str:
 def releasing(role_key: str, claim_label: str, step: str, why: str) -> str:
     """``step``: what this reconcile does of it ("adopting it first", "detaching its Usage", ...)."""
     return f"releasing the {role_key} VIP of {claim_label} ({step}): {why}"
+
+
+# --- service load-balancer addresses (roles.serviceLb) ------------------------------------------------
+
+
+def lb_allocated(count: int, where: str, listed: list[str]) -> str:
+    """``where``: what asks for ``count`` (the XR's annotation, or the Composition's default)."""
+    return f"{count} service load-balancer addresses ({where}): {', '.join(listed) or 'none'}"
+
+
+def lb_binding(bound: int, count: int, where: str) -> str:
+    return f"{bound} of {count} service load-balancer addresses bound ({where}); the Cluster's list grows as IPAM binds the rest"
+
+
+def lb_off(count_annotation: str) -> str:
+    return f"no service load-balancer addresses: XR annotated {count_annotation}=\"0\""
