@@ -1369,7 +1369,7 @@ def _secondary_state(ctx: _Context, key: str, primary: RoleState, refusals: list
     if live is not None and ctx.sources.get(skey) == MANUAL and refusals:
         # The XR's own live secondary, and a new value that is refused: the live one stays, nothing is claimed.
         return RoleState(vip=live, claim=claim, hold=claim is not None, source=MANUAL,
-                         condition=Condition(cond, True, Reason.MANUAL, f"{what} {live} on {ctx.cluster.label}"))
+                         condition=Condition(cond, True, Reason.MANUAL, messages.on_cluster(f"secondary {key}", live, ctx.cluster.label)))
     if live is not None and ctx.sources.get(skey) == MANUAL:
         # The XR's own secondary VIP was removed from it: a pool VIP replaces it once bound (the user's own
         # address, so no pool loses it meanwhile).
@@ -1381,7 +1381,7 @@ def _secondary_state(ctx: _Context, key: str, primary: RoleState, refusals: list
         if addresses.parse_ip(live) is None:
             # A name, not an address: the user's own, which no pool reserves. It stays.
             return RoleState(vip=live, claim=claim, hold=claim is not None and claim.bound and not _known(address),
-                             source=MANUAL, condition=Condition(cond, True, Reason.MANUAL, f"{what} {live} on {ctx.cluster.label}"))
+                             source=MANUAL, condition=Condition(cond, True, Reason.MANUAL, messages.on_cluster(f"secondary {key}", live, ctx.cluster.label)))
         if claim is None:
             return _remake(ctx, slot, live)
         if not claim.bound:
