@@ -201,26 +201,20 @@ def run_one(stack: Stack, system: str, size: int, net: str, window: float, index
                 topology["classRef"] = {"name": topology.pop("class")}
             w.kube.apply(xr)
         created[n] = time.monotonic()
-    endpoint: dict[str, float] = {}
-    deadline = time.monotonic() + 300 + 3 * size
-    while len(endpoint) < size and time.monotonic() < deadline:
-        now = time.monotonic()
-        for c in w.kube.list(CLUSTERS_STORED, "Cluster", ns):
-            if (c["spec"].get("controlPlaneEndpoint") or {}).get("host") and c["metadata"]["name"] not in endpoint:
-                endpoint[c["metadata"]["name"]] = now - created[c["metadata"]["name"]]
-        stack.check()
-        time.sleep(0.2)
-    times = list(endpoint.values())
-    p50, p99 = (percentile(times, p) if times else float("nan") for p in (50, 99))
-    print(f"  {system} x{size}: {len(endpoint)}/{size} Clusters with their endpoint; p50 {p50:.2f} s, "
-          f"p99 {p99:.2f} s, max {max(times, default=float('nan')):.2f} s; CPU s meanwhile: {burst()}", flush=True)
+    def with_endpoint() -> set[str]:
+        return {c["metadata"]["name"] for c in w.kube.list(CLUSTERS_STORED, "Cluster", ns)
+                if (c["spec"].get("controlPlaneEndpoint") or {}).get("host")}
+
+    times = list(_until_done(stack, created, with_endpoint, size).values())
+    spread = _spread(times)
+    print(f"  {system} x{size}: {len(times)}/{size} Clusters with their endpoint; p50 {spread['p50']:.2f} s, "
+          f"p99 {spread['p99']:.2f} s, max {spread['max']:.2f} s; CPU s meanwhile: {burst()}", flush=True)
     if warm_up:
         _delete(stack, w, system, names, ns, size)
         return {}
     time.sleep(20)  # the last writes of convergence (ingress, readiness) out of the window
-    components = {"crossplane": "crossplane", "ours": "function", "ours-v1beta2": "function", "operator": "capi-vip-allocator",
-                  **{f: f for f in GO_FUNCTIONS}}
-    components.pop("ours" if system == "ours-v1beta2" else "ours-v1beta2")  # one process, named after the system
+    ours = system if system.startswith("ours") else "ours"  # the function's process, named after the system measured
+    components = {"crossplane": "crossplane", ours: "function", "operator": "capi-vip-allocator", **{f: f for f in GO_FUNCTIONS}}
     procs = {k: stack.procs[v].p.pid for k, v in components.items() if v in stack.procs and stack.procs[v].running}
     before = {k: usage(pid) for k, pid in procs.items()}
     reconciles0 = total(parse(stack.metrics("crossplane")), "controller_runtime_reconcile_total", controller=XR_CONTROLLER)
@@ -232,14 +226,13 @@ def run_one(stack: Stack, system: str, size: int, net: str, window: float, index
     requests = audit(stack, t0, t1, ns)
     hours = window / 3600
     per_hour = {f"{c} {v}": round(n / size / hours, 1) for (c, v), n in sorted(requests.items())}
-    own = {"ours": ["crossplane"], "ours-v1beta2": ["crossplane"], "pipeline": ["crossplane"], "operator": ["capi-vip-allocator"]}[system]
+    own = ["capi-vip-allocator"] if system == "operator" else ["crossplane"]
     mine = sum(n for (c, _), n in requests.items() if c in own) / size / hours
     cpu = {k: round((after[k]["cpu_s"] - before[k]["cpu_s"]) / size / hours, 3) for k in procs}
-    fn_cpu = {"ours": ["ours"], "ours-v1beta2": ["ours-v1beta2"], "pipeline": list(GO_FUNCTIONS), "operator": ["operator"]}[system]
+    fn_cpu = {"pipeline": list(GO_FUNCTIONS), "operator": ["operator"]}.get(system, [ours])
     cpu_ms_per_reconcile = (sum(after[k]["cpu_s"] - before[k]["cpu_s"] for k in fn_cpu if k in procs) * 1000 / reconciles
                             if reconciles and system != "operator" else None)
-    result = {"system": system, "size": size, "endpoint_s": {"p50": p50, "p99": p99,
-                                                            "max": max(times, default=float("nan")), "n": len(times)},
+    result = {"system": system, "size": size, "endpoint_s": spread,
               "window_s": window, "requests_per_cluster_hour": round(mine, 1), "requests_by_client_verb": per_hour,
               "reconciles": reconciles, "cpu_s_per_cluster_hour": cpu,
               "memory_mib": {k: {"rss": round(after[k]["rss_mib"], 1), "peak": round(after[k]["peak_mib"], 1)} for k in procs},
@@ -250,6 +243,25 @@ def run_one(stack: Stack, system: str, size: int, net: str, window: float, index
           flush=True)
     _delete(stack, w, system, names, ns, size)
     return result
+
+
+def _until_done(stack: Stack, created: dict[str, float], done_now, size: int) -> dict[str, float]:
+    """Seconds from each name's creation to the first poll (every 0.2 s) where done_now() includes it."""
+    times: dict[str, float] = {}
+    deadline = time.monotonic() + 300 + 3 * size
+    while len(times) < len(created) and time.monotonic() < deadline:
+        now = time.monotonic()
+        for n in done_now() - set(times):
+            times[n] = now - created[n]
+        stack.check()
+        time.sleep(0.2)
+    return times
+
+
+def _spread(times: list[float]) -> dict:
+    nan = float("nan")
+    return {"p50": percentile(times, 50) if times else nan, "p99": percentile(times, 99) if times else nan,
+            "max": max(times, default=nan), "n": len(times)}
 
 
 def _ipam_floor(stack: Stack, w: StackWorld, names: list[str], ns: str, cls: str, size: int, warm_up: bool) -> dict:
@@ -264,28 +276,21 @@ def _ipam_floor(stack: Stack, w: StackWorld, names: list[str], ns: str, cls: str
                           "spec": {"poolRef": {"apiGroup": "ipam.cluster.x-k8s.io", "kind": "GlobalInClusterIPPool",
                                                "name": f"{cls}-{role}"}}})
         created[n] = time.monotonic()
-    bound: dict[str, float] = {}
-    deadline = time.monotonic() + 300 + 3 * size
-    while len(bound) < size and time.monotonic() < deadline:
-        now = time.monotonic()
+    def both_bound() -> set[str]:
         done = {c["metadata"]["name"] for c in w.kube.list(CLAIMS_STORED, "IPAddressClaim", ns)
                 if ((c.get("status") or {}).get("addressRef") or {}).get("name")}
-        for n in names:
-            if n not in bound and f"{n}-cp" in done and f"{n}-ingress" in done:
-                bound[n] = now - created[n]
-        stack.check()
-        time.sleep(0.2)
-    times = list(bound.values())
-    p50, p99 = (percentile(times, p) if times else float("nan") for p in (50, 99))
-    print(f"  ipam x{size}: {len(bound)}/{size} clusters' two claims bound; p50 {p50:.2f} s, p99 {p99:.2f} s, "
-          f"max {max(times, default=float('nan')):.2f} s ({2 * size / max(times, default=1):.1f} claims/s); "
+        return {n for n in names if f"{n}-cp" in done and f"{n}-ingress" in done}
+
+    times = list(_until_done(stack, created, both_bound, size).values())
+    spread = _spread(times)
+    print(f"  ipam x{size}: {len(times)}/{size} clusters' two claims bound; p50 {spread['p50']:.2f} s, p99 {spread['p99']:.2f} s, "
+          f"max {spread['max']:.2f} s ({2 * size / max(times, default=1):.1f} claims/s); "
           f"CPU s meanwhile: {burst()}", flush=True)
     for n in names:
         for role in ("cp", "ingress"):
             w.kube.delete(IPAM_API, "IPAddressClaim", f"{n}-{role}", ns)
     wait_for(f"the claims in {ns} to go", lambda: not w.kube.list(CLAIMS_STORED, "IPAddressClaim", ns), timeout=300 + 2 * size)
-    return {} if warm_up else {"system": "ipam", "size": size, "endpoint_s": {
-        "p50": p50, "p99": p99, "max": max(times, default=float("nan")), "n": len(times)}}
+    return {} if warm_up else {"system": "ipam", "size": size, "endpoint_s": spread}
 
 
 def _delete(stack: Stack, w: StackWorld, system: str, names: list[str], ns: str, size: int) -> None:
