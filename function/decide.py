@@ -2098,11 +2098,22 @@ def _compose_dns(ctx: _Context, cluster: dict | None, cp: RoleState, ing: RoleSt
     ours = isinstance(raw, dict) and raw.get("kind") == dnss.KIND and raw.get("apiVersion") == dnss.API_VERSION
     if inp.dns is None:
         # Not opted in: vip-dns is no name of the function's. One it composed before dns was turned off
-        # goes, as nothing desires it any more; one an earlier step desires is that step's.
+        # goes, but emptied first: external-dns drops a deleted DNSEndpoint's records only on its next
+        # sync, and an address released in between could resolve for two clusters. One an earlier step
+        # desires is that step's.
         if ours and DNS not in ctx.earlier and (observed := dnss.read_observed(raw)) is not None:
-            ctx.tell(Reason.RELEASED, f"DNSEndpoint {observed.namespace}/{observed.name} released: the Composition's "
-                     "Input sets no dns, and external-dns removes its records")
-            _hold_released_behind_records(ctx, observed, [], going=True)
+            label = f"DNSEndpoint {observed.namespace}/{observed.name}"
+            if observed.endpoints == [] and observed.ready:
+                ctx.tell(Reason.RELEASED, f"{label} released: the Composition's Input sets no dns, and external-dns "
+                         "has read it without records")
+                return
+            resource = dnss.keep(dataclasses.replace(observed, endpoints=[]))
+            ctx.decision.composed[DNS] = Composed(resource=resource, ready=True)
+            ctx.dns_holding = True
+            ctx.tell(Reason.RELEASED, f"{label} emptied: the Composition's Input sets no dns; it is released once "
+                     "external-dns has read it without records (status.observedGeneration). If external-dns no longer runs, "
+                     "remove the records from the DNS provider yourself, then delete the DNSEndpoint")
+            _hold_released_behind_records(ctx, observed, [])
         return
     if (raw is not None and not ours) or DNS in ctx.earlier:
         # Fatal: composing over it would replace another step's resource, or read its fields as records.
@@ -2114,11 +2125,16 @@ def _compose_dns(ctx: _Context, cluster: dict | None, cp: RoleState, ing: RoleSt
     if raw is not None and observed is None:
         msg = f"the observed DNSEndpoint ({DNS}) has no readable metadata.name and namespace; nothing is applied until it has"
         raise Fatal(msg)
-    if cluster is None:
-        if observed is not None:
-            _keep_dns(ctx, observed, (cp, ing, *second.values()))
+    if cluster is None and observed is not None:
+        _keep_dns(ctx, observed, (cp, ing, *second.values()))
         return
-    if not ctx.dns_records and observed is None:
+    if observed is None and (cluster is None or not ctx.dns_records):
+        if _released_now(ctx):
+            # None observed (deleted by hand, say): its records may still be published until external-dns's next
+            # sync, so a claim released now waits for external-dns to read one made now, even without records.
+            witness = dnss.render(inp.dns, ctx.req.name, ctx.req.namespace, [])
+            decision.composed[DNS] = Composed(resource=witness, ready=False)
+            _hold_released_behind_records(ctx, None, [], composed=witness)
         return
     meta = cluster["metadata"]
     resource = dnss.render(inp.dns, meta["name"], meta["namespace"], ctx.dns_records)
@@ -2131,7 +2147,7 @@ def _compose_dns(ctx: _Context, cluster: dict | None, cp: RoleState, ing: RoleSt
         listed = ", ".join(f"{r.name} {r.record_type} {r.vip}" for r in ctx.dns_records) or "none"
         label = f"DNSEndpoint {meta['namespace']}/{resource['metadata']['name']}"
         ctx.tell(Reason.ASSIGNED, f"{label} records: {listed}")
-    _hold_released_behind_records(ctx, observed, endpoints)
+    _hold_released_behind_records(ctx, observed, endpoints, composed=resource)
 
 
 def _released_now(ctx: _Context) -> list[tuple[str, claims.Claim, str | None]]:
@@ -2181,25 +2197,31 @@ def _keep_dns(ctx: _Context, observed: dnss.ObservedEndpoint, states: tuple[Role
 
 
 def _hold_released_behind_records(ctx: _Context, observed: dnss.ObservedEndpoint | None, endpoints: list,
-                                  *, going: bool = False) -> None:
+                                  *, composed: dict | None = None) -> None:
     """A claim released now while a record may still name its address waits: else IPAM could give the
     address to another cluster while the name still resolves to it. It waits until external-dns has
-    read a DNSEndpoint that does not name the address (``status.observedGeneration``), or, for a
-    DNSEndpoint that is going (dns turned off), until it is gone. An address not known yet waits
-    while the observed records name anything the desired ones do not."""
+    read a DNSEndpoint that does not name the address (``status.observedGeneration``). An address not
+    known yet waits while the observed records name anything the desired ones do not. With no
+    DNSEndpoint observed but one ``composed`` now (the last one deleted by hand, say), the deleted
+    one's records may still be published until external-dns's next sync, which reading the new one
+    proves: every release waits for that."""
     if observed is None:
-        return
-    published = [t for e in observed.endpoints or [] if isinstance(e, dict) for t in e.get("targets") or []]
-    wanted = {t for e in endpoints if isinstance(e, dict) for t in e.get("targets") or []}
+        if composed is None:
+            return
+        meta = composed["metadata"]
+        label = f"DNSEndpoint {meta['namespace']}/{meta['name']}"
+        published, wanted, ready = None, set(), False
+    else:
+        label = f"DNSEndpoint {observed.namespace}/{observed.name}"
+        published = {t for e in observed.endpoints or [] if isinstance(e, dict) for t in e.get("targets") or []}
+        wanted = {t for e in endpoints if isinstance(e, dict) for t in e.get("targets") or []}
+        ready = observed.ready
     for key, claim, vip in _released_now(ctx):
-        if going:
-            waits = vip in published if vip else bool(published)
-            until = f"DNSEndpoint {observed.namespace}/{observed.name} is gone"
+        if published is None:
+            named = True
         else:
-            named = vip in published if vip else bool(set(published) - wanted)
-            waits = named or not observed.ready
-            until = f"external-dns has read DNSEndpoint {observed.namespace}/{observed.name} without its record"
-        if not waits:
+            named = vip in published if vip else bool(published - wanted)
+        if not (named or not ready):
             continue
         ctx.decision.released.discard(_claim_rn(key))
         role = {CONTROL_PLANE: ctx.inp.roles.control_plane, INGRESS: ctx.inp.roles.ingress}.get(key)
@@ -2209,8 +2231,9 @@ def _hold_released_behind_records(ctx: _Context, observed: dnss.ObservedEndpoint
         ctx.decision.results = [r for r in ctx.decision.results
                                 if not (r.reason is Reason.RELEASED and r.role == key and claim.label in r.message)]
         ctx.dns_holding = True
-        ctx.tell(Reason.RELEASED, f"releasing the {key} VIP {vip or ''} of {claim.label} once {until}, so the name no "
-                 "longer resolves to an address IPAM may give to another cluster".replace("VIP  of", "VIP of"), key)
+        ctx.tell(Reason.RELEASED, f"releasing the {key} VIP {vip or ''} of {claim.label} once external-dns has read "
+                 f"{label} without its record, so the name no longer resolves to an address IPAM may give to another "
+                 "cluster".replace("VIP  of", "VIP of"), key)
 
 
 def _ours(inp: Input) -> tuple[str, ...]:

@@ -63,7 +63,7 @@ OPS = (
     "create", "create", "create", "delete", "ingress", "manual-ingress", "manual-host", "port", "edit-cluster",
     "delete-claim", "delete-usage", "delete-cluster", "ipam", "drop", "pool", "class",
 )
-DNS_OPS = ("dns",)
+DNS_OPS = ("dns", "delete-dns-endpoint")
 LB_OPS = ("service-lb", "service-lb")  # with the Input DNS: the platform team turns dns off and on again in the Composition
 DUAL_OPS = ("dual-stack",)
 
@@ -340,6 +340,12 @@ class EditRun:
         if annotations.pop(DUAL_STACK_KEY, None) is None:
             annotations[DUAL_STACK_KEY] = "false"
         self.touch(obj)
+
+    def op_delete_dns_endpoint(self) -> None:
+        """A DNSEndpoint deleted by hand while dns is on (an operator hurrying a release along, say): external-dns
+        drops its records only on its next sync."""
+        if self.sim.crossplane.inp == DNS:
+            self._delete_one("DNSEndpoint", "externaldns.k8s.io")
 
     def op_dns(self) -> None:
         """The Composition's Input edited: dns turned off, or on again; Crossplane re-runs every XR."""

@@ -308,7 +308,9 @@ def dns_records_follow_the_vips(world: World, net: str) -> None:
     """With dns (DNS_INPUT): external-dns publishes an A record of the control-plane VIP and a wildcard
     of the ingress VIP; the Cluster's clusterDnsName carries the name while its host stays the VIP; an
     IPv6 endpoint gets an AAAA record; the XR is Ready once external-dns has read the DNSEndpoint;
-    ingress turned off takes its record out; an XR deleted takes all of its records."""
+    ingress turned off takes its record out, and its address stays held while the record is published;
+    an XR deleted takes all of its records; dns removed from the Input empties the DNSEndpoint, and
+    it goes once external-dns has read it empty, the Cluster untouched."""
     zone = f"{world.ns}.clusters.example.org"
     cls = f"{world.ns}-dns"
     world.apply(cluster_class(cls, world.ns, ("clusterVip", "ingressVip", "clusterDnsName")),
@@ -332,11 +334,31 @@ def dns_records_follow_the_vips(world: World, net: str) -> None:
     world.wait("external-dns to have read DNSEndpoint vip-dns-named", read)
     world.wait("XR named to be Ready", lambda: world.settled("named"))
     world.edit_xr("named", annotations=OFF)
-    world.wait("the ingress record to be gone", lambda: (f"*.named.{zone}", "A", ingress) not in world.dns_records())
+
+    freed_while_published = []
+
+    def ingress_record_gone() -> bool:
+        published = (f"*.named.{zone}", "A", ingress) in world.dns_records()
+        if published and world.get("IPAddress", "vip-ingress-named") is None:
+            freed_while_published.append(world.now())
+        return not published
+
+    world.wait("the ingress record to be gone", ingress_record_gone)
+    assert not freed_while_published, \
+        f"IPAddress vip-ingress-named was gone while external-dns still published *.named.{zone} -> {ingress}"
+    world.wait_gone("IPAddress", "vip-ingress-named")
     assert (f"named-api.{zone}", "A", cp) in world.dns_records()
-    world.delete_xr("named")
     world.delete_xr("named6")
-    world.wait("every record of the namespace to be gone", lambda: not {r for r in world.dns_records() if r[0].endswith(zone)})
+    world.wait("the records of XR named6 to be gone", lambda: not {r for r in world.dns_records() if r[0].startswith("named6")})
+    before = world.cluster("named")
+    world.set_input({k: v for k, v in DNS_INPUT.items() if k != "dns"})
+    # It goes only once external-dns has written status.observedGeneration for it emptied.
+    world.wait_gone("DNSEndpoint", "vip-dns-named")
+    left = {r for r in world.dns_records() if r[0].endswith(zone)}
+    assert not left, f"DNSEndpoint vip-dns-named went while external-dns still published {sorted(left)}"
+    after = world.cluster("named")
+    assert after["spec"]["controlPlaneEndpoint"] == before["spec"]["controlPlaneEndpoint"]
+    world.delete_xr("named")
 
 
 def _converged_with_ingress(world: World, net: str, name: str, cls: str) -> tuple[dict, str]:

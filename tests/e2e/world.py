@@ -188,6 +188,7 @@ class World:
     def delete_xr(self, name: str) -> None: raise NotImplementedError
     def events(self, name: str) -> list[tuple[str, str, str]]: raise NotImplementedError  # (type, reason, message)
     def dns_records(self) -> set[tuple[str, str, str]]: raise NotImplementedError  # what external-dns publishes
+    def set_input(self, inp: dict) -> None: raise NotImplementedError  # the Composition's Input edited: a new revision
 
     # the infrastructure provider's part (CAPI itself is real on the stack, modelled in the simulator)
     def cluster_ready(self, name: str) -> None: raise NotImplementedError
@@ -472,6 +473,9 @@ class StackWorld(World):
     def dns_records(self):
         return self.stack.dns_records()
 
+    def set_input(self, inp):
+        self.kube.apply(composition(self.composition_name, inp))
+
     def now(self):
         return time.monotonic()
 
@@ -610,6 +614,12 @@ class SimWorld(World):
 
     def dns_records(self):
         return {r for records in self.sim.external_dns.published.values() for r in records}
+
+    def set_input(self, inp):
+        # Crossplane moves every XR to the new Composition revision, which re-runs it.
+        self.sim.crossplane.inp = inp
+        for key in self.sim.crossplane.xrs:
+            self.sim.crossplane.enqueue(key, 0.0)
 
     def cluster_ready(self, name):
         key = self._key("Cluster", name)
