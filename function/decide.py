@@ -750,18 +750,28 @@ def _ingress_with(ctx: _Context, manual: str | None) -> RoleState:
         claim = None
     address = _address(ctx, INGRESS, claim)
     if ctx.req.ingress_disabled:
-        if manual:
-            ctx.warn(
-                Reason.CONFLICT,
-                f"XR {ctx.req.xr_name} has both {annotation.ingress_enabled}=\"false\" and "
-                f"{annotation.ingress_vip}={manual}; the ingress VIP stays off. Remove one.",
-            )
         state = RoleState(
             vip=None,
             condition=Condition(
                 INGRESS_READY, True, Reason.DISABLED, f"ingress VIP turned off by XR annotation {annotation.ingress_enabled}"
             ),
         )
+        # The annotation is put on the Cluster again once ingress is turned on: while it names the claim's
+        # address the claim stays, else IPAM could give that address to another cluster meanwhile.
+        names = bool(manual) and claim is not None and claim.bound
+        kept = names and _known(address) and _explains(address, manual)
+        if manual:
+            ctx.warn(
+                Reason.CONFLICT,
+                f"XR {ctx.req.xr_name} has both {annotation.ingress_enabled}=\"false\" and "
+                f"{annotation.ingress_vip}={manual}; the ingress VIP stays off"
+                + (f", and {claim.label}, whose address it is, stays claimed" if kept else "") + ". Remove one.",
+            )
+        if names and not _known(address):
+            # It may hold the annotation's address: it stays exactly as it is until the address is read.
+            return dataclasses.replace(_hold(ctx, slot, claim, address, None), blocks=False, condition=state.condition)
+        if kept:
+            return dataclasses.replace(state, claim=claim, source=POOL)
         why = f"XR annotated {annotation.ingress_enabled}=\"false\""
         return _release(ctx, INGRESS, claim, state, why) if claim else state
     if manual:
@@ -1353,7 +1363,11 @@ def _secondary_state(ctx: _Context, key: str, primary: RoleState, refusals: list
         refusals.append(None)  # the live value stays as it is
     if off is not None:
         own = primary.vip if primary.source == MANUAL else None  # a manual primary may be this claim's address
-        return _secondary_off(ctx, slot, claim, off, written if key in ctx.dual else None, own)
+        # A value of the XR's own for the primary that is not applied now (ingress off, an endpoint refused for a
+        # live Cluster) may be applied again at any time: while it names this claim's address, the claim stays.
+        unapplied = None if own else (req.manual_ingress if key == INGRESS else req.manual_host)
+        return _secondary_off(ctx, slot, claim, off, written if key in ctx.dual else None, own or unapplied,
+                              unapplied=unapplied is not None)
     if claim is not None and claim.deleting:
         return _claim_deleting(ctx, slot, claim, live, required=True)  # a new Cluster waits for both
     if claim is None and live is None and primary.vip is None and primary.claim is None:
@@ -1444,11 +1458,12 @@ def _str(value: object) -> str | None:
 
 
 def _secondary_off(
-    ctx: _Context, slot: Slot, claim: claims.Claim | None, why: str, written: object, own: str | None = None
+    ctx: _Context, slot: Slot, claim: claims.Claim | None, why: str, written: object, own: str | None = None,
+    *, unapplied: bool = False,
 ) -> RoleState:
     """The XR turned the secondary VIP off, or made it its own: the claim goes, unless the XR's own value
-    (the secondary it writes, or the manual primary ``own``) is its address (then it stays claimed) or its
-    address is not read yet."""
+    (the secondary it writes, or the manual primary ``own``, ``unapplied`` when the primary does not use it
+    now) is its address (then it stays claimed) or its address is not read yet."""
     manual = None
     if written is not None:
         manual = addresses.parse_ip(written) if isinstance(written, str) else None
@@ -1469,6 +1484,12 @@ def _secondary_off(
     address = _address(ctx, slot.key, claim)
     if own and claim.bound and _known(address) and _explains(address, own):
         # The XR's manual primary is its address: it stays claimed (the secondary the XR writes, if any, stays its own).
+        if unapplied:
+            setting = (f"{ctx.inp.annotations.ingress_vip}" if slot.key == SECONDARY[INGRESS]
+                       else f"{ctx.inp.xr.cluster_spec_path}.controlPlaneEndpoint.host")
+            ctx.warn(Reason.CONFLICT, f"{claim.label} stays claimed although {why}: XR {ctx.req.xr_name} sets {setting}="
+                     f"{own}, its address, which the Cluster gets once the XR's settings allow it; remove {setting} "
+                     "from the XR to release the claim")
         return dataclasses.replace(state, claim=claim, source=source or POOL)
     if own and claim.bound and not _known(address):
         # The manual primary may be this claim's address: it stays exactly as it is until the address is read.

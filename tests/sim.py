@@ -1281,7 +1281,8 @@ class Sim:
         """After settling: no address held for nothing, no release left half done.
 
         Every claim a live XR holds is bound to an address its Cluster uses (endpoint or
-        ingress annotation), or the XR's last reconcile warns AddressMismatch about it; no
+        ingress annotation), or the XR's last reconcile warns about it (AddressMismatch, or Conflict: a value
+        of the XR's own that is not applied now names its address); no
         claim or Usage of a live XR is still on its way out; every claim labelled for an XR
         is one the XR knows.
         """
@@ -1305,7 +1306,7 @@ class Sim:
                     continue
                 address = self.api.get((GROUP_IPAM, "IPAddress", okey[2], obj["status"]["addressRef"]["name"]))
                 held = _canonical(address["spec"]["address"]) if address else None
-                if held in uses or any(r == "AddressMismatch" and okey[3] in m for r, m in state.warnings):
+                if held in uses or any(r in ("AddressMismatch", "Conflict") and okey[3] in m for r, m in state.warnings):
                     continue
                 self.violation(f"XR {key[3]}: claim {okey[3]} holds {held}, which Cluster {key[3]} does not use "
                                f"({sorted(uses)}), and nothing says so")
