@@ -1,6 +1,6 @@
 """The long differential run: under random user edits, a seeded answer always equals a fresh one.
 
-    .venv/bin/python bench/differential.py [--steps 100000] [--segment 500] [--seed 0] [--jobs 2]
+    .venv/bin/python bench/differential.py [--steps 100000] [--segment 500] [--seed 0] [--jobs 2] [--oracle] [--setup dns]
 
 Crossplane v2.4+ sends a step the requirements it returned on the XR's last reconcile and
 takes its first answer when nothing it asked for changed: a reconcile in one call. That
@@ -12,6 +12,10 @@ Usages off, with manualVips.checkPools (manual VIPs inside the pools among the e
 edited) and with dual-stack pairs (IPv6 pools, the pair turned off and on), and compares every seeded answer with a fresh one (Sim(differential=True)).
 After each segment the world settles and every property the tests check is checked,
 including that no claim holds an address its Cluster does not use.
+
+With --oracle every call of the function is also answered by the frozen decision (tests/oracle.py) on the
+same request, and any difference between the two answers counts as one. --setup runs one Input setup
+only (default, usage-off, check-pools, dns, service-lb, dual-stack), every segment with its own seed.
 
 Prints one line per segment with a violation, and a last line:
     differential: <steps> steps in <n> segments, <answers> seeded answers compared (<one> in one call), <d> differences, <v> other violations; <s> s
@@ -29,26 +33,35 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def segment(args: tuple[int, int]) -> dict:
+SETUPS = ("default", "usage-off", "check-pools", "dns", "service-lb", "dual-stack")
+
+
+def segment(args: tuple[int, int] | tuple[int, int, bool, str | None]) -> dict:
     from crossplane.function import logging
 
     logging.configure(logging.Level.DISABLED)
-    from tests import edits
+    from tests import edits, oracle
     from tests.sim import Sim
 
-    seed, steps = args
-    inp = (None, edits.USAGE_OFF, edits.CHECK_POOLS, edits.DNS, edits.SERVICE_LB, edits.DUAL_STACK)[seed % 6]
+    seed, steps, *rest = args
+    against_oracle, setup = (rest + [False, None])[:2]
+    index = SETUPS.index(setup) if setup else seed % 6
+    inp = (None, edits.USAGE_OFF, edits.CHECK_POOLS, edits.DNS, edits.SERVICE_LB, edits.DUAL_STACK)[index]
     usage_off = inp is edits.USAGE_OFF
-    sim = Sim(seed=seed, seeding=True, differential=True, inp=inp, teardown_may_share=usage_off)
+    clock = []
+    compared = oracle.Compared(lambda: clock[0].epoch()) if against_oracle else None
+    sim = Sim(seed=seed, seeding=True, differential=True, inp=inp, teardown_may_share=usage_off, transport=compared)
+    clock.append(sim.clock)
     edits.run(sim, steps, wait=(0.5, 5.0))
     sim.check_claims_serve()
-    differences = [v for v in sim.violations if "seeded (" in v]
+    differences = [v for v in sim.violations if "seeded (" in v] + (compared.differences if compared else [])
     return {
         "seed": seed,
         "answers": sim.crossplane.seeded_answers,
         "one_call": sim.crossplane.one_call_answers,
+        "calls": compared.calls if compared else 0,
         "differences": differences,
-        "others": [v for v in sim.violations if v not in differences],
+        "others": [v for v in sim.violations if "seeded (" not in v],
     }
 
 
@@ -58,14 +71,21 @@ def main() -> int:
     parser.add_argument("--segment", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--oracle", action="store_true", help="compare every call with the frozen decision (tests/oracle.py)")
+    parser.add_argument("--setup", choices=SETUPS, help="one Input setup only")
     args = parser.parse_args()
     count = -(-args.steps // args.segment)
-    work = [(args.seed + i, min(args.segment, args.steps - i * args.segment)) for i in range(count)]
+    work = [(args.seed + i, min(args.segment, args.steps - i * args.segment), args.oracle, args.setup) for i in range(count)]
     started = time.perf_counter()
-    totals = {"answers": 0, "one_call": 0, "differences": 0, "others": 0}
+    totals = {"answers": 0, "one_call": 0, "calls": 0, "differences": 0, "others": 0}
+    done = 0
     with multiprocessing.Pool(args.jobs) as pool:
         for result in pool.imap_unordered(segment, work):
-            for key in ("answers", "one_call"):
+            done += 1
+            if sys.stderr.isatty() or count > 1:
+                print(f"  segment {done}/{count} (seed {result['seed']}) done, {time.perf_counter() - started:.0f} s",
+                      file=sys.stderr, flush=True)
+            for key in ("answers", "one_call", "calls"):
                 totals[key] += result[key]
             totals["differences"] += len(result["differences"])
             totals["others"] += len(result["others"])
@@ -73,7 +93,9 @@ def main() -> int:
                 print(f"seed {result['seed']}: {v}", flush=True)
     print(
         f"differential: {args.steps} steps in {count} segments, {totals['answers']} seeded answers compared "
-        f"({totals['one_call']} in one call), {totals['differences']} differences, {totals['others']} other violations; "
+        f"({totals['one_call']} in one call)"
+        + (f", {totals['calls']} calls answered by the frozen decision too" if args.oracle else "")
+        + f", {totals['differences']} differences, {totals['others']} other violations; "
         f"{time.perf_counter() - started:.0f} s"
     )
     return 1 if totals["differences"] or totals["others"] else 0
