@@ -60,7 +60,8 @@ from function.conditions import (
     normal,
     warning,
 )
-from function import messages
+from function import lifecycle, messages
+from function.lifecycle import COMPOSED, ClaimAction
 from function.input import parse_duration
 from function.requirements import Fetched, Selector
 from function.xr import ClusterRequest, Fatal
@@ -133,13 +134,23 @@ class RoleState:
 
     vip: str | None
     condition: Condition
-    claim: claims.Claim | None = None  # to keep or create
+    claim: claims.Claim | None = None  # the claim the action is about
+    action: ClaimAction | None = None  # what is done with it (lifecycle.py); None: KEEP a claim, NONE without one
     blocks: bool = False  # hold back a Cluster that is not yet composed
     source: str | None = None  # POOL or MANUAL, once the VIP is known
-    releasing: bool = False  # the claim is on its way out (see usages.py)
     origin: str = ""  # where the VIP comes from, for events
-    usage_claim: claims.Claim | None = None  # a claim being deleted, whose observed Usage stays
-    hold: bool = False  # the claim's address is not known: the claim and its Usage stay exactly as observed
+
+    def __post_init__(self) -> None:
+        if self.action is None:
+            self.action = ClaimAction.KEEP if self.claim is not None else ClaimAction.NONE
+        if (self.action is ClaimAction.NONE) != (self.claim is None):
+            msg = f"a claim action {self.action.value} with claim {self.claim}: this is a bug in function-capi-vip"
+            raise AssertionError(msg)
+
+    @property
+    def settled(self) -> bool:
+        """Nothing about its claim is still under way: not held unread, released in steps or waited for."""
+        return self.action not in (ClaimAction.HOLD, ClaimAction.RELEASING)
 
 
 @dataclasses.dataclass
@@ -347,13 +358,11 @@ def _decide(ctx: _Context) -> Decision:
         cp.condition.status
         and ing.condition.status
         and cluster is not None
-        and not cp.releasing
-        and not ing.releasing
-        and not cp.hold
-        and not ing.hold
-        and all(s.condition.status and not s.releasing and not s.hold for s in second.values())
+        and cp.settled
+        and ing.settled
+        and all(s.condition.status and s.settled for s in second.values())
         and (lb.condition is None or lb.condition.status)
-        and not any(state.releasing or state.hold for state in lb.slots.values())
+        and all(state.settled for state in lb.slots.values())
         and not ctx.adopted  # the next reconcile sees them observed: soon, not after the converged TTL
         and not ctx.dns_holding
         and not any(r.severity == Severity.WARNING for r in decision.results)
@@ -489,7 +498,7 @@ def _hold(
     return RoleState(
         vip=vip,
         claim=claim,
-        hold=True,
+        action=ClaimAction.HOLD,
         blocks=vip is None,
         source=source if vip is not None else None,  # where the VIP it keeps comes from
         condition=Condition(slot.condition, False, reason, message),
@@ -528,7 +537,7 @@ def _control_plane(ctx: _Context) -> RoleState:
         if claim.bound and _explains(address, manual):
             return _allocate(ctx, slot, claim, address, required=True)  # its own address: it stays claimed
         if _written_secondary_is(ctx, CONTROL_PLANE, claim, address):
-            return dataclasses.replace(state, claim=claim, hold=not _known(address))  # the pair's other value is its address
+            return dataclasses.replace(state, claim=claim, action=ClaimAction.HOLD if not _known(address) else ClaimAction.KEEP)  # the pair's other value is its address
         return _release(ctx, CONTROL_PLANE, claim, state, f"XR sets {_host_field(ctx)} {manual}")
     return _allocate(ctx, slot, claim, address, required=True)
 
@@ -655,7 +664,8 @@ def _claim_deleting(ctx: _Context, slot: Slot, claim: claims.Claim, live: str | 
         return RoleState(
             vip=live,
             source=MANUAL,
-            usage_claim=claim,
+            claim=claim,
+            action=ClaimAction.WAIT_GONE,
             condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS,
                                 messages.deleting_under_manual(claim.label, ctx.cluster.label, live)),
         )
@@ -665,14 +675,16 @@ def _claim_deleting(ctx: _Context, slot: Slot, claim: claims.Claim, live: str | 
         return RoleState(
             vip=live,
             source=ctx.sources.get(role_key) or POOL,
-            usage_claim=claim,
+            claim=claim,
+            action=ClaimAction.WAIT_GONE,
             condition=Condition(cond_type, True, Reason.ALLOCATED, messages.on_cluster(role.label_value, live, ctx.cluster.label)),
         )
     message = messages.deleting(claim.label)
     return RoleState(
         vip=None,
         blocks=required,
-        usage_claim=claim,
+        claim=claim,
+        action=ClaimAction.WAIT_GONE,
         condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, message),
     )
 
@@ -771,7 +783,7 @@ def _ingress_with(ctx: _Context, manual: str | None) -> RoleState:
             # It may hold the annotation's address: it stays exactly as it is until the address is read.
             return dataclasses.replace(_hold(ctx, slot, claim, address, None), blocks=False, condition=state.condition)
         if kept:
-            return dataclasses.replace(state, claim=claim, source=POOL)
+            return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP, source=POOL)
         why = f"XR annotated {annotation.ingress_enabled}=\"false\""
         return _release(ctx, INGRESS, claim, state, why) if claim else state
     if manual:
@@ -796,7 +808,7 @@ def _ingress_with(ctx: _Context, manual: str | None) -> RoleState:
             if repeats_pool and claim is not None and _known(address):
                 _unreserved(ctx, slot, claim, address, live, f"the XR annotation {annotation.ingress_vip}")
             if claim is not None and _written_secondary_is(ctx, INGRESS, claim, address):
-                return dataclasses.replace(state, claim=claim, hold=not _known(address))  # the pair's other value is its address
+                return dataclasses.replace(state, claim=claim, action=ClaimAction.HOLD if not _known(address) else ClaimAction.KEEP)  # the pair's other value is its address
             return _release(ctx, INGRESS, claim, state, why) if claim else state
     cls = ctx.cls
     # A Cluster adopted with the ingress VIP only in its annotation (as capi-vip-allocator leaves it,
@@ -1151,14 +1163,14 @@ def _release(ctx: _Context, role_key: str, claim: claims.Claim, state: RoleState
         # Found existing (adopt.py): Crossplane can only delete what it composed, so it is
         # composed first, and let go on the next reconcile.
         ctx.tell(Reason.RELEASED, messages.releasing(role_key, claim.label, "adopting it first", why), role_key)
-        return dataclasses.replace(state, claim=claim, releasing=True)
+        return dataclasses.replace(state, claim=claim, action=ClaimAction.RELEASING)
     if usage is None:
         ctx.decision.released.add(_claim_rn(role_key))
         ctx.tell(Reason.RELEASED, messages.released(role_key, claim.label, why), role_key)
         return state
     step = "detaching its Usage" if usage.attached else "removing its Usage"
     ctx.tell(Reason.RELEASED, messages.releasing(role_key, claim.label, step, why), role_key)
-    return dataclasses.replace(state, claim=claim, releasing=True)
+    return dataclasses.replace(state, claim=claim, action=ClaimAction.RELEASING)
 
 
 # --- dual stack: a VIP of each address family (roles.*.secondaryVariable) -------------------
@@ -1342,12 +1354,12 @@ def _secondary_state(ctx: _Context, key: str, primary: RoleState, refusals: list
     if not cls.found and off is None:
         if claim is not None and claim.deleting:
             ctx.decision.released.add(_claim_rn(skey))
-            usage_claim, claim = claim, None
+            going, claim = claim, None
         else:
-            usage_claim = None
+            going = None
         reason, message = _class_unread(cls)
         message += f"; whether a {what} is wanted depends on its {role.variable} variable, so it stays as it is"
-        return RoleState(vip=live, claim=claim, hold=claim is not None, usage_claim=usage_claim,
+        return RoleState(vip=live, claim=claim or going, action=ClaimAction.HOLD if claim else ClaimAction.WAIT_GONE if going else None,
                          source=(ctx.sources.get(skey) or POOL) if live else None,
                          condition=Condition(cond, False, reason, message))
     if key not in ctx.dual and off is None:
@@ -1370,7 +1382,7 @@ def _secondary_state(ctx: _Context, key: str, primary: RoleState, refusals: list
                               unapplied=unapplied is not None)
     if claim is not None and claim.deleting:
         return _claim_deleting(ctx, slot, claim, live, required=True)  # a new Cluster waits for both
-    if claim is None and live is None and primary.vip is None and primary.claim is None:
+    if claim is None and live is None and primary.vip is None and primary.action in (ClaimAction.NONE, ClaimAction.WAIT_GONE):
         # Nothing to pair with yet (no pool for the primary, say): an address claimed now would be held for nothing.
         return RoleState(vip=None, condition=Condition(cond, False, primary.condition.reason,
                                                        f"the {what} is claimed once the {key} VIP has a claim"))
@@ -1382,7 +1394,7 @@ def _secondary_state(ctx: _Context, key: str, primary: RoleState, refusals: list
     address = _address(ctx, skey, claim)
     if live is not None and ctx.sources.get(skey) == MANUAL and refusals:
         # The XR's own live secondary, and a new value that is refused: the live one stays, nothing is claimed.
-        return RoleState(vip=live, claim=claim, hold=claim is not None, source=MANUAL,
+        return RoleState(vip=live, claim=claim, action=ClaimAction.HOLD if claim is not None else None, source=MANUAL,
                          condition=Condition(cond, True, Reason.MANUAL, messages.on_cluster(f"secondary {key}", live, ctx.cluster.label)))
     if live is not None and ctx.sources.get(skey) == MANUAL:
         # The XR's own secondary VIP was removed from it: a pool VIP replaces it once bound (the user's own
@@ -1394,7 +1406,7 @@ def _secondary_state(ctx: _Context, key: str, primary: RoleState, refusals: list
     if live is not None:
         if addresses.parse_ip(live) is None:
             # A name, not an address: the user's own, which no pool reserves. It stays.
-            return RoleState(vip=live, claim=claim, hold=claim is not None and claim.bound and not _known(address),
+            return RoleState(vip=live, claim=claim, action=ClaimAction.HOLD if claim is not None and claim.bound and not _known(address) else None,
                              source=MANUAL, condition=Condition(cond, True, Reason.MANUAL, messages.on_cluster(f"secondary {key}", live, ctx.cluster.label)))
         if claim is None:
             return _remake(ctx, slot, live)
@@ -1490,15 +1502,15 @@ def _secondary_off(
             ctx.warn(Reason.CONFLICT, f"{claim.label} stays claimed although {why}: XR {ctx.req.xr_name} sets {setting}="
                      f"{own}, its address, which the Cluster gets once the XR's settings allow it; remove {setting} "
                      "from the XR to release the claim")
-        return dataclasses.replace(state, claim=claim, source=source or POOL)
+        return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP, source=source or POOL)
     if own and claim.bound and not _known(address):
         # The manual primary may be this claim's address: it stays exactly as it is until the address is read.
-        return dataclasses.replace(_hold(ctx, slot, claim, address, manual, source=source), hold=True,
+        return dataclasses.replace(_hold(ctx, slot, claim, address, manual, source=source),
                                    blocks=False, condition=state.condition)
     if manual and claim.bound and not _known(address):
         return dataclasses.replace(_hold(ctx, slot, claim, address, manual, source=MANUAL), condition=state.condition)
     if manual and claim.bound and _explains(address, manual):
-        return dataclasses.replace(state, claim=claim, source=POOL)  # its own address: it stays claimed
+        return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP, source=POOL)  # its own address: it stays claimed
     return _release(ctx, slot.key, claim, state, why)
 
 
@@ -1509,20 +1521,20 @@ def _secondary_without_variable(ctx: _Context, slot: Slot, claim: claims.Claim |
         if claim is not None:
             ctx.decision.released.add(_claim_rn(slot.key))
         if live is None:
-            return RoleState(vip=None, usage_claim=claim, condition=Condition(
+            return RoleState(vip=None, claim=claim, action=ClaimAction.WAIT_GONE if claim else None, condition=Condition(
                 slot.condition, True, Reason.DISABLED, messages.no_variable(ctx.cls.label, slot.role.variable)))
         message = clusterclass.missing_variable_message(ctx.cls, slot.role.variable, f"the secondary VIP {live}") + (
             f". No claim reserves {live} any more, so IPAM may give it to another cluster: reserve it in its pool "
             f"(spec.excludedAddresses); to take it off the Cluster annotate the XR {ctx.inp.annotations.dual_stack}=\"false\"")
         ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, message)
-        return RoleState(vip=live, usage_claim=claim, source=ctx.sources.get(slot.key) or POOL,
+        return RoleState(vip=live, claim=claim, action=ClaimAction.WAIT_GONE if claim else None, source=ctx.sources.get(slot.key) or POOL,
                          condition=Condition(slot.condition, False, Reason.CLUSTER_CLASS_MISSING_VARIABLE, message))
     address = _address(ctx, slot.key, claim)
     vip = live or (address.value if _known(address) else None)
     message = clusterclass.missing_variable_message(ctx.cls, slot.role.variable, f"the secondary VIP {vip or ''}".rstrip()) + (
         f". {claim.label} is kept; to release it annotate the XR {ctx.inp.annotations.dual_stack}=\"false\"")
     ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, message)
-    return RoleState(vip=live, claim=claim, hold=claim.bound and not _known(address), source=ctx.sources.get(slot.key) or POOL,
+    return RoleState(vip=live, claim=claim, action=ClaimAction.HOLD if claim.bound and not _known(address) else None, source=ctx.sources.get(slot.key) or POOL,
                      condition=Condition(slot.condition, False, Reason.CLUSTER_CLASS_MISSING_VARIABLE, message))
 
 
@@ -1628,7 +1640,7 @@ def _service_lb(ctx: _Context) -> ServiceLb:
         known = _lb_known(ctx, index, claim)
         if claim.bound and not known:
             # Its address is not read yet, so it could not leave the Cluster's list: released once it is.
-            out.slots[index] = RoleState(vip=None, claim=claim, hold=True, condition=_NO_CONDITION)
+            out.slots[index] = RoleState(vip=None, claim=claim, action=ClaimAction.HOLD, condition=_NO_CONDITION)
             held_unread.append(index)
             continue
         giving_up.update(known)
@@ -1649,7 +1661,7 @@ def _service_lb(ctx: _Context) -> ServiceLb:
             # its Usage stays meanwhile.
             ctx.decision.released.add(_claim_rn(key))
             gone(index, claim)
-            out.slots[index] = RoleState(vip=None, condition=_NO_CONDITION, usage_claim=claim)
+            out.slots[index] = RoleState(vip=None, condition=_NO_CONDITION, claim=claim, action=ClaimAction.WAIT_GONE)
             continue
         if claim is None:
             existing = _lb_existing(ctx, index)
@@ -1657,7 +1669,7 @@ def _service_lb(ctx: _Context) -> ServiceLb:
                 continue
             if existing is not None:
                 if existing.deleting:
-                    out.slots[index] = RoleState(vip=None, condition=_NO_CONDITION, usage_claim=existing)
+                    out.slots[index] = RoleState(vip=None, condition=_NO_CONDITION, claim=existing, action=ClaimAction.WAIT_GONE)
                     continue
                 claim = existing  # one of its name exists already: kept as it is
             else:
@@ -1697,7 +1709,7 @@ def _service_lb(ctx: _Context) -> ServiceLb:
             if address.problem:
                 ctx.warn(Reason.INVALID_ADDRESS, address.problem)
                 problem = problem or (Reason.INVALID_ADDRESS, address.problem)
-            out.slots[index] = RoleState(vip=None, claim=claim, hold=True, condition=_NO_CONDITION)
+            out.slots[index] = RoleState(vip=None, claim=claim, action=ClaimAction.HOLD, condition=_NO_CONDITION)
             held_unread.append(index)
             unread += 1
             continue
@@ -1804,7 +1816,7 @@ def _lb_written(ctx: _Context, out: ServiceLb, observed: dict[int, claims.Claim]
             continue
         known = _lb_known(ctx, index, claim)
         if (claim.bound and not known) or set(known) & named:
-            out.slots[index] = RoleState(vip=None, claim=claim, hold=not known, condition=_NO_CONDITION)
+            out.slots[index] = RoleState(vip=None, claim=claim, action=ClaimAction.HOLD if not known else None, condition=_NO_CONDITION)
             kept.update((index, a) for a in known or ([ctx.lb_recorded[index]] if index in ctx.lb_recorded else []))
             continue
         why = f"XR {ctx.req.xr_name} sets {var} itself in {label}"
@@ -1828,16 +1840,16 @@ def _lb_unwanted(ctx: _Context, out: ServiceLb, observed: dict[int, claims.Claim
             if claim is not None:
                 ctx.decision.released.add(_claim_rn(_lb_key(index)))  # on its way out already
             if index in usages_seen and not release:
-                out.slots[index] = RoleState(vip=None, condition=_NO_CONDITION, usage_claim=claim or _lb_placeholder(ctx, index))
+                out.slots[index] = RoleState(vip=None, condition=_NO_CONDITION, claim=claim or _lb_placeholder(ctx, index), action=ClaimAction.WAIT_GONE)
             continue
         if release:
             why = f"XR annotated {inp.annotations.service_lb_count}=\"0\""
             out.slots[index] = _release(ctx, _lb_key(index), claim, RoleState(vip=None, condition=_NO_CONDITION), why)
         else:
-            out.slots[index] = RoleState(vip=None, claim=claim, hold=True, condition=_NO_CONDITION)
+            out.slots[index] = RoleState(vip=None, claim=claim, action=ClaimAction.HOLD, condition=_NO_CONDITION)
     _drop_lone_usages(ctx, out, usages_seen)
     # The claims kept keep their record of which address each holds (see _service_lb).
-    held = {i for i, state in out.slots.items() if state.claim is not None and not state.releasing}
+    held = {i for i, state in out.slots.items() if state.action in (ClaimAction.KEEP, ClaimAction.HOLD)}
     ctx.decision.status[LB_STATUS_KEY] = ",".join(f"{i}={a}" for i, a in sorted(ctx.lb_recorded.items()) if i in held)
     ctx.decision.lb_active = True
     if not cls.found:
@@ -1882,43 +1894,15 @@ _NO_CONDITION = Condition(SERVICE_LB_READY, True, Reason.ALLOCATED, "")  # a slo
 
 
 def _compose_claim(ctx: _Context, role_key: str, role: Role, state: RoleState, cluster: dict | None) -> None:
-    """The claim, and its Usage by the Cluster where Usages are on."""
-    claim = state.claim
-    usage_name = _usage_rn(role_key)
-    if claim is None:
-        observed_usage = usages.read_observed(ctx.observed.get(usage_name))
-        if observed_usage is not None and state.usage_claim is not None:
-            # Its claim is being deleted and will be made again under the same name: keep it as it is.
-            resource = usages.render(state.usage_claim, ctx.inp.ipam.claim_api_version, cluster if observed_usage.attached else None)
-            ctx.decision.composed[usage_name] = Composed(resource=resource, ready=observed_usage.ready)
-        elif observed_usage is not None:
-            ctx.decision.released.add(usage_name)  # its claim is released or gone
-        return
-    ctx.decision.composed[_claim_rn(role_key)] = Composed(
-        resource=claims.render(ctx.inp, role, claim), ready=claim.bound
-    )
-    observed_usage = usages.read_observed(ctx.observed.get(usage_name))
-    if state.hold:
-        if observed_usage is not None:  # exactly as observed: attached, or detached mid-release
-            resource = usages.render(claim, ctx.inp.ipam.claim_api_version, cluster if observed_usage.attached else None)
-            ctx.decision.composed[usage_name] = Composed(resource=resource, ready=observed_usage.ready)
-        return
-    if state.releasing:
-        if observed_usage is not None and observed_usage.attached:
-            resource = usages.render(claim, ctx.inp.ipam.claim_api_version, None)
-            ctx.decision.composed[usage_name] = Composed(resource=resource, ready=observed_usage.ready)
-        else:
-            ctx.decision.released.add(usage_name)
-        return
-    if not ctx.use_usages or cluster is None or not claim.bound:
-        # A Usage protects an address: none for a claim that holds none yet (it may still move).
-        if observed_usage is not None:
-            # Keep a Usage once made: dropping it would leave the claim unprotected.
-            resource = usages.render(claim, ctx.inp.ipam.claim_api_version, cluster)
-            ctx.decision.composed[usage_name] = Composed(resource=resource, ready=observed_usage.ready)
-        return
-    resource = usages.render(claim, ctx.inp.ipam.claim_api_version, cluster)
-    ctx.decision.composed[usage_name] = Composed(resource=resource, ready=observed_usage is not None and observed_usage.ready)
+    """The claim, and its Usage by the Cluster where Usages are on, as its action says (lifecycle.py)."""
+    claim_name, usage_name = _claim_rn(role_key), _usage_rn(role_key)
+    written = lifecycle.compose(
+        state.action, state.claim, claims.render(ctx.inp, role, state.claim) if state.action in COMPOSED else None,
+        claim_name=claim_name, usage_name=usage_name, observed_usage=ctx.observed.get(usage_name),
+        claim_api_version=ctx.inp.ipam.claim_api_version, cluster=cluster, use_usages=ctx.use_usages)
+    for name, (resource, ready) in written.composed.items():
+        ctx.decision.composed[name] = Composed(resource=resource, ready=ready)
+    ctx.decision.released.update(written.released)
 
 
 def _compose_cluster(
@@ -2041,7 +2025,7 @@ def _compose_cluster(
         var = _secondary_role(ctx, key).variable
         if variables.get(var) and (obs is None or obs.variables.get(var) != variables[var]):
             ctx.tell(Reason.ASSIGNED, f"secondary {key} VIP {variables[var]} assigned to {label}", SECONDARY[key])
-    if ing.vip is None and obs is not None and obs.ingress_annotation is not None and not ing.releasing:
+    if ing.vip is None and obs is not None and obs.ingress_annotation is not None and ing.action is not ClaimAction.RELEASING:
         if CLAIM_RESOURCE[INGRESS] not in ctx.decision.released:
             ctx.tell(Reason.RELEASED, f"ingress VIP {obs.ingress_annotation} removed from {label}", INGRESS)
     return cp, resource
@@ -2195,14 +2179,14 @@ def _keep_dns(ctx: _Context, observed: dnss.ObservedEndpoint, states: tuple[Role
         and not _known(_address(ctx, key, claim))
         for key in (CONTROL_PLANE, INGRESS, *SECONDARY.values())
     )
-    held = {s.vip for s in states if s.vip and not s.releasing}
+    held = {s.vip for s in states if s.vip and s.action is not ClaimAction.RELEASING}
 
     def stays(e: object) -> bool:
         targets = e.get("targets") if isinstance(e, dict) else None
         if not isinstance(targets, list) or not targets or set(targets) & giving_up:
             return False
         # An address not read yet may be any of them: nothing else about the records changes.
-        return any(s.hold for s in states) or kept_unread or set(targets) <= held
+        return any(s.action is ClaimAction.HOLD for s in states) or kept_unread or set(targets) <= held
 
     fields = ("dnsName", "recordType", "targets", "recordTTL")
     endpoints = [{k: e[k] for k in fields if k in e} for e in observed.endpoints if stays(e)]
