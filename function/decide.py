@@ -60,7 +60,7 @@ from function.conditions import (
     normal,
     warning,
 )
-from function import lifecycle, messages
+from function import ledger, lifecycle, messages
 from function.lifecycle import COMPOSED, ClaimAction
 from function.input import parse_duration
 from function.requirements import Fetched, Selector
@@ -180,6 +180,7 @@ class _Context:
     family: dict[str, str] = dataclasses.field(default_factory=dict)  # slot key -> the address family its new claim needs
     sec_others: set[str] = dataclasses.field(default_factory=set)  # secondary claim and Usage names that are not ours
     now: float | None = None  # seconds since the epoch, as the function's clock says; None: unknown
+    names: list[ledger.Name] = dataclasses.field(default_factory=list)  # who names which address (ledger.py)
 
     def require(self, name: str, selector: Selector) -> None:
         self.decision.requirements[name] = selector
@@ -316,6 +317,7 @@ def _kept(ctx: _Context) -> frozenset[str]:
 
 def _decide(ctx: _Context) -> Decision:
     inp, req, decision = ctx.inp, ctx.req, ctx.decision
+    ctx.names = _names(ctx)
     ctx.require(clusterclass.REQUIREMENT, clusterclass.selector(inp, req.class_name, req.class_namespace))
     if ctx.cls.problem:
         ctx.warn(Reason.INVALID_CLUSTER_CLASS, ctx.cls.problem)
@@ -768,22 +770,12 @@ def _ingress_with(ctx: _Context, manual: str | None) -> RoleState:
                 INGRESS_READY, True, Reason.DISABLED, f"ingress VIP turned off by XR annotation {annotation.ingress_enabled}"
             ),
         )
-        # The annotation is put on the Cluster again once ingress is turned on: while it names the claim's
-        # address the claim stays, else IPAM could give that address to another cluster meanwhile.
-        names = bool(manual) and claim is not None and claim.bound
-        kept = names and _known(address) and _explains(address, manual)
         if manual:
             ctx.warn(
                 Reason.CONFLICT,
                 f"XR {ctx.req.xr_name} has both {annotation.ingress_enabled}=\"false\" and "
-                f"{annotation.ingress_vip}={manual}; the ingress VIP stays off"
-                + (f", and {claim.label}, whose address it is, stays claimed" if kept else "") + ". Remove one.",
+                f"{annotation.ingress_vip}={manual}; the ingress VIP stays off. Remove one.",
             )
-        if names and not _known(address):
-            # It may hold the annotation's address: it stays exactly as it is until the address is read.
-            return dataclasses.replace(_hold(ctx, slot, claim, address, None), blocks=False, condition=state.condition)
-        if kept:
-            return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP, source=POOL)
         why = f"XR annotated {annotation.ingress_enabled}=\"false\""
         return _release(ctx, INGRESS, claim, state, why) if claim else state
     if manual:
@@ -1153,11 +1145,50 @@ def _allocate(
     )
 
 
+def _names(ctx: _Context) -> list[ledger.Name]:
+    """Every address a value of the XR's own, or a position of the live Cluster, names (ledger.py)."""
+    inp, req, xr, spec = ctx.inp, ctx.req, f"XR {ctx.req.xr_name}", ctx.inp.xr.cluster_spec_path
+    variables = f"{spec}.topology.variables"
+    cp, ing, lb = inp.roles.control_plane, inp.roles.ingress, inp.roles.service_lb
+    cp2, ing2 = clusters.secondary_variable(inp, cp), clusters.secondary_variable(inp, ing)
+    written = {v.get("name"): structs.plain(v.get("value")) for v in req.spec["topology"].get("variables") or []
+               if isinstance(v, dict) and "value" in v}
+    names = ledger.own([
+        (req.manual_host, f"{_host_field(ctx)} of {xr}"),
+        (req.manual_ingress, f"the annotation {inp.annotations.ingress_vip} of {xr}"),
+        *((written.get(var), f"{var} in {variables} of {xr}") for var in (cp2, ing2, lb.variable)),
+    ])
+    c = ctx.cluster
+    if c is None:
+        return names
+    pair = c.ingress_pair or (c.ingress_annotation, None)
+    return names + ledger.live([
+        (CONTROL_PLANE, c.host, f"the control-plane endpoint of {c.label}"),
+        (CONTROL_PLANE, c.variables.get(cp.variable), f"{cp.variable} of {c.label}"),
+        (INGRESS, pair[0], f"the ingress VIP of {c.label}"),
+        (INGRESS, c.variables.get(ing.variable), f"{ing.variable} of {c.label}"),
+        (SECONDARY[INGRESS], pair[1], f"the secondary ingress VIP of {c.label}"),
+        (SECONDARY[CONTROL_PLANE], c.variables.get(cp2), f"{cp2} of {c.label}"),
+        (SECONDARY[INGRESS], c.variables.get(ing2), f"{ing2} of {c.label}"),
+        (SERVICE_LB, c.variables.get(lb.variable), f"a service load-balancer address of {c.label}"),
+    ])
+
+
 def _release(ctx: _Context, role_key: str, claim: claims.Claim, state: RoleState, why: str) -> RoleState:
     """Let a claim go: at once, or in steps while a Usage protects it (see usages.py).
 
-    Returns state, which keeps the claim (releasing) until no Usage of it is observed.
+    Returns state, which keeps the claim (releasing) until no Usage of it is observed. A claim whose address
+    something else of the XR names (ledger.py) is not released: it stays, and a Conflict says why; one whose
+    address is not read yet stays exactly as it is while anything could name it.
     """
+    if claim.bound and not claim.deleting:
+        address = _address(ctx, role_key, claim)
+        if not _known(address):
+            if ctx.names and not address.problem:  # (an address that is no IP is named by nothing)
+                return dataclasses.replace(state, claim=claim, action=ClaimAction.HOLD)
+        elif (name := ledger.named_elsewhere(ctx.names, role_key, address.value)) is not None:
+            ctx.warn(Reason.CONFLICT, messages.kept_named(claim.label, address.value, name.where, why))
+            return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP)
     usage = usages.read_observed(ctx.observed.get(_usage_rn(role_key)))
     if _claim_rn(role_key) not in ctx.observed:
         # Found existing (adopt.py): Crossplane can only delete what it composed, so it is
@@ -1331,8 +1362,11 @@ def _secondary_state(ctx: _Context, key: str, primary: RoleState, refusals: list
     written = _written_secondary(ctx, role.variable)
     if written == "":
         written = None  # the class's default, as an empty annotation is none
-    if written is not None and _repeats_pool(ctx, skey, written if isinstance(written, str) else None, live):
-        written = None  # the pool VIP the Cluster serves, copied onto the XR: still the pool's
+    pair_off = req.dual_stack_disabled or (key == INGRESS and req.ingress_disabled)
+    if written is not None and not pair_off and _repeats_pool(ctx, skey, written if isinstance(written, str) else None, live):
+        # The pool VIP the Cluster serves, copied onto the XR: still the pool's. (With the pair turned off it is
+        # the XR's own value: kept, not given up while the XR names it, and not taken off the Cluster.)
+        written = None
     if claim is None and key not in ctx.dual and (live is None or addresses.parse_ip(live) is None or written is not None):
         return None  # no pair (or not known yet): a variable the XR writes passes through, as any other
     if written is not None and key in ctx.dual and inp.manual_vips.check_pools and not (key == INGRESS and req.ingress_disabled):
@@ -1375,11 +1409,7 @@ def _secondary_state(ctx: _Context, key: str, primary: RoleState, refusals: list
         refusals.append(None)  # the live value stays as it is
     if off is not None:
         own = primary.vip if primary.source == MANUAL else None  # a manual primary may be this claim's address
-        # A value of the XR's own for the primary that is not applied now (ingress off, an endpoint refused for a
-        # live Cluster) may be applied again at any time: while it names this claim's address, the claim stays.
-        unapplied = None if own else (req.manual_ingress if key == INGRESS else req.manual_host)
-        return _secondary_off(ctx, slot, claim, off, written if key in ctx.dual else None, own or unapplied,
-                              unapplied=unapplied is not None)
+        return _secondary_off(ctx, slot, claim, off, written if key in ctx.dual else None, own)
     if claim is not None and claim.deleting:
         return _claim_deleting(ctx, slot, claim, live, required=True)  # a new Cluster waits for both
     if claim is None and live is None and primary.vip is None and primary.action in (ClaimAction.NONE, ClaimAction.WAIT_GONE):
@@ -1470,12 +1500,11 @@ def _str(value: object) -> str | None:
 
 
 def _secondary_off(
-    ctx: _Context, slot: Slot, claim: claims.Claim | None, why: str, written: object, own: str | None = None,
-    *, unapplied: bool = False,
+    ctx: _Context, slot: Slot, claim: claims.Claim | None, why: str, written: object, own: str | None = None
 ) -> RoleState:
     """The XR turned the secondary VIP off, or made it its own: the claim goes, unless the XR's own value
-    (the secondary it writes, or the manual primary ``own``, ``unapplied`` when the primary does not use it
-    now) is its address (then it stays claimed) or its address is not read yet."""
+    (the secondary it writes, or the manual primary ``own``) is its address (then it stays claimed) or its
+    address is not read yet."""
     manual = None
     if written is not None:
         manual = addresses.parse_ip(written) if isinstance(written, str) else None
@@ -1496,12 +1525,6 @@ def _secondary_off(
     address = _address(ctx, slot.key, claim)
     if own and claim.bound and _known(address) and _explains(address, own):
         # The XR's manual primary is its address: it stays claimed (the secondary the XR writes, if any, stays its own).
-        if unapplied:
-            setting = (f"{ctx.inp.annotations.ingress_vip}" if slot.key == SECONDARY[INGRESS]
-                       else f"{ctx.inp.xr.cluster_spec_path}.controlPlaneEndpoint.host")
-            ctx.warn(Reason.CONFLICT, f"{claim.label} stays claimed although {why}: XR {ctx.req.xr_name} sets {setting}="
-                     f"{own}, its address, which the Cluster gets once the XR's settings allow it; remove {setting} "
-                     "from the XR to release the claim")
         return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP, source=source or POOL)
     if own and claim.bound and not _known(address):
         # The manual primary may be this claim's address: it stays exactly as it is until the address is read.
@@ -1510,7 +1533,11 @@ def _secondary_off(
     if manual and claim.bound and not _known(address):
         return dataclasses.replace(_hold(ctx, slot, claim, address, manual, source=MANUAL), condition=state.condition)
     if manual and claim.bound and _explains(address, manual):
-        return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP, source=POOL)  # its own address: it stays claimed
+        # Its own address: it stays claimed; while ingress is off the Cluster does not carry it, so that is said (ledger.py).
+        if slot.key == SECONDARY[INGRESS] and ctx.req.ingress_disabled:
+            where = f"{slot.role.variable} in {ctx.inp.xr.cluster_spec_path}.topology.variables of XR {ctx.req.xr_name}"
+            ctx.warn(Reason.CONFLICT, messages.kept_named(claim.label, address.value, where, why))
+        return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP, source=POOL)
     return _release(ctx, slot.key, claim, state, why)
 
 

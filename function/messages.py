@@ -169,6 +169,12 @@ def releasing(role_key: str, claim_label: str, step: str, why: str) -> str:
     return f"releasing the {role_key} VIP of {claim_label} ({step}): {why}"
 
 
+def kept_named(claim_label: str, address: str, where: str, why: str) -> str:
+    """A release refused because something else of the XR names the claim's address (ledger.py)."""
+    return (f"{claim_label} stays claimed although {why}: its address {address} is also {where}, and a released "
+            f"address may go to another cluster. Change that, and the claim is released")
+
+
 # --- service load-balancer addresses (roles.serviceLb) ------------------------------------------------
 
 

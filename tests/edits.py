@@ -61,11 +61,11 @@ DUAL_STACK = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "du
 DUAL_STACK_KEY = "vip.capi.gorizond.io/dual-stack"
 OPS = (
     "create", "create", "create", "delete", "ingress", "manual-ingress", "manual-host", "port", "edit-cluster",
-    "delete-claim", "delete-usage", "delete-cluster", "ipam", "drop", "pool", "class",
+    "delete-claim", "delete-usage", "delete-cluster", "ipam", "drop", "pool", "class", "own-ingress",
 )
 DNS_OPS = ("dns", "delete-dns-endpoint")
-LB_OPS = ("service-lb", "service-lb")  # with the Input DNS: the platform team turns dns off and on again in the Composition
-DUAL_OPS = ("dual-stack",)
+LB_OPS = ("service-lb", "service-lb", "write-own")  # with the Input DNS: the platform team turns dns off and on again in the Composition
+DUAL_OPS = ("dual-stack", "write-own")
 
 
 VARIABLES = ("clusterVip", "ingressVip", "clusterDnsName")
@@ -203,7 +203,10 @@ class EditRun:
         elif self.dual_stack and self.rng.random() < 0.5:
             # Dual stack: an IPv6 manual VIP of the user's own, or the address the XR's ingress secondary claim holds
             # (going IPv6-only): that claim then stays.
-            own = self.sim.api.get((GROUP_IPAM, "IPAddress", NS, f"vip-ingress-{obj['metadata']['name']}-secondary"))
+            # (Only while that claim lives: one being deleted holds an address about to be free.)
+            claim = self.sim.api.get((GROUP_IPAM, "IPAddressClaim", NS, f"vip-ingress-{obj['metadata']['name']}-secondary"))
+            live = claim is not None and not claim["metadata"].get("deletionTimestamp")
+            own = self.sim.api.get((GROUP_IPAM, "IPAddress", NS, f"vip-ingress-{obj['metadata']['name']}-secondary")) if live else None
             self.outside += 1
             annotations[INGRESS_VIP] = own["spec"]["address"] if own and self.rng.random() < 0.5 else f"fd09::{self.outside:x}"
         else:
@@ -329,6 +332,50 @@ class EditRun:
             annotations.pop(LB_COUNT, None)
         else:
             annotations[LB_COUNT] = str(self.rng.randint(0, 5))
+        self.touch(obj)
+
+    def _own_addresses(self, name: str) -> list[str]:
+        """The addresses the XR's own claims hold (of every slot, composed and not being deleted), for edits that
+        name them elsewhere. Not one whose claim the user tried to delete by hand (refused while a Usage protected
+        it, and replayed once the Usage goes): a value naming the address of a claim the user is deleting is the
+        user's own, and nothing reserves it once the claim is gone (see the README's manualVips.checkPools)."""
+        state = self.sim.crossplane.xrs.get(self.key(name))
+        out = []
+        for okey in (state.refs.values() if state is not None else ()):
+            claim = self.sim.api.get(okey) if okey[1] == "IPAddressClaim" else None
+            if claim is None or claim["metadata"].get("deletionTimestamp") or not (claim.get("status") or {}).get("addressRef"):
+                continue
+            if okey in self.sim.usages.attempted:
+                continue
+            address = self.sim.api.get((GROUP_IPAM, "IPAddress", okey[2], claim["status"]["addressRef"]["name"]))
+            if address is not None:
+                out.append(address["spec"]["address"])
+        return sorted(out)
+
+    def op_own_ingress(self) -> None:
+        """The ingress VIP annotation set to an address one of the XR's own claims holds (its secondary's when going
+        IPv6-only, a copied pool VIP, or another slot's by mistake)."""
+        obj = self.live_xr()
+        own = self._own_addresses(obj["metadata"]["name"]) if obj is not None else []
+        if own:
+            obj["metadata"].setdefault("annotations", {})[INGRESS_VIP] = self.rng.choice(own)
+            self.touch(obj)
+
+    def op_write_own(self) -> None:
+        """A secondary variable (dual stack) or the service-lb list written on the XR from its own claims' addresses,
+        or the written variables removed again."""
+        obj = self.live_xr()
+        if obj is None:
+            return
+        topology = obj["spec"]["cluster"]["topology"]
+        own = self._own_addresses(obj["metadata"]["name"])
+        if topology.get("variables") and self.rng.random() < 0.4 or not own:
+            topology.pop("variables", None)
+        elif self.dual_stack:
+            name = self.rng.choice(["clusterVipSecondary", "ingressVipSecondary"])
+            topology["variables"] = [{"name": name, "value": self.rng.choice(own)}]
+        else:
+            topology["variables"] = [{"name": "serviceLbVips", "value": self.rng.sample(own, self.rng.randint(1, len(own)))}]
         self.touch(obj)
 
     def op_dual_stack(self) -> None:

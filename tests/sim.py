@@ -1161,7 +1161,13 @@ class Sim:
             annotations = xr["metadata"].get("annotations") or {}
             ingress_off = annotations.get("vip.capi.gorizond.io/ingress-enabled") == "false" or INGRESS_VIP in annotations
             manual_host = ((xr["spec"]["cluster"].get("controlPlaneEndpoint") or {}).get("host"))
+            own_endpoint = ((xr.get("status") or {}).get("vip") or {}).get("controlPlaneSource") == "Manual"
             deliberate = (okey[3].startswith("vip-ingress-") and ingress_off) or (okey[3].startswith("vip-cp-") and manual_host)
+            if okey[3] == f"vip-cp-{xr['metadata']['name']}" and own_endpoint and not deliberate:
+                # The Cluster serves on the XR's own endpoint (its status says Manual) and not on this claim's address.
+                address = self.api.get((GROUP_IPAM, "IPAddress", okey[2], okey[3]))
+                cluster = self.api.get(("cluster.x-k8s.io", "Cluster", okey[2], xr["metadata"]["name"]))
+                deliberate = address is not None and cluster is not None and address["spec"]["address"] not in cluster_vips(cluster)
             if okey[3].endswith("-secondary"):
                 # Deliberate when the XR turns the pair off (its annotation, ingress off, a manual primary that is not
                 # this claim's address; for the control plane only while the Cluster carries no secondary), when the
@@ -1187,7 +1193,9 @@ class Sim:
                 address = self.api.get((GROUP_IPAM, "IPAddress", okey[2], okey[3]))
                 cluster = self.api.get(("cluster.x-k8s.io", "Cluster", okey[2], xr["metadata"]["name"]))
                 listed = address is not None and cluster is not None and address["spec"]["address"] in cluster_vips(cluster)
-                deliberate = int(okey[3].rpartition("-")[2]) >= self.service_lb_count(xr) and not listed
+                writes = any(v.get("name") == SERVICE_LB_VARIABLE for v in (xr["spec"]["cluster"].get("topology") or {}).get("variables") or [])
+                # (or writes the list itself: a claim whose address it does not name goes)
+                deliberate = (int(okey[3].rpartition("-")[2]) >= self.service_lb_count(xr) or writes) and not listed
             if not deliberate:
                 self.violation(f"Crossplane was told to delete claim {okey[2]}/{okey[3]} while XR {xr['metadata']['name']} exists")
 
@@ -1215,6 +1223,10 @@ class Sim:
         # Held back on purpose (manualVips.checkPools): a manual VIP a pool can hand out, or the other
         # role's address; the clock starts once the user has fixed it.
         if "cluster" not in desired and ({"ManualVIPInPool", "Conflict"} & set(state.conditions.values())):
+            all_bound = False
+        # A secondary claim bound in its primary's family (the primary claimed while the class was missing, from
+        # a pool of either family) is claimed again: the clock starts once that one is bound.
+        if any(r == "AddressFamilyMismatch" for r, _ in state.warnings):
             all_bound = False
         if not all_bound:
             state.bound_at_reconcile = None  # a claim was remade (or the class went): the clock restarts
@@ -1313,16 +1325,25 @@ class Sim:
             # The service-lb list: every listed address is one a claim of the XR holds, and the XR has as many as it asks for.
             lb_list = next((v.get("value") for v in cluster["spec"]["topology"].get("variables") or []
                             if v.get("name") == SERVICE_LB_VARIABLE), None)
+            xr_obj = self.api.get(key)
+            written = any(v.get("name") == SERVICE_LB_VARIABLE
+                          for v in ((xr_obj or {}).get("spec", {}).get("cluster", {}).get("topology") or {}).get("variables") or [])
             if lb_list is not None:
-                held = set()
+                # (A list the XR writes itself is its own: any of its claims may hold a listed address.)
+                held, kept = set(), set()  # kept: held for another value of the XR that names it (a Conflict says so)
                 for rn, okey in state.refs.items():
-                    claim = self.api.get(okey) if rn.startswith("vip-claim-service-lb-") else None
+                    claim = self.api.get(okey) if rn.startswith("vip-claim-service-lb-") or (written and okey[1] == "IPAddressClaim") else None
                     ref = ((claim or {}).get("status") or {}).get("addressRef")
                     address = self.api.get((GROUP_IPAM, "IPAddress", okey[2], ref["name"])) if ref else None
                     if address is not None:
                         held.add(address["spec"]["address"])
+                        if any(r == "Conflict" and okey[3] in m for r, m in state.warnings):
+                            kept.add(address["spec"]["address"])
                 for a in set(lb_list) - held:
                     self.violation(f"XR {key[3]}: Cluster lists service-lb address {a}, which no claim of the XR holds")
+                if written:
+                    continue
+                held -= kept - set(lb_list)
                 if len(held) != self.service_lb_count(self.api.get(key)) or len(lb_list) != len(held):
                     self.violation(f"XR {key[3]}: {len(held)} service-lb claims bound and {len(lb_list)} listed after "
                                    f"settling, for a count of {self.service_lb_count(self.api.get(key))}")

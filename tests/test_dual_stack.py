@@ -228,35 +228,9 @@ def test_turning_ingress_off_releases_both_ingress_claims():
     assert ANNOTATION not in out.cluster["metadata"].get("annotations", {})
 
 
-OFF = {"vip.capi.gorizond.io/ingress-enabled": "false"}
-NO_PAIR = {"vip.capi.gorizond.io/dual-stack": "false"}
-ENDPOINT_ON = {"controlPlaneEndpoint": {"host": "fd00:10::10"}, "topology": {"class": "cc", "version": "v1.31.0"}}
-
-
-@pytest.mark.parametrize(("reason", "world", "annotations", "cluster", "kept", "released"), [
-    pytest.param("ingress off while the XR's ingress VIP is still its own secondary claim's address (going IPv6-only): "
-                 "were the claim released, turning ingress on again would put an address IPAM gave away since on the Cluster",
-                 "pair", {**OFF, ANNOTATION: "fd00:11::10"}, None, ING2, "vip-claim-ingress", id="ingress-secondary"),
-    pytest.param("ingress off while the XR's ingress VIP repeats its own pool claim's address",
-                 "single", {**OFF, ANNOTATION: "10.0.1.10"}, None, "vip-claim-ingress", None, id="ingress-primary"),
-    pytest.param("the pair off while the XR's endpoint host, refused for a live Cluster, is the secondary claim's address",
-                 "pair", NO_PAIR, ENDPOINT_ON, CP2, None, id="control-plane-secondary"),
-])
-def test_a_claim_stays_while_an_unapplied_vip_of_the_xr_names_its_address(reason, world, annotations, cluster, kept, released):
-    observed, store = live_pair() if world == "pair" else live()
-    base = WORLD if world == "pair" else WORLD[:3]
-    out = run(xr(annotations=annotations, cluster=cluster), observed, [*base, *store])
-    assert out.fatal is None, reason
-    assert kept in out.desired, reason
-    claim_name = out.desired[kept]["metadata"]["name"]
-    assert any(r == "Conflict" and claim_name in m for r, m in out.warnings), (reason, out.warnings)
-    if released:
-        assert released not in out.desired, reason
-
-
 def test_turning_ingress_off_with_a_manual_ingress_vip_of_the_users_own_releases_the_claims():
     observed, store = live_pair()
-    out = run(xr(annotations={**OFF, ANNOTATION: "192.0.2.8"}), observed, [*WORLD, *store])
+    out = run(xr(annotations={"vip.capi.gorizond.io/ingress-enabled": "false", ANNOTATION: "192.0.2.8"}), observed, [*WORLD, *store])
     assert "vip-claim-ingress" not in out.desired and ING2 not in out.desired
 
 
