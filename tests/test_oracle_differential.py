@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from bench.differential import SETUPS, segment
 from tests import oracle
+from tests.cases import usage as observed_usage
 from tests.harness import cluster_class, ip_address, observed_claim, observed_cluster, pool, run, xr
 
 EPOCH = 1767225600.0  # 2026-01-01T00:00:00Z, when every observed object of these worlds was made
@@ -49,18 +50,6 @@ EXAMPLES = int(os.environ.get("DIFFERENTIAL_EXAMPLES", "300"))
 
 def _usage_name(resource: str) -> str:
     return resource.replace("vip-claim-", "vip-usage-")
-
-
-def _usage(claim: str, attached: bool) -> dict:
-    spec = {"of": {"apiVersion": "ipam.cluster.x-k8s.io/v1beta1", "kind": "IPAddressClaim", "resourceRef": {"name": claim}},
-            "replayDeletion": True}
-    if attached:
-        spec["by"] = {"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Cluster", "resourceRef": {"name": "c1"}}
-    else:
-        spec["reason"] = "function-capi-vip is releasing this VIP"
-    return {"apiVersion": "protection.crossplane.io/v1beta1", "kind": "Usage",
-            "metadata": {"name": claim, "namespace": "team-a", "uid": "u1"}, "spec": spec,
-            "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
 
 
 maybe = st.booleans
@@ -151,7 +140,7 @@ def worlds(draw) -> tuple:
             observed[resource] = claim
             usage = draw(st.integers(0, 2))
             if usage:
-                observed[_usage_name(resource)] = _usage(name, attached=usage == 1)
+                observed[_usage_name(resource)] = observed_usage(name, attached=usage == 1)
         if claim.get("status") and draw(st.integers(0, 6)):
             held = usual if draw(st.integers(0, 2)) else draw(address)
             store.append(ip_address(name, held, pool_name=claim["spec"]["poolRef"]["name"]))
