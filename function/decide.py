@@ -1151,12 +1151,11 @@ def _names(ctx: _Context) -> list[ledger.Name]:
     variables = f"{spec}.topology.variables"
     cp, ing, lb = inp.roles.control_plane, inp.roles.ingress, inp.roles.service_lb
     cp2, ing2 = clusters.secondary_variable(inp, cp), clusters.secondary_variable(inp, ing)
-    written = {v.get("name"): structs.plain(v.get("value")) for v in req.spec["topology"].get("variables") or []
-               if isinstance(v, dict) and "value" in v}
     names = ledger.own([
         (req.manual_host, f"{_host_field(ctx)} of {xr}"),
         (req.manual_ingress, f"the annotation {inp.annotations.ingress_vip} of {xr}"),
-        *((written.get(var), f"{var} in {variables} of {xr}") for var in (cp2, ing2, lb.variable)),
+        # Read as the function applies them: the first entry of a variable written twice.
+        *((_written_variable(ctx, var), f"{var} in {variables} of {xr}") for var in (cp2, ing2, lb.variable)),
     ])
     c = ctx.cluster
     if c is None:
@@ -1184,7 +1183,8 @@ def _release(ctx: _Context, role_key: str, claim: claims.Claim, state: RoleState
     if claim.bound and not claim.deleting:
         address = _address(ctx, role_key, claim)
         if not _known(address):
-            if ctx.names and not address.problem:  # (an address that is no IP is named by nothing)
+            # Not fetched yet: it stays as it is until it is. (One read and not found, or no IP, is named by nothing.)
+            if ctx.names and not address.resolved:
                 return dataclasses.replace(state, claim=claim, action=ClaimAction.HOLD)
         elif (name := ledger.named_elsewhere(ctx.names, role_key, address.value)) is not None:
             ctx.warn(Reason.CONFLICT, messages.kept_named(claim.label, address.value, name.where, why))
@@ -1286,7 +1286,7 @@ def _written_secondary_is(ctx: _Context, key: str, claim: claims.Claim, address:
     role's primary claim: a manual primary then does not release that claim (the XR swapped its pair, say)."""
     if key not in ctx.dual or claim.deleting or not claim.bound:
         return False
-    written = _written_secondary(ctx, ctx.dual[key])
+    written = _written_variable(ctx, ctx.dual[key])
     vip = addresses.parse_ip(written) if isinstance(written, str) else None
     return vip is not None and (not _known(address) or _explains(address, vip))
 
@@ -1322,8 +1322,8 @@ def _live_secondary(ctx: _Context, key: str, variable: str) -> str | None:
     return ctx.cluster.ingress_secondary if key == INGRESS else None
 
 
-def _written_secondary(ctx: _Context, variable: str) -> object:
-    """The value the XR writes for the secondary variable itself, or None."""
+def _written_variable(ctx: _Context, variable: str) -> object:
+    """The value the XR writes for a variable itself (the first entry of one written twice), or None."""
     return next((structs.plain(v.get("value")) for v in ctx.req.spec["topology"].get("variables") or []
                  if isinstance(v, dict) and v.get("name") == variable and "value" in v), None)
 
@@ -1359,7 +1359,7 @@ def _secondary_state(ctx: _Context, key: str, primary: RoleState, refusals: list
     claim = ctx.claims[skey]
     live = _live_secondary(ctx, key, role.variable)
     what = f"secondary {key} VIP"
-    written = _written_secondary(ctx, role.variable)
+    written = _written_variable(ctx, role.variable)
     if written == "":
         written = None  # the class's default, as an empty annotation is none
     pair_off = req.dual_stack_disabled or (key == INGRESS and req.ingress_disabled)
@@ -1639,8 +1639,7 @@ def _service_lb(ctx: _Context) -> ServiceLb:
     if not in_use:
         _lb_unwanted(ctx, out, observed, usages_seen)
         return out
-    written = next((structs.plain(v.get("value")) for v in req.spec["topology"].get("variables") or []
-                    if isinstance(v, dict) and v.get("name") == role.variable and "value" in v), None)
+    written = _written_variable(ctx, role.variable)
     if written is not None:
         _lb_written(ctx, out, observed, usages_seen, written)
         return out

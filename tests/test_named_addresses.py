@@ -131,3 +131,40 @@ def test_a_pair_turned_off_while_the_xr_writes_its_live_secondary_keeps_it_on_th
         _reconcile(w, other)
     carried = {v["name"]: v["value"] for v in w.get("Cluster", "c2", "team-a")["spec"]["topology"]["variables"]}
     assert secondary not in carried.values()
+
+
+@pytest.mark.parametrize(("reason", "variables", "kept", "released", "carried"), [
+    pytest.param("a variable the XR writes twice is read as the function applies it, the first entry: the pair off "
+                 "while the first clusterVipSecondary names the ingress secondary's address keeps that claim",
+                 (("clusterVipSecondary", "fd00:11::10"), ("clusterVipSecondary", "fd00:10::10")),
+                 ING2, None, ("clusterVipSecondary", "fd00:11::10"), id="written-secondary-twice"),
+    pytest.param("the same for the service-lb list: ingress off while the first serviceLbVips names the ingress address",
+                 (("serviceLbVips", ["10.0.2.10", "10.0.1.10"]), ("serviceLbVips", ["10.0.2.10"])),
+                 "vip-claim-ingress", None, ("serviceLbVips", ["10.0.2.10", "10.0.1.10"]), id="written-list-twice"),
+])
+def test_a_variable_written_twice_names_what_the_cluster_gets(reason, variables, kept, released, carried):
+    """Adversarial review of the ledger, F1: the ledger read the last entry, the Cluster got the first."""
+    if kept == ING2:
+        observed, fetched = _pair()
+        annotations = NO_PAIR
+    else:
+        observed, fetched = _with_lb(1, None)
+        annotations = OFF
+    out = run(xr(annotations=annotations, cluster=_topology(*variables)), observed, fetched)
+    assert out.fatal is None, reason
+    values = {v["name"]: v["value"] for v in out.cluster["spec"]["topology"]["variables"]}
+    assert values.get(carried[0]) == carried[1], reason
+    assert kept in out.desired, reason
+
+
+@pytest.mark.parametrize(("reason", "world", "annotations", "released", "address_name"), [
+    pytest.param("ingress off while the claim's IPAddress is gone for good (read, not found): released, not held "
+                 "forever in silence (adversarial review of the ledger, F2)",
+                 _single, OFF, "vip-claim-ingress", "vip-ingress-c1", id="ingress-off"),
+    pytest.param("the same for a secondary turned off", _pair, NO_PAIR, CP2, "vip-cp-c1-secondary", id="pair-off"),
+])
+def test_a_claim_whose_ipaddress_is_gone_is_released_as_before(reason, world, annotations, released, address_name):
+    observed, fetched = world()
+    fetched = [o for o in fetched if not (o["kind"] == "IPAddress" and o["metadata"]["name"] == address_name)]
+    out = run(xr(annotations=annotations), observed, fetched)
+    assert released not in out.desired, reason
