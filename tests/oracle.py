@@ -27,7 +27,7 @@ from google.protobuf import json_format
 
 from function import fn
 
-ORACLE_COMMIT = "dd07b75"
+ORACLE_COMMIT = "04491ff"
 ROOT = Path(__file__).resolve().parents[1]
 _MODULE = "function._oracle_decide"
 
