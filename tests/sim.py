@@ -1225,9 +1225,17 @@ class Sim:
         if "cluster" not in desired and ({"ManualVIPInPool", "Conflict"} & set(state.conditions.values())):
             all_bound = False
         # A secondary claim bound in its primary's family (the primary claimed while the class was missing, from
-        # a pool of either family) is claimed again: the clock starts once that one is bound.
+        # a pool of either family) is claimed again: the clock starts once that one is bound, after the old one is
+        # gone (a claim of a wanted slot's name being deleted is waited for).
         if any(r == "AddressFamilyMismatch" for r, _ in state.warnings):
             all_bound = False
+        waits = {f"vip-cp-{key[3]}": "ControlPlaneVIPReady", f"vip-ingress-{key[3]}": "IngressVIPReady",
+                 f"vip-cp-{key[3]}-secondary": "ControlPlaneSecondaryVIPReady",
+                 f"vip-ingress-{key[3]}-secondary": "IngressSecondaryVIPReady"}
+        for name, condition in waits.items():
+            claim = self.api.get((GROUP_IPAM, "IPAddressClaim", key[2], name))
+            if claim is not None and claim["metadata"].get("deletionTimestamp") and state.conditions.get(condition) == "WaitingForAddress":
+                all_bound = False
         if not all_bound:
             state.bound_at_reconcile = None  # a claim was remade (or the class went): the clock restarts
         elif state.bound_at_reconcile is None or gone:
