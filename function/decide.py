@@ -334,12 +334,12 @@ def _decide(ctx: _Context) -> Decision:
             ctx.decision.released.add(_usage_rn(SECONDARY[key]))  # its claim is gone, and no pair is wanted
     lb = _service_lb(ctx)
     cp, cluster = _compose_cluster(ctx, cp, ing, lb, second)
-    for role_key, role, state in ((CONTROL_PLANE, inp.roles.control_plane, cp), (INGRESS, inp.roles.ingress, ing)):
-        _compose_claim(ctx, role_key, role, state, cluster)
-    for key, state in second.items():
-        _compose_claim(ctx, SECONDARY[key], _secondary_role(ctx, key), state, cluster)
-    for i, state in sorted(lb.slots.items()):
-        _compose_claim(ctx, _lb_key(i), inp.roles.service_lb, state, cluster)
+    # Every slot's claim and Usage, the same way (lifecycle.py).
+    slots = [(CONTROL_PLANE, inp.roles.control_plane, cp), (INGRESS, inp.roles.ingress, ing),
+             *((SECONDARY[key], _secondary_role(ctx, key), state) for key, state in second.items()),
+             *((_lb_key(i), inp.roles.service_lb, state) for i, state in sorted(lb.slots.items()))]
+    for key, role, state in slots:
+        _compose_claim(ctx, key, role, state, cluster)
     _compose_dns(ctx, cluster, cp, ing, second)
 
     decision.conditions = [cp.condition, ing.condition, *(s.condition for s in second.values()),
