@@ -282,11 +282,27 @@ class EditRun:
         live cluster away: the ClaimMissing warning tells the user, tests/test_safety.py checks it.
         """
         claims = [c for c in self.sim.api.of_kind("IPAddressClaim") if not c["metadata"].get("deletionTimestamp")
-                  and (not (c.get("status") or {}).get("addressRef") or (self.usages and self._usage_of(c)))]
+                  and (not (c.get("status") or {}).get("addressRef") or (self.usages and self._usage_of(c)))
+                  and not self._named_by_its_xr(c)]
         if claims:
             victim = self.rng.choice(claims)
             self.sim.api.delete((GROUP_IPAM, "IPAddressClaim", victim["metadata"]["namespace"], victim["metadata"]["name"]),
                                 actor="user")
+
+    def _named_by_its_xr(self, claim: dict) -> bool:
+        """Whether the claim's XR names its address in a value of its own (the user, who wrote it there, does not
+        delete it by hand: a refused deletion would be replayed later, and the value then names a free address)."""
+        owner = (claim["metadata"].get("labels") or {}).get("crossplane.io/composite")
+        xr = self.sim.api.get(self.key(owner)) if owner else None
+        ref = (claim.get("status") or {}).get("addressRef")
+        address = self.sim.api.get((GROUP_IPAM, "IPAddress", claim["metadata"]["namespace"], ref["name"])) if ref else None
+        if xr is None or address is None:
+            return False
+        spec = xr["spec"]["cluster"]
+        own = [(spec.get("controlPlaneEndpoint") or {}).get("host"), (xr["metadata"].get("annotations") or {}).get(INGRESS_VIP)]
+        for v in (spec.get("topology") or {}).get("variables") or []:
+            own += v.get("value") if isinstance(v.get("value"), list) else [v.get("value")]
+        return address["spec"]["address"] in own
 
     def _usage_of(self, claim: dict) -> bool:
         usage = self.sim.api.get(("protection.crossplane.io", "Usage", claim["metadata"]["namespace"], claim["metadata"]["name"]))
