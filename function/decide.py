@@ -180,7 +180,7 @@ class _Context:
     family: dict[str, str] = dataclasses.field(default_factory=dict)  # slot key -> the address family its new claim needs
     sec_others: set[str] = dataclasses.field(default_factory=set)  # secondary claim and Usage names that are not ours
     now: float | None = None  # seconds since the epoch, as the function's clock says; None: unknown
-    names: list[ledger.Name] = dataclasses.field(default_factory=list)  # who names which address (ledger.py)
+    names: list[ledger.Name] | None = None  # who names which address (ledger.py): read at the first release
 
     def require(self, name: str, selector: Selector) -> None:
         self.decision.requirements[name] = selector
@@ -317,7 +317,6 @@ def _kept(ctx: _Context) -> frozenset[str]:
 
 def _decide(ctx: _Context) -> Decision:
     inp, req, decision = ctx.inp, ctx.req, ctx.decision
-    ctx.names = _names(ctx)
     ctx.require(clusterclass.REQUIREMENT, clusterclass.selector(inp, req.class_name, req.class_namespace))
     if ctx.cls.problem:
         ctx.warn(Reason.INVALID_CLUSTER_CLASS, ctx.cls.problem)
@@ -1181,6 +1180,8 @@ def _release(ctx: _Context, role_key: str, claim: claims.Claim, state: RoleState
     address is not read yet stays exactly as it is while anything could name it.
     """
     if claim.bound and not claim.deleting:
+        if ctx.names is None:
+            ctx.names = _names(ctx)  # (from the XR and the live Cluster alone: the same for every slot)
         address = _address(ctx, role_key, claim)
         if not _known(address):
             # Not fetched yet: it stays as it is until it is. (One read and not found, or no IP, is named by nothing.)

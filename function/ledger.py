@@ -31,23 +31,18 @@ def _ip(value: object) -> str | None:
 
 
 def own(values: list[tuple[object, str]]) -> list[Name]:
-    """The values the XR sets itself, each with where it sets it; lists (a service-lb variable) count by element."""
-    out = []
-    for value, where in values:
-        for v in value if isinstance(value, list) else [value]:
-            if (ip := _ip(v)) is not None:
-                out.append(Name(ip, None, where))
-    return out
+    """The values the XR sets itself, each with where it sets it."""
+    return [n for value, where in values for n in _named(None, value, where)]
 
 
 def live(positions: list[tuple[str, object, str]]) -> list[Name]:
     """The positions of the live Cluster: (the slot that owns the position, its value, what it is)."""
-    out = []
-    for slot, value, where in positions:
-        for v in value if isinstance(value, list) else [value]:
-            if (ip := _ip(v)) is not None:
-                out.append(Name(ip, slot, where))
-    return out
+    return [n for slot, value, where in positions for n in _named(slot, value, where)]
+
+
+def _named(slot: str | None, value: object, where: str) -> list[Name]:
+    """The addresses one value names: a list (a service-lb variable) names each of its elements."""
+    return [Name(ip, slot, where) for v in (value if isinstance(value, list) else [value]) if (ip := _ip(v)) is not None]
 
 
 def _same_slot(a: str, b: str) -> bool:
