@@ -13,6 +13,7 @@ from crossplane.function import logging, response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 
+from function import context
 from function import decide as core
 from function import input as inputs
 from function import adopt, metrics, pools
@@ -26,7 +27,7 @@ _CONDITIONS = {"conditions": [{"type": ALL, "status": ALL}]}
 
 # What the decision reads of each object; nothing else is converted.
 OBSERVED_SHAPES = {
-    core.CLUSTER: {
+    context.CLUSTER: {
         "apiVersion": ALL,
         "metadata": {**_META, "annotations": ALL, "deletionTimestamp": ALL},
         "spec": {
@@ -41,18 +42,18 @@ OBSERVED_SHAPES = {
             "spec": {"poolRef": ALL},
             "status": {"addressRef": ALL},
         }
-        for name in core.CLAIM_RESOURCE.values()
+        for name in context.CLAIM_RESOURCE.values()
     },
-    **{name: {"spec": {"by": ALL}, "status": _CONDITIONS} for name in core.USAGE_RESOURCE.values()},
-    core.DNS: {"apiVersion": ALL, "kind": ALL, "metadata": {**_META, "generation": ALL}, "spec": {"endpoints": ALL},
+    **{name: {"spec": {"by": ALL}, "status": _CONDITIONS} for name in context.USAGE_RESOURCE.values()},
+    context.DNS: {"apiVersion": ALL, "kind": ALL, "metadata": {**_META, "generation": ALL}, "spec": {"endpoints": ALL},
                "status": {"observedGeneration": ALL}},
 }
 # The service-lb claims and Usages, by index; with their kind, to tell another step's resource of such a name.
-_LB_CLAIM_SHAPE = {"apiVersion": ALL, "kind": ALL, **OBSERVED_SHAPES[core.CLAIM_RESOURCE[core.CONTROL_PLANE]]}
-_LB_USAGE_SHAPE = {"apiVersion": ALL, "kind": ALL, **OBSERVED_SHAPES[core.USAGE_RESOURCE[core.CONTROL_PLANE]]}
+_LB_CLAIM_SHAPE = {"apiVersion": ALL, "kind": ALL, **OBSERVED_SHAPES[context.CLAIM_RESOURCE[context.CONTROL_PLANE]]}
+_LB_USAGE_SHAPE = {"apiVersion": ALL, "kind": ALL, **OBSERVED_SHAPES[context.USAGE_RESOURCE[context.CONTROL_PLANE]]}
 # The secondary (dual-stack) claims and Usages: with their kind, as they are the function's only when of its kinds.
-_SECONDARY_SHAPES = {**dict.fromkeys(core.SECONDARY_CLAIM_RESOURCE.values(), _LB_CLAIM_SHAPE),
-                     **dict.fromkeys(core.SECONDARY_USAGE_RESOURCE.values(), _LB_USAGE_SHAPE)}
+_SECONDARY_SHAPES = {**dict.fromkeys(context.SECONDARY_CLAIM_RESOURCE.values(), _LB_CLAIM_SHAPE),
+                     **dict.fromkeys(context.SECONDARY_USAGE_RESOURCE.values(), _LB_USAGE_SHAPE)}
 _POOL_SHAPE = {
     "apiVersion": ALL,
     "kind": ALL,
@@ -72,8 +73,8 @@ _ADDRESS_SHAPE = {"kind": ALL, "metadata": _META, "spec": {"address": ALL}}
 _EXISTING_SHAPES = {
     name: {**shape, "kind": ALL, "metadata": {**shape["metadata"], "ownerReferences": ALL, "deletionTimestamp": ALL}}
     for name, shape in (
-        (adopt.CLUSTER_REQUIREMENT, OBSERVED_SHAPES[core.CLUSTER]),
-        *((adopt.claim_requirement(role), OBSERVED_SHAPES[core.CLAIM_RESOURCE[role]]) for role in core.CLAIM_RESOURCE),
+        (adopt.CLUSTER_REQUIREMENT, OBSERVED_SHAPES[context.CLUSTER]),
+        *((adopt.claim_requirement(role), OBSERVED_SHAPES[context.CLAIM_RESOURCE[role]]) for role in context.CLAIM_RESOURCE),
     )
 }
 
@@ -86,8 +87,8 @@ def _required_shape(requirement: str) -> dict:
     if requirement.startswith("address/"):
         return _ADDRESS_SHAPE
     if requirement.startswith("existing/"):
-        if requirement.startswith(f"existing/{core.SERVICE_LB}-") or requirement.endswith("-secondary"):
-            return _EXISTING_SHAPES[adopt.claim_requirement(core.CONTROL_PLANE)]  # a service-lb or secondary claim
+        if requirement.startswith(f"existing/{context.SERVICE_LB}-") or requirement.endswith("-secondary"):
+            return _EXISTING_SHAPES[adopt.claim_requirement(context.CONTROL_PLANE)]  # a service-lb or secondary claim
         return _EXISTING_SHAPES.get(requirement, _CLASS_SHAPE)
     return _CLASS_SHAPE
 
@@ -153,8 +154,8 @@ def read_fetched(req: fnv1.RunFunctionRequest) -> Fetched:
     return Fetched(out)
 
 
-STATUS_FIELDS = tuple(k for keys in core.STATUS_KEYS.values() for k in keys)
-DNS_STATUS_FIELDS = (*STATUS_FIELDS, *core.DNS_STATUS_KEYS.values())  # with Input dns
+STATUS_FIELDS = tuple(k for keys in context.STATUS_KEYS.values() for k in keys)
+DNS_STATUS_FIELDS = (*STATUS_FIELDS, *context.DNS_STATUS_KEYS.values())  # with Input dns
 
 
 def _set_status(s, path: str, value: dict, fields: tuple[str, ...] = STATUS_FIELDS) -> str | None:
@@ -188,7 +189,7 @@ def _fill_selector(out: fnv1.ResourceSelector, sel: Selector) -> None:
         out.namespace = sel.namespace
 
 
-def to_response(req: fnv1.RunFunctionRequest, inp: inputs.Input, decision: core.Decision) -> fnv1.RunFunctionResponse:
+def to_response(req: fnv1.RunFunctionRequest, inp: inputs.Input, decision: context.Decision) -> fnv1.RunFunctionResponse:
     rsp = response.to(req, decision.ttl)
     for name in decision.released:
         if name in rsp.desired.resources:
@@ -208,9 +209,9 @@ def to_response(req: fnv1.RunFunctionRequest, inp: inputs.Input, decision: core.
         rsp.desired.composite.ready = fnv1.READY_FALSE
     fields = DNS_STATUS_FIELDS if inp.dns is not None else STATUS_FIELDS
     if decision.lb_active:
-        fields = (*fields, core.LB_STATUS_KEY)
+        fields = (*fields, context.LB_STATUS_KEY)
     if decision.secondary_active:
-        fields = (*fields, *core.SECONDARY_STATUS_FIELDS)
+        fields = (*fields, *context.SECONDARY_STATUS_FIELDS)
     problem = _set_status(rsp.desired.composite.resource, inp.xr.status_path, decision.status, fields)
     if problem:
         return fatal(req, problem)
@@ -288,8 +289,8 @@ def _run(req: fnv1.RunFunctionRequest, now: float) -> fnv1.RunFunctionResponse:
             for name in req.observed.resources:
                 if name in observed:
                     continue
-                if core.lb_index(name) is not None:
-                    shape = _LB_USAGE_SHAPE if name.startswith(core.LB_USAGE_PREFIX) else _LB_CLAIM_SHAPE
+                if context.lb_index(name) is not None:
+                    shape = _LB_USAGE_SHAPE if name.startswith(context.LB_USAGE_PREFIX) else _LB_CLAIM_SHAPE
                 else:
                     shape = _SECONDARY_SHAPES.get(name)
                 if shape is not None:
@@ -351,9 +352,9 @@ def _fatal_logged(req: fnv1.RunFunctionRequest, log, message: str) -> fnv1.RunFu
     return fatal(req, message)
 
 
-def _observe(xr_name: str, fetched: Fetched, decision: core.Decision) -> None:
+def _observe(xr_name: str, fetched: Fetched, decision: context.Decision) -> None:
     metrics.observe_results(decision.results)
-    for role, condition in zip((core.CONTROL_PLANE, core.INGRESS), decision.conditions):
+    for role, condition in zip((context.CONTROL_PLANE, context.INGRESS), decision.conditions):
         metrics.observe_waiting(xr_name, role, condition.reason.value)
     # A pool is often fetched by more than one requirement: its series is set once, from the last.
     seen: dict[tuple[str, str, str], object] = {}

@@ -375,7 +375,7 @@ class Input(_Model):
         if names[0] == names[1] or set(names) & {cp.claim_name, ing.claim_name}:
             msg = "roles.*.secondaryClaimName must differ from each other and from the roles' claim names"
             raise ValueError(msg)
-        # The service-lb role's label and variable are checked where a ClusterClass uses the role (decide.py):
+        # The service-lb role's label and variable are checked where a ClusterClass uses the role (service_lb.py):
         # an Input that labels other pools service-lb was valid before the role existed.
         if self.dns is not None:
             self.dns.check_names()

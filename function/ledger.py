@@ -7,7 +7,7 @@ right now (ingress turned off, say: the value is applied again once it is on), o
 live Cluster other than the one the claim serves (its endpoint, ingress annotation, VIP variables,
 service-lb list). Everything here is read before anything is decided, so the answer is the same for
 every slot, whatever order the slots are decided in. (Published DNS records are the other namer:
-decide.py holds a release until external-dns has read them without the address.)
+compose.py holds a release until external-dns has read them without the address.)
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 import pytest
 
+from function import compose
 from function import decide as core
 from function import fn
 from tests.fixtures import CC, CP_POOL, ING_POOL, STORE, bound, live, world
@@ -131,7 +132,7 @@ def test_an_unexpected_exception_becomes_a_fatal_result(monkeypatch):
 
 
 def test_a_decision_that_would_drop_an_observed_resource_is_refused(monkeypatch):
-    monkeypatch.setattr(core, "_compose_cluster", lambda ctx, cp, ing, lb, second: (cp, None))
+    monkeypatch.setattr(compose, "compose_cluster", lambda ctx, cp, ing, lb, second: (cp, None))
     observed, store = live()
     out = run(xr(), observed, [*STORE, *store])
     assert "refusing to drop observed composed resource cluster" in out.fatal

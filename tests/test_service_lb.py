@@ -8,7 +8,7 @@ releases the highest indexes. Once observed, a claim and its Usage stay, or are 
 
 import pytest
 
-from function import decide as core
+from function import service_lb
 from tests.fixtures import STORE, bound, live
 from tests.harness import cluster_class, ip_address, observed_claim, pool, run, xr
 
@@ -230,7 +230,7 @@ def test_a_usage_whose_claim_is_gone_goes_when_its_index_is_no_longer_wanted():
 
 
 def test_an_observed_service_lb_claim_is_never_dropped_by_mistake(monkeypatch):
-    monkeypatch.setattr(core, "_service_lb", lambda ctx: core.ServiceLb())
+    monkeypatch.setattr(service_lb, "service_lb", lambda ctx: service_lb.ServiceLb())
     observed, store = with_lb(*live(), lb_claims(1))
     out = run(xr(), observed, [*WORLD, *store])
     assert "refusing to drop observed composed resource vip-claim-service-lb-0" in out.fatal

@@ -13,7 +13,7 @@ import pytest
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import fn
-from function.decide import BINDING
+from function.allocation import BINDING
 from tests.fixtures import CC, CP_POOL, STORE, bound, live
 from tests.harness import CP_CLAIM, INGRESS_CLAIM, cluster_class, observed_claim, observed_cluster, pool, run, xr
 from tests.test_usage import with_usages

@@ -1,0 +1,433 @@
+"""A claim's life, the same for every slot: chosen from a pool, made, waited for while IPAM binds it, moved
+while unbound, held while its address is not read, released (only where nothing else names its address:
+ledger.py), and claimed again once a claim deleted by hand is gone.
+
+The slots' steps (primaries.py, secondaries.py, service_lb.py) call these; they say what a slot wants, this
+module says what its claim does about it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from function import addresses, claims, cluster as clusters, ledger, messages, pools, usages
+from function.conditions import Condition, Reason
+from function.lifecycle import ClaimAction
+from function.requirements import Selector
+from function.xr import Fatal
+from function.context import (
+    CONTROL_PLANE,
+    Context,
+    INGRESS,
+    MANUAL,
+    POOL,
+    RoleState,
+    SECONDARY,
+    SECONDARY_CLAIM_RESOURCE,
+    SERVICE_LB,
+    Slot,
+    address_of,
+    claim_rn,
+    host_field,
+    is_known,
+    usage_rn,
+    written_variable,
+)
+
+if TYPE_CHECKING:  # the model is loaded only when a step carries an Input (see input.py)
+    from function.input_model import Role
+
+
+def repeats_pool(ctx: Context, role_key: str, manual: str | None, live: str | None) -> bool:
+    """Whether the XR's manual value repeats the pool VIP the live Cluster serves (copied onto the
+    XR, say): equal to it, and the XR's status records the pool as its source (and no other VIP)."""
+    if not manual or not live or ctx.sources.get(role_key) != POOL:
+        return False
+    same = addresses.parse_ip(live) or live
+    recorded = ctx.recorded.get(role_key)  # an older status may lack it: then the source alone tells
+    return (addresses.parse_ip(manual) or manual) == same and (recorded is None or (addresses.parse_ip(recorded) or recorded) == same)
+
+
+def unreserved(ctx: Context, slot: Slot, claim: claims.Claim, address: claims.Address, live: str, setting: str) -> None:
+    """A pool VIP the XR repeats, whose claim was made again and bound elsewhere: the claim goes
+    (it holds nothing the Cluster uses), and the warning says the VIP is reserved by nothing now."""
+    ctx.warn(
+        Reason.CLAIM_MISSING,
+        f"{ctx.cluster.label} serves the {slot.role.label_value} VIP {live}, which {setting} repeats; the claim that "
+        f"reserved it is gone, and {claim.label}, made again, is bound to {address.value}, which the Cluster does not "
+        f"use, so it is released. {live} is now reserved by no claim, and IPAM may give it to another cluster: "
+        "reserve it in the pool it came from (spec.excludedAddresses).",
+    )
+
+
+def mismatch(ctx: Context, slot: Slot, live: str, claim: claims.Claim, address: claims.Address, setting: str) -> None:
+    """A live Cluster uses a VIP that its claim does not hold and that no setting explains: say what to do."""
+    what = f"{slot.role.label_value} VIP"
+    ctx.warn(
+        Reason.ADDRESS_MISMATCH,
+        f"{ctx.cluster.label} uses {what} {live}, but {claim.label} is bound to {address.value} (the Cluster was "
+        f"changed by hand, or the claim made again after a hand deletion). The VIP of a live cluster never changes, "
+        f"so {live} stays: reserve it in {claim.pool_ref.label} (spec.excludedAddresses) so IPAM gives it to no other "
+        f"cluster. To keep {live} for good, set {setting}={live} on XR {ctx.req.xr_name}: {claim.label} is then "
+        f"released and {address.value} returns to the pool; until then the claim holds {address.value}.",
+    )
+
+
+def hold(
+    ctx: Context, slot: Slot, claim: claims.Claim, address: claims.Address | None, vip: str | None,
+    source: str | None = None,
+) -> RoleState:
+    """A bound claim whose address is not known: nothing about it changes until it is.
+
+    Whether it explains a VIP decides between keeping and releasing it, so neither is done
+    on a guess: releasing the claim of a VIP in use would let IPAM give that VIP away.
+    """
+    if address is not None and address.problem:
+        ctx.warn(Reason.INVALID_ADDRESS, address.problem)
+        reason, message = Reason.INVALID_ADDRESS, address.problem
+    else:
+        reason = Reason.WAITING_FOR_ADDRESS
+        message = messages.address_unread(claim.label, f"IPAddress {claim.namespace}/{claim.address_name}",
+                                          address is not None and address.resolved)
+    return RoleState(
+        vip=vip,
+        claim=claim,
+        action=ClaimAction.HOLD,
+        blocks=vip is None,
+        source=source if vip is not None else None,  # where the VIP it keeps comes from
+        condition=Condition(slot.condition, False, reason, message),
+    )
+
+
+def unbound_under(ctx: Context, slot: Slot, claim: claims.Claim, live: str, *, required: bool) -> RoleState:
+    """A claim not bound yet under a live Cluster (made again, say): the VIP stays, and what keeps
+    the claim from binding is told as for a new claim (a pool gone or full, a wrong apiGroup)."""
+    state = allocate(ctx, slot, claim, None, required=required, live=live)
+    return dataclasses.replace(state, vip=live, source=ctx.sources.get(slot.key) or POOL, blocks=False)
+
+
+def serves(slot: Slot, live: str, claim: claims.Claim, held: str | None, cluster: clusters.ObservedCluster,
+            source: str = POOL) -> RoleState:
+    """A live VIP kept together with its claim. ``held``: the claim's address, where the Cluster uses it;
+    told then as when the claim was first bound (_bound_message), so the XR's conditions do not change when
+    the Cluster appears. Otherwise (a hand edit, warned about) the live VIP on the Cluster."""
+    message = _bound_message(slot.role, held, claim) if held else messages.on_cluster(slot.role.label_value, live, cluster.label)
+    return RoleState(vip=live, claim=claim, source=source, condition=Condition(slot.condition, True, Reason.ALLOCATED, message))
+
+
+# The messages of a claim's ordinary life, one per state (see messages.py).
+def _waiting_message(claim: claims.Claim) -> str:
+    return messages.waiting(claim.label, claim.pool_ref.label)
+
+
+def _bound_message(role: Role, vip: str, claim: claims.Claim) -> str:
+    return messages.bound(role.label_value, vip, claim.label)
+
+
+def claim_deleting(ctx: Context, slot: Slot, claim: claims.Claim, live: str | None, *, required: bool) -> RoleState:
+    """A claim being deleted holds nothing: let it go; a new one is made once it is gone.
+
+    It is never a source of a VIP: IPAM frees its address as soon as the deletion completes.
+    """
+    role_key, role, cond_type = slot.key, slot.role, slot.condition
+    ctx.decision.released.add(claim_rn(role_key))
+    what = f"{role.label_value} VIP"
+    if live and ctx.sources.get(role_key) == MANUAL:
+        # The live VIP is the user's own; this claim was made for the pool VIP that replaces it.
+        return RoleState(
+            vip=live,
+            source=MANUAL,
+            claim=claim,
+            action=ClaimAction.WAIT_GONE,
+            condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS,
+                                messages.deleting_under_manual(claim.label, ctx.cluster.label, live)),
+        )
+    if live:
+        ctx.warn(Reason.CLAIM_MISSING,
+                 messages.deleting_under_live(claim.label, what, live, ctx.cluster.label, claim.pool_ref.label))
+        return RoleState(
+            vip=live,
+            source=ctx.sources.get(role_key) or POOL,
+            claim=claim,
+            action=ClaimAction.WAIT_GONE,
+            condition=Condition(cond_type, True, Reason.ALLOCATED, messages.on_cluster(role.label_value, live, ctx.cluster.label)),
+        )
+    message = messages.deleting(claim.label)
+    return RoleState(
+        vip=None,
+        blocks=required,
+        claim=claim,
+        action=ClaimAction.WAIT_GONE,
+        condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, message),
+    )
+
+
+def remake(ctx: Context, slot: Slot, live: str) -> RoleState:
+    """A VIP from a pool that a live Cluster uses, whose claim is gone (deleted by hand): made again.
+
+    So the pool keeps counting an address for this cluster; the warning says what to check.
+    """
+    what = f"{slot.role.label_value} VIP"
+    state = allocate(ctx, slot, None, None, required=True)
+    if state.claim is not None:
+        ctx.warn(Reason.CLAIM_MISSING,
+                 messages.claim_missing(ctx.cluster.label, what, live, state.claim.label, state.claim.pool_ref.label))
+    return RoleState(
+        vip=live,
+        claim=state.claim,
+        source=POOL,
+        condition=Condition(slot.condition, True, Reason.ALLOCATED, messages.on_cluster(slot.role.label_value, live, ctx.cluster.label)),
+    )
+
+
+# --- allocation from pools ---------------------------------------------------------------
+
+
+def pool_choice(ctx: Context, role: Role, family: str | None = None) -> pools.Choice:
+    req = ctx.req
+    reqs = pools.requirements(ctx.inp, role.label_value, req.class_name, req.namespace)
+    for name, selector in reqs.items():
+        ctx.require(name, selector)
+    return pools.choose(ctx.inp, ctx.fetched, role.label_value, req.class_name, reqs, req.namespace, family)
+
+
+def no_pool_message(ctx: Context, role: Role, choice: pools.Choice, family: str | None = None) -> tuple[Reason, str]:
+    req, labels = ctx.req, ctx.inp.labels
+    kinds = " or ".join(
+        f"{k.kind}{' in namespace ' + req.namespace if k.namespaced else ''}" for k in ctx.inp.ipam.pool_kinds
+    )
+    return messages.no_pool(
+        req.class_name, role.label_value, candidates=[(p.label, p.free, p.total) for p in choice.candidates],
+        family=family, class_label=labels.cluster_class, role_label_key=labels.role, kinds=kinds,
+    )
+
+
+# How long after Crossplane's watch circuit breaker opened on an XR its events may still be dropped:
+# twice Crossplane's default cooldown (--circuit-breaker-cooldown, 5m). After the cooldown, the next
+# event gets through (it closes the breaker).
+EVENTS_DROPPED_FOR = 600.0
+
+
+def events_dropped(ctx: Context) -> bool:
+    """Whether Crossplane may be dropping the XR's watch events, a user's edit among them: then a change
+    reaches the XR only through a requeue, so the TTL is the waiting one. Only for a while: the
+    condition stays False until an event after the cooldown closes the breaker, and a quiet XR has none."""
+    opened = ctx.req.watch_circuit_opened
+    if opened is None:
+        return False
+    return ctx.now is None or ctx.now - opened < EVENTS_DROPPED_FOR
+
+
+# How long a claim is given to bind before its pools are read. The in-cluster IPAM provider binds claims
+# one at a time (one worker): 32 a second with nothing else running, about 2 a second while a burst of
+# clusters loads the API server (100 clusters on 2 cores: the last endpoint at 110 s). Reading the pools
+# sooner re-runs every waiting XR on each address handed out (the pool's status changes), which slows
+# IPAM down and keeps more XRs waiting: a feedback loop measured at 33 reconciles per XR (bench/peers.py). The cost of waiting this long: a claim
+# whose pool was deleted or ran out after it was made (clusters created together from its last
+# addresses) is moved, and a new Cluster held back by an ingress claim composed without it, this much later.
+BINDING = 120.0
+
+
+def binding(ctx: Context, claim: claims.Claim) -> bool:
+    """A claim made less than BINDING ago: IPAM may still be binding it, so its pools are not read.
+
+    A pool's status changes with every address it hands out, and Crossplane re-runs every XR that
+    requires the pool on each change. Were the pools required while a claim binds, each XR of a
+    class created together would be re-run by every other one's allocation (n XRs, n² reconciles),
+    and Crossplane's watch circuit breaker would open on them. A claim still unbound at the first
+    reconcile after BINDING (a requeue at the waiting TTL at the latest) is read with its pools: gone,
+    being deleted or full is warned about, and the claim moved where it may be.
+
+    The age is measured on a 2-second grid, so that every call of one reconcile sees the same claims
+    as binding (the requirements change at most once in it), and allowing for the creationTimestamp's
+    whole seconds; a claim that seems made in the future (the function's clock behind the API
+    server's) is binding too, for as long."""
+    if ctx.now is None or claim.created is None:
+        return False
+    age = ctx.now - ctx.now % 2 - claim.created
+    return -BINDING <= age < BINDING
+
+
+def pending(ctx: Context, role_key: str, claim: claims.Claim) -> tuple[Reason | None, str]:
+    """Why a claim is still unbound, if its pool tells: gone, or exhausted."""
+    kind = next((k for k in ctx.inp.ipam.pool_kinds if k.kind == claim.pool_ref.kind), None)
+    if kind is None:
+        return None, ""
+    requirement = f"pools/{role_key}/claimed"
+    selector = Selector(
+        api_version=kind.api_version,
+        kind=kind.kind,
+        name=claim.pool_ref.name,
+        namespace=claim.namespace if kind.namespaced else None,
+    )
+    ctx.require(requirement, selector)
+    if not ctx.fetched.resolved(requirement):
+        return None, ""
+    pool = ctx.fetched.find(requirement, selector)
+    if pool is not None and (pool.get("metadata") or {}).get("deletionTimestamp"):
+        return Reason.POOL_NOT_FOUND, messages.pool_deleting(claim.label, claim.pool_ref.label)
+    if pool is None:
+        return Reason.POOL_NOT_FOUND, messages.pool_gone(claim.label, claim.pool_ref.label)
+    free = pools.count(pool.get("status"), "free")
+    if free is not None and free <= 0:
+        return Reason.POOL_EXHAUSTED, messages.pool_full(claim.label, claim.pool_ref.label)
+    return None, ""
+
+
+def _can_move(ctx: Context, role_key: str, claim: claims.Claim, choice: pools.Choice) -> bool:
+    """An unbound claim whose pool is gone or full may move to another matching pool with room.
+
+    It holds no address and nothing uses it yet, so letting it go loses nothing; a claim
+    protected by a Usage (a live Cluster's re-made claim) stays where it is.
+    """
+    target = choice.pool
+    if target is None or usage_rn(role_key) in ctx.observed or claim_rn(role_key) not in ctx.observed:
+        return False  # a claim found existing (adopt.py) is not ours to move before it is composed
+    return (target.kind.kind, target.name) != (claim.pool_ref.kind, claim.pool_ref.name)
+
+
+def allocate(
+    ctx: Context, slot: Slot, claim: claims.Claim | None, address: claims.Address | None, *, required: bool,
+    live: str | None = None,
+) -> RoleState:
+    """Claim a VIP from a pool and wait for IPAM to bind it.
+
+    ``required``: the Cluster cannot exist without this VIP (control plane). A missing
+    or exhausted pool for an optional VIP (ingress) never holds the Cluster back.
+    ``live``: the VIP a live Cluster already uses, which stays meanwhile (see unbound_under).
+    """
+    role_key, role, cond_type = slot.key, slot.role, slot.condition
+    family = ctx.family.get(role_key)
+    if claim is None:
+        choice = pool_choice(ctx, role, family)
+        if role_key in ctx.looking_up:
+            name = claims.name_for(role, ctx.req.name)
+            message = f"waiting for Crossplane to tell whether IPAddressClaim {ctx.req.namespace}/{name} exists already"
+            return RoleState(vip=None, blocks=True, condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, message))
+        if not choice.resolved:
+            return RoleState(
+                vip=None,
+                blocks=True,
+                condition=Condition(
+                    cond_type, False, Reason.WAITING_FOR_ADDRESS, f"waiting for Crossplane to fetch {role.label_value} pools"
+                ),
+            )
+        if choice.pool is None:
+            reason, message = no_pool_message(ctx, role, choice, family)
+            if not required:
+                message += "; the Cluster is composed without it, and it is added once a pool has room"
+            ctx.warn(reason, message)
+            return RoleState(vip=None, blocks=required, condition=Condition(cond_type, False, reason, message))
+        claim = claims.new(role, ctx.req.name, ctx.req.namespace, choice.pool)
+        if role_key in SECONDARY_CLAIM_RESOURCE and not addresses.is_object_name(claim.name):
+            msg = (f"XR {ctx.req.xr_name}: the claim name {claim.name!r} (from Input roles.*.secondaryClaimName "
+                   f"{role.claim_name!r}) is not a valid object name; use a shorter XR name or claim pattern")
+            raise Fatal(msg)
+        return RoleState(
+            vip=None, claim=claim, blocks=True, condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, _waiting_message(claim))
+        )
+    if not claim.bound:
+        reason = choice = None
+        if not binding(ctx, claim):
+            # Pools are required while the claim is unbound, so it can move if its pool cannot serve it.
+            choice = pool_choice(ctx, role, family)
+            reason, message = pending(ctx, role_key, claim)
+        if reason is not None and _can_move(ctx, role_key, claim, choice):
+            target = choice.pool
+            message = messages.moved(claim.label, claim.pool_ref.label, target.label, message)
+            moving = RoleState(vip=None, blocks=True, condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, message))
+            return release(ctx, role_key, claim, moving, f"moving to {target.label}, which has room")
+        if reason is not None:
+            if live:
+                message += f"; {live} stays on the Cluster meanwhile, reserved by no claim"
+            elif not required:
+                message += "; the Cluster is composed without the ingress VIP meanwhile"
+            ctx.warn(reason, message)
+            return RoleState(vip=None, claim=claim, blocks=required, condition=Condition(cond_type, False, reason, message))
+        message = _waiting_message(claim)
+        if claim.pool_ref.api_group != pools.API_GROUP:
+            message += messages.foreign_api_group(claim.pool_ref.api_group, pools.API_GROUP)
+            ctx.warn(Reason.WAITING_FOR_ADDRESS, message)
+        return RoleState(
+            vip=None, claim=claim, blocks=True, condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, message)
+        )
+    if address is not None and address.problem:
+        ctx.warn(Reason.INVALID_ADDRESS, address.problem)
+        return RoleState(
+            vip=None, claim=claim, blocks=True, condition=Condition(cond_type, False, Reason.INVALID_ADDRESS, address.problem)
+        )
+    if address is None or address.value is None:
+        message = messages.address_unread(claim.label, f"IPAddress {claim.namespace}/{claim.address_name}",
+                                          address is not None and address.resolved)
+        return RoleState(
+            vip=None, claim=claim, blocks=True, condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, message)
+        )
+    return RoleState(
+        vip=address.value,
+        claim=claim,
+        source=POOL,
+        origin=f"from {claim.pool_ref.label}",
+        condition=Condition(cond_type, True, Reason.ALLOCATED, _bound_message(role, address.value, claim)),
+    )
+
+
+def _names(ctx: Context) -> list[ledger.Name]:
+    """Every address a value of the XR's own, or a position of the live Cluster, names (ledger.py)."""
+    inp, req, xr, spec = ctx.inp, ctx.req, f"XR {ctx.req.xr_name}", ctx.inp.xr.cluster_spec_path
+    variables = f"{spec}.topology.variables"
+    cp, ing, lb = inp.roles.control_plane, inp.roles.ingress, inp.roles.service_lb
+    cp2, ing2 = clusters.secondary_variable(inp, cp), clusters.secondary_variable(inp, ing)
+    names = ledger.own([
+        (req.manual_host, f"{host_field(ctx)} of {xr}"),
+        (req.manual_ingress, f"the annotation {inp.annotations.ingress_vip} of {xr}"),
+        # Read as the function applies them: the first entry of a variable written twice.
+        *((written_variable(ctx, var), f"{var} in {variables} of {xr}") for var in (cp2, ing2, lb.variable)),
+    ])
+    c = ctx.cluster
+    if c is None:
+        return names
+    pair = c.ingress_pair or (c.ingress_annotation, None)
+    return names + ledger.live([
+        (CONTROL_PLANE, c.host, f"the control-plane endpoint of {c.label}"),
+        (CONTROL_PLANE, c.variables.get(cp.variable), f"{cp.variable} of {c.label}"),
+        (INGRESS, pair[0], f"the ingress VIP of {c.label}"),
+        (INGRESS, c.variables.get(ing.variable), f"{ing.variable} of {c.label}"),
+        (SECONDARY[INGRESS], pair[1], f"the secondary ingress VIP of {c.label}"),
+        (SECONDARY[CONTROL_PLANE], c.variables.get(cp2), f"{cp2} of {c.label}"),
+        (SECONDARY[INGRESS], c.variables.get(ing2), f"{ing2} of {c.label}"),
+        (SERVICE_LB, c.variables.get(lb.variable), f"a service load-balancer address of {c.label}"),
+    ])
+
+
+def release(ctx: Context, role_key: str, claim: claims.Claim, state: RoleState, why: str) -> RoleState:
+    """Let a claim go: at once, or in steps while a Usage protects it (see usages.py).
+
+    Returns state, which keeps the claim (releasing) until no Usage of it is observed. A claim whose address
+    something else of the XR names (ledger.py) is not released: it stays, and a Conflict says why; one whose
+    address is not read yet stays exactly as it is while anything could name it.
+    """
+    if claim.bound and not claim.deleting:
+        if ctx.names is None:
+            ctx.names = _names(ctx)  # (from the XR and the live Cluster alone: the same for every slot)
+        address = address_of(ctx, role_key, claim)
+        if not is_known(address):
+            # Not fetched yet: it stays as it is until it is. (One read and not found, or no IP, is named by nothing.)
+            if ctx.names and not address.resolved:
+                return dataclasses.replace(state, claim=claim, action=ClaimAction.HOLD)
+        elif (name := ledger.named_elsewhere(ctx.names, role_key, address.value)) is not None:
+            ctx.warn(Reason.CONFLICT, messages.kept_named(claim.label, address.value, name.where, why))
+            return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP)
+    usage = usages.read_observed(ctx.observed.get(usage_rn(role_key)))
+    if claim_rn(role_key) not in ctx.observed:
+        # Found existing (adopt.py): Crossplane can only delete what it composed, so it is
+        # composed first, and let go on the next reconcile.
+        ctx.tell(Reason.RELEASED, messages.releasing(role_key, claim.label, "adopting it first", why), role_key)
+        return dataclasses.replace(state, claim=claim, action=ClaimAction.RELEASING)
+    if usage is None:
+        ctx.decision.released.add(claim_rn(role_key))
+        ctx.tell(Reason.RELEASED, messages.released(role_key, claim.label, why), role_key)
+        return state
+    step = "detaching its Usage" if usage.attached else "removing its Usage"
+    ctx.tell(Reason.RELEASED, messages.releasing(role_key, claim.label, step, why), role_key)
+    return dataclasses.replace(state, claim=claim, action=ClaimAction.RELEASING)
