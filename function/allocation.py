@@ -125,13 +125,27 @@ def _bound_message(role: Role, vip: str, claim: claims.Claim) -> str:
     return messages.bound(role.label_value, vip, claim.label)
 
 
+def let_go(ctx: Context, key: str) -> None:
+    """A claim already being deleted (released earlier, or by hand) holds nothing: it leaves the desired state.
+
+    With release() below, the only ways a claim leaves: this one frees nothing that was not already being freed;
+    release() asks the ledger first. (A Usage leaves with its claim: lifecycle.compose, or let_go_usage.)
+    """
+    ctx.decision.released.add(claim_rn(key))
+
+
+def let_go_usage(ctx: Context, key: str) -> None:
+    """A Usage whose claim is gone (released, or deleted by hand) and that no slot keeps."""
+    ctx.decision.released.add(usage_rn(key))
+
+
 def claim_deleting(ctx: Context, slot: Slot, claim: claims.Claim, live: str | None, *, required: bool) -> RoleState:
     """A claim being deleted holds nothing: let it go; a new one is made once it is gone.
 
     It is never a source of a VIP: IPAM frees its address as soon as the deletion completes.
     """
     role_key, role, cond_type = slot.key, slot.role, slot.condition
-    ctx.decision.released.add(claim_rn(role_key))
+    let_go(ctx, role_key)
     what = f"{role.label_value} VIP"
     if live and ctx.sources.get(role_key) == MANUAL:
         # The live VIP is the user's own; this claim was made for the pool VIP that replaces it.

@@ -247,7 +247,7 @@ def _secondaries(ctx: Context, cp: RoleState, ing: RoleState) -> dict[str, RoleS
     for key in [k for k, state in second.items() if state is None]:
         del second[key]
         if usage_rn(SECONDARY[key]) in ctx.observed and usage_rn(SECONDARY[key]) not in ctx.sec_others:
-            ctx.decision.released.add(usage_rn(SECONDARY[key]))  # its claim is gone, and no pair is wanted
+            allocation.let_go_usage(ctx, SECONDARY[key])  # its claim is gone, and no pair is wanted
     return second
 
 

@@ -14,7 +14,6 @@ from function import addresses, allocation, claims, clusterclass, manual_vips, m
 from function.conditions import CONTROL_PLANE_READY, INGRESS_READY, Condition, Reason
 from function.lifecycle import ClaimAction
 from function.context import (
-    CLAIM_RESOURCE,
     CONTROL_PLANE,
     Context,
     INGRESS,
@@ -45,7 +44,7 @@ def control_plane(ctx: Context) -> RoleState:
     if claim is not None and claim.deleting:
         if not (manual and live is None) and not (live and ctx.sources.get(CONTROL_PLANE) == MANUAL):
             return allocation.claim_deleting(ctx, slot, claim, live, required=True)
-        ctx.decision.released.add(CLAIM_RESOURCE[CONTROL_PLANE])  # released for the XR's own endpoint
+        allocation.let_go(ctx, CONTROL_PLANE)  # being deleted, and the XR's own endpoint needs none
         claim = None
     address = address_of(ctx, CONTROL_PLANE, claim)
     if live:
@@ -202,7 +201,7 @@ def _ingress_with(ctx: Context, manual: str | None) -> RoleState:
     if claim is not None and claim.deleting and not ctx.req.ingress_disabled and not manual:
         return allocation.claim_deleting(ctx, slot, claim, live, required=False)
     if claim is not None and claim.deleting:
-        ctx.decision.released.add(CLAIM_RESOURCE[INGRESS])  # on its way out, as asked
+        allocation.let_go(ctx, INGRESS)  # on its way out, as asked
         claim = None
     address = address_of(ctx, INGRESS, claim)
     if ctx.req.ingress_disabled:

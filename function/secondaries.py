@@ -36,7 +36,6 @@ from function.context import (
     USAGE_RESOURCE,
     address_of,
     as_str,
-    claim_rn,
     class_unread,
     explains,
     is_known,
@@ -176,7 +175,7 @@ def _secondary_state(ctx: Context, key: str, primary: RoleState, refusals: list)
         off = f"XR {req.xr_name} sets {role.variable} itself in {inp.xr.cluster_spec_path}.topology.variables"
     if not cls.found and off is None:
         if claim is not None and claim.deleting:
-            ctx.decision.released.add(claim_rn(skey))
+            allocation.let_go(ctx, skey)
             going, claim = claim, None
         else:
             going = None
@@ -305,7 +304,7 @@ def _secondary_off(
     if claim is None:
         return state
     if claim.deleting:
-        ctx.decision.released.add(claim_rn(slot.key))
+        allocation.let_go(ctx, slot.key)
         return state
     address = address_of(ctx, slot.key, claim)
     if own and claim.bound and is_known(address) and explains(address, own):
@@ -331,7 +330,7 @@ def _secondary_without_variable(ctx: Context, slot: Slot, claim: claims.Claim | 
     the variable, but the claim stays (the workload cluster's kube-vip may still hold its address)."""
     if claim is None or claim.deleting:
         if claim is not None:
-            ctx.decision.released.add(claim_rn(slot.key))
+            allocation.let_go(ctx, slot.key)
         if live is None:
             return RoleState(vip=None, claim=claim, action=ClaimAction.WAIT_GONE if claim else None, condition=Condition(
                 slot.condition, True, Reason.DISABLED, messages.no_variable(ctx.cls.label, slot.role.variable)))

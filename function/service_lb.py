@@ -127,7 +127,7 @@ def service_lb(ctx: Context) -> ServiceLb:
             continue
         key = lb_key(index)
         if claim.deleting:
-            ctx.decision.released.add(claim_rn(key))  # on its way out already
+            allocation.let_go(ctx, key)  # on its way out already
             gone(index, claim)
             continue
         known = lb_known(ctx, index, claim)
@@ -152,7 +152,7 @@ def service_lb(ctx: Context) -> ServiceLb:
         if claim is not None and claim.deleting:
             # Deleted by hand (a Usage would have refused it): it goes, and is made again once gone;
             # its Usage stays meanwhile.
-            ctx.decision.released.add(claim_rn(key))
+            allocation.let_go(ctx, key)
             gone(index, claim)
             out.slots[index] = RoleState(vip=None, condition=_NO_CONDITION, claim=claim, action=ClaimAction.WAIT_GONE)
             continue
@@ -305,7 +305,7 @@ def _lb_written(ctx: Context, out: ServiceLb, observed: dict[int, claims.Claim],
     kept: dict[int, str] = {}
     for index, claim in sorted(observed.items()):
         if claim.deleting:
-            ctx.decision.released.add(claim_rn(lb_key(index)))
+            allocation.let_go(ctx, lb_key(index))
             continue
         known = lb_known(ctx, index, claim)
         if (claim.bound and not known) or set(known) & named:
@@ -331,7 +331,7 @@ def _lb_unwanted(ctx: Context, out: ServiceLb, observed: dict[int, claims.Claim]
         claim = observed.get(index)
         if claim is None or claim.deleting:
             if claim is not None:
-                ctx.decision.released.add(claim_rn(lb_key(index)))  # on its way out already
+                allocation.let_go(ctx, lb_key(index))  # on its way out already
             if index in usages_seen and not release:
                 out.slots[index] = RoleState(vip=None, condition=_NO_CONDITION, claim=claim or _lb_placeholder(ctx, index), action=ClaimAction.WAIT_GONE)
             continue
@@ -372,7 +372,7 @@ def _lb_placeholder(ctx: Context, index: int) -> claims.Claim:
 def _drop_lone_usages(ctx: Context, out: ServiceLb, usages_seen: set[int]) -> None:
     """A Usage whose claim is gone (released, or deleted by hand) and that no slot keeps goes too."""
     for index in usages_seen - out.slots.keys():
-        ctx.decision.released.add(usage_rn(lb_key(index)))
+        allocation.let_go_usage(ctx, lb_key(index))
 
 
 _NO_CONDITION = Condition(SERVICE_LB_READY, True, Reason.ALLOCATED, "")  # a slot's own condition is not reported

@@ -238,3 +238,27 @@ def test_a_live_dns_endpoint_was_manual_and_gets_no_claim():
     assert out.warnings == [("Conflict", "XR c1 does not set spec.cluster.controlPlaneEndpoint.host, but Cluster "
                              "team-a/c1 serves on the manual endpoint api.example.com, which never changes for a live "
                              "cluster. Set spec.cluster.controlPlaneEndpoint.host=api.example.com on the XR.")]
+
+
+def test_a_composed_resource_leaves_the_desired_state_only_through_the_named_ways_out():
+    """Crossplane deletes what a response leaves out. The decision's ways out are allocation.release (asks the ledger),
+    allocation.let_go (a claim already being deleted), allocation.let_go_usage (a Usage whose claim is gone) and
+    lifecycle.compose (a claim's Usage with it); decide._guard refuses any other. A new step adds to the released set
+    through them, so the rules that hold for a release hold for it."""
+    import ast
+    from pathlib import Path
+
+    allowed = {("allocation.py", "let_go"), ("allocation.py", "let_go_usage"), ("allocation.py", "release"),
+               ("lifecycle.py", "compose"), ("compose.py", "compose_claim")}
+    found = set()
+    for path in sorted((Path(__file__).resolve().parents[1] / "function").glob("*.py")):
+        for fn_node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(fn_node, ast.FunctionDef):
+                continue
+            for node in ast.walk(fn_node):
+                if (isinstance(node, ast.Attribute) and node.attr in ("add", "update", "__ior__")
+                        and isinstance(node.value, ast.Attribute | ast.Name)
+                        and getattr(node.value, "attr", getattr(node.value, "id", None)) == "released"):
+                    found.add((path.name, fn_node.name))
+    assert found <= allowed, f"released written outside the ways out: {sorted(found - allowed)}"
+    assert ("allocation.py", "release") in found and ("allocation.py", "let_go") in found
