@@ -139,8 +139,11 @@ def let_go_usage(ctx: Context, key: str) -> None:
     ctx.decision.released.add(usage_rn(key))
 
 
-def claim_deleting(ctx: Context, slot: Slot, claim: claims.Claim, live: str | None, *, required: bool) -> RoleState:
+def claim_deleting(ctx: Context, slot: Slot, claim: claims.Claim, live: str | None) -> RoleState:
     """A claim being deleted holds nothing: let it go; a new one is made once it is gone.
+
+    In every slot it holds a Cluster not yet composed back, as a claim still binding does: the new claim binds in
+    moments, and the Cluster is composed with its VIP.
 
     It is never a source of a VIP: IPAM frees its address as soon as the deletion completes.
     """
@@ -170,7 +173,7 @@ def claim_deleting(ctx: Context, slot: Slot, claim: claims.Claim, live: str | No
     message = messages.deleting(claim.label)
     return RoleState(
         vip=None,
-        blocks=required,
+        blocks=True,
         claim=claim,
         action=ClaimAction.WAIT_GONE,
         condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, message),
@@ -289,11 +292,12 @@ def pending(ctx: Context, role_key: str, claim: claims.Claim) -> tuple[Reason | 
     return None, ""
 
 
-def _can_move(ctx: Context, role_key: str, claim: claims.Claim, choice: pools.Choice) -> bool:
-    """An unbound claim whose pool is gone or full may move to another matching pool with room.
+def can_move(ctx: Context, role_key: str, claim: claims.Claim, choice: pools.Choice) -> bool:
+    """An unbound claim whose pool is gone or full may move to another matching pool with room, in every slot.
 
     It holds no address and nothing uses it yet, so letting it go loses nothing; a claim
-    protected by a Usage (a live Cluster's re-made claim) stays where it is.
+    protected by a Usage (a live Cluster's re-made claim) stays where it is, and so does one found existing
+    (adopt.py) until Crossplane has composed it: it is composed as it is first, and moved on the next reconcile.
     """
     target = choice.pool
     if target is None or usage_rn(role_key) in ctx.observed or claim_rn(role_key) not in ctx.observed:
@@ -347,7 +351,7 @@ def allocate(
             # Pools are required while the claim is unbound, so it can move if its pool cannot serve it.
             choice = pool_choice(ctx, role, family)
             reason, message = pending(ctx, role_key, claim)
-        if reason is not None and _can_move(ctx, role_key, claim, choice):
+        if reason is not None and can_move(ctx, role_key, claim, choice):
             target = choice.pool
             message = messages.moved(claim.label, claim.pool_ref.label, target.label, message)
             moving = RoleState(vip=None, blocks=True, condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, message))
@@ -419,7 +423,8 @@ def release(ctx: Context, role_key: str, claim: claims.Claim, state: RoleState, 
 
     Returns state, which keeps the claim (releasing) until no Usage of it is observed. A claim whose address
     something else of the XR names (ledger.py) is not released: it stays, and a Conflict says why; one whose
-    address is not read yet stays exactly as it is while anything could name it.
+    address is not read yet stays exactly as it is while anything could name it; and one whose address the live
+    Cluster still carries, in its own place too, stays exactly as it is until the Cluster no longer does.
     """
     if claim.bound and not claim.deleting:
         if ctx.names is None:
@@ -432,6 +437,10 @@ def release(ctx: Context, role_key: str, claim: claims.Claim, state: RoleState, 
         elif (name := ledger.named_elsewhere(ctx.names, role_key, address.value)) is not None:
             ctx.warn(Reason.CONFLICT, messages.kept_named(claim.label, address.value, name.where, why))
             return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP)
+        elif (carried := ledger.carried(ctx.names, address.value)) is not None:
+            step = messages.releasing_once_off(carried.where, address.value)
+            ctx.tell(Reason.RELEASED, messages.releasing(role_key, claim.label, step, why), role_key)
+            return dataclasses.replace(state, claim=claim, action=ClaimAction.HOLD)
     usage = usages.read_observed(ctx.observed.get(usage_rn(role_key)))
     if claim_rn(role_key) not in ctx.observed:
         # Found existing (adopt.py): Crossplane can only delete what it composed, so it is

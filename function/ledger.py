@@ -52,3 +52,13 @@ def _same_slot(a: str, b: str) -> bool:
 def named_elsewhere(names: list[Name], slot: str, address: str) -> Name | None:
     """What, other than the slot's own place on the live Cluster, names the address; None: nothing."""
     return next((n for n in names if n.address == address and (n.slot is None or not _same_slot(n.slot, slot))), None)
+
+
+def carried(names: list[Name], address: str) -> Name | None:
+    """The position of the live Cluster, the slot's own included, that still carries the address; None: none.
+
+    A release waits for it: Crossplane deletes what a response leaves out before it applies the Cluster, and an
+    apply CAPI refuses (a version change while the control plane provisions, a variable the class lost) leaves the
+    Cluster as it was; a claim deleted on the strength of the desired Cluster alone would free an address a live
+    Cluster still carries, for IPAM to give to another."""
+    return next((n for n in names if n.address == address and n.slot is not None), None)

@@ -8,8 +8,8 @@ while the Cluster uses its address (see usages.py); it follows the claim's actio
 - ``NONE``: no claim (none wanted, or released at once: Crossplane deletes it). A Usage left of it goes.
 - ``KEEP``: the claim as decided (new, or observed); its Usage by the Cluster once the claim is bound,
   the Cluster composed and Usages on. A Usage once made is kept whatever.
-- ``HOLD``: the claim's address is not known, so nothing about it may change: the claim, and its Usage
-  exactly as observed (attached, or detached mid-release).
+- ``HOLD``: the claim's address is not known, or its release waits for the live Cluster to stop carrying it,
+  so nothing about it may change: the claim, and its Usage exactly as observed (attached, or detached mid-release).
 - ``RELEASING``: released in steps behind its Usage: the Usage detached first, then removed, then the claim.
 - ``WAIT_GONE``: the claim is being deleted (by hand, or released a moment ago) and is not composed; a new
   one of its name is made once it is gone. Its Usage stays as observed meanwhile.

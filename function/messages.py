@@ -169,6 +169,19 @@ def releasing(role_key: str, claim_label: str, step: str, why: str) -> str:
     return f"releasing the {role_key} VIP of {claim_label} ({step}): {why}"
 
 
+def releasing_once_off(where: str, address: str) -> str:
+    """The step of a release that waits for the live Cluster to be applied without the claim's address (ledger.carried)."""
+    return (f"once {where} no longer carries {address}: the Cluster is composed without it, and until the API server's "
+            f"Cluster drops it (CAPI refused the apply, or another field manager owns that field: then remove it by "
+            f"hand) the claim keeps the address reserved")
+
+
+def own_secondary_endpoint_unset(xr_name: str, variable: str, cluster_label: str, live: str, where: str) -> str:
+    """The XR no longer writes the control plane's secondary endpoint it set itself: the live one stays."""
+    return (f"XR {xr_name} no longer sets {variable}, but {cluster_label} serves on the secondary endpoint {live} "
+            f"the XR set, which never changes for a live cluster. Set {variable}={live} again in {where}.")
+
+
 def kept_named(claim_label: str, address: str, where: str, why: str) -> str:
     """A release refused because something else of the XR names the claim's address (ledger.py)."""
     return (f"{claim_label} stays claimed although {why}: its address {address} is also {where}, and a released "
@@ -176,6 +189,14 @@ def kept_named(claim_label: str, address: str, where: str, why: str) -> str:
 
 
 # --- service load-balancer addresses (roles.serviceLb) ------------------------------------------------
+
+
+def lb_mismatch(cluster_label: str, live: str, claim_label: str, bound: str, pool_label: str) -> str:
+    """A live Cluster lists a service-lb address its claim no longer holds (the IPAddress made anew, say)."""
+    return (f"{cluster_label} lists service load-balancer address {live}, but {claim_label} is bound to {bound} (the "
+            f"IPAddress was made anew, or the claim made again after a hand deletion). An address a live cluster uses "
+            f"never changes, so {live} stays in the list: reserve it in {pool_label} (spec.excludedAddresses) so IPAM "
+            f"gives it to no other cluster; until then the claim holds {bound}.")
 
 
 def lb_allocated(count: int, where: str, listed: list[str]) -> str:

@@ -43,7 +43,7 @@ def control_plane(ctx: Context) -> RoleState:
     manual = ctx.req.manual_host
     if claim is not None and claim.deleting:
         if not (manual and live is None) and not (live and ctx.sources.get(CONTROL_PLANE) == MANUAL):
-            return allocation.claim_deleting(ctx, slot, claim, live, required=True)
+            return allocation.claim_deleting(ctx, slot, claim, live)
         allocation.let_go(ctx, CONTROL_PLANE)  # being deleted, and the XR's own endpoint needs none
         claim = None
     address = address_of(ctx, CONTROL_PLANE, claim)
@@ -199,7 +199,7 @@ def _ingress_with(ctx: Context, manual: str | None) -> RoleState:
         if claim is None or claim.deleting or not claim.bound:
             manual = None
     if claim is not None and claim.deleting and not ctx.req.ingress_disabled and not manual:
-        return allocation.claim_deleting(ctx, slot, claim, live, required=False)
+        return allocation.claim_deleting(ctx, slot, claim, live)
     if claim is not None and claim.deleting:
         allocation.let_go(ctx, INGRESS)  # on its way out, as asked
         claim = None

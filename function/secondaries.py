@@ -199,7 +199,7 @@ def _secondary_state(ctx: Context, key: str, primary: RoleState, refusals: list)
         own = primary.vip if primary.source == MANUAL else None  # a manual primary may be this claim's address
         return _secondary_off(ctx, slot, claim, off, written if key in ctx.dual else None, own)
     if claim is not None and claim.deleting:
-        return allocation.claim_deleting(ctx, slot, claim, live, required=True)  # a new Cluster waits for both
+        return allocation.claim_deleting(ctx, slot, claim, live)  # a new Cluster waits for both
     if claim is None and live is None and primary.vip is None and primary.action in (ClaimAction.NONE, ClaimAction.WAIT_GONE):
         # Nothing to pair with yet (no pool for the primary, say): an address claimed now would be held for nothing.
         return RoleState(vip=None, condition=Condition(cond, False, primary.condition.reason,
@@ -214,9 +214,18 @@ def _secondary_state(ctx: Context, key: str, primary: RoleState, refusals: list)
         # The XR's own live secondary, and a new value that is refused: the live one stays, nothing is claimed.
         return RoleState(vip=live, claim=claim, action=ClaimAction.HOLD if claim is not None else None, source=MANUAL,
                          condition=Condition(cond, True, Reason.MANUAL, messages.on_cluster(f"secondary {key}", live, ctx.cluster.label)))
+    if key == CONTROL_PLANE and live is not None and ctx.sources.get(skey) == MANUAL:
+        # The control plane's secondary endpoint the XR set itself, no longer set: it stays, as the endpoint does.
+        ctx.warn(Reason.CONFLICT, messages.own_secondary_endpoint_unset(
+            req.xr_name, role.variable, ctx.cluster.label, live, f"{inp.xr.cluster_spec_path}.topology.variables"))
+        state = RoleState(vip=live, source=MANUAL, condition=Condition(
+            cond, True, Reason.MANUAL, messages.on_cluster(f"secondary {key}", live, ctx.cluster.label)))
+        if claim is None:
+            return state
+        return allocation.release(ctx, skey, claim, state, f"{ctx.cluster.label} serves on {live}, the XR's own secondary endpoint")
     if live is not None and ctx.sources.get(skey) == MANUAL:
-        # The XR's own secondary VIP was removed from it: a pool VIP replaces it once bound (the user's own
-        # address, so no pool loses it meanwhile).
+        # The XR's own ingress secondary VIP was removed from it: a pool VIP replaces it once bound (the user's own
+        # address, so no pool loses it meanwhile), as for the ingress VIP.
         state = allocation.allocate(ctx, slot, claim, address, required=False)
         if state.vip is None:
             state.vip, state.source, state.blocks = live, MANUAL, False

@@ -24,7 +24,6 @@ from function.context import (
     lb_index,
     of_kind,
     read_address,
-    usage_rn,
     written_variable,
 )
 
@@ -188,7 +187,7 @@ def service_lb(ctx: Context) -> ServiceLb:
             if not allocation.binding(ctx, claim):
                 reason, message = allocation.pending(ctx, key, claim)
                 choice = choice or allocation.pool_choice(ctx, role)
-            if reason is not None and _lb_can_move(ctx, index, claim, choice):
+            if reason is not None and allocation.can_move(ctx, key, claim, choice):
                 why = f"{message}; it holds no address, so it is made again from {choice.pool.label}"
                 out.slots[index] = allocation.release(ctx, key, claim, RoleState(vip=None, condition=_NO_CONDITION), why)
                 continue
@@ -206,9 +205,15 @@ def service_lb(ctx: Context) -> ServiceLb:
             held_unread.append(index)
             unread += 1
             continue
-        known_at[index] = address.value
-        listed.append(address.value)
-        out.slots[index] = RoleState(vip=address.value, claim=claim, source=POOL, condition=_NO_CONDITION)
+        value = address.value
+        if live is not None and recorded.get(index) not in (None, value) and recorded[index] in live:
+            # IPAM says another address than the one the live Cluster lists for this claim: the live one stays.
+            ctx.warn(Reason.ADDRESS_MISMATCH,
+                     messages.lb_mismatch(ctx.cluster.label, recorded[index], claim.label, value, claim.pool_ref.label))
+            value = recorded[index]
+        known_at[index] = value
+        listed.append(value)
+        out.slots[index] = RoleState(vip=value, claim=claim, source=POOL, condition=_NO_CONDITION)
     _drop_lone_usages(ctx, out, usages_seen)
     if not held_unread:
         out.addresses = listed
@@ -262,15 +267,6 @@ def _lb_existing(ctx: Context, index: int) -> claims.Claim | None:
     if not found.resolved:
         return _LOOKING
     return adopt.read_claim(found, ctx.req, "service load-balancer", claim_rn(lb_key(index)))
-
-
-def _lb_can_move(ctx: Context, index: int, claim: claims.Claim, choice: pools.Choice) -> bool:
-    """An unbound service-lb claim whose pool cannot serve it may be made again from another pool with room:
-    it holds no address and no Usage protects it."""
-    target = choice.pool
-    if target is None or usage_rn(lb_key(index)) in ctx.observed:
-        return False
-    return (target.kind.kind, target.name) != (claim.pool_ref.kind, claim.pool_ref.name)
 
 
 def _check_lb_role(ctx: Context) -> None:

@@ -1,5 +1,7 @@
 """A management cluster most tests start from: a ClusterClass, a control-plane and an ingress pool."""
 
+import copy
+
 from tests.harness import (
     CP_CLAIM,
     INGRESS_CLAIM,
@@ -43,3 +45,30 @@ def world(*extra) -> World:
 
 
 __all__ = ["CC", "CP_POOL", "ING_POOL", "STORE", "bound", "live", "world", "xr"]
+
+
+def applied_without(observed, *addrs):
+    """A copy of observed resources whose Cluster the API server has as applied without ``addrs``: the variables and
+    ingress annotation entries naming them gone (a release waits for that: ledger.carried)."""
+    observed = copy.deepcopy(observed)
+    if "cluster" not in observed:
+        return observed
+    meta, topology = observed["cluster"]["metadata"], observed["cluster"]["spec"]["topology"]
+    kept = []
+    for v in topology.get("variables", []):
+        value = v.get("value")
+        if isinstance(value, list):
+            kept.append({**v, "value": [a for a in value if a not in addrs]})
+        elif value not in addrs:
+            kept.append(v)
+    topology["variables"] = kept
+    annotations = meta.get("annotations") or {}
+    if "vip.capi.gorizond.io/ingress-vip" in annotations:
+        left = [a for a in annotations["vip.capi.gorizond.io/ingress-vip"].split(",") if a not in addrs]
+        if left:
+            annotations["vip.capi.gorizond.io/ingress-vip"] = ",".join(left)
+        else:
+            del annotations["vip.capi.gorizond.io/ingress-vip"]
+    if not annotations:
+        meta.pop("annotations", None)
+    return observed

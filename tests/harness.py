@@ -321,6 +321,9 @@ class World:
     now: float = 0.0  # seconds; each reconcile is one second later (creationTimestamp of what it creates)
     seeding: bool = False  # Crossplane v2.4+: each reconcile starts from the last one's requirements
     requirements: dict[str, dict] = dataclasses.field(default_factory=dict)  # xr -> its last requirements
+    # Server-side apply: the labels and annotations Crossplane's field manager last applied, per object. One it
+    # applied before and leaves out now is removed; one another manager set (an operator, a hand edit) stays.
+    applied_meta: dict[tuple, dict[str, set]] = dataclasses.field(default_factory=dict)
 
     def add(self, *objs: dict) -> None:
         for o in objs:
@@ -360,11 +363,20 @@ class World:
             merged = copy.deepcopy(obj)
             if current is not None:
                 merged["metadata"] = {**current["metadata"], **obj["metadata"]}
+                for field in ("labels", "annotations"):
+                    before = self.applied_meta.get(key, {}).get(field, set())
+                    kept = {k: v for k, v in (current["metadata"].get(field) or {}).items() if k not in before}
+                    values = {**kept, **(obj["metadata"].get(field) or {})}
+                    if values:
+                        merged["metadata"][field] = values
+                    else:
+                        merged["metadata"].pop(field, None)
                 if "status" in current:
                     merged["status"] = current["status"]
             else:
                 merged["metadata"]["creationTimestamp"] = rfc3339(self.now)
             self.store[key] = merged
+            self.applied_meta[key] = {f: set(obj["metadata"].get(f) or {}) for f in ("labels", "annotations")}
             refs[rn] = key
         return out
 

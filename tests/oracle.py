@@ -4,8 +4,11 @@ decision that serves.
 The decision is being rebuilt as one lifecycle for every address (issue 26). Until that is done, every
 request must get the same answer from both, bug for bug: the differential tests
 (tests/test_oracle_differential.py) and the simulator (``bench/differential.py --oracle``) compare them on
-every call. A deliberate change of behaviour moves ORACLE_COMMIT to the commit that makes it, with a
-test of its own, so that the oracle always stands for the behaviour users have.
+every call. A deliberate change of behaviour is told to the oracle as an edit of the frozen source
+(DELIBERATE: what changes, the lines before, the lines after), each with a test of its own in the serving
+tests, so that the oracle stands for the behaviour users have and any other difference is a defect. (Before
+decide.py was split into steps, ORACLE_COMMIT moved with each change instead; the frozen decide.py is one file,
+the serving decision is not, so the pin stays.)
 
 The oracle is read from the repository's history, not copied into it: a clone without that commit
 (a shallow one) cannot run these comparisons, and says so. It shares everything but decide.py with the
@@ -28,6 +31,65 @@ from google.protobuf import json_format
 from function import fn
 
 ORACLE_COMMIT = "04491ff"
+
+# The deliberate changes since ORACLE_COMMIT, applied to the frozen source in order: (what changes, before, after).
+DELIBERATE: tuple[tuple[str, str, str], ...] = (
+    ("a release waits while the live Cluster still carries the claim's address, in the claim's own place too "
+     "(tests/test_release_safety.py: a refused Cluster apply)",
+     """            return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP)
+    usage = usages.read_observed(ctx.observed.get(_usage_rn(role_key)))
+""",
+     """            return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP)
+        elif (carried := ledger.carried(ctx.names, address.value)) is not None:
+            step = messages.releasing_once_off(carried.where, address.value)
+            ctx.tell(Reason.RELEASED, messages.releasing(role_key, claim.label, step, why), role_key)
+            return dataclasses.replace(state, claim=claim, action=ClaimAction.HOLD)
+    usage = usages.read_observed(ctx.observed.get(_usage_rn(role_key)))
+"""),
+    ("a live Cluster's service-lb address stays in its list when the claim's IPAddress says another, with "
+     "AddressMismatch (tests/test_service_lb_rules.py)",
+     """        known_at[index] = address.value
+        listed.append(address.value)
+        out.slots[index] = RoleState(vip=address.value, claim=claim, source=POOL, condition=_NO_CONDITION)
+""",
+     """        value = address.value
+        if live is not None and recorded.get(index) not in (None, value) and recorded[index] in live:
+            ctx.warn(Reason.ADDRESS_MISMATCH,
+                     messages.lb_mismatch(ctx.cluster.label, recorded[index], claim.label, value, claim.pool_ref.label))
+            value = recorded[index]
+        known_at[index] = value
+        listed.append(value)
+        out.slots[index] = RoleState(vip=value, claim=claim, source=POOL, condition=_NO_CONDITION)
+"""),
+    ("one move rule for every slot: a service-lb claim found existing, unbound on a pool that cannot serve it, is "
+     "composed as it is first, as the control plane's and ingress's are (tests/test_service_lb_rules.py)",
+     """    if target is None or _usage_rn(_lb_key(index)) in ctx.observed:
+        return False
+""",
+     """    if target is None or _usage_rn(_lb_key(index)) in ctx.observed or _claim_rn(_lb_key(index)) not in ctx.observed:
+        return False
+"""),
+    ("a claim being deleted holds a new Cluster back in every slot, ingress too, as a claim still binding does "
+     "(tests/test_claim_rules.py)",
+     """        return _claim_deleting(ctx, slot, claim, live, required=False)
+""",
+     """        return _claim_deleting(ctx, slot, claim, live, required=True)
+"""),
+    ("the control plane's secondary endpoint the XR set itself stays on a live Cluster when the XR no longer sets it, "
+     "as the endpoint does (tests/test_pair_rules.py)",
+     """    if live is not None and ctx.sources.get(skey) == MANUAL:
+        # The XR's own secondary VIP was removed from it""",
+     """    if key == CONTROL_PLANE and live is not None and ctx.sources.get(skey) == MANUAL:
+        ctx.warn(Reason.CONFLICT, messages.own_secondary_endpoint_unset(
+            req.xr_name, role.variable, ctx.cluster.label, live, f"{inp.xr.cluster_spec_path}.topology.variables"))
+        state = RoleState(vip=live, source=MANUAL, condition=Condition(
+            cond, True, Reason.MANUAL, messages.on_cluster(f"secondary {key}", live, ctx.cluster.label)))
+        if claim is None:
+            return state
+        return _release(ctx, skey, claim, state, f"{ctx.cluster.label} serves on {live}, the XR's own secondary endpoint")
+    if live is not None and ctx.sources.get(skey) == MANUAL:
+        # The XR's own secondary VIP was removed from it"""),
+)
 ROOT = Path(__file__).resolve().parents[1]
 _MODULE = "function._oracle_decide"
 
@@ -45,7 +107,13 @@ def source() -> str:
     if out.returncode != 0:
         raise OracleMissing(f"commit {ORACLE_COMMIT} is not in this clone ({out.stderr.strip()}); "
                             "fetch the full history (git fetch --unshallow) to compare against the frozen decision")
-    return out.stdout
+    text = out.stdout
+    for what, before, after in DELIBERATE:
+        if text.count(before) != 1:
+            raise AssertionError(f"the deliberate change ({what}) no longer applies to the frozen decision: "
+                                 f"its lines are found {text.count(before)} times")
+        text = text.replace(before, after)
+    return text
 
 
 def load() -> types.ModuleType:

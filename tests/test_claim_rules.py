@@ -46,6 +46,13 @@ CANNOT_BIND = [
                   condition_messages={"ControlPlaneVIPReady": "IPAddressClaim team-a/vip-cp-c1 is being deleted; "
                                                               "a new claim is made once it is gone"})),
         id="a-claim-being-deleted-under-a-cluster-not-yet-composed"),
+    pytest.param(Case(
+        reason="So does an ingress claim being deleted: the Cluster waits for the new claim, as it waits for one still "
+               "binding, and is composed with its ingress VIP.",
+        finding="decision design note, disagreement 2 (ingress composed the Cluster without it)",
+        xr=xr(), observed=deleting(BOUND, INGRESS_CLAIM), store=(*STORE, *BOUND_STORE),
+        want=Want(composed=False, not_desired=(INGRESS_CLAIM,), reasons={"IngressVIPReady": "WaitingForAddress"})),
+        id="an-ingress-claim-being-deleted-under-a-cluster-not-yet-composed"),
 ]
 
 

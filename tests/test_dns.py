@@ -10,7 +10,7 @@ import pytest
 
 from function import fn
 from function import input as inputs
-from tests.fixtures import STORE, bound, live
+from tests.fixtures import STORE, applied_without, bound, live
 from tests.harness import (
     observed_cluster,
     Outcome,
@@ -255,6 +255,7 @@ def test_a_live_cluster_gets_the_dns_variable_when_it_has_none():
 
 def test_a_claim_released_now_waits_until_external_dns_has_dropped_its_record():
     observed, store = live()
+    observed = applied_without(observed, "10.0.1.10")  # the Cluster as applied without the VIP
     observed["vip-dns"] = observed_endpoint(BOTH, generation=2, seen=2)
     out = run(xr(annotations=OFF), observed, [*STORE, *store], inp=INPUT)
     assert records(out) == [("c1-api.clusters.example.org", "A", ["10.0.0.10"])]
@@ -267,6 +268,7 @@ def test_a_claim_released_now_waits_until_external_dns_has_dropped_its_record():
 
 def test_a_claim_is_released_once_external_dns_has_read_the_records_without_it():
     observed, store = live()
+    observed = applied_without(observed, "10.0.1.10")  # the Cluster as applied without the VIP
     observed["vip-dns"] = observed_endpoint(BOTH[:1], generation=3, seen=3)
     out = run(xr(annotations=OFF), observed, [*STORE, *store], inp=INPUT)
     assert "vip-claim-ingress" not in out.desired
@@ -317,6 +319,7 @@ def test_a_released_claim_whose_address_cannot_be_read_is_not_held_behind_record
 
 def test_turning_dns_and_ingress_off_together_keeps_the_claim_until_external_dns_has_read_the_dns_endpoint_empty():
     observed, store = live()
+    observed = applied_without(observed, "10.0.1.10")  # the Cluster as applied without the VIP
     observed["vip-dns"] = observed_endpoint(BOTH, generation=2, seen=2)
     out = run(xr(annotations=OFF), observed, [*STORE, *store])  # and the Input without dns
     assert out.desired["vip-dns"]["spec"]["endpoints"] == []
@@ -353,6 +356,7 @@ def _no_cluster():
 ])
 def test_with_no_dns_endpoint_observed_a_release_waits_for_external_dns_to_read_a_new_one(reason, world, cluster):
     observed, store, fetched = world()
+    observed = applied_without(observed, "10.0.1.10")  # the Cluster as applied without the VIP
     out = run(xr(cluster=cluster, annotations=OFF), observed, fetched, inp=INPUT)
     assert "vip-claim-ingress" in out.desired, reason
     assert out.desired["vip-dns"]["spec"]["endpoints"] == [], reason
@@ -475,6 +479,7 @@ def test_an_emptied_dns_endpoint_goes_once_external_dns_has_read_it(reason, seen
 def test_a_dns_endpoint_deleted_by_hand_holds_a_release_until_external_dns_has_read_its_successor():
     # The deleted one's records stay published until external-dns's next sync; reading the new one is that sync.
     observed, store = live()
+    observed = applied_without(observed, "10.0.1.10")  # the Cluster as applied without the VIP
     out = run(xr(annotations=OFF), observed, [*STORE, *store], inp=INPUT)
     assert records(out) == [("c1-api.clusters.example.org", "A", ["10.0.0.10"])]
     assert "vip-claim-ingress" in out.desired

@@ -2,7 +2,7 @@
 
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-from tests.fixtures import STORE, bound, live, world
+from tests.fixtures import STORE, applied_without, bound, live, world
 from tests.harness import INGRESS_CLAIM, cluster_class, observed_cluster, run, xr
 from tests.test_usage import with_usages
 
@@ -81,6 +81,10 @@ def test_ttl_is_short_while_a_problem_lasts():
 
 def test_turning_ingress_off_releases_the_claim_with_a_normal_event():
     observed, store = live()
+    first = run(xr(annotations={"vip.capi.gorizond.io/ingress-enabled": "false"}), observed, [*STORE, *store])
+    assert INGRESS_CLAIM in first.desired  # until the API server's Cluster no longer carries the VIP
+    assert [r for r, _ in first.normals] == ["Released", "Released"]
+    observed = applied_without(observed, "10.0.1.10")
     out = run(xr(annotations={"vip.capi.gorizond.io/ingress-enabled": "false"}), observed, [*STORE, *store])
     assert INGRESS_CLAIM not in out.desired
     assert "annotations" not in out.cluster["metadata"]

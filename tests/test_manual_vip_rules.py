@@ -40,7 +40,7 @@ from tests.cases import (
     with_status,
     without,
 )
-from tests.fixtures import CC, ING_POOL, STORE, bound, live
+from tests.fixtures import CC, ING_POOL, STORE, applied_without, bound, live
 from tests.harness import CP_CLAIM, INGRESS_CLAIM, ip_address, observed_claim, observed_cluster, pool, xr
 
 LIVE, LIVE_STORE = live()
@@ -294,11 +294,19 @@ POOL_VIPS = [
         want=Want(annotations={INGRESS_VIP: "10.0.1.10"}, status={"ingressSource": "Pool"})),
         id="a-removed-manual-ingress-vip-is-replaced-once-the-pool-vip-is-bound"),
     pytest.param(Case(
-        reason="A manual ingress VIP replaces an allocated one, and its claim is released.",
-        finding="review findings: where a VIP came from",
+        reason="A manual ingress VIP replaces an allocated one; its claim stays until the API server's Cluster no "
+               "longer carries the old VIP.",
+        finding="review findings: where a VIP came from; adversarial review of the split decision, #2",
         xr=xr(annotations={INGRESS_VIP: "10.7.7.7"}), observed=LIVE, store=(*STORE, *LIVE_STORE),
-        want=Want(not_desired=(INGRESS_CLAIM,), annotations={INGRESS_VIP: "10.7.7.7"})),
+        want=Want(desired=(INGRESS_CLAIM,), annotations={INGRESS_VIP: "10.7.7.7"})),
         id="a-manual-ingress-vip-replaces-an-allocated-one"),
+    pytest.param(Case(
+        reason="Once the Cluster carries the manual ingress VIP instead, the allocated one's claim is released.",
+        finding="review findings: where a VIP came from",
+        xr=xr(annotations={INGRESS_VIP: "10.7.7.7"}), observed=applied_without(LIVE, "10.0.1.10"),
+        store=(*STORE, *LIVE_STORE),
+        want=Want(not_desired=(INGRESS_CLAIM,), annotations={INGRESS_VIP: "10.7.7.7"})),
+        id="then-the-allocated-claim-is-released"),
     pytest.param(Case(
         reason="A manual host equal to the pool VIP is that address: it stays claimed, recorded as the pool's.",
         finding="review findings, second review",

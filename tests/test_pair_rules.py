@@ -186,6 +186,17 @@ BESIDE_THE_PAIR = [
                       then=Want(not_warned=("AddressMismatch",), variables={"ingressVipSecondary": "fd01::10"})))),
         id="a-removed-own-secondary-gives-way-to-the-pool-vip"),
     pytest.param(Scenario(
+        reason="The control plane's secondary endpoint the XR set itself, then no longer sets, stays on the live "
+               "Cluster with a Conflict saying to set it again, and nothing is claimed for it: as the endpoint does.",
+        finding="decision design note, disagreement 4 (a pool VIP replaced it)",
+        objects=PAIR_WORLD,
+        steps=(Settle(xr(variables=[{"name": "clusterVipSecondary", "value": "fd09::9"}]), 5, status="as-written",
+                      then=Want(variables={"clusterVipSecondary": "fd09::9"})),
+               Settle(xr(), 6, status="last",
+                      then=Want(variables={"clusterVipSecondary": "fd09::9"}, not_desired=("vip-claim-control-plane-secondary",),
+                                warned=(("Conflict", "Set clusterVipSecondary=fd09::9 again"),))))),
+        id="a-removed-own-control-plane-secondary-stays-on-the-live-cluster"),
+    pytest.param(Scenario(
         reason="The XR's own secondary is recorded Manual from the first release step on, so removing it between the "
                "steps (Usage detached, claim released) puts the pool VIP in place, with no AddressMismatch.",
         finding="dual-stack review 2, #5",

@@ -140,7 +140,8 @@ RESERVATIONS = [
         finding="dual-stack review 6, #3",
         objects=PAIR_WORLD,
         steps=(Settle(xr(), 5),
-               Settle(xr(annotations={INGRESS_VIP: "10.0.1.50"}), 1, then=Want(usage_attached={SECONDARY: False})),
+               # The first reconcile composes the Cluster without fd01::10; the second, seeing it applied, detaches.
+               Settle(xr(annotations={INGRESS_VIP: "10.0.1.50"}), 2, then=Want(usage_attached={SECONDARY: False})),
                Settle(xr(annotations={INGRESS_VIP: "fd01::10"}), 6,
                       then=Want(annotation="fd01::10", held={SECONDARY: "fd01::10"}, usage_attached={SECONDARY: True})))),
         id="a-kept-secondary-claim-gets-its-usage-attached-again"),
@@ -162,3 +163,47 @@ RESERVATIONS = [
 @pytest.mark.parametrize("scenario", RESERVATIONS)
 def test_no_address_is_held_for_nothing_or_twice(scenario):
     play(scenario)
+
+
+# A release whose Cluster apply CAPI refuses: the claim waits until the live Cluster no longer carries its address.
+ALPHA_LB_CLASS = ("clusterVip", "ingressVip", "serviceLbVips")
+REFUSED_APPLY = [
+    pytest.param({"vip.capi.gorizond.io/ingress-enabled": "false"}, "vip-ingress-r1", "10.0.1.10",
+                 id="ingress-turned-off"),
+    pytest.param({"vip.capi.gorizond.io/service-lb-count": "1"}, "vip-lb-r1-1", "10.0.2.11",
+                 id="service-lb-count-lowered"),
+]
+
+
+@pytest.mark.parametrize(("edit", "claim_name", "address"), REFUSED_APPLY)
+def test_a_release_waits_while_the_live_cluster_still_carries_the_address(edit, claim_name, address):
+    """finding: adversarial review of the split decision, #2. Crossplane deletes what a response leaves out before
+    it applies the Cluster; CAPI refuses a version change while the control plane provisions. Released on the
+    strength of the desired Cluster alone, the claim's address went back to the pool while the live Cluster still
+    carried it, and the next XR's Cluster got it too."""
+    from tests.harness import cluster_class, xr as make_xr
+    from tests.sim import Sim, cluster_vips
+
+    sim = Sim(seed=0)
+    sim.add(cluster_class("alpha", "team-a", variables=ALPHA_LB_CLASS),
+            pool("alpha-cp", "alpha", addresses=("10.0.0.10-10.0.0.20",), gateway="10.0.0.1"),
+            pool("alpha-ingress", "alpha", "ingress", addresses=("10.0.1.10-10.0.1.10",), gateway="10.0.1.1"),
+            pool("alpha-lb", "alpha", "service-lb", addresses=("10.0.2.10-10.0.2.11",), gateway="10.0.2.1"))
+    count = {"vip.capi.gorizond.io/service-lb-count": "2"}
+    sim.crossplane.create_xr(make_xr("r1", cls="alpha", annotations=count))
+    sim.run_for(15)
+    key = ("platform.example.org", "WorkloadCluster", "team-a", "r1")
+    assert address in cluster_vips(sim.find("Cluster", "r1", "team-a"))
+    obj = sim.api.get(key)
+    obj["spec"]["cluster"]["topology"]["version"] = "v1.32.0"  # refused until the control plane is Ready
+    obj["metadata"]["annotations"] = {**count, **edit}
+    sim.crossplane.event(key, "applied", obj)
+    sim.run_for(10)
+    assert any("control plane is currently provisioning" in e for e in sim.crossplane.errors)
+    assert address in cluster_vips(sim.find("Cluster", "r1", "team-a"))
+    assert sim.find("IPAddressClaim", claim_name, "team-a") is not None  # still reserved
+    sim.crossplane.create_xr(make_xr("r2", cls="alpha", annotations={"vip.capi.gorizond.io/service-lb-count": "1"}))
+    sim.run_for(200)  # the control plane becomes Ready, CAPI takes the apply, the release finishes
+    assert address not in cluster_vips(sim.find("Cluster", "r1", "team-a"))
+    assert sim.find("IPAddressClaim", claim_name, "team-a") is None
+    assert sim.violations == []

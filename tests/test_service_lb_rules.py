@@ -27,6 +27,7 @@ from tests.cases import (
     with_lb,
     with_list,
     with_status,
+    without,
 )
 from tests.fixtures import STORE, bound, live
 from tests.harness import ip_address, observed_claim, pool, xr
@@ -48,8 +49,15 @@ THE_LIST = [
         finding="service-lb review, #1",
         xr=xr(annotations={COUNT: "1"}), observed=with_list(LB3, LISTED3),
         store=(*LB_WORLD, *store_without(LB3_STORE, "vip-lb-c1-0")),
-        want=Want(not_desired=("vip-claim-service-lb-2",), listed_lacks=("10.0.2.12",))),
+        want=Want(desired=("vip-claim-service-lb-2",), listed_lacks=("10.0.2.12",))),  # released once the list lacks it
         id="a-lowered-count-takes-the-released-address-off-while-another-is-unread"),
+    pytest.param(Case(
+        reason="Once the API server's Cluster lists it no more, the claim above the count is released.",
+        finding="service-lb review, #1; adversarial review of the split decision, #2",
+        xr=xr(annotations={COUNT: "1"}), observed=with_list(LB3, LISTED2),
+        store=(*LB_WORLD, *store_without(LB3_STORE, "vip-lb-c1-0")),
+        want=Want(not_desired=("vip-claim-service-lb-2",), listed_lacks=("10.0.2.12",))),
+        id="then-the-claim-above-the-count-is-released"),
     pytest.param(Case(
         reason="A claim deleted by hand while another index's address is unread leaves the list.",
         finding="service-lb review, #1",
@@ -83,7 +91,7 @@ THE_LIST = [
         reason="A written list naming a claimed address keeps that claim; the other is released.",
         finding="service-lb review 2",
         xr=xr(annotations={COUNT: "2"}, variables=[{"name": "serviceLbVips", "value": ["10.0.2.10"]}]),
-        observed=with_list(LB2, LISTED2), store=(*LB_WORLD, *LB2_STORE),
+        observed=with_list(LB2, ["10.0.2.10"]), store=(*LB_WORLD, *LB2_STORE),
         want=Want(desired=("vip-claim-service-lb-0",), not_desired=("vip-claim-service-lb-1",))),
         id="a-written-list-naming-a-claimed-address-keeps-that-claim"),
     pytest.param(Case(
@@ -94,6 +102,15 @@ THE_LIST = [
         store=(*LB_WORLD, *store_without(LB3_STORE, "vip-lb-c1-0", "vip-lb-c1-2")),
         want=Want(not_desired=("vip-claim-service-lb-2",), listed=LISTED2)),
         id="a-deleting-claim-whose-address-is-gone-leaves-by-the-recorded-address"),
+    pytest.param(Case(
+        reason="A live Cluster's service-lb address stays in its list when its claim's IPAddress says another (made "
+               "anew), as the endpoint does: an AddressMismatch warning says what to reserve.",
+        finding="adversarial review of the split decision, #1",
+        xr=with_status(xr(annotations={COUNT: "2"}), {"serviceLb": RECORD}), observed=with_list(LB2, LISTED2),
+        store=(*LB_WORLD, *store_without(LB2_STORE, "vip-lb-c1-0"),
+               ip_address("vip-lb-c1-0", "10.0.2.15", pool_name="lb-pool")),
+        want=Want(listed=LISTED2, warning_reasons=("AddressMismatch",), status={"serviceLb": RECORD})),
+        id="a-live-service-lb-address-stays-when-its-ipaddress-says-another"),
     pytest.param(Case(
         reason="The ClusterClassMissingVariable fix offered for serviceLbVips is an array schema (CAPI rejects a list "
                "for a string), the only warning.",
@@ -141,6 +158,15 @@ WHERE_CLAIMS_ARE_MADE = [
         xr=xr(annotations={COUNT: "2"}), observed=GONE_POOL, store=(*LB_WORLD, *GONE_POOL_STORE),
         want=Want(also=(_moved_or_said("lb-gone"),))),
         id="an-unbound-claim-whose-pool-is-gone-is-made-again"),
+    pytest.param(Case(
+        reason="A service-lb claim found existing, not yet composed, unbound on a pool that is gone, is composed as it is "
+               "first and moved once observed: one move rule for every slot (the control plane's and ingress's too).",
+        finding="decision design note, disagreement 1 (service-lb moved it at once)",
+        xr=xr(annotations={COUNT: "2"}), observed=without(GONE_POOL, "vip-claim-service-lb-1"),
+        store=(*LB_WORLD, *GONE_POOL_STORE, GONE_POOL["vip-claim-service-lb-1"]),
+        want=Want(fatal=None, at={("desired", "vip-claim-service-lb-1", "spec", "poolRef", "name"): "lb-gone"},
+                  not_noted=(("Released", "vip-lb-c1-1"),))),
+        id="a-claim-found-existing-is-composed-as-it-is-before-it-moves"),
     pytest.param(Case(
         reason="Another claim apiVersion (ipam.claimApiVersion) keeps the service-lb claims.",
         finding="service-lb review 2",

@@ -1,6 +1,6 @@
 """Deletion order: a Usage keeps each VIP claim alive until the Cluster that uses it is gone."""
 
-from tests.fixtures import STORE, bound, live
+from tests.fixtures import STORE, applied_without, bound, live
 from tests.harness import CP_CLAIM, INGRESS_CLAIM, run, xr
 
 CP_USAGE, INGRESS_USAGE = "vip-usage-control-plane", "vip-usage-ingress"
@@ -87,8 +87,17 @@ def test_an_observed_usage_is_kept_even_when_usages_are_turned_off():
     assert {CP_USAGE, INGRESS_USAGE} <= set(out.desired)
 
 
-def test_releasing_a_protected_claim_first_detaches_its_usage():
+def test_releasing_a_claim_first_waits_for_the_cluster_without_its_address_its_usage_kept():
     observed, store = with_usages(live()[0]), live()[1]
+    out = run(xr(annotations=OFF), observed, [*STORE, *store])
+    assert INGRESS_CLAIM in out.desired and out.desired[INGRESS_USAGE]["spec"]["by"]["resourceRef"]["name"] == "c1"
+    assert "annotations" not in out.cluster["metadata"]  # composed without it
+    assert out.normals[0][0] == "Released" and "once the ingress VIP of Cluster team-a/c1 no longer carries 10.0.1.10" in out.normals[0][1]
+    assert out.ttl == 15
+
+
+def test_releasing_a_protected_claim_then_detaches_its_usage():
+    observed, store = applied_without(with_usages(live()[0]), "10.0.1.10"), live()[1]
     out = run(xr(annotations=OFF), observed, [*STORE, *store])
     assert INGRESS_CLAIM in out.desired
     usage = out.desired[INGRESS_USAGE]["spec"]
@@ -101,7 +110,7 @@ def test_releasing_a_protected_claim_first_detaches_its_usage():
 
 def test_then_drops_the_detached_usage_and_keeps_the_claim():
     observed, store = live()
-    observed = with_usages(observed)
+    observed = applied_without(with_usages(observed), "10.0.1.10")
     observed[INGRESS_USAGE] = observed_usage("vip-ingress-c1", attached=False)
     out = run(xr(annotations=OFF), observed, [*STORE, *store])
     assert INGRESS_USAGE not in out.desired
@@ -110,6 +119,7 @@ def test_then_drops_the_detached_usage_and_keeps_the_claim():
 
 def test_then_drops_the_claim_once_no_usage_protects_it():
     observed, store = live()
+    observed = applied_without(observed, "10.0.1.10")
     observed[CP_USAGE] = observed_usage()
     out = run(xr(annotations=OFF), observed, [*STORE, *store])
     assert INGRESS_CLAIM not in out.desired
