@@ -27,6 +27,15 @@ def parse_ip(value: object) -> str | None:
         return None
 
 
+def entry_for(values: object, address: object) -> str | None:
+    """The entry of a list of addresses that is ``address`` (compared in canonical form: fd00::10 is
+    fd00:0:0:0:0:0:0:10), as the list writes it; None where there is none."""
+    ip = parse_ip(address)
+    if ip is None or not isinstance(values, list):
+        return None
+    return next((v for v in values if isinstance(v, str) and parse_ip(v) == ip), None)
+
+
 def is_dns_name(value: str) -> bool:
     """True for an RFC 1123 host name such as api.example.com."""
     if not value or len(value) > 253:

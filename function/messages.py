@@ -193,8 +193,8 @@ def kept_named(claim_label: str, address: str, where: str, why: str) -> str:
 
 def lb_mismatch(cluster_label: str, live: str, claim_label: str, bound: str, pool_label: str) -> str:
     """A live Cluster lists a service-lb address its claim no longer holds (the IPAddress made anew, say)."""
-    return (f"{cluster_label} lists service load-balancer address {live}, but {claim_label} is bound to {bound} (the "
-            f"IPAddress was made anew, or the claim made again after a hand deletion). An address a live cluster uses "
+    return (f"{cluster_label} lists service load-balancer address {live}, but {claim_label} is bound to {bound} (its "
+            f"IPAddress was made anew). An address a live cluster uses "
             f"never changes, so {live} stays in the list: reserve it in {pool_label} (spec.excludedAddresses) so IPAM "
             f"gives it to no other cluster; until then the claim holds {bound}.")
 

@@ -66,6 +66,11 @@ def control_plane(ctx: Context) -> RoleState:
             return allocation.allocate(ctx, slot, claim, address, required=True)  # its own address: it stays claimed
         if written_secondary_is(ctx, CONTROL_PLANE, claim, address):
             return dataclasses.replace(state, claim=claim, action=ClaimAction.HOLD if not is_known(address) else ClaimAction.KEEP)  # the pair's other value is its address
+        if (ctx.inp.manual_vips.check_pools and addresses.parse_ip(manual) is not None
+                and manual_vips.manual_problem(ctx, CONTROL_PLANE, manual) is not None):
+            # checkPools has not put the manual endpoint in place (refused, or the pools not read yet): the pool
+            # claim stays until it does, as ingress's does (manual_vips.check_manual says why).
+            return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP)
         return allocation.release(ctx, CONTROL_PLANE, claim, state, f"XR sets {host_field(ctx)} {manual}")
     return allocation.allocate(ctx, slot, claim, address, required=True)
 

@@ -214,8 +214,10 @@ def _secondary_state(ctx: Context, key: str, primary: RoleState, refusals: list)
         # The XR's own live secondary, and a new value that is refused: the live one stays, nothing is claimed.
         return RoleState(vip=live, claim=claim, action=ClaimAction.HOLD if claim is not None else None, source=MANUAL,
                          condition=Condition(cond, True, Reason.MANUAL, messages.on_cluster(f"secondary {key}", live, ctx.cluster.label)))
-    if key == CONTROL_PLANE and live is not None and ctx.sources.get(skey) == MANUAL:
+    if (key == CONTROL_PLANE and live is not None and ctx.sources.get(skey) == MANUAL
+            and (claim is None or not claim.bound or (is_known(address) and not explains(address, live)))):
         # The control plane's secondary endpoint the XR set itself, no longer set: it stays, as the endpoint does.
+        # (A claim whose address it is explains it: kept as a pool VIP below; one not read yet is held below.)
         ctx.warn(Reason.CONFLICT, messages.own_secondary_endpoint_unset(
             req.xr_name, role.variable, ctx.cluster.label, live, f"{inp.xr.cluster_spec_path}.topology.variables"))
         state = RoleState(vip=live, source=MANUAL, condition=Condition(

@@ -206,11 +206,14 @@ def service_lb(ctx: Context) -> ServiceLb:
             unread += 1
             continue
         value = address.value
-        if live is not None and recorded.get(index) not in (None, value) and recorded[index] in live:
-            # IPAM says another address than the one the live Cluster lists for this claim: the live one stays.
-            ctx.warn(Reason.ADDRESS_MISMATCH,
-                     messages.lb_mismatch(ctx.cluster.label, recorded[index], claim.label, value, claim.pool_ref.label))
-            value = recorded[index]
+        was = addresses.entry_for(live, recorded.get(index))  # the live list's entry for the claim's recorded address
+        if (was is not None and addresses.parse_ip(was) != addresses.parse_ip(value)
+                and not any(addresses.entry_for(lb_known(ctx, j, other), was)
+                            for j, other in observed.items() if j != index and not other.deleting)):
+            # IPAM says another address than the one the live Cluster lists for this claim: the live one stays
+            # (unless another claim of the XR holds it now: then it is that claim's entry, and this one's is added).
+            ctx.warn(Reason.ADDRESS_MISMATCH, messages.lb_mismatch(ctx.cluster.label, was, claim.label, value, claim.pool_ref.label))
+            value = was
         known_at[index] = value
         listed.append(value)
         out.slots[index] = RoleState(vip=value, claim=claim, source=POOL, condition=_NO_CONDITION)

@@ -53,10 +53,12 @@ DELIBERATE: tuple[tuple[str, str, str], ...] = (
         out.slots[index] = RoleState(vip=address.value, claim=claim, source=POOL, condition=_NO_CONDITION)
 """,
      """        value = address.value
-        if live is not None and recorded.get(index) not in (None, value) and recorded[index] in live:
-            ctx.warn(Reason.ADDRESS_MISMATCH,
-                     messages.lb_mismatch(ctx.cluster.label, recorded[index], claim.label, value, claim.pool_ref.label))
-            value = recorded[index]
+        was = addresses.entry_for(live, recorded.get(index))
+        if (was is not None and addresses.parse_ip(was) != addresses.parse_ip(value)
+                and not any(addresses.entry_for(_lb_known(ctx, j, other), was)
+                            for j, other in observed.items() if j != index and not other.deleting)):
+            ctx.warn(Reason.ADDRESS_MISMATCH, messages.lb_mismatch(ctx.cluster.label, was, claim.label, value, claim.pool_ref.label))
+            value = was
         known_at[index] = value
         listed.append(value)
         out.slots[index] = RoleState(vip=value, claim=claim, source=POOL, condition=_NO_CONDITION)
@@ -79,7 +81,8 @@ DELIBERATE: tuple[tuple[str, str, str], ...] = (
      "as the endpoint does (tests/test_pair_rules.py)",
      """    if live is not None and ctx.sources.get(skey) == MANUAL:
         # The XR's own secondary VIP was removed from it""",
-     """    if key == CONTROL_PLANE and live is not None and ctx.sources.get(skey) == MANUAL:
+     """    if (key == CONTROL_PLANE and live is not None and ctx.sources.get(skey) == MANUAL
+            and (claim is None or not claim.bound or (_known(address) and not _explains(address, live)))):
         ctx.warn(Reason.CONFLICT, messages.own_secondary_endpoint_unset(
             req.xr_name, role.variable, ctx.cluster.label, live, f"{inp.xr.cluster_spec_path}.topology.variables"))
         state = RoleState(vip=live, source=MANUAL, condition=Condition(
@@ -89,6 +92,15 @@ DELIBERATE: tuple[tuple[str, str, str], ...] = (
         return _release(ctx, skey, claim, state, f"{ctx.cluster.label} serves on {live}, the XR's own secondary endpoint")
     if live is not None and ctx.sources.get(skey) == MANUAL:
         # The XR's own secondary VIP was removed from it"""),
+    ("checkPools before a release for the control plane too: a manual endpoint it has not put in place keeps the pool "
+     "claim of a Cluster not yet composed, as ingress's does (tests/test_manual_vip_rules.py)",
+     """        return _release(ctx, CONTROL_PLANE, claim, state, f"XR sets {_host_field(ctx)} {manual}")
+""",
+     """        if (ctx.inp.manual_vips.check_pools and addresses.parse_ip(manual) is not None
+                and _manual_problem(ctx, CONTROL_PLANE, manual) is not None):
+            return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP)
+        return _release(ctx, CONTROL_PLANE, claim, state, f"XR sets {_host_field(ctx)} {manual}")
+"""),
 )
 ROOT = Path(__file__).resolve().parents[1]
 _MODULE = "function._oracle_decide"

@@ -9,7 +9,7 @@ missing pool of the other family never holds it back.
 
 import pytest
 
-from tests.fixtures import CP_POOL, ING_POOL, bound, live
+from tests.fixtures import CP_POOL, ING_POOL, applied_without, bound, live
 from tests.harness import (
     cluster_class,
     ip_address,
@@ -212,6 +212,10 @@ def test_the_pair_stays_while_the_class_is_unread_or_lost_the_variables(store_cl
 
 def test_the_dual_stack_annotation_false_releases_both_secondaries():
     observed, store = live_pair()
+    first = run(xr(annotations={"vip.capi.gorizond.io/dual-stack": "false"}), observed, [*WORLD, *store])
+    assert CP2 in first.desired and ING2 in first.desired  # until the API server's Cluster no longer carries them
+    assert variable(first, "clusterVipSecondary") is None
+    observed = applied_without(observed, "fd00:10::10", "fd00:11::10")
     out = run(xr(annotations={"vip.capi.gorizond.io/dual-stack": "false"}), observed, [*WORLD, *store])
     assert CP2 not in out.desired and ING2 not in out.desired
     assert variable(out, "clusterVipSecondary") is None
@@ -222,6 +226,10 @@ def test_the_dual_stack_annotation_false_releases_both_secondaries():
 
 def test_turning_ingress_off_releases_both_ingress_claims():
     observed, store = live_pair()
+    first = run(xr(annotations={"vip.capi.gorizond.io/ingress-enabled": "false"}), observed, [*WORLD, *store])
+    assert "vip-claim-ingress" in first.desired and ING2 in first.desired
+    assert ANNOTATION not in first.cluster["metadata"].get("annotations", {})
+    observed = applied_without(observed, "10.0.1.10", "fd00:11::10")
     out = run(xr(annotations={"vip.capi.gorizond.io/ingress-enabled": "false"}), observed, [*WORLD, *store])
     assert "vip-claim-ingress" not in out.desired and ING2 not in out.desired
     assert CP2 in out.desired
@@ -230,6 +238,7 @@ def test_turning_ingress_off_releases_both_ingress_claims():
 
 def test_turning_ingress_off_with_a_manual_ingress_vip_of_the_users_own_releases_the_claims():
     observed, store = live_pair()
+    observed = applied_without(observed, "10.0.1.10", "fd00:11::10")  # the Cluster as applied without them
     out = run(xr(annotations={"vip.capi.gorizond.io/ingress-enabled": "false", ANNOTATION: "192.0.2.8"}), observed, [*WORLD, *store])
     assert "vip-claim-ingress" not in out.desired and ING2 not in out.desired
 

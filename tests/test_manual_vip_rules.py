@@ -174,6 +174,13 @@ CHECKED = [
         want=Want(composed=False)),
         id="a-manual-endpoint-in-the-ingress-pool"),
     pytest.param(Case(
+        reason="A manual endpoint that checkPools refuses keeps the pool claim of a Cluster not yet composed (it is "
+               "released once the endpoint is put in place), as a refused manual ingress VIP keeps its claim.",
+        finding="decision design note, disagreement 3 (the control plane released it before checkPools ran)",
+        xr=manual_endpoint("10.0.1.15", annotations=None), observed=BOUND, store=(*STORE, *BOUND_STORE), inp=CHECK,
+        want=Want(composed=False, desired=(CP_CLAIM,), reasons={"ControlPlaneVIPReady": IN_POOL})),
+        id="a-refused-manual-endpoint-keeps-the-pool-claim"),
+    pytest.param(Case(
         reason="A manual ingress VIP inside the class's control-plane pool holds the Cluster back.",
         finding="manual-VIPs review, #2",
         xr=xr(annotations={INGRESS_VIP: "10.0.0.15"}), observed=NO_INGRESS, store=(*STORE, *NO_INGRESS_STORE), inp=CHECK,

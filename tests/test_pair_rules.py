@@ -92,6 +92,16 @@ ONE_RECONCILE = [
                *PAIR_STORE),
         want=Want(fatal=None, not_warned=((None, "None"),))),
         id="a-missing-variable-warning-names-no-vip-none"),
+    pytest.param(Case(
+        reason="A control-plane secondary recorded as the XR's own (Manual) while its claim's address is the live one "
+               "(recorded while the address could not be read under a value the XR wrote) is the pool's: kept, no "
+               "Conflict, recorded Pool again.",
+        finding="adversarial review of the deliberate changes, #1 (held forever, Conflict every reconcile)",
+        xr=with_status(xr(), {**PAIR_STATUS, "controlPlaneSecondarySource": "Manual"}), observed=PAIR,
+        store=(*PAIR_WORLD, *PAIR_STORE),
+        want=Want(desired=("vip-claim-control-plane-secondary",), variables={"clusterVipSecondary": "fd00::10"},
+                  not_warned=(("Conflict", ""),), status={"controlPlaneSecondarySource": "Pool"})),
+        id="a-cp-secondary-recorded-manual-that-its-claim-explains-is-the-pools"),
 ]
 
 

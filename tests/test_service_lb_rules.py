@@ -112,6 +112,26 @@ THE_LIST = [
         want=Want(listed=LISTED2, warning_reasons=("AddressMismatch",), status={"serviceLb": RECORD})),
         id="a-live-service-lb-address-stays-when-its-ipaddress-says-another"),
     pytest.param(Case(
+        reason="The live entry is found in whatever form the list writes it (fd02:0:0:0:0:0:0:11 is fd02::11).",
+        finding="adversarial review of the deliberate changes, #3",
+        xr=with_status(xr(annotations={COUNT: "2"}), {"serviceLb": "0=fd02::11,1=fd02::10"}),
+        observed=with_list(LB2, ["fd02:0:0:0:0:0:0:11", "fd02:0:0:0:0:0:0:10"]),
+        store=(*LB_WORLD, *store_without(LB2_STORE, "vip-lb-c1-0", "vip-lb-c1-1"),
+               ip_address("vip-lb-c1-0", "fd02::20", pool_name="lb-pool"),
+               ip_address("vip-lb-c1-1", "fd02::10", pool_name="lb-pool")),
+        want=Want(listed=["fd02:0:0:0:0:0:0:11", "fd02::10"], warning_reasons=("AddressMismatch",))),
+        id="a-live-service-lb-address-is-found-in-any-form"),
+    pytest.param(Case(
+        reason="A live service-lb address another claim of the XR holds now is that claim's entry: listed once, and "
+               "the claim whose IPAddress was made anew lists its own address.",
+        finding="adversarial review of the deliberate changes, #2 (listed twice, a release held for good)",
+        xr=with_status(xr(annotations={COUNT: "3"}), {"serviceLb": RECORD}), observed=with_list(LB3, LISTED2),
+        store=(*LB_WORLD, *store_without(LB3_STORE, "vip-lb-c1-0", "vip-lb-c1-2"),
+               ip_address("vip-lb-c1-0", "10.0.2.20", pool_name="lb-pool"),
+               ip_address("vip-lb-c1-2", "10.0.2.10", pool_name="lb-pool")),
+        want=Want(listed=["10.0.2.20", "10.0.2.11", "10.0.2.10"], not_warned=(("AddressMismatch", ""),))),
+        id="a-live-service-lb-address-another-claim-holds-is-listed-once"),
+    pytest.param(Case(
         reason="The ClusterClassMissingVariable fix offered for serviceLbVips is an array schema (CAPI rejects a list "
                "for a string), the only warning.",
         finding="service-lb review, #9",
