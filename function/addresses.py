@@ -36,6 +36,18 @@ def entry_for(values: object, address: object) -> str | None:
     return next((v for v in values if isinstance(v, str) and parse_ip(v) == ip), None)
 
 
+def once(values: list[str]) -> list[str]:
+    """The list with each address once (the first entry of each, compared in canonical form)."""
+    seen: set[str] = set()
+    out = []
+    for v in values:
+        key = parse_ip(v) or v
+        if key not in seen:
+            seen.add(key)
+            out.append(v)
+    return out
+
+
 def is_dns_name(value: str) -> bool:
     """True for an RFC 1123 host name such as api.example.com."""
     if not value or len(value) > 253:

@@ -171,9 +171,9 @@ def releasing(role_key: str, claim_label: str, step: str, why: str) -> str:
 
 def releasing_once_off(where: str, address: str) -> str:
     """The step of a release that waits for the live Cluster to be applied without the claim's address (ledger.carried)."""
-    return (f"once {where} no longer carries {address}: the Cluster is composed without it, and until the API server's "
-            f"Cluster drops it (CAPI refused the apply, or another field manager owns that field: then remove it by "
-            f"hand) the claim keeps the address reserved")
+    return (f"once {where} no longer carries {address}: until the API server's Cluster drops it, the claim keeps the "
+            f"address reserved (CAPI may not have taken the Cluster's update yet; a field another field manager owns "
+            f"stays until you remove it by hand)")
 
 
 def own_secondary_endpoint_unset(xr_name: str, variable: str, cluster_label: str, live: str, where: str) -> str:

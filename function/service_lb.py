@@ -207,11 +207,10 @@ def service_lb(ctx: Context) -> ServiceLb:
             continue
         value = address.value
         was = addresses.entry_for(live, recorded.get(index))  # the live list's entry for the claim's recorded address
-        if (was is not None and addresses.parse_ip(was) != addresses.parse_ip(value)
-                and not any(addresses.entry_for(lb_known(ctx, j, other), was)
-                            for j, other in observed.items() if j != index and not other.deleting)):
-            # IPAM says another address than the one the live Cluster lists for this claim: the live one stays
-            # (unless another claim of the XR holds it now: then it is that claim's entry, and this one's is added).
+        if was is not None and addresses.parse_ip(was) != addresses.parse_ip(value):
+            # IPAM says another address than the one the live Cluster lists for this claim: the live one stays.
+            # (Another claim of the XR bound to it since is then listed once, below, and its release waits for
+            # the list to drop it: ledger.carried.)
             ctx.warn(Reason.ADDRESS_MISMATCH, messages.lb_mismatch(ctx.cluster.label, was, claim.label, value, claim.pool_ref.label))
             value = was
         known_at[index] = value
@@ -228,6 +227,7 @@ def service_lb(ctx: Context) -> ServiceLb:
         out.addresses = [a for a in live if a not in giving_up]
     else:
         out.addresses = listed
+    out.addresses = addresses.once(out.addresses)  # an address two claims explain is listed once
     kept = {**{i: recorded[i] for i in held_unread if i in recorded}, **known_at}
     ctx.decision.status[LB_STATUS_KEY] = ",".join(f"{i}={a}" for i, a in sorted(kept.items()))
     ctx.decision.lb_active = True

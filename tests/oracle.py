@@ -54,9 +54,7 @@ DELIBERATE: tuple[tuple[str, str, str], ...] = (
 """,
      """        value = address.value
         was = addresses.entry_for(live, recorded.get(index))
-        if (was is not None and addresses.parse_ip(was) != addresses.parse_ip(value)
-                and not any(addresses.entry_for(_lb_known(ctx, j, other), was)
-                            for j, other in observed.items() if j != index and not other.deleting)):
+        if was is not None and addresses.parse_ip(was) != addresses.parse_ip(value):
             ctx.warn(Reason.ADDRESS_MISMATCH, messages.lb_mismatch(ctx.cluster.label, was, claim.label, value, claim.pool_ref.label))
             value = was
         known_at[index] = value
@@ -100,6 +98,12 @@ DELIBERATE: tuple[tuple[str, str, str], ...] = (
                 and _manual_problem(ctx, CONTROL_PLANE, manual) is not None):
             return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP)
         return _release(ctx, CONTROL_PLANE, claim, state, f"XR sets {_host_field(ctx)} {manual}")
+"""),
+    ("an address two service-lb claims explain is listed once (tests/test_service_lb_rules.py)",
+     """    kept = {**{i: recorded[i] for i in held_unread if i in recorded}, **known_at}
+""",
+     """    out.addresses = addresses.once(out.addresses)
+    kept = {**{i: recorded[i] for i in held_unread if i in recorded}, **known_at}
 """),
 )
 ROOT = Path(__file__).resolve().parents[1]

@@ -122,15 +122,25 @@ THE_LIST = [
         want=Want(listed=["fd02:0:0:0:0:0:0:11", "fd02::10"], warning_reasons=("AddressMismatch",))),
         id="a-live-service-lb-address-is-found-in-any-form"),
     pytest.param(Case(
-        reason="A live service-lb address another claim of the XR holds now is that claim's entry: listed once, and "
-               "the claim whose IPAddress was made anew lists its own address.",
-        finding="adversarial review of the deliberate changes, #2 (listed twice, a release held for good)",
+        reason="A live service-lb address another claim of the XR is bound to since (IPAM gave it out again) is listed "
+               "once; the live entries stay, the mismatch warned.",
+        finding="adversarial review of the deliberate changes, #2 (listed twice); review of its fix, #1 (a live "
+                "entry dropped when two IPAddresses were made anew)",
         xr=with_status(xr(annotations={COUNT: "3"}), {"serviceLb": RECORD}), observed=with_list(LB3, LISTED2),
         store=(*LB_WORLD, *store_without(LB3_STORE, "vip-lb-c1-0", "vip-lb-c1-2"),
                ip_address("vip-lb-c1-0", "10.0.2.20", pool_name="lb-pool"),
                ip_address("vip-lb-c1-2", "10.0.2.10", pool_name="lb-pool")),
-        want=Want(listed=["10.0.2.20", "10.0.2.11", "10.0.2.10"], not_warned=(("AddressMismatch", ""),))),
+        want=Want(listed=["10.0.2.10", "10.0.2.11"], warning_reasons=("AddressMismatch",))),
         id="a-live-service-lb-address-another-claim-holds-is-listed-once"),
+    pytest.param(Case(
+        reason="Two IPAddresses made anew, one with the other's live address: both live entries stay.",
+        finding="review of the fix of the deliberate changes' review, #1",
+        xr=with_status(xr(annotations={COUNT: "2"}), {"serviceLb": RECORD}), observed=with_list(LB2, LISTED2),
+        store=(*LB_WORLD, *store_without(LB2_STORE, "vip-lb-c1-0", "vip-lb-c1-1"),
+               ip_address("vip-lb-c1-0", "10.0.2.11", pool_name="lb-pool"),
+               ip_address("vip-lb-c1-1", "10.0.2.12", pool_name="lb-pool")),
+        want=Want(listed=LISTED2, warning_reasons=("AddressMismatch", "AddressMismatch"))),
+        id="two-ipaddresses-made-anew-keep-both-live-entries"),
     pytest.param(Case(
         reason="The ClusterClassMissingVariable fix offered for serviceLbVips is an array schema (CAPI rejects a list "
                "for a string), the only warning.",
