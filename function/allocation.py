@@ -9,6 +9,7 @@ module says what its claim does about it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from function import addresses, claims, cluster as clusters, ledger, messages, pools, usages
@@ -29,6 +30,7 @@ from function.context import (
     Slot,
     address_of,
     claim_rn,
+    explains,
     host_field,
     is_known,
     usage_rn,
@@ -61,17 +63,19 @@ def unreserved(ctx: Context, slot: Slot, claim: claims.Claim, address: claims.Ad
     )
 
 
-def mismatch(ctx: Context, slot: Slot, live: str, claim: claims.Claim, address: claims.Address, setting: str) -> None:
-    """A live Cluster uses a VIP that its claim does not hold and that no setting explains: say what to do."""
-    what = f"{slot.role.label_value} VIP"
-    ctx.warn(
-        Reason.ADDRESS_MISMATCH,
-        f"{ctx.cluster.label} uses {what} {live}, but {claim.label} is bound to {address.value} (the Cluster was "
-        f"changed by hand, or the claim made again after a hand deletion). The VIP of a live cluster never changes, "
-        f"so {live} stays: reserve it in {claim.pool_ref.label} (spec.excludedAddresses) so IPAM gives it to no other "
-        f"cluster. To keep {live} for good, set {setting}={live} on XR {ctx.req.xr_name}: {claim.label} is then "
-        f"released and {address.value} returns to the pool; until then the claim holds {address.value}.",
-    )
+def mismatch(ctx: Context, slot: Slot, live: str, claim: claims.Claim, address: claims.Address, setting: str,
+             source: str = POOL) -> RoleState:
+    """A live Cluster uses a VIP that its claim does not hold and that no setting explains: the VIP stays, the claim
+    holds its address, and the warning says what to do."""
+    message = messages.live_mismatch(ctx.cluster.label, slot.role.label_value, live, claim.label, address.value,
+                                     claim.pool_ref.label, setting, ctx.req.xr_name)
+    return kept_mismatched(ctx, slot, live, claim, message, source)
+
+
+def kept_mismatched(ctx: Context, slot: Slot, live: str, claim: claims.Claim, message: str, source: str = POOL) -> RoleState:
+    """A live VIP its bound claim does not explain (``message`` says how that came about): the VIP stays, with the claim."""
+    ctx.warn(Reason.ADDRESS_MISMATCH, message)
+    return serves(slot, live, claim, None, ctx.cluster, source=source)
 
 
 def hold(
@@ -105,6 +109,31 @@ def unbound_under(ctx: Context, slot: Slot, claim: claims.Claim, live: str, *, r
     the claim from binding is told as for a new claim (a pool gone or full, a wrong apiGroup)."""
     state = allocate(ctx, slot, claim, None, required=required, live=live)
     return dataclasses.replace(state, vip=live, source=ctx.sources.get(slot.key) or POOL, blocks=False)
+
+
+def live_claim(
+    ctx: Context, slot: Slot, claim: claims.Claim | None, address: claims.Address | None, live: str, *, required: bool,
+    mismatched: Callable[[claims.Address], RoleState], serving: Callable[[claims.Address], None] | None = None,
+    serves_on: Sequence[str] = (),
+) -> RoleState:
+    """The claim of a VIP a live Cluster carries, the same for every slot: the VIP stays, whatever IPAM says.
+
+    Gone (deleted by hand): made again, ClaimMissing. Not bound (made again, say): waited for as a new claim is,
+    and moved where it may be. Its address not read: held exactly as it is. Bound to the VIP (or to another address
+    the Cluster serves the slot on, ``serves_on``): kept, and ``serving`` told. Bound elsewhere: ``mismatched``
+    decides what the claim does (the slot's hook: kept_mismatched, or a release where the VIP is the XR's own).
+    """
+    if claim is None:
+        return remake(ctx, slot, live)
+    if not claim.bound:
+        return unbound_under(ctx, slot, claim, live, required=required)
+    if not is_known(address):
+        return hold(ctx, slot, claim, address, live, source=ctx.sources.get(slot.key) or POOL)
+    if explains(address, live) or address.value in serves_on:
+        if serving is not None:
+            serving(address)
+        return serves(slot, live, claim, address.value, ctx.cluster)
+    return mismatched(address)
 
 
 def serves(slot: Slot, live: str, claim: claims.Claim, held: str | None, cluster: clusters.ObservedCluster,

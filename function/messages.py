@@ -32,6 +32,27 @@ def on_cluster(role_label: str, vip: str, cluster_label: str) -> str:
     return f"{role_label} VIP {vip} on {cluster_label}"
 
 
+# --- a live VIP its claim does not explain (the VIP stays) -------------------------------------
+
+
+def live_mismatch(cluster_label: str, role_label: str, live: str, claim_label: str, address: str, pool_label: str,
+                  setting: str, xr_name: str) -> str:
+    return (f"{cluster_label} uses {role_label} VIP {live}, but {claim_label} is bound to {address} (the Cluster was "
+            f"changed by hand, or the claim made again after a hand deletion). The VIP of a live cluster never changes, "
+            f"so {live} stays: reserve it in {pool_label} (spec.excludedAddresses) so IPAM gives it to no other "
+            f"cluster. To keep {live} for good, set {setting}={live} on XR {xr_name}: {claim_label} is then "
+            f"released and {address} returns to the pool; until then the claim holds {address}.")
+
+
+def live_secondary_mismatch(cluster_label: str, variable: str, live: str, claim_label: str, address: str,
+                            pool_label: str, pair_switch: str) -> str:
+    return (f"{cluster_label} carries {variable}={live}, but {claim_label} is bound to {address} (the "
+            f"Cluster was changed by hand, or the claim made again after a hand deletion). The VIPs of a live cluster "
+            f"never change, so {live} stays: reserve it in {pool_label} (spec.excludedAddresses) so IPAM "
+            f"gives it to no other cluster; the claim holds {address} until the XR turns the pair off "
+            f"({pair_switch}=\"false\").")
+
+
 def foreign_api_group(api_group: str, served: str) -> str:
     return (f"; its spec.poolRef.apiGroup is {api_group!r}, but the in-cluster IPAM provider "
             f"only serves {served!r}: delete the claim so it is recreated")

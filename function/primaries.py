@@ -110,35 +110,35 @@ def _live_control_plane(
             f"XR {ctx.req.xr_name} {said} {where}, but {label} serves on the manual "
             f"endpoint {live}, which never changes for a live cluster. Set {where}={live} {fix}.",
         )
-    if claim is None:
-        return RoleState(vip=live, source=MANUAL, condition=manual_condition) if source == MANUAL or inferred else allocation.remake(ctx, slot, live)
+    if claim is None and (source == MANUAL or inferred):
+        return RoleState(vip=live, source=MANUAL, condition=manual_condition)
     # The XR's own endpoint: set to the live one, or a manual endpoint it no longer sets.
     own = manual == live or (not manual and source == MANUAL)
     # A host that repeats the pool VIP the Cluster serves (copied into the XR, say) is no reason
     # to give up a claim made again for it: it is waited for, as any pool VIP's.
     repeats_pool = allocation.repeats_pool(ctx, CONTROL_PLANE, manual, live)
-    if not claim.bound:
-        if own and not repeats_pool:  # it holds nothing: let it go
-            state = RoleState(vip=live, source=MANUAL, origin="manual", condition=manual_condition)
-            return allocation.release(ctx, CONTROL_PLANE, claim, state, f"{label} serves on {live}, the XR's own endpoint")
-        return allocation.unbound_under(ctx, slot, claim, live, required=True)
-    if not is_known(address):
-        return allocation.hold(ctx, slot, claim, address, live, source=source or POOL)
+    if claim is not None and not claim.bound and own and not repeats_pool:  # it holds nothing: let it go
+        state = RoleState(vip=live, source=MANUAL, origin="manual", condition=manual_condition)
+        return allocation.release(ctx, CONTROL_PLANE, claim, state, f"{label} serves on {live}, the XR's own endpoint")
     uses = _control_plane_addresses(ctx, live)
-    if address.value in uses:
+
+    def serving(address: claims.Address) -> None:
         for other in uses:
             if other != address.value and addresses.parse_ip(other) and other != manual:
                 _second_address(ctx, slot, claim, address, other, host=other == uses[0])
-        return allocation.serves(slot, live, claim, address.value, ctx.cluster)
-    # The claim holds an address the Cluster does not use.
-    if own:
+
+    def mismatched(address: claims.Address) -> RoleState:
+        # The claim holds an address the Cluster does not use.
+        if not own:
+            return allocation.mismatch(ctx, slot, live, claim, address, where, source=source or POOL)
         if repeats_pool:
             allocation.unreserved(ctx, slot, claim, address, live, where)
         state = RoleState(vip=live, source=MANUAL, origin="manual", condition=manual_condition)
         why = f"{label} serves on {live}, the XR's own endpoint, not on the claim's {address.value}"
         return allocation.release(ctx, CONTROL_PLANE, claim, state, why)
-    allocation.mismatch(ctx, slot, live, claim, address, where)
-    return allocation.serves(slot, live, claim, None, ctx.cluster, source=source or POOL)
+
+    return allocation.live_claim(ctx, slot, claim, address, live, required=True, mismatched=mismatched,
+                                 serving=serving, serves_on=uses)
 
 
 def _second_address(
@@ -262,15 +262,9 @@ def _ingress_with(ctx: Context, manual: str | None) -> RoleState:
             state.vip, state.source, state.blocks = live, MANUAL, False
         return state
     if live:
-        if claim is None:
-            return allocation.remake(ctx, slot, live)
-        if not claim.bound:
-            return allocation.unbound_under(ctx, slot, claim, live, required=False)
-        if not is_known(address):
-            return allocation.hold(ctx, slot, claim, address, live, source=ctx.sources.get(INGRESS) or POOL)
-        if not explains(address, live):
-            allocation.mismatch(ctx, slot, live, claim, address, f"the XR annotation {annotation.ingress_vip}")
-        return allocation.serves(slot, live, claim, address.value if explains(address, live) else None, ctx.cluster)
+        setting = f"the XR annotation {annotation.ingress_vip}"
+        return allocation.live_claim(ctx, slot, claim, address, live, required=False,
+                                     mismatched=lambda a: allocation.mismatch(ctx, slot, live, claim, a, setting))
     return allocation.allocate(ctx, slot, claim, address, required=False)
 
 

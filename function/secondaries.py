@@ -237,22 +237,9 @@ def _secondary_state(ctx: Context, key: str, primary: RoleState, refusals: list)
             # A name, not an address: the user's own, which no pool reserves. It stays.
             return RoleState(vip=live, claim=claim, action=ClaimAction.HOLD if claim is not None and claim.bound and not is_known(address) else None,
                              source=MANUAL, condition=Condition(cond, True, Reason.MANUAL, messages.on_cluster(f"secondary {key}", live, ctx.cluster.label)))
-        if claim is None:
-            return allocation.remake(ctx, slot, live)
-        if not claim.bound:
-            return allocation.unbound_under(ctx, slot, claim, live, required=False)
-        if not is_known(address):
-            return allocation.hold(ctx, slot, claim, address, live, source=ctx.sources.get(skey) or POOL)
-        if not explains(address, live):
-            ctx.warn(
-                Reason.ADDRESS_MISMATCH,
-                f"{ctx.cluster.label} carries {role.variable}={live}, but {claim.label} is bound to {address.value} (the "
-                f"Cluster was changed by hand, or the claim made again after a hand deletion). The VIPs of a live cluster "
-                f"never change, so {live} stays: reserve it in {claim.pool_ref.label} (spec.excludedAddresses) so IPAM "
-                f"gives it to no other cluster; the claim holds {address.value} until the XR turns the pair off "
-                f"({inp.annotations.dual_stack}=\"false\").",
-            )
-        return allocation.serves(slot, live, claim, address.value if explains(address, live) else None, ctx.cluster)
+        return allocation.live_claim(ctx, slot, claim, address, live, required=False, mismatched=lambda a: allocation.kept_mismatched(
+            ctx, slot, live, claim, messages.live_secondary_mismatch(ctx.cluster.label, role.variable, live, claim.label, a.value,
+                                                                     claim.pool_ref.label, inp.annotations.dual_stack)))
     state = allocation.allocate(ctx, slot, claim, address, required=False)
     if state.vip is not None and pools.family(state.vip) == family and state.claim is not None:
         # Its pool was of the primary's family after all (edited, or the primary's claim bound in the other
