@@ -1,6 +1,8 @@
 """The long differential run: under random user edits, a seeded answer always equals a fresh one.
 
     .venv/bin/python bench/differential.py [--steps 100000] [--segment 500] [--seed 0] [--jobs 2] [--oracle] [--setup dns]
+        [--log gate.jsonl]
+    .venv/bin/python bench/differential.py --summary gate.jsonl
 
 Crossplane v2.4+ sends a step the requirements it returned on the XR's last reconcile and
 takes its first answer when nothing it asked for changed: a reconcile in one call. That
@@ -25,7 +27,9 @@ Exit status 1 on any violation.
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -73,9 +77,16 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--oracle", action="store_true", help="compare every call with the frozen decision (tests/oracle.py)")
     parser.add_argument("--setup", choices=SETUPS, help="one Input setup only")
+    parser.add_argument("--log", type=Path, help="append each segment's result to this file, one JSON line each "
+                        "(a long gate can stop and go on with new seeds; --summary adds them up)")
+    parser.add_argument("--summary", type=Path, help="add up the segments of a --log file per setup, and run nothing")
     args = parser.parse_args()
+    if args.summary is not None:
+        return summary(args.summary)
     count = -(-args.steps // args.segment)
     work = [(args.seed + i, min(args.segment, args.steps - i * args.segment), args.oracle, args.setup) for i in range(count)]
+    commit = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[1]).stdout.strip()
     started = time.perf_counter()
     totals = {"answers": 0, "one_call": 0, "calls": 0, "differences": 0, "others": 0}
     done = 0
@@ -89,6 +100,11 @@ def main() -> int:
                 totals[key] += result[key]
             totals["differences"] += len(result["differences"])
             totals["others"] += len(result["others"])
+            if args.log is not None:
+                entry = {**result, "steps": work[result["seed"] - args.seed][1],
+                         "setup": args.setup or SETUPS[result["seed"] % 6], "commit": commit, "oracle": args.oracle}
+                with args.log.open("a") as out:
+                    out.write(json.dumps(entry) + "\n")
             for v in (result["differences"] + result["others"])[:5]:
                 print(f"seed {result['seed']}: {v}", flush=True)
     print(
@@ -99,6 +115,28 @@ def main() -> int:
         f"{time.perf_counter() - started:.0f} s"
     )
     return 1 if totals["differences"] or totals["others"] else 0
+
+
+def summary(log: Path) -> int:
+    """Per setup and commit: steps, seeded answers, calls answered by both decisions, differences, violations."""
+    rows: dict[tuple[str, str], dict] = {}
+    seeds: dict[tuple[str, str], set] = {}
+    for line in log.read_text().splitlines():
+        entry = json.loads(line)
+        key = (entry["commit"], entry["setup"])
+        if entry["seed"] in seeds.setdefault(key, set()):
+            continue  # a seed run twice counts once
+        seeds[key].add(entry["seed"])
+        row = rows.setdefault(key, {"segments": 0, "steps": 0, "answers": 0, "calls": 0, "differences": 0, "others": 0})
+        row["segments"] += 1
+        for k in ("steps", "answers", "calls"):
+            row[k] += entry[k]
+        row["differences"] += len(entry["differences"])
+        row["others"] += len(entry["others"])
+    for (commit, setup), row in sorted(rows.items()):
+        print(f"{commit} {setup}: {row['steps']} steps in {row['segments']} segments, {row['answers']} seeded answers, "
+              f"{row['calls']} calls answered by both, {row['differences']} differences, {row['others']} other violations")
+    return 1 if any(r["differences"] or r["others"] for r in rows.values()) else 0
 
 
 if __name__ == "__main__":
