@@ -389,7 +389,8 @@ def allocate(
             if live:
                 message += f"; {live} stays on the Cluster meanwhile, reserved by no claim"
             elif not required:
-                message += "; the Cluster is composed without the ingress VIP meanwhile"
+                what = next((f"secondary {k}" for k, sk in SECONDARY.items() if sk == role_key), role_key)
+                message += f"; the Cluster is composed without the {what} VIP meanwhile"
             ctx.warn(reason, message)
             return RoleState(vip=None, claim=claim, blocks=required, condition=Condition(cond_type, False, reason, message))
         message = _waiting_message(claim)

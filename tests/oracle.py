@@ -105,6 +105,15 @@ DELIBERATE: tuple[tuple[str, str, str], ...] = (
      """    out.addresses = addresses.once(out.addresses)
     kept = {**{i: recorded[i] for i in held_unread if i in recorded}, **known_at}
 """),
+    ("a secondary claim that cannot bind says the Cluster is composed without the secondary VIP, not without the "
+     "ingress VIP (tests/test_claim_rules.py)",
+     """            elif not required:
+                message += "; the Cluster is composed without the ingress VIP meanwhile"
+""",
+     """            elif not required:
+                what = next((f"secondary {k}" for k, sk in SECONDARY.items() if sk == role_key), role_key)
+                message += f"; the Cluster is composed without the {what} VIP meanwhile"
+"""),
 )
 ROOT = Path(__file__).resolve().parents[1]
 _MODULE = "function._oracle_decide"

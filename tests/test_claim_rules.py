@@ -5,12 +5,31 @@ import pytest
 
 from tests.cases import ABSENT, INGRESS_OFF, Case, Want, deleting, expect, run_case, with_items
 from tests.fixtures import CC, CP_POOL, ING_POOL, STORE, bound
-from tests.harness import CP_CLAIM, INGRESS_CLAIM, observed_claim, pool, xr
+from tests.harness import CP_CLAIM, INGRESS_CLAIM, cluster_class, ip_address, observed_claim, pool, xr
 
 BOUND, BOUND_STORE = bound()
 UNBOUND_INGRESS = with_items(BOUND, **{INGRESS_CLAIM: observed_claim("vip-ingress-c1", pool_name="ing-pool",
                                                                      role="ingress", bound=False)})
 NO_INGRESS, NO_INGRESS_STORE = bound(ingress=None)
+DUAL_CLASS = cluster_class(variables=("clusterVip", "ingressVip", "clusterVipSecondary", "ingressVipSecondary"))
+ING6 = pool("ing6-pool", role="ingress", free=99, total=100, addresses=("fd00:11::/120",), prefix=64, gateway="fd00:11::1")
+CP6 = pool("cp6-pool", free=99, total=100, addresses=("fd00:10::10-fd00:10::ff",), prefix=64, gateway="fd00:10::1")
+SECONDARY = {  # role: (resource name, claim name, pool, the pair's IPAddress when bound)
+    "control-plane": ("vip-claim-control-plane-secondary", "vip-cp-c1-secondary", CP6, "fd00:10::10"),
+    "ingress": ("vip-claim-ingress-secondary", "vip-ingress-c1-secondary", ING6, "fd00:11::10"),
+}
+
+
+def one_secondary_unbound(role):
+    """Bound primaries, the role's secondary claim unbound (its pool gone), the other secondary bound."""
+    observed, store = dict(BOUND), [DUAL_CLASS, CP_POOL, ING_POOL, *BOUND_STORE]
+    for r, (rn, name, p, address) in SECONDARY.items():
+        observed[rn] = observed_claim(name, pool_name=p["metadata"]["name"], role=r, bound=r != role)
+        if r != role:
+            store += [p, ip_address(name, address, pool_name=p["metadata"]["name"])]
+    return observed, tuple(store)
+
+
 NO_API_GROUP = observed_claim("vip-cp-c1", bound=False, api_group=None)
 del NO_API_GROUP["spec"]["poolRef"]["apiGroup"]
 
@@ -37,6 +56,15 @@ CANNOT_BIND = [
         want=Want(composed=False, reasons={"ControlPlaneVIPReady": "PoolNotFound"},
                   warned=((None, "GlobalInClusterIPPool cp-pool, which does not exist"),))),
         id="a-control-plane-claim-whose-pool-is-gone"),
+    *(pytest.param(Case(
+        reason=f"A secondary {role} claim whose pool is gone does not hold the Cluster back, and says it is the "
+               "secondary VIP the Cluster is composed without (not the ingress VIP).",
+        finding="issue 26, a message the secondaries shared with ingress",
+        xr=xr(), observed=one_secondary_unbound(role)[0], store=one_secondary_unbound(role)[1],
+        want=Want(composed=True, reasons={condition: "PoolNotFound"},
+                  warned=(("PoolNotFound", f"the Cluster is composed without the secondary {role} VIP meanwhile"),))),
+        id=f"a-secondary-{role}-claim-whose-pool-is-gone")
+      for role, condition in (("control-plane", "ControlPlaneSecondaryVIPReady"), ("ingress", "IngressSecondaryVIPReady"))),
     pytest.param(Case(
         reason="A claim being deleted gives no VIP to a Cluster not yet composed: the Cluster waits, and a new claim "
                "is made once it is gone.",
