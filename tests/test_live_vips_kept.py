@@ -49,6 +49,26 @@ CP_SECONDARY_RELEASED = ("Released", "control-plane-secondary")
 
 ONE_RECONCILE = [
     pytest.param(Case(
+        reason="A live Cluster's ingress annotation changed by hand: the ingressVip variable the workload cluster is "
+               "rendered from stays as it is, the claim stays, and both addresses are warned about (Both stay).",
+        finding="adversarial review of the whole decision, #2 (the variable followed the annotation)",
+        xr=xr(), observed=with_items(LIVE, cluster=observed_cluster(variables={"clusterVip": "10.0.0.10", "ingressVip": "10.0.1.10"},
+                                                                     ingress="192.168.9.9")),
+        store=(*STORE, *LIVE_STORE),
+        want=Want(variables={"ingressVip": "10.0.1.10"}, annotations={INGRESS_VIP: "192.168.9.9"}, desired=(INGRESS_CLAIM,),
+                  warned=(("AddressMismatch", "serves its ingress VIP on two addresses: 10.0.1.10"),), not_noted=("Released",))),
+        id="a-hand-edited-ingress-annotation-leaves-the-live-variable-as-it-is"),
+    pytest.param(Case(
+        reason="A live Cluster's ingressVip variable changed by hand: it stays as it is (not written back), the "
+               "annotation and the claim stay, and both addresses are warned about.",
+        finding="adversarial review of the whole decision, #2 (the other place)",
+        xr=xr(), observed=with_items(LIVE, cluster=observed_cluster(variables={"clusterVip": "10.0.0.10", "ingressVip": "192.168.9.9"},
+                                                                     ingress="10.0.1.10")),
+        store=(*STORE, *LIVE_STORE),
+        want=Want(variables={"ingressVip": "192.168.9.9"}, annotations={INGRESS_VIP: "10.0.1.10"}, desired=(INGRESS_CLAIM,),
+                  warned=(("AddressMismatch", "and 192.168.9.9, its ingressVip variable (changed by hand?)"),))),
+        id="a-hand-edited-ingress-variable-stays-as-it-is"),
+    pytest.param(Case(
         reason="A live ingress VIP whose claim is gone stays while the ClusterClass cannot be read, and nothing is "
                "released.",
         finding="review findings: where a VIP came from",
