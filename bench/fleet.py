@@ -1,6 +1,7 @@
 """Fleet load: N clusters created and converged in the simulated management cluster.
 
     .venv/bin/python bench/fleet.py [--clusters 10000] [--seed 0] [--hours 2]
+    .venv/bin/python bench/fleet.py --edits 300 [--clusters 10000] [--seed 0]
 
 Prints, for Crossplane before v2.4 and for v2.4+ (which seeds each reconcile with the last
 one's requirements): wall time; function calls per cluster until every Cluster exists and
@@ -8,6 +9,11 @@ is Ready; steady-state function calls and applies of composed resources (each a
 server-side apply request to the API server) per cluster per hour under the function's
 TTLs; and the same steady state under the SDK's 60 s default TTL, for comparison. Every
 property the tests check is checked here too; a violation fails the run.
+
+With --edits N: the fleet converged (v2.4+), then N steps of what platform engineers do (tests/edits.py: manual
+endpoints and ingress VIPs, ingress off and on, hand edits of live Clusters, claims deleted by hand, pools and
+ClusterClasses removed and added, IPAM down and up, new XRs) on the XRs of team-a, the world settled, and every
+property checked, including that every address went back to its pool.
 """
 
 from __future__ import annotations
@@ -67,13 +73,36 @@ def run(n: int, seed: int, hours: float, inp: dict | None = None, seeding: bool 
     }
 
 
+def run_edits(n: int, seed: int, steps: int) -> dict:
+    from tests.edits import EditRun
+
+    sim = build(n, seed, seeding=True)
+    started = time.perf_counter()
+    while ready(sim) < n and sim.clock.now < 3600:
+        sim.run_for(30)
+    edits = EditRun(sim)
+    edits.names = [f"c{i}" for i in range(0, n, 2)]  # the fleet's XRs in team-a, the namespace the edits work in
+    for _ in range(steps):
+        edits.step()
+    edits.settle()
+    sim.check()
+    return {"clusters": n, "steps": steps, "wall_s": time.perf_counter() - started, "ops": dict(sorted(edits.ops.items())),
+            "errors": len(sim.crossplane.errors), "violations": len(sim.violations)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clusters", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hours", type=float, default=2.0)
+    parser.add_argument("--edits", type=int, help="random user edits on the converged fleet instead of the steady state")
     args = parser.parse_args()
     logging.configure(logging.Level.DISABLED)
+    if args.edits is not None:
+        r = run_edits(args.clusters, args.seed, args.edits)
+        print(f"fleet with edits: {r['clusters']} XRs, {r['steps']} edit steps ({r['ops']}), settled; "
+              f"{r['violations']} property violations, {r['errors']} errors; {r['wall_s']:.0f} s")
+        return
     sdk_ttl = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "ttl": {"waiting": "15s", "converged": "60s"}}
     rows = [
         ("Crossplane before v2.4", run(args.clusters, args.seed, args.hours)),
