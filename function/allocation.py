@@ -72,17 +72,6 @@ def mismatch(ctx: Context, slot: Slot, live: str, claim: claims.Claim, address: 
     return kept_mismatched(ctx, slot, live, claim, message, source)
 
 
-def second_address(ctx: Context, claim: claims.Claim, address: claims.Address, other: str, subject: str, where: str) -> None:
-    """A live Cluster that serves a VIP on an address besides its claim's, in another of its places (a hand edit)."""
-    ctx.warn(
-        Reason.ADDRESS_MISMATCH,
-        f"{ctx.cluster.label} serves {subject} on two addresses: {address.value}, which {claim.label} "
-        f"holds, and {other}, {where} (changed by hand?), which no claim reserves. Both stay: the VIPs of a live "
-        f"cluster never change. Reserve {other} in {claim.pool_ref.label} (spec.excludedAddresses) so IPAM gives "
-        "it to no other cluster.",
-    )
-
-
 def kept_mismatched(ctx: Context, slot: Slot, live: str, claim: claims.Claim, message: str, source: str = POOL) -> RoleState:
     """A live VIP its bound claim does not explain (``message`` says how that came about): the VIP stays, with the claim."""
     ctx.warn(Reason.ADDRESS_MISMATCH, message)

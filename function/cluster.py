@@ -29,18 +29,22 @@ class ObservedCluster:
     host: str | None  # spec.controlPlaneEndpoint.host; never changes once set
     port: int | None
     variables: dict[str, object]  # our VIP variables as the Cluster carries them
-    ingress_annotation: str | None  # the annotation's (first) ingress VIP
+    # The live ingress VIP: the ingress variable's, where the Cluster carries one (the workload cluster is rendered from
+    # it), else the annotation's (first), as capi-vip-allocator leaves it. (The name is the annotation's for history.)
+    ingress_annotation: str | None
     ready: bool
     deleting: bool = False  # metadata.deletionTimestamp is set
     ingress_secondary: str | None = None  # the annotation's second VIP, once read as a pair (see as_pair)
     ingress_pair: tuple[str, str] | None = None  # the annotation's two VIPs, where it holds two ("<primary>,<secondary>")
     kept: frozenset[str] = frozenset()  # VIP variables left as found when the Cluster was adopted (Input annotations.keptVariables)
+    ingress_from_variable: bool = False  # the live ingress VIP is the ingress variable's
 
     def as_pair(self) -> ObservedCluster:
         """The Cluster with its ingress annotation read as a dual-stack pair (where the ingress role has one)."""
         if self.ingress_pair is None:
             return self
-        return dataclasses.replace(self, ingress_annotation=self.ingress_pair[0], ingress_secondary=self.ingress_pair[1])
+        primary = self.ingress_annotation if self.ingress_from_variable else self.ingress_pair[0]
+        return dataclasses.replace(self, ingress_annotation=primary, ingress_secondary=self.ingress_pair[1])
 
     @property
     def label(self) -> str:
@@ -87,6 +91,8 @@ def read_observed(obj: dict | None, inp: Input) -> ObservedCluster | None:
             variables[v["name"]] = structs.plain(v["value"])
     annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
     raw_ingress = annotations.get(inp.annotations.ingress_vip)
+    ingress_variable = variables.get(inp.roles.ingress.variable)
+    ingress_variable = addresses.parse_ip(ingress_variable) if isinstance(ingress_variable, str) else None
     # v1beta2 summarises health in Available; v1beta1 in Ready.
     ready_type = "Available" if obj.get("apiVersion") == V1BETA2 else "Ready"
     status = obj.get("status")
@@ -96,7 +102,8 @@ def read_observed(obj: dict | None, inp: Input) -> ObservedCluster | None:
         host=host,
         port=port,
         variables=variables,
-        ingress_annotation=addresses.parse_ip(raw_ingress),
+        ingress_annotation=ingress_variable or addresses.parse_ip(raw_ingress),
+        ingress_from_variable=ingress_variable is not None,
         ready=_condition_true(status, ready_type),
         deleting=bool(meta.get("deletionTimestamp")),
         ingress_pair=_ingress_pair(raw_ingress),

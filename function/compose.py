@@ -100,11 +100,7 @@ def compose_cluster(
         kept = obs.variables.get(cp_var) if obs is not None and obs.host is not None else None
         variables[cp_var] = kept if isinstance(kept, str) and kept else cp.vip
     if ing.vip is not None and wanted(ing_var):
-        # A live Cluster's ingressVip stays as it is while its ingress VIP does (one of the two places edited by hand
-        # is warned about: primaries.py); it follows an ingress VIP the XR changes.
-        kept = obs.variables.get(ing_var) if obs is not None else None
-        same = obs is not None and obs.ingress_annotation is not None and obs.ingress_annotation == (addresses.parse_ip(ing.vip) or ing.vip)
-        variables[ing_var] = kept if same and isinstance(kept, str) and kept else ing.vip
+        variables[ing_var] = ing.vip
     for key, state in second.items():
         var = secondary_role(ctx, key).variable
         if state.vip is not None and wanted(var) and not (key == INGRESS and ing.vip is None):

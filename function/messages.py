@@ -215,7 +215,7 @@ def kept_for_lost_variable(claim_label: str, address: str, cluster_label: str, e
     head = f"{claim_label} ({address}) stays claimed although {cluster_label} serves on {endpoint}, the XR's own endpoint"
     if not class_found:
         return f"{head}: {class_label} cannot be read, and {address} may be its {variable}; it is decided once the class is read"
-    return (f"{head}: {class_label} defines no variable {variable}, where {address} was carried, and a ClusterClass that "
+    return (f"{head}: {class_label} defines no variable {variable}, where {address} may have been carried, and a ClusterClass that "
             f"loses a variable releases nothing, since the control-plane machines' kube-vip may still hold {address}. "
             f"Once none does, delete the claim by hand (kubectl -n {namespace} delete ipaddressclaim {name}; with Usages "
             "on, then its Usage): it is not made again, the endpoint being the XR's own")

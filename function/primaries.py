@@ -133,9 +133,9 @@ def _live_control_plane(
             return allocation.mismatch(ctx, slot, live, claim, address, where, source=source or POOL)
         state = RoleState(vip=live, source=MANUAL, origin="manual", condition=manual_condition)
         variable = slot.role.variable
-        if not (ctx.cls.found and ctx.cls.defines(variable)):
-            # The claim may be what the Cluster carried as its clusterVip before the class lost the variable (or while
-            # it cannot be read): a ClusterClass that loses a variable releases nothing.
+        if addresses.parse_ip(live) is None and not (ctx.cls.found and ctx.cls.defines(variable)):
+            # Behind the XR's own DNS endpoint, the claim may be what the Cluster carried as its clusterVip before the
+            # class lost the variable (or while it cannot be read): a ClusterClass that loses a variable releases nothing.
             ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, messages.kept_for_lost_variable(
                 claim.label, address.value, label, live, ctx.cls.label, variable, ctx.cls.found, claim.namespace, claim.name))
             return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP)
@@ -152,8 +152,14 @@ def _second_address(
     ctx: Context, slot: Slot, claim: claims.Claim, address: claims.Address, other: str, *, host: bool
 ) -> None:
     """A live Cluster that serves its control plane on an address besides its claim's (a hand edit)."""
-    where = "its endpoint host" if host else f"its {slot.role.variable} variable"
-    allocation.second_address(ctx, claim, address, other, "its control plane", where)
+    what = "its endpoint host" if host else f"its {slot.role.variable} variable"
+    ctx.warn(
+        Reason.ADDRESS_MISMATCH,
+        f"{ctx.cluster.label} serves its control plane on two addresses: {address.value}, which {claim.label} "
+        f"holds, and {other}, {what} (changed by hand?), which no claim reserves. Both stay: the VIPs of a live "
+        f"cluster never change. Reserve {other} in {claim.pool_ref.label} (spec.excludedAddresses) so IPAM gives "
+        "it to no other cluster.",
+    )
 
 
 # --- ingress ----------------------------------------------------------------------------
@@ -264,28 +270,9 @@ def _ingress_with(ctx: Context, manual: str | None) -> RoleState:
         return state
     if live:
         setting = f"the XR annotation {annotation.ingress_vip}"
-        # (Where the XR's own value is the claim's address, the Cluster is about to carry it in both places.)
-        uses = [live, *(_ingress_variable_besides(ctx, role, live) if live == ctx.cluster.ingress_annotation else ())]
-
-        def serving(address: claims.Address) -> None:
-            for other in uses:
-                if other != address.value and addresses.parse_ip(other) and other != manual:
-                    where = f"its annotation {annotation.ingress_vip}" if other == live else f"its {role.variable} variable"
-                    allocation.second_address(ctx, claim, address, other, "its ingress VIP", where)
-
-        return allocation.live_claim(ctx, slot, claim, address, live, required=False, serving=serving, serves_on=uses,
+        return allocation.live_claim(ctx, slot, claim, address, live, required=False,
                                      mismatched=lambda a: allocation.mismatch(ctx, slot, live, claim, a, setting))
     return allocation.allocate(ctx, slot, claim, address, required=False)
-
-
-def _ingress_variable_besides(ctx: Context, role: Role, live: str) -> list[str]:
-    """The live Cluster's ingress variable, canonical, where it differs from its annotation (one of the two edited by
-    hand): the ingress VIP is served on both, and a claim of either explains it (as the control plane's two places)."""
-    variable = ctx.cluster.variables.get(role.variable)
-    if not isinstance(variable, str) or not variable:
-        return []
-    variable = addresses.parse_ip(variable) or variable
-    return [] if variable == live else [variable]
 
 
 def _ingress_without_variable(

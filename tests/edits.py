@@ -249,8 +249,22 @@ class EditRun:
         if not clusters:
             return
         c = copy.deepcopy(self.rng.choice(clusters))
-        what = self.rng.choice(["host", "ingress", "port"])
+        what = self.rng.choice(["host", "ingress", "port", "one-place"])
         endpoint = c["spec"].get("controlPlaneEndpoint")
+        if what == "one-place":
+            # One of the two places a VIP is carried in, the other left as it was (kubectl annotate, or a patch of
+            # one variable): both stay, warned about.
+            place = self.rng.choice(["clusterVip", "ingressVip", INGRESS_VIP])
+            variable = next((v for v in c["spec"]["topology"].get("variables", []) if v["name"] == place), None)
+            annotations = c["metadata"].get("annotations") or {}
+            if variable is not None:
+                variable["value"] = self.address()
+            elif place == INGRESS_VIP and annotations.get(INGRESS_VIP) and "," not in annotations[INGRESS_VIP]:
+                annotations[INGRESS_VIP] = self.address()
+            else:
+                return
+            self.sim.api.apply(c)
+            return
         if what == "host" and endpoint and endpoint.get("host"):
             endpoint["host"] = self.address()
             for v in c["spec"]["topology"].get("variables", []):

@@ -114,7 +114,7 @@ DELIBERATE: tuple[tuple[str, str, str], ...] = (
                 what = next((f"secondary {k}" for k, sk in SECONDARY.items() if sk == role_key), role_key)
                 message += f"; the Cluster is composed without the {what} VIP meanwhile"
 """),
-    ("a ClusterClass that loses clusterVip releases nothing: the control plane's claim behind the XR's own (DNS) endpoint "
+    ("a ClusterClass that loses clusterVip releases nothing: the control plane's claim behind the XR's own DNS endpoint "
      "stays, warned (tests/test_migration.py)",
      """    if own:
         if repeats_pool:
@@ -124,46 +124,12 @@ DELIBERATE: tuple[tuple[str, str, str], ...] = (
      """    if own:
         state = RoleState(vip=live, source=MANUAL, origin="manual", condition=manual_condition)
         variable = slot.role.variable
-        if not (ctx.cls.found and ctx.cls.defines(variable)):
+        if addresses.parse_ip(live) is None and not (ctx.cls.found and ctx.cls.defines(variable)):
             ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, messages.kept_for_lost_variable(
                 claim.label, address.value, label, live, ctx.cls.label, variable, ctx.cls.found, claim.namespace, claim.name))
             return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP)
         if repeats_pool:
             _unreserved(ctx, slot, claim, address, live, where)
-"""),
-    ("a live Cluster serves its ingress VIP in two places, the annotation and ingressVip: a claim of either explains "
-     "it, and one edited by hand is warned about, not followed (tests/test_live_vips_kept.py)",
-     """        if not _explains(address, live):
-            _mismatch(ctx, slot, live, claim, address, f"the XR annotation {annotation.ingress_vip}")
-        return _serves(slot, live, claim, address.value if _explains(address, live) else None, ctx.cluster)
-""",
-     """        uses = [live]
-        variable = ctx.cluster.variables.get(role.variable)
-        if live == ctx.cluster.ingress_annotation and isinstance(variable, str) and variable:
-            variable = addresses.parse_ip(variable) or variable
-            if variable != live:
-                uses.append(variable)
-        if _explains(address, live) or address.value in uses:
-            for other in uses:
-                if other != address.value and addresses.parse_ip(other) and other != manual:
-                    where = f"its annotation {annotation.ingress_vip}" if other == live else f"its {role.variable} variable"
-                    ctx.warn(
-                        Reason.ADDRESS_MISMATCH,
-                        f"{ctx.cluster.label} serves its ingress VIP on two addresses: {address.value}, which {claim.label} "
-                        f"holds, and {other}, {where} (changed by hand?), which no claim reserves. Both stay: the VIPs of a live "
-                        f"cluster never change. Reserve {other} in {claim.pool_ref.label} (spec.excludedAddresses) so IPAM gives "
-                        "it to no other cluster.",
-                    )
-            return _serves(slot, live, claim, address.value, ctx.cluster)
-        _mismatch(ctx, slot, live, claim, address, f"the XR annotation {annotation.ingress_vip}")
-        return _serves(slot, live, claim, None, ctx.cluster)
-"""),
-    ("the ingressVip of a live Cluster stays as it is while its ingress VIP does (tests/test_live_vips_kept.py)",
-     """        variables[ing_var] = ing.vip
-""",
-     """        kept = obs.variables.get(ing_var) if obs is not None else None
-        same = obs is not None and obs.ingress_annotation is not None and obs.ingress_annotation == (addresses.parse_ip(ing.vip) or ing.vip)
-        variables[ing_var] = kept if same and isinstance(kept, str) and kept else ing.vip
 """),
 )
 ROOT = Path(__file__).resolve().parents[1]

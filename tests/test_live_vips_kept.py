@@ -49,24 +49,24 @@ CP_SECONDARY_RELEASED = ("Released", "control-plane-secondary")
 
 ONE_RECONCILE = [
     pytest.param(Case(
-        reason="A live Cluster's ingress annotation changed by hand: the ingressVip variable the workload cluster is "
-               "rendered from stays as it is, the claim stays, and both addresses are warned about (Both stay).",
+        reason="A live Cluster's ingress annotation changed by hand: the live ingress VIP is the ingressVip variable the "
+               "workload cluster is rendered from, which stays; the annotation is written back to it, the claim stays.",
         finding="adversarial review of the whole decision, #2 (the variable followed the annotation)",
         xr=xr(), observed=with_items(LIVE, cluster=observed_cluster(variables={"clusterVip": "10.0.0.10", "ingressVip": "10.0.1.10"},
                                                                      ingress="192.168.9.9")),
         store=(*STORE, *LIVE_STORE),
-        want=Want(variables={"ingressVip": "10.0.1.10"}, annotations={INGRESS_VIP: "192.168.9.9"}, desired=(INGRESS_CLAIM,),
-                  warned=(("AddressMismatch", "serves its ingress VIP on two addresses: 10.0.1.10"),), not_noted=("Released",))),
+        want=Want(variables={"ingressVip": "10.0.1.10"}, annotations={INGRESS_VIP: "10.0.1.10"}, desired=(INGRESS_CLAIM,),
+                  not_noted=("Released",), warning_reasons=[])),
         id="a-hand-edited-ingress-annotation-leaves-the-live-variable-as-it-is"),
     pytest.param(Case(
-        reason="A live Cluster's ingressVip variable changed by hand: it stays as it is (not written back), the "
-               "annotation and the claim stay, and both addresses are warned about.",
+        reason="A live Cluster's ingressVip variable changed by hand: it stays (a VIP the workload cluster is rendered "
+               "from never changes), the annotation follows it, the claim stays, and AddressMismatch says what to do.",
         finding="adversarial review of the whole decision, #2 (the other place)",
         xr=xr(), observed=with_items(LIVE, cluster=observed_cluster(variables={"clusterVip": "10.0.0.10", "ingressVip": "192.168.9.9"},
                                                                      ingress="10.0.1.10")),
         store=(*STORE, *LIVE_STORE),
-        want=Want(variables={"ingressVip": "192.168.9.9"}, annotations={INGRESS_VIP: "10.0.1.10"}, desired=(INGRESS_CLAIM,),
-                  warned=(("AddressMismatch", "and 192.168.9.9, its ingressVip variable (changed by hand?)"),))),
+        want=Want(variables={"ingressVip": "192.168.9.9"}, annotations={INGRESS_VIP: "192.168.9.9"}, desired=(INGRESS_CLAIM,),
+                  warned=(("AddressMismatch", "uses ingress VIP 192.168.9.9, but IPAddressClaim team-a/vip-ingress-c1 is bound to 10.0.1.10"),))),
         id="a-hand-edited-ingress-variable-stays-as-it-is"),
     pytest.param(Case(
         reason="A live ingress VIP whose claim is gone stays while the ClusterClass cannot be read, and nothing is "
