@@ -123,8 +123,8 @@ class Role(_Model):
 class PoolKind(_Model):
     """A kind of IPAM pool that the function may claim from."""
 
-    api_version: ApiVersion
-    kind: Kind
+    api_version: ApiVersion = Field(description="apiVersion of the pool kind.")
+    kind: Kind = Field(description="Kind of the pool, such as InClusterIPPool.")
     namespaced: bool = Field(
         description="Namespaced pools are looked up in the Cluster's namespace and preferred over cluster-scoped ones."
     )
@@ -205,6 +205,8 @@ class ServiceLb(_Model):
 
 
 class Roles(_Model):
+    """The kinds of address: for each, the pools' role label, the ClusterClass variable and the claim's name."""
+
     control_plane: Role = Role(label_value="control-plane", variable="clusterVip", claim_name="vip-cp-{cluster}")
     ingress: Role = Role(label_value="ingress", variable="ingressVip", claim_name="vip-ingress-{cluster}")
     service_lb: ServiceLb = ServiceLb()
@@ -213,7 +215,9 @@ class Roles(_Model):
 class Cluster(_Model):
     """The composed CAPI Cluster."""
 
-    api_version: Literal["cluster.x-k8s.io/v1beta1", "cluster.x-k8s.io/v1beta2"] = "cluster.x-k8s.io/v1beta1"
+    api_version: Literal["cluster.x-k8s.io/v1beta1", "cluster.x-k8s.io/v1beta2"] = Field(
+        default="cluster.x-k8s.io/v1beta1", description="apiVersion of the composed Cluster (v1beta2 uses topology.classRef)."
+    )
     default_port: int = Field(default=6443, ge=1, le=65535, description="Control-plane port when the XR sets none.")
     cluster_class_api_version: Literal["cluster.x-k8s.io/v1beta1", "cluster.x-k8s.io/v1beta2"] = Field(
         default="cluster.x-k8s.io/v1beta1", description="apiVersion used to read ClusterClasses."
@@ -221,9 +225,15 @@ class Cluster(_Model):
 
 
 class Ipam(_Model):
-    claim_api_version: ApiVersion = "ipam.cluster.x-k8s.io/v1beta1"
-    address_api_version: ApiVersion = "ipam.cluster.x-k8s.io/v1beta1"
-    pool_kinds: list[PoolKind] = Field(default_factory=_default_pool_kinds, min_length=1, max_length=8)
+    """The IPAM API the function speaks: claims it makes, addresses it reads, pools it claims from."""
+
+    claim_api_version: ApiVersion = Field(default="ipam.cluster.x-k8s.io/v1beta1",
+                                          description="apiVersion of the IPAddressClaims the function composes.")
+    address_api_version: ApiVersion = Field(default="ipam.cluster.x-k8s.io/v1beta1",
+                                            description="apiVersion used to read the IPAddresses IPAM binds to them.")
+    pool_kinds: list[PoolKind] = Field(
+        default_factory=_default_pool_kinds, min_length=1, max_length=8,
+        description="The kinds of pool looked up by their labels, in order of preference (namespaced ones first).")
 
 
 class Xr(_Model):
@@ -234,6 +244,8 @@ class Xr(_Model):
 
 
 class Ttl(_Model):
+    """How soon Crossplane calls the function again (the response's TTL)."""
+
     waiting: Duration = Field(default="15s", description="Response TTL while waiting on IPAM, a pool or a ClusterClass.")
     converged: Duration = Field(default="20m", description="Response TTL once every wanted VIP is in place.")
 

@@ -139,6 +139,11 @@ def test_the_committed_input_crd_is_what_the_model_generates():
     assert gen.CRD_PATH.read_text() == gen.render(), "stale Input CRD: run python package/input/generate.py"
 
 
+def test_the_committed_input_reference_is_what_the_model_generates():
+    gen = _generator()
+    assert gen.REFERENCE_PATH.read_text() == gen.reference(), "stale docs/input.md: run python package/input/generate.py"
+
+
 def test_the_example_compositions_input_is_accepted_by_the_function():
     # Its validation against the Input CRD is the real CLI's (tests/test_validate.py).
     from pathlib import Path
