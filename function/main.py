@@ -62,5 +62,11 @@ def cli(  # noqa: PLR0913 - one parameter per flag
     )
 
 
+# Every flag's environment variable in --help (the SDK's flags too: TLS_SERVER_CERTS_DIR, ADDRESS, ...).
+for _param in cli.params:
+    if isinstance(_param, click.Option) and _param.envvar:
+        _param.show_envvar = True
+
+
 if __name__ == "__main__":
     cli()

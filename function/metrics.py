@@ -113,4 +113,9 @@ def serve(address: str) -> None:
     if not address:
         return
     host, _, port = address.rpartition(":")
-    start_http_server(int(port), addr=host or "0.0.0.0", registry=REGISTRY)  # noqa: S104 - a pod listens on all interfaces
+    try:
+        start_http_server(int(port), addr=host or "0.0.0.0", registry=REGISTRY)  # noqa: S104 - a pod listens on all interfaces
+    except (OSError, ValueError) as e:
+        msg = (f"the /metrics endpoint cannot listen on {address!r} ({getattr(e, 'strerror', None) or e}): pass "
+               "--metrics-address (or METRICS_ADDRESS) with a free host:port, or an empty value to turn it off")
+        raise SystemExit(msg) from None

@@ -50,16 +50,20 @@ async def _serve(  # noqa: PLR0913
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping.set)
-    server = grpc.aio.server(options=options)
+    # No SO_REUSEPORT: a second instance on the same port is refused, not served beside the first one.
+    server = grpc.aio.server(options=(*options, ("grpc.so_reuseport", 0)))
     grpcv1.add_FunctionRunnerServiceServicer_to_server(runner, server)
     grpcv1beta1.add_FunctionRunnerServiceServicer_to_server(BetaFunctionRunner(wrapped=runner), server)
     checks = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checks, server)
     reflection.enable_server_reflection((*RUNNER_SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    if creds is not None:
-        server.add_secure_port(address, creds)
-    else:
-        server.add_insecure_port(address)
+    try:
+        port = server.add_secure_port(address, creds) if creds is not None else server.add_insecure_port(address)
+    except RuntimeError:
+        port = 0
+    if not port:
+        msg = f"cannot listen for gRPC on {address!r} (in use, or not an address): pass --address (or ADDRESS) with a free host:port"
+        raise SystemExit(msg)
     await server.start()
     for service in ("", *RUNNER_SERVICES):
         await checks.set(service, health_pb2.HealthCheckResponse.SERVING)

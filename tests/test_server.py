@@ -1,5 +1,6 @@
 """The real `function --insecure` process, called over gRPC with the SDK's protobufs."""
 
+import socket
 import subprocess
 import time
 
@@ -61,3 +62,37 @@ def test_the_server_stops_on_sigterm():
     proc.terminate()
     assert proc.wait(timeout=15) is not None
     assert time.monotonic() - started < 10
+
+
+def test_a_metrics_port_in_use_is_one_line_that_names_the_flag():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        metrics = f"127.0.0.1:{taken.getsockname()[1]}"
+        done = subprocess.run([*function_command(metrics), "--insecure", "--address", f"127.0.0.1:{free_port()}"],
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines()[-1].startswith(f"the /metrics endpoint cannot listen on '{metrics}'")
+    assert "--metrics-address (or METRICS_ADDRESS)" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_second_instance_on_the_same_grpc_port_is_refused():
+    address = f"127.0.0.1:{free_port()}"
+    first = subprocess.Popen([*function_command(), "--insecure", "--address", address])
+    try:
+        channel = grpc.insecure_channel(address)
+        grpc.channel_ready_future(channel).result(timeout=30)
+        channel.close()
+        second = subprocess.run([*function_command(), "--insecure", "--address", address],
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode != 0
+        assert f"cannot listen for gRPC on '{address}'" in second.stderr and "Traceback" not in second.stderr
+    finally:
+        first.terminate()
+        first.wait(timeout=15)
+
+
+def test_help_names_every_flags_environment_variable():
+    done = subprocess.run([*function_command(), "--help"], capture_output=True, text=True, timeout=60)
+    for variable in ("TLS_SERVER_CERTS_DIR", "ADDRESS", "METRICS_ADDRESS", "SHUTDOWN_DRAIN_SECONDS", "SHUTDOWN_GRACE_SECONDS"):
+        assert variable in done.stdout
