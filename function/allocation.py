@@ -435,7 +435,7 @@ def _names(ctx: Context) -> list[ledger.Name]:
     c = ctx.cluster
     if c is None:
         return names
-    pair = c.ingress_pair or (c.ingress_annotation, None)
+    pair = c.ingress_pair or (c.ingress_annotated, None)  # the annotation as written (the live VIP may be ingressVip's)
     return names + ledger.live([
         (CONTROL_PLANE, c.host, f"the control-plane endpoint of {c.label}"),
         (CONTROL_PLANE, c.variables.get(cp.variable), f"{cp.variable} of {c.label}"),

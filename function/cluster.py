@@ -38,6 +38,7 @@ class ObservedCluster:
     ingress_pair: tuple[str, str] | None = None  # the annotation's two VIPs, where it holds two ("<primary>,<secondary>")
     kept: frozenset[str] = frozenset()  # VIP variables left as found when the Cluster was adopted (Input annotations.keptVariables)
     ingress_from_variable: bool = False  # the live ingress VIP is the ingress variable's
+    ingress_annotated: str | None = None  # the annotation's ingress VIP (a single address), whatever the variable says
 
     def as_pair(self) -> ObservedCluster:
         """The Cluster with its ingress annotation read as a dual-stack pair (where the ingress role has one)."""
@@ -104,6 +105,7 @@ def read_observed(obj: dict | None, inp: Input) -> ObservedCluster | None:
         variables=variables,
         ingress_annotation=ingress_variable or addresses.parse_ip(raw_ingress),
         ingress_from_variable=ingress_variable is not None,
+        ingress_annotated=addresses.parse_ip(raw_ingress),
         ready=_condition_true(status, ready_type),
         deleting=bool(meta.get("deletionTimestamp")),
         ingress_pair=_ingress_pair(raw_ingress),

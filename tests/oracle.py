@@ -124,12 +124,19 @@ DELIBERATE: tuple[tuple[str, str, str], ...] = (
      """    if own:
         state = RoleState(vip=live, source=MANUAL, origin="manual", condition=manual_condition)
         variable = slot.role.variable
-        if addresses.parse_ip(live) is None and not (ctx.cls.found and ctx.cls.defines(variable)):
+        if (addresses.parse_ip(live) is None and not (ctx.cls.found and ctx.cls.defines(variable))
+                and variable not in _kept(ctx)):
             ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, messages.kept_for_lost_variable(
                 claim.label, address.value, label, live, ctx.cls.label, variable, ctx.cls.found, claim.namespace, claim.name))
             return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP)
         if repeats_pool:
             _unreserved(ctx, slot, claim, address, live, where)
+"""),
+    ("the ledger names the ingress annotation's address as written, also where the live ingress VIP is ingressVip's "
+     "(tests/test_named_addresses.py)",
+     """    pair = c.ingress_pair or (c.ingress_annotation, None)
+""",
+     """    pair = c.ingress_pair or (c.ingress_annotated, None)
 """),
 )
 ROOT = Path(__file__).resolve().parents[1]

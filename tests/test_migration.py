@@ -449,6 +449,25 @@ def test_a_cluster_behind_a_dns_endpoint_keeps_the_claim_of_its_cluster_vip_when
     assert out.cluster["spec"]["controlPlaneEndpoint"]["host"] == host
 
 
+def test_the_operators_claim_under_a_users_dns_host_is_released_where_the_class_has_no_cluster_vip():
+    # A class without clusterVip: the operator made vip-cp-c1 anyway and the Cluster never carried it; it holds
+    # nothing, so it is released as the take-over section says (not kept as a lost variable's).
+    # (Adversarial review of the ingress reading (c6d720c), #2.)
+    host = "api.c1.example.com"
+    w = World()
+    store = [s for s in _operator_store() if s["kind"] != "ClusterClass"]
+    store[-1]["spec"]["controlPlaneEndpoint"]["host"] = host
+    store[-1]["spec"]["topology"]["variables"] = [v for v in store[-1]["spec"]["topology"]["variables"] if v["name"] != "clusterVip"]
+    w.add(cluster_class(variables=("ingressVip",)), *store)
+    x = xr(cluster={"topology": {"class": "cc", "version": "v1.31.0"}, "controlPlaneEndpoint": {"host": host}})
+    outs = []
+    for _ in range(4):
+        outs.append(w.reconcile(x))
+        x = with_status(x, outs[-1].status)
+    assert w.get("IPAddressClaim", "vip-cp-c1", "team-a") is None
+    assert not any("stays claimed although" in m for out in outs for _, m in out.warnings)
+
+
 def test_an_existing_cluster_being_deleted_is_not_adopted_and_no_cluster_is_composed_over_it():
     store = _operator_store()
     store[-1]["metadata"]["deletionTimestamp"] = "2026-01-01T00:02:00Z"

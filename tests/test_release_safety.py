@@ -51,6 +51,18 @@ def _repeats_the_live_pool_vip(role, variable, value, claim, source):
 
 
 ONE_RECONCILE = [
+    *(pytest.param(Case(
+        reason="A live Cluster whose ingressVip was changed by hand still names the ingress claim's address in its "
+               "annotation: turning ingress off (or a manual ingress VIP) keeps the claim until the Cluster as the API "
+               "server has it no longer carries the address there either.",
+        finding="adversarial review of the ingress reading (c6d720c), #1",
+        xr=xr(annotations=annotations),
+        observed=with_items(LIVE, cluster=observed_cluster(variables={"clusterVip": "10.0.0.10", "ingressVip": "192.168.9.9"},
+                                                           ingress="10.0.1.10")),
+        store=(*STORE, *LIVE_STORE),
+        want=Want(desired=(INGRESS_CLAIM,), noted=(("Released", "once"),))),
+        id=f"a-release-waits-for-the-annotation-when-ingressvip-was-changed-by-hand-{name}")
+      for name, annotations in (("ingress-off", INGRESS_OFF), ("manual-ingress", {INGRESS_VIP: "192.168.7.7"}))),
     pytest.param(Case(
         reason="Observed secondary claims keep the pool they were made from (spec.poolRef is immutable), and their "
                "Usages stay in desired state (Crossplane would delete them).",
