@@ -58,7 +58,7 @@ def _string(value: object, where: str, *, required: bool = True) -> str | None:
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value:
-        shown = "missing" if value is None else f"{type(value).__name__} {_short(value)}"
+        shown = "missing" if value is None else "empty" if value == "" else f"{type(value).__name__} {_short(value)}"
         msg = f"{where} must be a non-empty string, but it is {shown}"
         raise Fatal(msg)
     return value
@@ -241,7 +241,8 @@ def _class_ref(topology: dict, where: str) -> tuple[str, str | None]:
             raise Fatal(msg)
         return name, ns
     if topology.get("class") is None:
-        msg = f"{where}.class (v1beta1) or {where}.classRef.name (v1beta2) is required: name the ClusterClass"
+        xr_label, _, path = where.rpartition(": ")
+        msg = f"{xr_label}: {path}.class (v1beta1) or {path}.classRef.name (v1beta2) is required: name the ClusterClass"
         raise Fatal(msg)
     name = _string(topology.get("class"), f"{where}.class")
     ns = _string(topology.get("classNamespace"), f"{where}.classNamespace", required=False)

@@ -53,7 +53,7 @@ BAD_INPUTS = {
         "topology.class (v1beta1) or topology.classRef.name (v1beta2) and topology.version"),
     "topology without a class": (
         request(xr(cluster={"topology": {"version": "v1.31.0"}})),
-        "XR c1: spec.cluster.topology.class (v1beta1) or XR c1: spec.cluster.topology.classRef.name (v1beta2) is "
+        "XR c1: spec.cluster.topology.class (v1beta1) or spec.cluster.topology.classRef.name (v1beta2) is "
         "required: name the ClusterClass"),
     "topology without a version": (
         request(xr(cluster={"topology": {"class": "cc"}})),
