@@ -8,6 +8,7 @@ from function import fn, metrics, server
 
 
 @click.command()
+@click.version_option(package_name="function-capi-vip", prog_name="function-capi-vip")
 @sdkcli.standard_options
 @click.option(
     "--metrics-address",

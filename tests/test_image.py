@@ -102,6 +102,10 @@ def test_the_image_is_configured_as_the_dockerfile_says(rootfs):
     assert sorted(int(p.split("/")[0]) for p in c["ExposedPorts"]) == sorted(rec.ports)
     assert c["Entrypoint"] == list(rec.entrypoint)
     assert not c.get("Cmd")  # ENTRYPOINT without CMD, as in the Dockerfile
+    labels = c["Labels"]
+    assert labels["org.opencontainers.image.version"] == image.project_version()
+    assert labels["org.opencontainers.image.licenses"] == "Apache-2.0"
+    assert labels["org.opencontainers.image.title"] == "function-capi-vip"
 
 
 def test_the_dockerfile_is_read_as_written():

@@ -96,3 +96,10 @@ def test_help_names_every_flags_environment_variable():
     done = subprocess.run([*function_command(), "--help"], capture_output=True, text=True, timeout=60)
     for variable in ("TLS_SERVER_CERTS_DIR", "ADDRESS", "METRICS_ADDRESS", "SHUTDOWN_DRAIN_SECONDS", "SHUTDOWN_GRACE_SECONDS"):
         assert variable in done.stdout
+
+
+def test_version_is_the_projects():
+    from tools import image
+
+    done = subprocess.run([*function_command(), "--version"], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == f"function-capi-vip, version {image.project_version()}"

@@ -139,6 +139,13 @@ def recipe(dockerfile: Path = ROOT / "Dockerfile") -> Recipe:
                   entrypoint=tuple(json.loads(one("ENTRYPOINT"))))
 
 
+def project_version() -> str:
+    """The version in pyproject.toml: the package's, the image's label, and `function --version`'s."""
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
 def debian() -> dict:
     with PINS.open("rb") as f:
         return tomllib.load(f)["debian"]
@@ -328,6 +335,10 @@ def build(out: Path, log=print) -> dict:
                   *(a for p in rec.ports for a in ("--port", str(p))),
                   *(a for k in ("PATH", "LANG") for a in ("--env", f"{k}={CLEAN_ENV[k]}")),
                   "--label", "org.opencontainers.image.title=function-capi-vip",
+                  "--label", f"org.opencontainers.image.version={project_version()}",
+                  "--label", "org.opencontainers.image.licenses=Apache-2.0",
+                  "--label", "org.opencontainers.image.description=A Crossplane composition function that allocates "
+                             "virtual IPs for Cluster API clusters from IPAM pools",
                   "--label", f"org.opencontainers.image.base.name=debian:{rec.suite} (python3 {about['python']})"]
         run([*b, "config", *config, c], "buildah config")
         run([*b, "commit", "--quiet", "--rm", c, f"localhost/{IMAGE}:latest"], "buildah commit")
