@@ -133,11 +133,12 @@ def _live_control_plane(
             return allocation.mismatch(ctx, slot, live, claim, address, where, source=source or POOL)
         state = RoleState(vip=live, source=MANUAL, origin="manual", condition=manual_condition)
         variable = slot.role.variable
-        if (addresses.parse_ip(live) is None and not (ctx.cls.found and ctx.cls.defines(variable))
-                and variable not in kept_variables(ctx)):
+        if addresses.parse_ip(live) is None and not (ctx.cls.found and ctx.cls.defines(variable)):
             # Behind the XR's own DNS endpoint, the claim may be what the Cluster carried as its clusterVip before the
             # class lost the variable (or while it cannot be read): a ClusterClass that loses a variable releases nothing.
-            # (One the Cluster never carried, as capi-vip-allocator's under a host of the user's, holds nothing: released.)
+            # Nothing on the Cluster tells that apart from a claim it never carried (capi-vip-allocator's under a host
+            # of the user's, on a class without clusterVip: its kept-variables annotation says the same after an XR
+            # made again adopts it), so that one stays too, warned, until deleted by hand.
             ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, messages.kept_for_lost_variable(
                 claim.label, address.value, label, live, ctx.cls.label, variable, ctx.cls.found, claim.namespace, claim.name))
             return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP)

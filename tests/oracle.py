@@ -124,8 +124,7 @@ DELIBERATE: tuple[tuple[str, str, str], ...] = (
      """    if own:
         state = RoleState(vip=live, source=MANUAL, origin="manual", condition=manual_condition)
         variable = slot.role.variable
-        if (addresses.parse_ip(live) is None and not (ctx.cls.found and ctx.cls.defines(variable))
-                and variable not in _kept(ctx)):
+        if addresses.parse_ip(live) is None and not (ctx.cls.found and ctx.cls.defines(variable)):
             ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, messages.kept_for_lost_variable(
                 claim.label, address.value, label, live, ctx.cls.label, variable, ctx.cls.found, claim.namespace, claim.name))
             return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP)
