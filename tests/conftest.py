@@ -22,14 +22,32 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(line)
 
 
+# The tiers, by module: `pytest -m "not e2e and not image and not slow"` is the fast one (every rule's table, the
+# oracle's differential, the server), `pytest` everything (what CI runs).
+TIERS = {
+    "e2e": lambda path: "e2e" in path.parts,
+    "image": lambda path: path.name == "test_image.py",
+    "slow": lambda path: path.name in ("test_simulation.py", "test_validate.py"),
+}
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "peers: runs the real capi-vip-allocator or the Go pipeline, built from their "
                                        "sources (tools/peers.py); not collected where the sources are absent")
+    config.addinivalue_line("markers", "e2e: runs on the real management cluster the suite starts (tests/e2e)")
+    config.addinivalue_line("markers", "image: builds the image and the package, and runs the image")
+    config.addinivalue_line("markers", "slow: the simulator's long runs, and the real crossplane CLIs' validations")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Where the peers' sources are absent (a user's clone), the peer runs are left out, and the summary says so."""
+    """Each test gets its tier's marker; where the peers' sources are absent (a user's clone), the peer runs are left
+    out, and the summary says so."""
     from tools import peers
+
+    for item in items:
+        for marker, applies in TIERS.items():
+            if applies(Path(str(item.path))):
+                item.add_marker(marker)
 
     left_out = [item for item in items if item.get_closest_marker("peers")]
     if not left_out or peers.available():
