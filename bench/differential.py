@@ -1,8 +1,8 @@
 """The long differential run: under random user edits, a seeded answer always equals a fresh one.
 
     .venv/bin/python bench/differential.py [--steps 100000] [--segment 500] [--seed 0] [--jobs 2] [--oracle] [--setup dns]
-        [--log gate.jsonl]
-    .venv/bin/python bench/differential.py --summary gate.jsonl
+        [--log bench/gate.jsonl]
+    .venv/bin/python bench/differential.py --summary bench/gate.jsonl
 
 Crossplane v2.4+ sends a step the requirements it returned on the XR's last reconcile and
 takes its first answer when nothing it asked for changed: a reconcile in one call. That
@@ -27,6 +27,7 @@ Exit status 1 on any violation.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing
 import subprocess
@@ -85,8 +86,7 @@ def main() -> int:
         return summary(args.summary)
     count = -(-args.steps // args.segment)
     work = [(args.seed + i, min(args.segment, args.steps - i * args.segment), args.oracle, args.setup) for i in range(count)]
-    commit = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parents[1]).stdout.strip()
+    commit, decision = revision()
     started = time.perf_counter()
     totals = {"answers": 0, "one_call": 0, "calls": 0, "differences": 0, "others": 0}
     done = 0
@@ -102,7 +102,8 @@ def main() -> int:
             totals["others"] += len(result["others"])
             if args.log is not None:
                 entry = {**result, "steps": work[result["seed"] - args.seed][1],
-                         "setup": args.setup or SETUPS[result["seed"] % 6], "commit": commit, "oracle": args.oracle}
+                         "setup": args.setup or SETUPS[result["seed"] % 6], "commit": commit, "decision": decision,
+                         "oracle": args.oracle}
                 with args.log.open("a") as out:
                     out.write(json.dumps(entry) + "\n")
             for v in (result["differences"] + result["others"])[:5]:
@@ -117,13 +118,37 @@ def main() -> int:
     return 1 if totals["differences"] or totals["others"] else 0
 
 
+# What a gate's segment runs: the decision, the frozen one it is compared with, and the world that drives them.
+GATED = ("function", "tests/oracle.py", "tests/sim.py", "tests/edits.py", "tests/harness.py", "tests/crds.py")
+
+
+def revision() -> tuple[str, str]:
+    """The commit (git describe, "-dirty" with changes) and the decision it runs: the git objects of GATED, so the
+    segments of commits that changed only docs, benchmarks or other tests add up. With any of GATED changed from
+    HEAD the decision is "dirty", and such runs add up only with each other."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=root).stdout.strip()
+
+    commit = git("describe", "--always", "--dirty", "--abbrev=7")
+    if git("status", "--porcelain", "--", *GATED):
+        return commit, "dirty"
+    objects = git("rev-parse", *(f"HEAD:{path}" for path in GATED)).split()
+    return commit, hashlib.sha256(" ".join(objects).encode()).hexdigest()[:12]
+
+
 def summary(log: Path) -> int:
-    """Per setup and commit: steps, seeded answers, calls answered by both decisions, differences, violations."""
+    """Per setup and decision (see revision(); the commit where a row has none): steps, seeded
+    answers, calls answered by both decisions, differences, violations. The first commit seen names each decision."""
     rows: dict[tuple[str, str], dict] = {}
     seeds: dict[tuple[str, str], set] = {}
+    names: dict[str, str] = {}
     for line in log.read_text().splitlines():
         entry = json.loads(line)
-        key = (entry["commit"], entry["setup"])
+        decision = entry.get("decision", entry["commit"])
+        names.setdefault(decision, entry["commit"])
+        key = (decision, entry["setup"])
         if entry["seed"] in seeds.setdefault(key, set()):
             continue  # a seed run twice counts once
         seeds[key].add(entry["seed"])
@@ -133,8 +158,8 @@ def summary(log: Path) -> int:
             row[k] += entry[k]
         row["differences"] += len(entry["differences"])
         row["others"] += len(entry["others"])
-    for (commit, setup), row in sorted(rows.items()):
-        print(f"{commit} {setup}: {row['steps']} steps in {row['segments']} segments, {row['answers']} seeded answers, "
+    for (decision, setup), row in sorted(rows.items()):
+        print(f"{names[decision]} ({decision}) {setup}: {row['steps']} steps in {row['segments']} segments, {row['answers']} seeded answers, "
               f"{row['calls']} calls answered by both, {row['differences']} differences, {row['others']} other violations")
     return 1 if any(r["differences"] or r["others"] for r in rows.values()) else 0
 
