@@ -34,11 +34,8 @@ CROSSPLANE_IMAGE = "xpkg.crossplane.io/crossplane/crossplane"
 # A proxy on a loopback port where nothing listens: a download that validate tries fails at once.
 OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "", "no_proxy": "",
            "https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"}
-README_RENDER = re.compile(r"^crossplane composition render (examples/\S.*)$", flags=re.MULTILINE)
+RENDER = re.compile(r"^crossplane composition render (examples/\S.*)$", flags=re.MULTILINE)
 LEGACY_RENDER = re.compile(r"^#\s+crossplane render (examples/xr-legacy\.yaml .*)$", flags=re.MULTILINE)
-DUAL_STACK_RENDER = re.compile(r"^#\s+crossplane composition render (examples/dual-stack/xr\.yaml .*)$", flags=re.MULTILINE)
-SERVICE_LB_RENDER = re.compile(r"^#\s+crossplane composition render (examples/service-lb/xr\.yaml .*)$", flags=re.MULTILINE)
-DNS_RENDER = re.compile(r"^#\s+crossplane composition render (examples/xr\.yaml examples/composition-dns\.yaml .*)$", flags=re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -121,33 +118,38 @@ def documents(text: str) -> list[dict]:
     return [d for d in yaml.safe_load_all(text) if d]
 
 
-def readme_passes() -> list[list[str]]:
-    """The arguments of each `crossplane composition render` command in the README."""
-    return [shlex.split(args) for args in README_RENDER.findall((ROOT / "README.md").read_text())]
+def page_renders(page: str) -> list[list[str]]:
+    """The arguments of each `crossplane composition render` command a page of the docs gives."""
+    return [shlex.split(args) for args in RENDER.findall((ROOT / page).read_text())]
+
+
+def walkthrough_passes() -> list[list[str]]:
+    """The two passes of docs/render.md."""
+    return page_renders("docs/render.md")
 
 
 def legacy_render() -> list[str]:
-    """The arguments of the render command that examples/xr-legacy.yaml gives in its comment."""
+    """The arguments of the render command that examples/xr-legacy.yaml gives in its comment (Crossplane v1's CLI)."""
     (args,) = LEGACY_RENDER.findall((ROOT / "examples" / "xr-legacy.yaml").read_text())
     return shlex.split(args)
 
 
 def service_lb_render() -> list[str]:
-    """The arguments of the render command that examples/service-lb/xr.yaml gives in its comment."""
-    (args,) = SERVICE_LB_RENDER.findall((ROOT / "examples" / "service-lb" / "xr.yaml").read_text())
-    return shlex.split(args)
+    """The render command of docs/service-lb.md."""
+    (args,) = page_renders("docs/service-lb.md")
+    return args
 
 
 def dual_stack_render() -> list[str]:
-    """The arguments of the render command that examples/dual-stack/xr.yaml gives in its comment."""
-    (args,) = DUAL_STACK_RENDER.findall((ROOT / "examples" / "dual-stack" / "xr.yaml").read_text())
-    return shlex.split(args)
+    """The render command of docs/dual-stack.md."""
+    (args,) = page_renders("docs/dual-stack.md")
+    return args
 
 
 def dns_render() -> list[str]:
-    """The arguments of the render command that examples/composition-dns.yaml gives in its comment."""
-    (args,) = DNS_RENDER.findall((ROOT / "examples" / "composition-dns.yaml").read_text())
-    return shlex.split(args)
+    """The render command of docs/dns.md."""
+    (args,) = page_renders("docs/dns.md")
+    return args
 
 
 def with_functions(args: list[str], functions: Path) -> list[str]:

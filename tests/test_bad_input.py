@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from tests.fixtures import CC, CP_POOL, ING_POOL, STORE, bound, live
 from tests.harness import CP_CLAIM, INGRESS_CLAIM, Outcome, request, run, xr
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+PRODUCTION = (Path(__file__).resolve().parents[1] / "docs" / "production.md").read_text()
 HEAD = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input"}
 
 
@@ -153,9 +153,9 @@ def test_a_named_bad_input_gets_its_exact_message(stub, name):
 
 
 @pytest.mark.parametrize("name", list(BAD_INPUTS))
-def test_the_readme_lists_each_bad_input_with_its_message(name):
+def test_the_production_page_lists_each_bad_input_with_its_message(name):
     _, message = BAD_INPUTS[name]
-    assert f"| {name} | `{message}` |" in README
+    assert f"| {name} | `{message}` |" in PRODUCTION
 
 
 # Fuzzing ------------------------------------------------------------------------------------

@@ -124,7 +124,7 @@ ONE_RECONCILE = [
         want=Want(warning_reasons=("AddressMismatch",))),
         id="a-live-endpoint-that-is-not-its-claims-address-is-an-address-mismatch"),
     pytest.param(Case(
-        reason="Making the live endpoint the XR's own (the README's AddressMismatch fix) keeps the live control-plane "
+        reason="Making the live endpoint the XR's own (docs/production.md's AddressMismatch fix) keeps the live control-plane "
                "secondary, and its claim is not released.",
         finding="dual-stack review 3, #4",
         xr=with_status(manual_endpoint("10.0.0.99", annotations=None), ENDPOINT_99_STATUS), observed=ENDPOINT_99,

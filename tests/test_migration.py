@@ -10,7 +10,7 @@ ingress VIP only in the Cluster's annotation and label vip.capi.gorizond.io/ingr
 writes ingressVip. The simulator's operator below does the same, at a scale and under faults the
 real stack does not reach.
 
-The README's migration steps, in its order: stop the operator; release its owner references
+The migration steps of docs/migration.md, in its order: stop the operator; release its owner references
 from the claims; create one XR per Cluster with the Cluster's name, namespace and spec minus
 the endpoint and the VIP variables. A namespaced pool that the function's rule prefers for
 new clusters exists meanwhile: adopted claims keep the pool they have (function/adopt.py). The
@@ -302,7 +302,7 @@ def _patch_clusters(sim: Sim, names, ns="team-a") -> None:
 
 
 def _release_owner_references(sim: Sim, ns="team-a") -> None:
-    """The README's step 2: the operator's owner references released, each claim and Cluster named as the XR composes it."""
+    """docs/migration.md's step 2: the operator's owner references released, each claim and Cluster named as the XR composes it."""
     for claim in sim.api.of_kind("IPAddressClaim"):
         claim["metadata"].pop("ownerReferences", None)
         role = claim["metadata"]["labels"]["vip.capi.gorizond.io/role"]

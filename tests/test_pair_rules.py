@@ -166,7 +166,7 @@ SETTLING = [
       for role, class_vars, variable in (("ingress", ("clusterVip", "ingressVipSecondary"), "ingressVipSecondary"),
                                          ("cp", ("clusterVipSecondary", "ingressVip"), "clusterVipSecondary"))),
     pytest.param(Scenario(
-        reason="An endpoint that is a DNS name gets no control-plane record from its secondary (the README: a manual "
+        reason="An endpoint that is a DNS name gets no control-plane record from its secondary (docs/dns.md: a manual "
                "host that is a DNS name already is one), and the status names no control-plane DNS name.",
         finding="dual-stack review 5, #4",
         objects=PAIR_WORLD, inp=DNS,

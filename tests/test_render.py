@@ -1,8 +1,9 @@
-"""The README's render walkthrough, run with the real crossplane CLIs against the running function.
+"""The render walkthrough (docs/render.md) and the feature pages' renders, run with the real crossplane CLIs against the
+running function.
 
-The newest CLI's output (tests/golden/render-N.yaml) is what the README prints; the v2.2 line's is
+The newest CLI's output (tests/golden/render-N.yaml) is what docs/render.md prints; the v2.2 line's is
 in render-N.v2.2.yaml, the legacy example's (Crossplane v1's CLI) in render-legacy.yaml. To
-regenerate all of them and the README's outputs after a deliberate change (then review the diff):
+regenerate all of them and docs/render.md's outputs after a deliberate change (then review the diff):
 
     UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_render.py
 """
@@ -19,14 +20,14 @@ from tests.cli import (
     documents,
     dual_stack_render,
     legacy_render,
-    readme_passes,
+    walkthrough_passes,
     service_lb_render,
     with_functions,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
-README = ROOT / "README.md"
+WALKTHROUGH = ROOT / "docs" / "render.md"
 UPDATE = bool(os.environ.get("UPDATE_GOLDEN"))
 
 
@@ -46,31 +47,31 @@ def matches_golden(out: str, name: str) -> None:
         pytest.fail(f"output differs from {golden.name}:\n{diff}")
 
 
-def sync_readme() -> None:
-    """Put each golden render output into the README, in the yaml block after its command."""
-    text = README.read_text()
+def sync_walkthrough() -> None:
+    """Put each golden render output into docs/render.md, in the yaml block after its command."""
+    text = WALKTHROUGH.read_text()
     parts = text.split("```sh\ncrossplane composition render examples/")
     for n in range(1, len(parts)):
         head, sep, rest = parts[n].partition("```yaml\n")
         _, end, tail = rest.partition("```\n")
         parts[n] = head + sep + (GOLDEN / f"render-{n}.yaml").read_text() + end + tail
-    README.write_text("```sh\ncrossplane composition render examples/".join(parts))
+    WALKTHROUGH.write_text("```sh\ncrossplane composition render examples/".join(parts))
 
 
-def test_the_readme_walks_through_two_render_passes():
-    first, second = readme_passes()
+def test_the_walkthrough_has_two_render_passes():
+    first, second = walkthrough_passes()
     assert "-o" not in first and "-o" in second
 
 
 @pytest.mark.parametrize("n", [1, 2])
 def test_the_newest_cli_prints_each_pass_as_its_golden_file(newest_cli, functions, n):
-    out = render_ok(newest_cli, with_functions(readme_passes()[n - 1], functions))
+    out = render_ok(newest_cli, with_functions(walkthrough_passes()[n - 1], functions))
     matches_golden(out, f"render-{n}.yaml")
 
 
 @pytest.mark.parametrize("n", [1, 2])
 def test_the_v2_2_cli_prints_each_pass_as_its_golden_file(v2_2_cli, functions, n):
-    out = render_ok(v2_2_cli, with_functions(readme_passes()[n - 1], functions))
+    out = render_ok(v2_2_cli, with_functions(walkthrough_passes()[n - 1], functions))
     matches_golden(out, f"render-{n}.v2.2.yaml")
 
 
@@ -125,10 +126,10 @@ def test_the_dns_example_composes_a_dns_endpoint_with_a_record_per_vip(newest_cl
 
 
 @pytest.mark.parametrize("n", [1, 2])
-def test_the_readme_shows_what_each_pass_prints(n):
+def test_the_walkthrough_shows_what_each_pass_prints(n):
     if UPDATE:
-        sync_readme()
-    assert (GOLDEN / f"render-{n}.yaml").read_text() in README.read_text()
+        sync_walkthrough()
+    assert (GOLDEN / f"render-{n}.yaml").read_text() in WALKTHROUGH.read_text()
 
 
 @pytest.mark.parametrize("line", ["newest", "v2.2", "v1"])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cli import OFFLINE, crds_of, dns_render, documents, legacy_render, readme_passes, service_lb_render, with_functions
+from tests.cli import OFFLINE, crds_of, dns_render, documents, legacy_render, walkthrough_passes, service_lb_render, with_functions
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -137,7 +137,7 @@ def test_validation_rejects_a_kind_without_a_schema(request, line, validate_cach
     assert p.returncode != 0, out
 
 
-RENDERS = {"pass 1": lambda: readme_passes()[0], "pass 2": lambda: readme_passes()[1], "legacy": legacy_render,
+RENDERS = {"pass 1": lambda: walkthrough_passes()[0], "pass 2": lambda: walkthrough_passes()[1], "legacy": legacy_render,
            "dns": dns_render, "service-lb": service_lb_render}
 # Without the XRD, Crossplane v2's render treats every XR as a modern one (spec.crossplane.resourceRefs,
 # which a legacy XRD does not allow); the v1 CLI knows only legacy XRs and has no --xrd.
