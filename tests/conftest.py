@@ -27,7 +27,7 @@ def pytest_terminal_summary(terminalreporter):
 TIERS = {
     "e2e": lambda path: "e2e" in path.parts,
     "image": lambda path: path.name == "test_image.py",
-    "slow": lambda path: path.name in ("test_simulation.py", "test_validate.py"),
+    "slow": lambda path: path.name in ("test_simulation.py", "test_validate.py", "test_render.py"),
 }
 
 
@@ -36,7 +36,7 @@ def pytest_configure(config):
                                        "sources (tools/peers.py); not collected where the sources are absent")
     config.addinivalue_line("markers", "e2e: runs on the real management cluster the suite starts (tests/e2e)")
     config.addinivalue_line("markers", "image: builds the image and the package, and runs the image")
-    config.addinivalue_line("markers", "slow: the simulator's long runs, and the real crossplane CLIs' validations")
+    config.addinivalue_line("markers", "slow: the simulator's long runs, and what the real crossplane CLIs render and validate")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -25,6 +25,7 @@ import yaml
 
 from function import fn, input as function_input
 from tests import cli
+from tests.conftest import TIERS
 from tests.harness import Outcome, fetch, request
 from tests.sim import run_function
 
@@ -132,6 +133,14 @@ def readme_block(heading: str, lang: str, index: int = 0) -> Block:
     return [b for b in section(README, heading) if b.lang == lang][index]
 
 
+def fast_tier_command() -> str:
+    """The README's test command with only the CRDs installed and the tiers that need more left out."""
+    (test,) = commands(readme_block("Two commands", "sh", 1).text)
+    tiers = " and ".join(f"not {tier}" for tier in TIERS)
+    return test.replace("-m tools.install", "-m tools.install --crds").replace(
+        "&& .venv/bin/pytest", f'&& .venv/bin/pytest -m "{tiers}"')
+
+
 def ran_renders() -> list[list[str]]:
     """The render commands tests/test_render.py runs (each is read from the page that gives it)."""
     return [*cli.walkthrough_passes(), cli.service_lb_render(), cli.dual_stack_render(), cli.dns_render()]
@@ -142,6 +151,8 @@ def checked_command(command: str) -> str | None:
     two = commands(readme_block("Two commands", "sh", 0).text) + commands(readme_block("Two commands", "sh", 1).text)
     if command in two:
         return "one of the README's two commands (tests/test_tools.py, .ci/run)"
+    if command == fast_tier_command():
+        return "the README's test command, narrowed to the fast tier (tests/conftest.py's TIERS)"
     if command in commands(readme_block("Install it", "sh").text):
         return "the README's Install it block (tests/package.py runs it)"
     words = shlex.split(command)

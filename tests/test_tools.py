@@ -74,6 +74,7 @@ def test_a_binary_built_from_another_recipe_is_not_reused(tmp_path, monkeypatch)
     assert gobuild.cached("example.org/m", "v1.0.0", "cmd/tool", "tool", ["-X=a.b=other"]) is None
 
 
+@pytest.mark.slow  # it needs every binary built, which the fast tier does not
 def test_install_builds_nothing_when_the_cache_is_warm():
     for name, c in gobuild.components().items():  # warm, or fail now naming the install command
         for package in c.packages:

@@ -1,10 +1,11 @@
-"""Install what the tests take from outside: `python -m tools.install [COMPONENT ...]`.
+"""Install what the tests take from outside: `python -m tools.install [COMPONENT ...]`, or `--crds`.
 
 Downloads every pinned module that has CRDs into the Go module cache and builds every pinned
 binary into the binary cache (tools/gobuild.py), printing progress. The component `debian` installs
 Debian's packages for the image build and the loopback registry (apt-get, as root) and makes the
 image's root filesystem (debootstrap; tools/image.py). With warm caches it only checks, and builds
-nothing. Needs `go` on PATH, the Go module proxy, and for `debian` apt and Debian's mirror.
+nothing. `--crds` only downloads the modules whose CRDs the tests validate against (seconds, nothing
+built): what the fast tier needs besides `pip install`. Needs `go` on PATH, the Go module proxy, and for `debian` apt and Debian's mirror.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from tools import gobuild, peers
 
 def main(argv: list[str]) -> int:
     pins = gobuild.components()
+    if argv == ["--crds"]:
+        return install_crds(pins)
     peer_pins = peers.pins()
     # The peers are built where their sources are (tools/peers.py); elsewhere they are left out, and said so.
     all_peers = [f"peer:{n}" for n in peer_pins] if peers.available() else []
@@ -96,6 +99,22 @@ def _heartbeat(name: str, every: float = 60):
         yield
     finally:
         done.set()
+
+
+def install_crds(pins: dict[str, gobuild.Component]) -> int:
+    """Download the modules with CRDs, build nothing."""
+    started = time.monotonic()
+    with_crds = [name for name, c in pins.items() if c.crds]
+    try:
+        for i, name in enumerate(with_crds, 1):
+            c = pins[name]
+            print(f"[{i}/{len(with_crds)}] {name}: {c.module}@{c.version}", flush=True)
+            gobuild.crd_dirs(name, download=True)
+    except (gobuild.Missing, RuntimeError) as e:
+        print(f"tools.install: {e}", file=sys.stderr)
+        return 1
+    print(f"CRDs downloaded in {time.monotonic() - started:.0f} s", flush=True)
+    return 0
 
 
 def install(name: str, c: gobuild.Component) -> None:
