@@ -48,6 +48,42 @@ class Reason(str, enum.Enum):
     FAMILY_MISMATCH = "AddressFamilyMismatch"
 
 
+@dataclasses.dataclass(frozen=True)
+class Contract:
+    """What a condition type may say: where it is set, and its reasons when True and when False."""
+
+    type: str
+    where: str
+    true: tuple[Reason, ...]
+    false: tuple[Reason, ...]
+
+    def allows(self, status: bool, reason: str) -> bool:
+        return reason in {r.value for r in (self.true if status else self.false)}
+
+
+_R = Reason
+_ADDRESS_FALSE = (_R.WAITING_FOR_ADDRESS, _R.POOL_NOT_FOUND, _R.POOL_EXHAUSTED, _R.INVALID_ADDRESS, _R.CLUSTER_CLASS_NOT_FOUND,
+                  _R.INVALID_CLUSTER_CLASS, _R.WAITING_FOR_CLUSTER_CLASS, _R.CLUSTER_CLASS_MISSING_VARIABLE)
+_MANUAL_FALSE = (_R.MANUAL_VIP_IN_POOL, _R.INVALID_POOL, _R.CONFLICT)  # a manual VIP refused (manualVips.checkPools)
+# The conditions the function sets on the XR (and its claim), one row each: docs/how-it-works.md's table is
+# generated from it (tools/docs.py), and the tests check that every condition a response carries keeps to it.
+CONTRACTS = (
+    Contract(CONTROL_PLANE_READY, "every XR", (_R.ALLOCATED, _R.MANUAL),
+             (*_ADDRESS_FALSE, _R.WAITING_FOR_CLUSTER, *_MANUAL_FALSE)),
+    Contract(INGRESS_READY, "every XR", (_R.ALLOCATED, _R.MANUAL, _R.DISABLED), (*_ADDRESS_FALSE, *_MANUAL_FALSE)),
+    Contract(CONTROL_PLANE_SECONDARY_READY, "with a dual-stack pair", (_R.ALLOCATED, _R.MANUAL, _R.DISABLED),
+             (*_ADDRESS_FALSE, *_MANUAL_FALSE, _R.FAMILY_MISMATCH)),
+    Contract(INGRESS_SECONDARY_READY, "with a dual-stack pair", (_R.ALLOCATED, _R.MANUAL, _R.DISABLED),
+             (*_ADDRESS_FALSE, *_MANUAL_FALSE, _R.FAMILY_MISMATCH)),
+    Contract(SERVICE_LB_READY, "where the ClusterClass defines the service-lb variable (`serviceLbVips`)",
+             (_R.ALLOCATED, _R.MANUAL, _R.DISABLED), _ADDRESS_FALSE),
+)
+
+
+def contract(condition_type: str) -> Contract | None:
+    return next((c for c in CONTRACTS if c.type == condition_type), None)
+
+
 class Severity(str, enum.Enum):
     NORMAL = "Normal"
     WARNING = "Warning"

@@ -194,3 +194,25 @@ def built_package(tmp_path_factory):
         pytest.fail(str(e), pytrace=False)
     finally:
         registry.stop()
+
+
+@pytest.fixture(autouse=True)
+def conditions_keep_their_contract(monkeypatch):
+    """Every condition a response of the function carries is one function/conditions.py's CONTRACTS allows (the
+    table of docs/how-it-works.md is generated from them)."""
+    from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+
+    from function import conditions, fn
+
+    original = fn.to_response
+
+    def checked(req, inp, decision):
+        rsp = original(req, inp, decision)
+        for c in rsp.conditions:
+            contract = conditions.contract(c.type)
+            status = c.status == fnv1.STATUS_CONDITION_TRUE
+            assert contract is not None and contract.allows(status, c.reason), (
+                f"condition {c.type} {status} {c.reason} is not in function/conditions.py's CONTRACTS: {c.message}")
+        return rsp
+
+    monkeypatch.setattr(fn, "to_response", checked)

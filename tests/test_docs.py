@@ -126,6 +126,14 @@ def test_every_block_names_its_language():
     assert [str(b) for b in ALL if not b.lang] == []
 
 
+def test_the_tables_that_come_from_the_code_are_current():
+    from tools import docs
+
+    stale = [str(page.relative_to(ROOT)) for page in docs.PAGES if docs.render(page.read_text()) != page.read_text()]
+    assert not stale, f"{stale}: run python -m tools.docs"
+    assert all(docs.BLOCK.search(page.read_text()) for page in docs.PAGES)
+
+
 # --- shell blocks ---------------------------------------------------------------------------------------------
 
 
