@@ -368,7 +368,7 @@ def allocate(
             return RoleState(vip=None, blocks=required, condition=Condition(cond_type, False, reason, message))
         claim = claims.new(role, ctx.req.name, ctx.req.namespace, choice.pool)
         if role_key in SECONDARY_CLAIM_RESOURCE and not addresses.is_object_name(claim.name):
-            msg = (f"XR {ctx.req.xr_name}: the claim name {claim.name!r} (from Input roles.*.secondaryClaimName "
+            msg = (f"{ctx.req.xr_label}: the claim name {claim.name!r} (from Input roles.*.secondaryClaimName "
                    f"{role.claim_name!r}) is not a valid object name; use a shorter XR name or claim pattern")
             raise Fatal(msg)
         return RoleState(

@@ -175,7 +175,7 @@ def service_lb(ctx: Context) -> ServiceLb:
                 taken[target] = taken.get(target, 0) + 1
                 name = _lb_claim_name(ctx, index)
                 if not addresses.is_object_name(name):
-                    msg = (f"XR {req.xr_name}: the service-lb claim name {name!r} (from Input roles.serviceLb.claimName "
+                    msg = (f"{req.xr_label}: the service-lb claim name {name!r} (from Input roles.serviceLb.claimName "
                            f"{role.claim_name!r}) is not a valid object name; use a shorter XR name or claim pattern")
                     raise Fatal(msg)
                 ref = claims.PoolRef(api_group=pools.api_group(target.kind.api_version), kind=target.kind.kind, name=target.name)
@@ -297,7 +297,7 @@ def _lb_written(ctx: Context, out: ServiceLb, observed: dict[int, claims.Claim],
     or its address is not read yet."""
     var, label = ctx.inp.roles.service_lb.variable, ctx.inp.xr.cluster_spec_path + ".topology.variables"
     if not isinstance(written, list) or not all(isinstance(a, str) and addresses.parse_ip(a) for a in written):
-        msg = (f"XR {ctx.req.xr_name} sets {var} in {label} to {written!r}, which is not a list of IP addresses; "
+        msg = (f"{ctx.req.xr_label} sets {var} in {label} to {written!r}, which is not a list of IP addresses; "
                f"fix it, or remove it to have the addresses claimed from the service-lb pools")
         raise Fatal(msg)
     named = {addresses.parse_ip(a) for a in written}

@@ -30,6 +30,7 @@ class ClusterRequest:
     xr_kind: str | None  # with xr_api_version: to tell an earlier XR of this name from another controller (adopt.py)
     xr_api_version: str | None
     xr_namespaced: bool  # a Crossplane v2 namespaced XR
+    xr_label: str  # the XR as a message names it: "XR ns/name", or "XR name" for a cluster-scoped one
     name: str  # of the composed Cluster
     namespace: str  # of the Cluster and its claims
     spec: dict  # the Cluster spec as the user wrote it
@@ -85,31 +86,33 @@ def parse(xr: dict, inp: Input) -> ClusterRequest:
         # so use the claim's namespace, else default.
         namespace = get_path(xr, "spec.claimRef.namespace") or "default"
     namespace = _string(namespace, "XR metadata.namespace (or spec.claimRef.namespace)")
+    # The XR as a message names it: with its namespace where it has one (a legacy XR is cluster-scoped).
+    who = f"XR {meta['namespace']}/{xr_name}" if xr_namespaced else f"XR {xr_name}"
 
     path = inp.xr.cluster_spec_path
     spec = get_path(xr, path)
     if not isinstance(spec, dict):
         shown = "missing" if spec is None else f"a {type(spec).__name__}"
         msg = (
-            f"XR {xr_name}: {path} must hold the Cluster spec (an object with topology.class or "
+            f"{who}: {path} must hold the Cluster spec (an object with topology.class or "
             f"topology.classRef.name), but it is {shown}"
         )
         raise Fatal(msg)
     topology = spec.get("topology")
     if not isinstance(topology, dict):
         msg = (
-            f"XR {xr_name}: {path}.topology is required: this function composes ClusterClass-based "
+            f"{who}: {path}.topology is required: this function composes ClusterClass-based "
             "Clusters; set topology.class (v1beta1) or topology.classRef.name (v1beta2) and topology.version"
         )
         raise Fatal(msg)
-    class_name, class_ns = _class_ref(topology, f"XR {xr_name}: {path}.topology")
-    _variables(topology.get("variables"), f"XR {xr_name}: {path}.topology.variables")
-    _string(topology.get("version"), f"XR {xr_name}: {path}.topology.version")
+    class_name, class_ns = _class_ref(topology, f"{who}: {path}.topology")
+    _variables(topology.get("variables"), f"{who}: {path}.topology.variables")
+    _string(topology.get("version"), f"{who}: {path}.topology.version")
     if class_ns is not None and not addresses.is_label_value(class_ns):
-        msg = f"XR {xr_name}: the ClusterClass namespace {class_ns!r} is not a valid namespace name"
+        msg = f"{who}: the ClusterClass namespace {class_ns!r} is not a valid namespace name"
         raise Fatal(msg)
 
-    manual_host, port = _endpoint(spec.get("controlPlaneEndpoint"), f"XR {xr_name}: {path}.controlPlaneEndpoint")
+    manual_host, port = _endpoint(spec.get("controlPlaneEndpoint"), f"{who}: {path}.controlPlaneEndpoint")
 
     annotations = meta.get("annotations")
     if annotations is None:
@@ -118,32 +121,32 @@ def parse(xr: dict, inp: Input) -> ClusterRequest:
         # Unreadable annotations would be guessed empty: that could release an ingress VIP the
         # user turned off, or replace a manual one with a pool VIP. Nothing is applied instead.
         msg = (
-            f"XR {xr_name}: metadata.annotations must be a map of strings, but it is {structs.describe(annotations)}; "
+            f"{who}: metadata.annotations must be a map of strings, but it is {structs.describe(annotations)}; "
             "the ingress annotations cannot be read, so nothing is applied until it is a map"
         )
         raise Fatal(msg)
-    ingress_disabled = _ingress_disabled(annotations.get(inp.annotations.ingress_enabled), inp, xr_name)
+    ingress_disabled = _ingress_disabled(annotations.get(inp.annotations.ingress_enabled), inp, who)
     manual_ingress_raw = annotations.get(inp.annotations.ingress_vip)
     manual_ingress = None
     if manual_ingress_raw is not None and manual_ingress_raw != "":
         manual_ingress = addresses.parse_ip(manual_ingress_raw)
         if manual_ingress is None:
             msg = (
-                f"XR {xr_name}: annotation {inp.annotations.ingress_vip}={_short(manual_ingress_raw)} "
+                f"{who}: annotation {inp.annotations.ingress_vip}={_short(manual_ingress_raw)} "
                 "is not an IP address; set it to an IPv4 or IPv6 address, or remove it to allocate "
                 "the ingress VIP from a pool"
             )
             raise Fatal(msg)
 
-    service_lb_count = _service_lb_count(annotations.get(inp.annotations.service_lb_count), inp, xr_name)
-    dual_stack_disabled = _switched_off(annotations.get(inp.annotations.dual_stack), inp.annotations.dual_stack, xr_name,
+    service_lb_count = _service_lb_count(annotations.get(inp.annotations.service_lb_count), inp, who)
+    dual_stack_disabled = _switched_off(annotations.get(inp.annotations.dual_stack), inp.annotations.dual_stack, who,
                                         "the VIPs of the second address family")
 
     for role in (inp.roles.control_plane, inp.roles.ingress):
         claim = role.claim_name.replace("{cluster}", xr_name)
         if not addresses.is_object_name(claim):
             msg = (
-                f"XR {xr_name}: the claim name {claim!r} (from Input roles.*.claimName "
+                f"{who}: the claim name {claim!r} (from Input roles.*.claimName "
                 f"{role.claim_name!r}) is not a valid object name; use a shorter XR name or claim pattern"
             )
             raise Fatal(msg)
@@ -151,6 +154,7 @@ def parse(xr: dict, inp: Input) -> ClusterRequest:
     uid = meta.get("uid")
     return ClusterRequest(
         xr_name=xr_name,
+        xr_label=who,
         xr_uid=uid if isinstance(uid, str) else None,
         xr_kind=kind if isinstance(kind := xr.get("kind"), str) else None,
         xr_api_version=api if isinstance(api := xr.get("apiVersion"), str) else None,
@@ -187,7 +191,7 @@ def watch_circuit_opened(xr: dict) -> float | None:
     return None
 
 
-def _service_lb_count(value: object, inp: Input, xr_name: str) -> int | None:
+def _service_lb_count(value: object, inp: Input, who: str) -> int | None:
     """The service-lb count annotation: a whole number from 0 to 32, or unset.
 
     Anything else is Fatal: read as fewer, it would release addresses Services may use; read
@@ -198,7 +202,7 @@ def _service_lb_count(value: object, inp: Input, xr_name: str) -> int | None:
     text = value.strip() if isinstance(value, str) else None
     if text is None or not (text.isascii() and text.isdigit()) or int(text) > MAX_SERVICE_LB:
         msg = (
-            f"XR {xr_name}: annotation {inp.annotations.service_lb_count}={_short(value)} must be a whole number "
+            f"{who}: annotation {inp.annotations.service_lb_count}={_short(value)} must be a whole number "
             f"from 0 to {MAX_SERVICE_LB}; set it, or remove it for the Composition's default "
             f"({inp.roles.service_lb.default_count})"
         )
@@ -206,7 +210,7 @@ def _service_lb_count(value: object, inp: Input, xr_name: str) -> int | None:
     return int(text)
 
 
-def _switched_off(value: object, key: str, xr_name: str, what: str) -> bool:
+def _switched_off(value: object, key: str, who: str, what: str) -> bool:
     """An on/off annotation: "false" turns it off, "true" or nothing leaves it on; anything else is
     Fatal (see _ingress_disabled)."""
     if value is None or value == "":
@@ -214,17 +218,17 @@ def _switched_off(value: object, key: str, xr_name: str, what: str) -> bool:
     text = value.strip().lower() if isinstance(value, str) else None
     if text in ("true", "false"):
         return text == "false"
-    msg = f"XR {xr_name}: annotation {key}={_short(value)} must be \"true\" or \"false\"; set it to \"false\" to turn {what} off, or remove it"
+    msg = f"{who}: annotation {key}={_short(value)} must be \"true\" or \"false\"; set it to \"false\" to turn {what} off, or remove it"
     raise Fatal(msg)
 
 
-def _ingress_disabled(value: object, inp: Input, xr_name: str) -> bool:
+def _ingress_disabled(value: object, inp: Input, who: str) -> bool:
     """The ingress-enabled annotation: "false" turns ingress off, "true" or nothing leaves it on.
 
     Anything else is Fatal: read as on, it would claim an address the user meant to turn
     off; read as off, it would release an ingress VIP a live cluster uses.
     """
-    return _switched_off(value, inp.annotations.ingress_enabled, xr_name, "the ingress VIP")
+    return _switched_off(value, inp.annotations.ingress_enabled, who, "the ingress VIP")
 
 
 def _class_ref(topology: dict, where: str) -> tuple[str, str | None]:

@@ -137,6 +137,21 @@ DELIBERATE: tuple[tuple[str, str, str], ...] = (
 """,
      """    pair = c.ingress_pair or (c.ingress_annotated, None)
 """),
+    ("a Fatal names a namespaced XR with its namespace (tests/test_xr.py)",
+     """            msg = (f"XR {ctx.req.xr_name}: the claim name {claim.name!r} (from Input roles.*.secondaryClaimName "
+""",
+     """            msg = (f"{ctx.req.xr_label}: the claim name {claim.name!r} (from Input roles.*.secondaryClaimName "
+"""),
+    ("a Fatal names a namespaced XR with its namespace (tests/test_xr.py)",
+     """                    msg = (f"XR {req.xr_name}: the service-lb claim name {name!r} (from Input roles.serviceLb.claimName "
+""",
+     """                    msg = (f"{req.xr_label}: the service-lb claim name {name!r} (from Input roles.serviceLb.claimName "
+"""),
+    ("a Fatal names a namespaced XR with its namespace (tests/test_xr.py)",
+     """        msg = (f"XR {ctx.req.xr_name} sets {var} in {label} to {written!r}, which is not a list of IP addresses; "
+""",
+     """        msg = (f"{ctx.req.xr_label} sets {var} in {label} to {written!r}, which is not a list of IP addresses; "
+"""),
 )
 ROOT = Path(__file__).resolve().parents[1]
 _MODULE = "function._oracle_decide"

@@ -45,41 +45,41 @@ def _observed_claim_without_pool():
 BAD_INPUTS = {
     "XR without spec.cluster": (
         request({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "c1", "namespace": "a"}, "spec": {}}),
-        "XR c1: spec.cluster must hold the Cluster spec (an object with topology.class or topology.classRef.name), "
+        "XR a/c1: spec.cluster must hold the Cluster spec (an object with topology.class or topology.classRef.name), "
         "but it is missing"),
     "Cluster spec without topology": (
         request(xr(cluster={"paused": False})),
-        "XR c1: spec.cluster.topology is required: this function composes ClusterClass-based Clusters; set "
+        "XR team-a/c1: spec.cluster.topology is required: this function composes ClusterClass-based Clusters; set "
         "topology.class (v1beta1) or topology.classRef.name (v1beta2) and topology.version"),
     "topology without a class": (
         request(xr(cluster={"topology": {"version": "v1.31.0"}})),
-        "XR c1: spec.cluster.topology.class (v1beta1) or spec.cluster.topology.classRef.name (v1beta2) is "
+        "XR team-a/c1: spec.cluster.topology.class (v1beta1) or spec.cluster.topology.classRef.name (v1beta2) is "
         "required: name the ClusterClass"),
     "topology without a version": (
         request(xr(cluster={"topology": {"class": "cc"}})),
-        "XR c1: spec.cluster.topology.version must be a non-empty string, but it is missing"),
+        "XR team-a/c1: spec.cluster.topology.version must be a non-empty string, but it is missing"),
     "endpoint host that is no IP or DNS name": (
         request(_endpoint(host="10.0.0.1/24")),
-        "XR c1: spec.cluster.controlPlaneEndpoint.host='10.0.0.1/24' is neither an IP address nor an RFC 1123 DNS "
+        "XR team-a/c1: spec.cluster.controlPlaneEndpoint.host='10.0.0.1/24' is neither an IP address nor an RFC 1123 DNS "
         "name; fix it, or remove it to allocate the VIP from a pool"),
     "endpoint port out of range": (
         request(_endpoint(port=70000)),
-        "XR c1: spec.cluster.controlPlaneEndpoint.port must be a whole number from 1 to 65535, but it is 70000"),
+        "XR team-a/c1: spec.cluster.controlPlaneEndpoint.port must be a whole number from 1 to 65535, but it is 70000"),
     "ingress-vip annotation that is no IP": (
         request(xr(annotations={"vip.capi.gorizond.io/ingress-vip": "ingress.example.com"})),
-        "XR c1: annotation vip.capi.gorizond.io/ingress-vip='ingress.example.com' is not an IP address; set it to an "
+        "XR team-a/c1: annotation vip.capi.gorizond.io/ingress-vip='ingress.example.com' is not an IP address; set it to an "
         "IPv4 or IPv6 address, or remove it to allocate the ingress VIP from a pool"),
     "XR annotations that are no map": (
         request(_with_meta(xr(), annotations=["vip.capi.gorizond.io/ingress-enabled=false"])),
-        "XR c1: metadata.annotations must be a map of strings, but it is a list; the ingress annotations cannot be "
+        "XR team-a/c1: metadata.annotations must be a map of strings, but it is a list; the ingress annotations cannot be "
         "read, so nothing is applied until it is a map"),
     "ingress-enabled annotation that is neither true nor false": (
         request(xr(annotations={"vip.capi.gorizond.io/ingress-enabled": "no"})),
-        "XR c1: annotation vip.capi.gorizond.io/ingress-enabled='no' must be \"true\" or \"false\"; set it to "
+        "XR team-a/c1: annotation vip.capi.gorizond.io/ingress-enabled='no' must be \"true\" or \"false\"; set it to "
         "\"false\" to turn the ingress VIP off, or remove it"),
     "topology variables that are no list": (
         request(xr(variables={"cni": "calico"})),
-        "XR c1: spec.cluster.topology.variables must be a list of {name, value} objects, but it is a dict"),
+        "XR team-a/c1: spec.cluster.topology.variables must be a list of {name, value} objects, but it is a dict"),
     "Input with an unknown field": (
         request(xr(), inp={**HEAD, "labels": {"rol": "x"}}),
         "the function's Input is invalid: labels.rol: Extra inputs are not permitted"),

@@ -42,6 +42,16 @@ def test_legacy_cluster_scoped_xr_without_claim_composes_into_default():
     assert parse(xr(namespace=None)).namespace == "default"
 
 
+def test_a_fatal_names_a_namespaced_xr_with_its_namespace_and_a_cluster_scoped_one_without():
+    no_class = {"topology": {"version": "v1"}}
+    with pytest.raises(xrs.Fatal, match=r"^XR team-a/c1: spec\.cluster\.topology\.class"):
+        parse(xr(cluster=no_class))
+    legacy = xr(namespace=None, cluster=no_class)
+    legacy["spec"]["claimRef"] = {"apiVersion": "x/v1", "kind": "Claim", "name": "c", "namespace": "team-c"}
+    with pytest.raises(xrs.Fatal, match=r"^XR c1: spec\.cluster\.topology\.class"):
+        parse(legacy)
+
+
 def test_a_port_without_host_is_not_a_manual_endpoint():
     r = parse(xr(cluster={"topology": {"class": "cc", "version": "v1"}, "controlPlaneEndpoint": {"port": 7443}}))
     assert (r.manual_host, r.port) == (None, 7443)
@@ -71,7 +81,7 @@ BAD = [
      "spec.cluster must hold the Cluster spec"),
     ("spec.cluster a string", xr(cluster="oops"), "spec.cluster must hold the Cluster spec (an object with topology.class or topology.classRef.name), but it is a str"),
     ("no topology", xr(cluster={"paused": False}), "spec.cluster.topology is required"),
-    ("no class", xr(cluster={"topology": {"version": "v1"}}), "XR c1: spec.cluster.topology.class (v1beta1) or spec.cluster.topology.classRef.name (v1beta2) is required: name"),
+    ("no class", xr(cluster={"topology": {"version": "v1"}}), "XR team-a/c1: spec.cluster.topology.class (v1beta1) or spec.cluster.topology.classRef.name (v1beta2) is required: name"),
     ("class a number", xr(cluster={"topology": {"class": 7, "version": "v1"}}), "spec.cluster.topology.class must be a non-empty string, but it is int 7"),
     ("classRef without name", xr(cluster={"topology": {"classRef": {}, "version": "v1"}}), "spec.cluster.topology.classRef.name must be a non-empty string, but it is missing"),
     ("blank class", xr(cluster={"topology": {"class": "", "version": "v1"}}), "spec.cluster.topology.class must be a non-empty string, but it is empty"),
