@@ -128,6 +128,18 @@ def walkthrough_passes() -> list[list[str]]:
     return page_renders("docs/render.md")
 
 
+def validate_walkthrough() -> tuple[list[str], list[str], list[str]]:
+    """docs/render.md's validation of a render: the render's arguments, validate's extensions (with $CAPI_CRDS
+    standing for Cluster API's CRD folder) and its resources (the file the render wrote)."""
+    text = (ROOT / "docs" / "render.md").read_text()
+    block = text.split("\n## Validate what a render prints\n", 1)[1].split("```sh\n", 1)[1].split("\n```", 1)[0]
+    render, validate = (shlex.split(line) for line in block.splitlines())
+    assert render[:3] == ["crossplane", "composition", "render"] and render[-2] == ">", render
+    assert validate[:3] == ["crossplane", "resource", "validate"] and len(validate) == 5, validate
+    assert validate[4] == render[-1], (validate, render)
+    return render[3:-2], validate[3].split(","), [validate[4]]
+
+
 def legacy_render() -> list[str]:
     """The arguments of the render command that examples/xr-legacy.yaml gives in its comment (Crossplane v1's CLI)."""
     (args,) = LEGACY_RENDER.findall((ROOT / "examples" / "xr-legacy.yaml").read_text())

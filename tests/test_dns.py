@@ -266,6 +266,26 @@ def test_a_claim_released_now_waits_until_external_dns_has_dropped_its_record():
                     "address IPAM may give to another cluster"]
 
 
+def test_a_usage_is_detached_and_removed_before_the_record_holds_its_claim():
+    """The release's steps behind the Usage go on while the record is published; the record holds only the last step
+    (the claim's deletion), so while it does the claim has no Usage (docs/dns.md)."""
+    from tests.cases import usage
+
+    observed, store = live()
+    observed = applied_without(observed, "10.0.1.10")
+    observed["vip-dns"] = observed_endpoint(BOTH, generation=2, seen=2)
+    observed["vip-usage-ingress"] = usage("vip-ingress-c1")
+    detached = run(xr(annotations=OFF), observed, [*STORE, *store], inp=INPUT)
+    assert "by" not in detached.desired["vip-usage-ingress"]["spec"] and "vip-claim-ingress" in detached.desired
+    observed["vip-usage-ingress"] = usage("vip-ingress-c1", attached=False)
+    removed = run(xr(annotations=OFF), observed, [*STORE, *store], inp=INPUT)
+    assert "vip-usage-ingress" not in removed.desired and "vip-claim-ingress" in removed.desired
+    del observed["vip-usage-ingress"]
+    held = run(xr(annotations=OFF), observed, [*STORE, *store], inp=INPUT)
+    assert "vip-claim-ingress" in held.desired
+    assert any(r == "Released" and "once external-dns has read" in m for r, m in held.normals)
+
+
 def test_a_claim_is_released_once_external_dns_has_read_the_records_without_it():
     observed, store = live()
     observed = applied_without(observed, "10.0.1.10")  # the Cluster as applied without the VIP

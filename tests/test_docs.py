@@ -164,6 +164,10 @@ def checked_command(command: str) -> str | None:
     if command in commands(readme_block("Install it", "sh").text):
         return "the README's Install it block (tests/package.py runs it)"
     words = shlex.split(command)
+    render, extensions, resources = cli.validate_walkthrough()
+    if words in (["crossplane", "composition", "render", *render, ">", *resources],
+                 ["crossplane", "resource", "validate", ",".join(extensions), *resources]):
+        return "docs/render.md's validation of a render (tests/test_validate.py runs it)"
     if words[:3] == ["crossplane", "composition", "render"]:
         return "a render the tests run" if words[3:] in ran_renders() else None
     if words[:3] == ["kubectl", "apply", "-f"] and len(words) == 4:
@@ -289,3 +293,13 @@ def test_a_renamed_field_is_caught():
     _, xr = documents_of(block)[0]
     xr["spec"]["cluster"]["topology"]["clas"] = xr["spec"]["cluster"]["topology"].pop("class")
     assert checked_document(block, "", xr) is None and xr_problems(xr)
+
+
+def test_the_packages_metadata_gives_a_source_only_as_a_url():
+    """Crossplane's package managers and registries link meta.crossplane.io/source; the project has no public address
+    yet, so it gives none rather than a name that is no address."""
+    meta = yaml.safe_load((ROOT / "package" / "crossplane.yaml").read_text())
+    annotations = meta["metadata"]["annotations"]
+    source = annotations.get("meta.crossplane.io/source")
+    assert source is None or re.match(r"https://\S+$", source), source
+    assert annotations["meta.crossplane.io/license"] == "Apache-2.0" and (ROOT / "LICENSE").is_file()

@@ -128,6 +128,34 @@ def test_the_cluster_carries_the_pair_in_its_variables_and_the_ingress_annotatio
     assert out.conditions["IngressSecondaryVIPReady"][0] is True
 
 
+def test_with_ipv6_primary_the_ingress_annotation_lists_the_ipv6_vip_first():
+    inp = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "dualStack": {"primaryFamily": "IPv6"}}
+    observed = {"vip-claim-control-plane": observed_claim("vip-cp-c1", pool_name="cp6-pool"),
+                "vip-claim-ingress": observed_claim("vip-ingress-c1", pool_name="ing6-pool", role="ingress"),
+                CP2: observed_claim("vip-cp-c1-secondary", pool_name="cp-pool"),
+                ING2: observed_claim("vip-ingress-c1-secondary", pool_name="ing-pool", role="ingress")}
+    store = [ip_address("vip-cp-c1", "fd00:10::10", pool_name="cp6-pool"),
+             ip_address("vip-ingress-c1", "fd00:11::10", pool_name="ing6-pool"),
+             ip_address("vip-cp-c1-secondary", "10.0.0.10", pool_name="cp-pool"),
+             ip_address("vip-ingress-c1-secondary", "10.0.1.10", pool_name="ing-pool")]
+    out = run(xr(), observed, [*WORLD, *store], inp=inp)
+    assert out.cluster["spec"]["controlPlaneEndpoint"]["host"] == "fd00:10::10"
+    assert out.cluster["metadata"]["annotations"][ANNOTATION] == "fd00:11::10,10.0.1.10"
+    assert (variable(out, "ingressVip"), variable(out, "ingressVipSecondary")) == ("fd00:11::10", "10.0.1.10")
+
+
+def test_a_class_that_stops_defining_the_secondary_variables_takes_them_off_the_live_cluster_and_keeps_the_claims():
+    """CAPI refuses a Cluster with a variable its class does not define: the secondary variables leave, the claims
+    and the ingress annotation's pair stay, warned (docs/dual-stack.md)."""
+    observed, store = live_pair()
+    out = run(xr(), observed, [cluster_class(variables=("clusterVip", "ingressVip")), *WORLD[1:], *store])
+    names = [v["name"] for v in out.cluster["spec"]["topology"]["variables"]]
+    assert "clusterVipSecondary" not in names and "ingressVipSecondary" not in names
+    assert CP2 in out.desired and ING2 in out.desired
+    assert out.cluster["metadata"]["annotations"][ANNOTATION] == "10.0.1.10,fd00:11::10"
+    assert [r for r, _ in out.warnings] == ["ClusterClassMissingVariable"] * 2
+
+
 def test_a_missing_pool_of_the_other_family_never_holds_the_cluster_back():
     observed, store = bound()
     out = run(xr(), observed, [DUAL_CLASS, CP_POOL, ING_POOL, *store])

@@ -204,6 +204,16 @@ def test_a_class_that_lost_the_variable_keeps_the_claims_and_warns():
     assert reason == "ClusterClassMissingVariable" and "serviceLbVips" in message and f'{COUNT}="0"' in message
 
 
+def test_a_class_that_lost_the_variable_takes_the_list_off_the_live_cluster_and_keeps_the_claims():
+    """CAPI refuses a Cluster with a variable its class does not define: the list leaves the Cluster, the addresses
+    stay claimed (docs/service-lb.md)."""
+    observed, store = with_lb(*live(), lb_claims(2))
+    observed["cluster"]["spec"]["topology"]["variables"].append({"name": "serviceLbVips", "value": ["10.0.5.2", "10.0.5.3"]})
+    out = run(xr(), observed, [*STORE, LB_POOL, *store])
+    assert "serviceLbVips" not in [v["name"] for v in out.cluster["spec"]["topology"]["variables"]]
+    assert claim_names(out) == ["vip-lb-c1-0", "vip-lb-c1-1"]
+
+
 def test_a_class_that_lost_the_variable_releases_the_claims_when_the_xr_asks_for_none():
     observed, store = with_lb(*live(), lb_claims(2))
     out = run(xr(annotations={COUNT: "0"}), observed, [*STORE, LB_POOL, *store])

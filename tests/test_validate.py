@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cli import OFFLINE, crds_of, dns_render, documents, legacy_render, walkthrough_passes, service_lb_render, with_functions
+from tests.cli import (OFFLINE, crds_of, dns_render, documents, legacy_render, service_lb_render, validate_walkthrough,
+                       walkthrough_passes, with_functions)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -154,6 +155,20 @@ def test_what_a_render_prints_is_valid(request, line, render, functions, validat
     rendered = tmp_path / "rendered.yaml"
     rendered.write_text(r.stdout)
     p, out = validate(cli, [rendered], validate_cache)
+    assert p.returncode == 0, out
+    assert out.count("validated successfully") == len(documents(r.stdout)), out
+
+
+def test_the_render_validation_of_the_docs_passes_as_written(newest_cli, functions, validate_cache, tmp_path):
+    """docs/render.md's two commands: the render with --include-full-xr into a file, validated with Cluster API's CRDs
+    (those of the pinned release for $CAPI_CRDS), the XRD and the Input's CRD."""
+    render, extensions, (written,) = validate_walkthrough()
+    r = newest_cli.render(*with_functions(render, functions))
+    assert r.returncode == 0, r.stderr
+    (tmp_path / written).write_text(r.stdout)
+    (capi,) = [d for d in crds_of("cluster-api") if d.parts[-3:] == ("config", "crd", "bases") and d.parts[-4] == "core"]
+    exts = [str(capi) if e == "$CAPI_CRDS" else str(ROOT / e) for e in extensions]
+    p, out = validate(newest_cli, [tmp_path / written], validate_cache, exts)
     assert p.returncode == 0, out
     assert out.count("validated successfully") == len(documents(r.stdout)), out
 
