@@ -170,8 +170,9 @@ def checked_command(command: str) -> str | None:
         return "docs/render.md's validation of a render (tests/test_validate.py runs it)"
     if words[:3] == ["crossplane", "composition", "render"]:
         return "a render the tests run" if words[3:] in ran_renders() else None
-    if words[:3] == ["kubectl", "apply", "-f"] and len(words) == 4:
-        return "an example that exists" if (ROOT / words[3]).is_file() else None
+    if words[:2] == ["kubectl", "apply"] and words[2::2] == ["-f"] * (len(words) // 2 - 1) and len(words) % 2 == 0:
+        files = [ROOT / f for f in words[3::2]]
+        return "examples that exist (tests/test_validate.py validates them)" if all(f.is_file() for f in files) else None
     if words[:1] == [".venv/bin/python"] and words[1].startswith("bench/"):
         script = ROOT / words[1]
         flags = [w.split("=", 1)[0] for w in words[2:] if w.startswith("--")]
