@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import load, requests  # noqa: E402
+from bench.progress import Progress  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.harness import to_struct  # noqa: E402
 
@@ -46,7 +47,9 @@ async def main(args) -> None:
     makers = [ours_with_metrics if args.metrics else load.ours, load.floor]
     times: dict[str, list[float]] = {}
     cpu: dict[str, list[float]] = {}
+    progress = Progress("cold starts", args.runs + 1)
     for i in range(args.runs + 1):
+        progress.update(i)
         for make in makers:
             s = make()
             t = await load.first_answer(s, req)

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from crossplane.function import logging  # noqa: E402
 
+from bench.progress import Progress  # noqa: E402
 from tests.harness import cluster_class, pool, xr  # noqa: E402
 from tests.sim import Sim  # noqa: E402
 
@@ -54,12 +55,18 @@ def ready(sim: Sim) -> int:
 def run(n: int, seed: int, hours: float, inp: dict | None = None, seeding: bool = False) -> dict:
     sim = build(n, seed, inp, seeding)
     started = time.perf_counter()
-    while ready(sim) < n and sim.clock.now < 3600:
+    converging = Progress("Clusters Ready", n)
+    while (done := ready(sim)) < n and sim.clock.now < 3600:
+        converging.update(done, f"{sim.clock.now:.0f} simulated s")
         sim.run_for(30)
     converge_calls = sim.crossplane.calls
     converge_time = sim.clock.now
     steady_from, applies_from = sim.crossplane.calls, sim.crossplane.applies
-    sim.run_for(hours * 3600)
+    steady = Progress("steady state, simulated minutes", hours * 60)
+    for minute in range(int(hours * 60)):
+        steady.update(minute)
+        sim.run_for(60)
+    sim.run_for(hours * 3600 - int(hours * 60) * 60)
     sim.audit()
     sim.check()
     return {
@@ -78,11 +85,15 @@ def run_edits(n: int, seed: int, steps: int) -> dict:
 
     sim = build(n, seed, seeding=True)
     started = time.perf_counter()
-    while ready(sim) < n and sim.clock.now < 3600:
+    converging = Progress("Clusters Ready", n)
+    while (done := ready(sim)) < n and sim.clock.now < 3600:
+        converging.update(done, f"{sim.clock.now:.0f} simulated s")
         sim.run_for(30)
     edits = EditRun(sim)
     edits.names = [f"c{i}" for i in range(0, n, 2)]  # the fleet's XRs in team-a, the namespace the edits work in
-    for _ in range(steps):
+    editing = Progress("edit steps", steps)
+    for step in range(steps):
+        editing.update(step)
         edits.step()
     edits.settle()
     sim.check()

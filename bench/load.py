@@ -27,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from bench import requests  # noqa: E402
+from bench.progress import Progress  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -134,8 +135,10 @@ async def main(args) -> None:
     print("Requests: " + ", ".join(f"{k} {r.ByteSize()} B" for k, r in reqs.items()) + f". {args.calls} calls per cell.\n")
     print("| request | concurrency | p50 ms (ours / floor) | p99 ms (ours / floor) | calls/s (ours / floor) | server CPU ms/call (ours / floor) |")
     print("|---|---|---|---|---|---|")
-    for kind, req in reqs.items():
-        for c in (1, 8, 32):
+    cells = Progress("cells", len(reqs) * 3)
+    for k, (kind, req) in enumerate(reqs.items()):
+        for j, c in enumerate((1, 8, 32)):
+            cells.update(k * 3 + j, f"{kind}, concurrency {c}")
             a = await measure(servers[0], req, c, args.calls)
             b = await measure(servers[1], req, c, args.calls)
             print(f"| {kind} | {c} | {a['p50']:.2f} / {b['p50']:.2f} ({ratio(a['p50'], b['p50'])}) | "
