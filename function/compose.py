@@ -100,7 +100,11 @@ def compose_cluster(
         kept = obs.variables.get(cp_var) if obs is not None and obs.host is not None else None
         variables[cp_var] = kept if isinstance(kept, str) and kept else cp.vip
     if ing.vip is not None and wanted(ing_var):
-        variables[ing_var] = ing.vip
+        # A live value stays as written where it is the same address ("FD01::10" is fd01::10): a rewritten variable
+        # would have CAPI render anew every template that reads it.
+        kept = obs.variables.get(ing_var) if obs is not None else None
+        same = isinstance(kept, str) and (addresses.parse_ip(kept) or kept) == (addresses.parse_ip(ing.vip) or ing.vip)
+        variables[ing_var] = kept if same else ing.vip
     for key, state in second.items():
         var = secondary_role(ctx, key).variable
         if state.vip is not None and wanted(var) and not (key == INGRESS and ing.vip is None):

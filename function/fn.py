@@ -44,7 +44,7 @@ OBSERVED_SHAPES = {
         }
         for name in context.CLAIM_RESOURCE.values()
     },
-    **{name: {"spec": {"by": ALL}, "status": _CONDITIONS} for name in context.USAGE_RESOURCE.values()},
+    **{name: {"metadata": {"deletionTimestamp": ALL}, "spec": {"by": ALL}, "status": _CONDITIONS} for name in context.USAGE_RESOURCE.values()},
     context.DNS: {"apiVersion": ALL, "kind": ALL, "metadata": {**_META, "generation": ALL}, "spec": {"endpoints": ALL},
                "status": {"observedGeneration": ALL}},
 }

@@ -13,6 +13,9 @@ while the Cluster uses its address (see usages.py); it follows the claim's actio
 - ``RELEASING``: released in steps behind its Usage: the Usage detached first, then removed, then the claim.
 - ``WAIT_GONE``: the claim is being deleted (by hand, or released a moment ago) and is not composed; a new
   one of its name is made once it is gone. Its Usage stays as observed meanwhile.
+- ``LEFT``: kept for the user to release by hand, once nothing may hold its address (a warning says when and
+  how): the claim as it is, and its Usage as observed, none made; a Usage deleted by hand is detached, so that
+  its deletion completes (a composite's Usage waits for its ``by`` while deleting) and the claim can be deleted.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ class ClaimAction(enum.Enum):
     HOLD = "hold"
     RELEASING = "releasing"
     WAIT_GONE = "wait-gone"
+    LEFT = "left"
 
 
 # The actions under which the claim is composed (in desired state).
-COMPOSED = frozenset({ClaimAction.KEEP, ClaimAction.HOLD, ClaimAction.RELEASING})
+COMPOSED = frozenset({ClaimAction.KEEP, ClaimAction.HOLD, ClaimAction.RELEASING, ClaimAction.LEFT})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +70,11 @@ def compose(action: ClaimAction, claim: claims.Claim | None, claim_resource: dic
     if action is ClaimAction.HOLD:
         if usage is not None:  # exactly as observed: attached, or detached mid-release
             keep_usage(cluster if usage.attached else None)
+    elif action is ClaimAction.LEFT:
+        if usage is not None and usage.deleting and not usage.attached:
+            released.add(usage_name)  # detached: its deletion completes
+        elif usage is not None:
+            keep_usage(cluster if usage.attached and not usage.deleting else None)
     elif action is ClaimAction.RELEASING:
         if usage is not None and usage.attached:
             keep_usage(None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from function import addresses, allocation, claims, clusterclass, manual_vips, messages
+from function import addresses, allocation, claims, clusterclass, manual_vips, messages, usages
 from function.conditions import CONTROL_PLANE_READY, INGRESS_READY, Condition, Reason
 from function.lifecycle import ClaimAction
 from function.context import (
@@ -26,6 +26,7 @@ from function.context import (
     host_field,
     is_known,
     kept_variables,
+    usage_rn,
     written_secondary_is,
 )
 
@@ -139,9 +140,12 @@ def _live_control_plane(
             # Nothing on the Cluster tells that apart from a claim it never carried (capi-vip-allocator's under a host
             # of the user's, on a class without clusterVip: its kept-variables annotation says the same after an XR
             # made again adopts it), so that one stays too, warned, until deleted by hand.
+            # The way out by hand works with Usages on too: its Usage is left as observed, and one deleted by hand goes.
+            usage = usages.read_observed(ctx.observed.get(usage_rn(CONTROL_PLANE)))
             ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, messages.kept_for_lost_variable(
-                claim.label, address.value, label, live, ctx.cls.label, variable, ctx.cls.found, claim.namespace, claim.name))
-            return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP)
+                claim.label, address.value, label, live, ctx.cls.label, variable, ctx.cls.found, claim.namespace, claim.name,
+                usage=usage.attached and not usage.deleting if usage is not None else False))
+            return dataclasses.replace(state, claim=claim, action=ClaimAction.LEFT)
         if repeats_pool:
             allocation.unreserved(ctx, slot, claim, address, live, where)
         why = f"{label} serves on {live}, the XR's own endpoint, not on the claim's {address.value}"

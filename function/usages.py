@@ -36,6 +36,7 @@ RELEASE_REASON = "function-capi-vip is releasing this VIP"
 class ObservedUsage:
     attached: bool  # has spec.by
     ready: bool
+    deleting: bool = False  # metadata.deletionTimestamp is set: deleted by hand (Crossplane deletes no Usage it composes)
 
 
 def read_observed(obj: dict | None) -> ObservedUsage | None:
@@ -47,7 +48,9 @@ def read_observed(obj: dict | None) -> ObservedUsage | None:
     ready = isinstance(conditions, list) and any(
         isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True" for c in conditions
     )
-    return ObservedUsage(attached=isinstance(spec, dict) and isinstance(spec.get("by"), dict), ready=ready)
+    meta = obj.get("metadata")
+    deleting = isinstance(meta, dict) and bool(meta.get("deletionTimestamp"))
+    return ObservedUsage(attached=isinstance(spec, dict) and isinstance(spec.get("by"), dict), ready=ready, deleting=deleting)
 
 
 def render(claim: claims.Claim, claim_api_version: str, cluster: dict | None) -> dict:

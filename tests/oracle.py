@@ -152,6 +152,27 @@ DELIBERATE: tuple[tuple[str, str, str], ...] = (
 """,
      """        msg = (f"{ctx.req.xr_label} sets {var} in {label} to {written!r}, which is not a list of IP addresses; "
 """),
+    ("a live ingressVip stays as written where it is the ingress VIP's address in other text (tests/test_live_vips_kept.py)",
+     """    if ing.vip is not None and wanted(ing_var):
+        variables[ing_var] = ing.vip
+""",
+     """    if ing.vip is not None and wanted(ing_var):
+        kept = obs.variables.get(ing_var) if obs is not None else None
+        same = isinstance(kept, str) and (addresses.parse_ip(kept) or kept) == (addresses.parse_ip(ing.vip) or ing.vip)
+        variables[ing_var] = kept if same else ing.vip
+"""),
+    ("the way out of a claim kept for a lost clusterVip works with Usages on: its Usage is left as observed, one deleted "
+     "by hand goes, and the warning names both (tests/test_migration.py)",
+     """            ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, messages.kept_for_lost_variable(
+                claim.label, address.value, label, live, ctx.cls.label, variable, ctx.cls.found, claim.namespace, claim.name))
+            return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP)
+""",
+     """            usage = usages.read_observed(ctx.observed.get(_usage_rn(CONTROL_PLANE)))
+            ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, messages.kept_for_lost_variable(
+                claim.label, address.value, label, live, ctx.cls.label, variable, ctx.cls.found, claim.namespace, claim.name,
+                usage=usage.attached and not usage.deleting if usage is not None else False))
+            return dataclasses.replace(state, claim=claim, action=ClaimAction.LEFT)
+"""),
 )
 ROOT = Path(__file__).resolve().parents[1]
 _MODULE = "function._oracle_decide"

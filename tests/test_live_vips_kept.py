@@ -37,6 +37,7 @@ from tests.fixtures import STORE, live
 from tests.harness import CP_CLAIM, INGRESS_CLAIM, cluster_class, observed_cluster, xr
 
 LIVE, LIVE_STORE = live()
+LIVE_V6_INGRESS, LIVE_V6_INGRESS_STORE = live(ingress="fd01::10")
 PAIR, PAIR_STORE = live_pair()
 UPPER_CASE, UPPER_CASE_STORE = live_pair(cp6="FD00:0::10")  # the live secondary not in canonical form
 CLASS_WITHOUT_INGRESS_SECONDARY = (NO_INGRESS_SECONDARY, CP_POOL, ING_POOL, CP6, ING6)
@@ -142,6 +143,15 @@ ONE_RECONCILE = [
         want=Want(fatal=None, variables={"clusterVipSecondary": "fd00::10"}, not_noted=(CP_SECONDARY_RELEASED,),
                   warned=(("Conflict", "clusterVipSecondary"),))),
         id="a-manual-endpoint-does-not-let-a-written-secondary-change-the-live-cp-secondary"),
+    pytest.param(Case(
+        reason="A live ingressVip written in other text than the claim's address (FD01::10 for fd01::10) stays as "
+               "written: a rewritten variable has CAPI render anew every template that reads it.",
+        finding="adversarial review of 589e9b4, #5 (c6d720c wrote the claim's canonical text)",
+        xr=xr(), observed=with_items(LIVE_V6_INGRESS, cluster=observed_cluster(
+            variables={"clusterVip": "10.0.0.10", "ingressVip": "FD01::10"}, ingress="FD01::10")),
+        store=(*STORE, ING6, *LIVE_V6_INGRESS_STORE),
+        want=Want(variables={"ingressVip": "FD01::10"}, desired=(INGRESS_CLAIM,), not_noted=("Released",), warning_reasons=[])),
+        id="a-live-ingress-vip-stays-as-written"),
 ]
 
 
