@@ -34,6 +34,9 @@ class PoolRef:
         return f"{self.kind} {self.name}"
 
 
+# The annotation of a deletion Crossplane's Usage webhook refused (Crossplane's protection.AnnotationKeyDeletionAttempt).
+DELETION_ATTEMPT = "usage.crossplane.io/deletion-attempt-with-policy"
+
 @dataclasses.dataclass(frozen=True)
 class Claim:
     """A claim the function composes (new) or keeps (observed)."""
@@ -44,6 +47,9 @@ class Claim:
     address_name: str | None = None  # status.addressRef.name once IPAM has bound it
     deleting: bool = False  # metadata.deletionTimestamp is set: IPAM frees its address soon
     created: float | None = None  # metadata.creationTimestamp, seconds since the epoch; None for a new claim
+    # Crossplane's Usage webhook annotates a claim whose deletion it refused, and replays that deletion once the
+    # claim's last Usage is gone (replayDeletion): someone tried to delete it.
+    deletion_attempted: bool = False
 
     @property
     def bound(self) -> bool:
@@ -90,6 +96,7 @@ def read_observed(obj: dict | None) -> Claim | None:
         address_name=address_name if isinstance(address_name, str) and address_name else None,
         deleting=bool(meta.get("deletionTimestamp")),
         created=timestamp(meta.get("creationTimestamp")),
+        deletion_attempted=isinstance(annotations := meta.get("annotations"), dict) and DELETION_ATTEMPT in annotations,
     )
 
 

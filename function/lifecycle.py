@@ -13,9 +13,10 @@ while the Cluster uses its address (see usages.py); it follows the claim's actio
 - ``RELEASING``: released in steps behind its Usage: the Usage detached first, then removed, then the claim.
 - ``WAIT_GONE``: the claim is being deleted (by hand, or released a moment ago) and is not composed; a new
   one of its name is made once it is gone. Its Usage stays as observed meanwhile.
-- ``LEFT``: kept for the user to release by hand, once nothing may hold its address (a warning says when and
-  how): the claim as it is, and its Usage as observed, none made; a Usage deleted by hand is detached, so that
-  its deletion completes (a composite's Usage waits for its ``by`` while deleting) and the claim can be deleted.
+- ``LEFT``: kept as ``KEEP`` is, for the user to release by hand once nothing may hold its address (a warning
+  says when and how: the claim deleted, and its Usage): a Usage deleted by hand is detached, so that its deletion
+  completes (a composite's Usage waits for its ``by`` while deleting) and Crossplane replays the claim's refused
+  deletion; none is made again for a claim whose deletion was refused (the replay is on its way).
 """
 
 from __future__ import annotations
@@ -70,11 +71,13 @@ def compose(action: ClaimAction, claim: claims.Claim | None, claim_resource: dic
     if action is ClaimAction.HOLD:
         if usage is not None:  # exactly as observed: attached, or detached mid-release
             keep_usage(cluster if usage.attached else None)
-    elif action is ClaimAction.LEFT:
-        if usage is not None and usage.deleting and not usage.attached:
-            released.add(usage_name)  # detached: its deletion completes
-        elif usage is not None:
-            keep_usage(cluster if usage.attached and not usage.deleting else None)
+    elif action is ClaimAction.LEFT and usage is not None and usage.deleting:
+        if usage.attached:
+            keep_usage(None)  # detached, its deletion completes
+        else:
+            released.add(usage_name)
+    elif action is ClaimAction.LEFT and usage is None and claim.deletion_attempted:
+        pass  # the Usage deleted by hand is gone, and Crossplane replays the claim's deletion in a moment
     elif action is ClaimAction.RELEASING:
         if usage is not None and usage.attached:
             keep_usage(None)

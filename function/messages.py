@@ -218,8 +218,9 @@ def kept_for_lost_variable(claim_label: str, address: str, cluster_label: str, e
     return (f"{head}: {class_label} defines no variable {variable}, where {address} may have been carried, and a ClusterClass that "
             f"loses a variable releases nothing, since the control-plane machines' kube-vip may still hold {address}. "
             + f"Once none does, delete {'its Usage and ' if usage else ''}the claim by hand (kubectl -n {namespace} delete "
-            + (f"usage,ipaddressclaim {name}" if usage else f"ipaddressclaim {name}")
-            + "): it is not made again, the endpoint being the XR's own")
+            + (f"usage,ipaddressclaim {name}: the claim's deletion, refused while the Usage exists, is replayed once it is "
+               "gone" if usage else f"ipaddressclaim {name}")
+            + "); it is not made again, the endpoint being the XR's own")
 
 
 # --- service load-balancer addresses (roles.serviceLb) ------------------------------------------------

@@ -140,11 +140,11 @@ def _live_control_plane(
             # Nothing on the Cluster tells that apart from a claim it never carried (capi-vip-allocator's under a host
             # of the user's, on a class without clusterVip: its kept-variables annotation says the same after an XR
             # made again adopts it), so that one stays too, warned, until deleted by hand.
-            # The way out by hand works with Usages on too: its Usage is left as observed, and one deleted by hand goes.
-            usage = usages.read_observed(ctx.observed.get(usage_rn(CONTROL_PLANE)))
+            # Kept as any claim is, Usage and all; the way out by hand works with Usages on too (lifecycle's LEFT).
+            protected = ctx.use_usages or usages.read_observed(ctx.observed.get(usage_rn(CONTROL_PLANE))) is not None
             ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, messages.kept_for_lost_variable(
                 claim.label, address.value, label, live, ctx.cls.label, variable, ctx.cls.found, claim.namespace, claim.name,
-                usage=usage.attached and not usage.deleting if usage is not None else False))
+                usage=protected))
             return dataclasses.replace(state, claim=claim, action=ClaimAction.LEFT)
         if repeats_pool:
             allocation.unreserved(ctx, slot, claim, address, live, where)

@@ -41,7 +41,7 @@ from __future__ import annotations
 import copy
 
 from tests.harness import cluster_class, pool, xr
-from tests.sim import GROUP_IPAM, INGRESS_VIP, Sim
+from tests.sim import DELETION_ATTEMPT, GROUP_IPAM, INGRESS_VIP, Sim
 
 XR_GROUP = "platform.example.org"
 OFF = "vip.capi.gorizond.io/ingress-enabled"
@@ -368,14 +368,14 @@ class EditRun:
         """The addresses the XR's own claims hold (of every slot, composed and not being deleted), for edits that
         name them elsewhere. Not one whose claim the user tried to delete by hand (refused while a Usage protected
         it, and replayed once the Usage goes): a value naming the address of a claim the user is deleting is the
-        user's own, and nothing reserves it once the claim is gone (see the README's manualVips.checkPools)."""
+        user's own, and nothing reserves it once the claim is gone (see docs/manual-vips.md)."""
         state = self.sim.crossplane.xrs.get(self.key(name))
         out = []
         for okey in (state.refs.values() if state is not None else ()):
             claim = self.sim.api.get(okey) if okey[1] == "IPAddressClaim" else None
             if claim is None or claim["metadata"].get("deletionTimestamp") or not (claim.get("status") or {}).get("addressRef"):
                 continue
-            if okey in self.sim.usages.attempted:
+            if DELETION_ATTEMPT in (claim["metadata"].get("annotations") or {}):
                 continue
             address = self.sim.api.get((GROUP_IPAM, "IPAddress", okey[2], claim["status"]["addressRef"]["name"]))
             if address is not None:

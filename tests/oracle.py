@@ -161,16 +161,16 @@ DELIBERATE: tuple[tuple[str, str, str], ...] = (
         same = isinstance(kept, str) and (addresses.parse_ip(kept) or kept) == (addresses.parse_ip(ing.vip) or ing.vip)
         variables[ing_var] = kept if same else ing.vip
 """),
-    ("the way out of a claim kept for a lost clusterVip works with Usages on: its Usage is left as observed, one deleted "
-     "by hand goes, and the warning names both (tests/test_migration.py)",
+    ("the way out of a claim kept for a lost clusterVip works with Usages on: kept with its Usage, one deleted by hand "
+     "is let go so Crossplane replays the claim's refused deletion, and the warning names both (tests/test_migration.py)",
      """            ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, messages.kept_for_lost_variable(
                 claim.label, address.value, label, live, ctx.cls.label, variable, ctx.cls.found, claim.namespace, claim.name))
             return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP)
 """,
-     """            usage = usages.read_observed(ctx.observed.get(_usage_rn(CONTROL_PLANE)))
+     """            protected = ctx.use_usages or usages.read_observed(ctx.observed.get(_usage_rn(CONTROL_PLANE))) is not None
             ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, messages.kept_for_lost_variable(
                 claim.label, address.value, label, live, ctx.cls.label, variable, ctx.cls.found, claim.namespace, claim.name,
-                usage=usage.attached and not usage.deleting if usage is not None else False))
+                usage=protected))
             return dataclasses.replace(state, claim=claim, action=ClaimAction.LEFT)
 """),
 )

@@ -62,6 +62,7 @@ from tests import crds
 GROUP_IPAM = "ipam.cluster.x-k8s.io"
 COMPOSITE = "crossplane.io/composite"
 RESOURCE_NAME = "crossplane.io/composition-resource-name"
+DELETION_ATTEMPT = "usage.crossplane.io/deletion-attempt-with-policy"  # Crossplane's Usage webhook records a refused deletion
 IN_USE = "crossplane.io/in-use"
 CLUSTER_NAME_LABEL = "cluster.x-k8s.io/cluster-name"
 INGRESS_VIP = "vip.capi.gorizond.io/ingress-vip"
@@ -177,6 +178,8 @@ class Api:
                 meta["ownerReferences"] = list(refs.values())
             if (old_meta.get("labels") or {}).get(IN_USE):
                 meta.setdefault("labels", {})[IN_USE] = "true"
+            if DELETION_ATTEMPT in (old_meta.get("annotations") or {}):  # the Usage webhook's, another manager's field
+                meta.setdefault("annotations", {})[DELETION_ATTEMPT] = old_meta["annotations"][DELETION_ATTEMPT]
             if "status" in old:
                 new["status"] = copy.deepcopy(old["status"])
             for f in keep_spec:
@@ -569,7 +572,6 @@ class Usages:
 
     def __init__(self, api: Api, clock: Clock) -> None:
         self.api, self.clock = api, clock
-        self.attempted: set[Key] = set()  # `of` objects whose deletion was refused
         api.admit_delete.append(self._webhook)
         api.watchers.append(self._watch)
 
@@ -587,7 +589,13 @@ class Usages:
         key = key_of(obj)
         found = self._usages_of(key)
         if found:
-            self.attempted.add(key)
+            # The webhook records the refused deletion on the object (a patch: a watch event), and the Usage
+            # controller replays it once the last Usage of it is gone (internal/webhook/protection/usage).
+            annotations = obj["metadata"].setdefault("annotations", {})
+            if annotations.get(DELETION_ATTEMPT) != "Background":
+                annotations[DELETION_ATTEMPT] = "Background"
+                self.api.version += 1
+                self.api._notify("applied", key, obj)
             u = found[0]
             raise Rejected(f"This resource is in-use by {len(found)} usage(s), including the Usage {u['metadata']['name']}")
 
@@ -624,8 +632,7 @@ class Usages:
         of = self._ref(usage, "of")
         if of is not None and self.api.get(of) is not None and len(self._usages_of(of)) < 2:
             self.api.objects[of]["metadata"].get("labels", {}).pop(IN_USE, None)
-            if usage["spec"].get("replayDeletion") and of in self.attempted:
-                self.attempted.discard(of)
+            if usage["spec"].get("replayDeletion") and DELETION_ATTEMPT in (self.api.get(of)["metadata"].get("annotations") or {}):
                 self.clock.after(2.0, self.api.delete, of, "usage-replay")
         self.api.remove_finalizer(key, self.FINALIZER)
 

@@ -533,6 +533,110 @@ def test_a_lost_cluster_vips_claim_stays_when_an_xr_made_again_adopts_the_cluste
     assert w.get("IPAddressClaim", "vip-cp-c1", "team-a") is not None
 
 
+# A claim kept for a lost clusterVip (lifecycle's LEFT) keeps the protection any claim has: its Usage, by the Cluster.
+# Each row below failed on 1a42d47 (adversarial review of it: #1, #3, #4).
+
+LOST_HOST = "api.c1.example.com"
+
+
+def _lost_host_xr():
+    return xr(cluster={"topology": {"class": "cc", "version": "v1.31.0"}, "controlPlaneEndpoint": {"host": LOST_HOST}})
+
+
+def _lost_cluster_vip_world():
+    """The take-over under the user's DNS host with clusterVip 10.0.0.15 (the claim's) on the Cluster; then the class
+    loses clusterVip, and the claim is kept, warned."""
+    w = World()
+    store = _operator_store()
+    store[-1]["spec"]["controlPlaneEndpoint"]["host"] = LOST_HOST
+    w.add(*store)
+    x = _lost_host_xr()
+    for _ in range(3):
+        x = with_status(x, w.reconcile(x).status)
+    w.add(cluster_class(variables=("ingressVip",)))
+    outs = []
+    for _ in range(3):
+        outs.append(w.reconcile(x))
+        x = with_status(x, outs[-1].status)
+    assert any(r == "ClusterClassMissingVariable" and "by hand" in m for r, m in outs[-1].warnings)
+    return w, x
+
+
+def test_the_operators_claim_kept_under_a_users_dns_host_gets_a_usage_so_it_outlives_the_cluster():
+    w = World()
+    store = [s for s in _operator_store() if s["kind"] != "ClusterClass"]
+    store[-1]["spec"]["controlPlaneEndpoint"]["host"] = LOST_HOST
+    store[-1]["spec"]["topology"]["variables"] = [v for v in store[-1]["spec"]["topology"]["variables"] if v["name"] != "clusterVip"]
+    w.add(cluster_class(variables=("ingressVip",)), *store)
+    x = _lost_host_xr()
+    for _ in range(4):
+        x = with_status(x, w.reconcile(x).status)
+    assert w.get("IPAddressClaim", "vip-cp-c1", "team-a") is not None
+    assert w.get("Usage", "vip-cp-c1", "team-a")["spec"]["by"]["resourceRef"]["name"] == "c1"
+
+
+def test_a_kept_claims_usage_detached_by_a_release_that_was_reverted_is_attached_again():
+    w, x = _lost_cluster_vip_world()
+    w.add(cluster_class(variables=("clusterVip", "ingressVip")))  # the class gets clusterVip back: the release starts
+    x = with_status(x, w.reconcile(x).status)
+    assert "by" not in w.get("Usage", "vip-cp-c1", "team-a")["spec"]
+    w.add(cluster_class(variables=("ingressVip",)))  # and loses it again (a revert)
+    outs = []
+    for _ in range(3):
+        outs.append(w.reconcile(x))
+        x = with_status(x, outs[-1].status)
+    assert w.get("Usage", "vip-cp-c1", "team-a")["spec"]["by"]["resourceRef"]["name"] == "c1"
+    (warning,) = [m for r, m in outs[-1].warnings if r == "ClusterClassMissingVariable" and "by hand" in m]
+    assert "delete usage,ipaddressclaim vip-cp-c1" in warning
+
+
+def test_an_xr_made_again_over_a_kept_claim_adopts_its_usage_and_gives_the_whole_way_out():
+    w, x = _lost_cluster_vip_world()
+    w.composed.clear()  # a restore: what it composed is found and adopted anew
+    x = _lost_host_xr()
+    outs = []
+    for _ in range(4):
+        outs.append(w.reconcile(x))
+        x = with_status(x, outs[-1].status)
+    assert w.get("Usage", "vip-cp-c1", "team-a")["spec"]["by"]
+    assert "vip-usage-control-plane" in w.composed["c1"]
+    (warning,) = [m for r, m in outs[-1].warnings if r == "ClusterClassMissingVariable" and "by hand" in m]
+    assert "delete usage,ipaddressclaim vip-cp-c1" in warning
+
+
+def test_deleting_an_xr_over_a_kept_claim_frees_its_address_only_after_the_cluster_is_gone():
+    name, host, ns = "op0", "api.op0.example.com", "team-a"
+    sim = Sim(seed=7)
+    fleet(sim, classes=("alpha",))
+    _operator(sim, name)
+    sim.run_for(120)
+    c = copy.deepcopy(sim.find("Cluster", name, ns))
+    c["spec"]["controlPlaneEndpoint"] = {"host": host, "port": 6443}
+    sim.api.apply(c)
+    sim.run_for(60)
+    _release_owner_references(sim)
+    sim.api.apply(cluster_class("alpha", ns, variables=tuple(v for v in VARIABLES if v != "clusterVip")))
+    c = copy.deepcopy(sim.find("Cluster", name, ns))
+    c["spec"]["topology"]["variables"] = [v for v in c["spec"]["topology"]["variables"] if v["name"] != "clusterVip"]
+    sim.api.apply(c)
+    x = _xr_for(sim, name)
+    x["spec"]["cluster"]["controlPlaneEndpoint"] = {"host": host}
+    sim.crossplane.create_xr(x)
+    sim.settle(600)
+    state = sim.crossplane.xrs[("platform.example.org", "WorkloadCluster", ns, name)]
+    assert any(r == "ClusterClassMissingVariable" and "by hand" in m for r, m in state.warnings)
+    freed_while_cluster_lives = []
+
+    def watch(event, key, obj):
+        if key[1] == "IPAddressClaim" and key[3] == f"vip-cp-{name}" and event == "deleted":
+            freed_while_cluster_lives.append(sim.find("Cluster", name, ns) is not None)
+
+    sim.api.watchers.append(watch)
+    sim.crossplane.delete_xr(("platform.example.org", "WorkloadCluster", ns, name))
+    sim.run_for(600)
+    assert freed_while_cluster_lives == [False]
+
+
 def test_an_existing_cluster_being_deleted_is_not_adopted_and_no_cluster_is_composed_over_it():
     store = _operator_store()
     store[-1]["metadata"]["deletionTimestamp"] = "2026-01-01T00:02:00Z"
