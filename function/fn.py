@@ -39,7 +39,7 @@ OBSERVED_SHAPES = {
     **{
         name: {
             "metadata": {**_META, "deletionTimestamp": ALL, "creationTimestamp": ALL,
-                         "annotations": {claims.DELETION_ATTEMPT: ALL}},
+                         "annotations": {claims.LET_GO: ALL}},
             "spec": {"poolRef": ALL},
             "status": {"addressRef": ALL},
         }

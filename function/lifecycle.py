@@ -13,10 +13,6 @@ while the Cluster uses its address (see usages.py); it follows the claim's actio
 - ``RELEASING``: released in steps behind its Usage: the Usage detached first, then removed, then the claim.
 - ``WAIT_GONE``: the claim is being deleted (by hand, or released a moment ago) and is not composed; a new
   one of its name is made once it is gone. Its Usage stays as observed meanwhile.
-- ``LEFT``: kept as ``KEEP`` is, for the user to release by hand once nothing may hold its address (a warning
-  says when and how: the claim deleted, and its Usage): a Usage deleted by hand is detached, so that its deletion
-  completes (a composite's Usage waits for its ``by`` while deleting) and Crossplane replays the claim's refused
-  deletion; none is made again for a claim whose deletion was refused (the replay is on its way).
 """
 
 from __future__ import annotations
@@ -33,11 +29,10 @@ class ClaimAction(enum.Enum):
     HOLD = "hold"
     RELEASING = "releasing"
     WAIT_GONE = "wait-gone"
-    LEFT = "left"
 
 
 # The actions under which the claim is composed (in desired state).
-COMPOSED = frozenset({ClaimAction.KEEP, ClaimAction.HOLD, ClaimAction.RELEASING, ClaimAction.LEFT})
+COMPOSED = frozenset({ClaimAction.KEEP, ClaimAction.HOLD, ClaimAction.RELEASING})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,13 +66,6 @@ def compose(action: ClaimAction, claim: claims.Claim | None, claim_resource: dic
     if action is ClaimAction.HOLD:
         if usage is not None:  # exactly as observed: attached, or detached mid-release
             keep_usage(cluster if usage.attached else None)
-    elif action is ClaimAction.LEFT and usage is not None and usage.deleting:
-        if usage.attached:
-            keep_usage(None)  # detached, its deletion completes
-        else:
-            released.add(usage_name)
-    elif action is ClaimAction.LEFT and usage is None and claim.deletion_attempted:
-        pass  # the Usage deleted by hand is gone, and Crossplane replays the claim's deletion in a moment
     elif action is ClaimAction.RELEASING:
         if usage is not None and usage.attached:
             keep_usage(None)

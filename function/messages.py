@@ -217,10 +217,10 @@ def kept_for_lost_variable(claim_label: str, address: str, cluster_label: str, e
         return f"{head}: {class_label} cannot be read, and {address} may be its {variable}; it is decided once the class is read"
     return (f"{head}: {class_label} defines no variable {variable}, where {address} may have been carried, and a ClusterClass that "
             f"loses a variable releases nothing, since the control-plane machines' kube-vip may still hold {address}. "
-            + f"Once none does, delete {'its Usage and ' if usage else ''}the claim by hand (kubectl -n {namespace} delete "
-            + (f"usage,ipaddressclaim {name}: the claim's deletion, refused while the Usage exists, is replayed once it is "
-               "gone" if usage else f"ipaddressclaim {name}")
-            + "); it is not made again, the endpoint being the XR's own")
+            + (f"Once none does, delete its Usage by hand (kubectl -n {namespace} delete usage {name}): the claim is then "
+               "released" if usage else
+               f"Once none does, delete the claim by hand (kubectl -n {namespace} delete ipaddressclaim {name})")
+            + ", and not made again, the endpoint being the XR's own")
 
 
 # --- service load-balancer addresses (roles.serviceLb) ------------------------------------------------

@@ -140,12 +140,18 @@ def _live_control_plane(
             # Nothing on the Cluster tells that apart from a claim it never carried (capi-vip-allocator's under a host
             # of the user's, on a class without clusterVip: its kept-variables annotation says the same after an XR
             # made again adopts it), so that one stays too, warned, until deleted by hand.
-            # Kept as any claim is, Usage and all; the way out by hand works with Usages on too (lifecycle's LEFT).
-            protected = ctx.use_usages or usages.read_observed(ctx.observed.get(usage_rn(CONTROL_PLANE))) is not None
+            # Kept as any claim is, Usage and all. The way out by hand, with Usages on: its Usage deleted by hand (which,
+            # composed, would wait for its Cluster) says none uses the address; the claim is released, marked (LET_GO) so
+            # that the release's next steps know it once the Usage is gone.
+            usage = usages.read_observed(ctx.observed.get(usage_rn(CONTROL_PLANE)))
+            if ctx.cls.found and (claim.let_go or (usage is not None and usage.deleting)):
+                why = f"its Usage was deleted by hand, and {ctx.cls.label} defines no {variable}"
+                return allocation.release(ctx, CONTROL_PLANE, dataclasses.replace(claim, let_go=True), state, why)
+            protected = ctx.use_usages or usage is not None
             ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, messages.kept_for_lost_variable(
                 claim.label, address.value, label, live, ctx.cls.label, variable, ctx.cls.found, claim.namespace, claim.name,
                 usage=protected))
-            return dataclasses.replace(state, claim=claim, action=ClaimAction.LEFT)
+            return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP)
         if repeats_pool:
             allocation.unreserved(ctx, slot, claim, address, live, where)
         why = f"{label} serves on {live}, the XR's own endpoint, not on the claim's {address.value}"

@@ -466,16 +466,16 @@ def test_the_operators_claim_under_a_users_dns_host_stays_warned_where_the_class
         outs.append(w.reconcile(x))
         x = with_status(x, outs[-1].status)
     assert w.get("IPAddressClaim", "vip-cp-c1", "team-a") is not None
-    way_out = "delete usage,ipaddressclaim vip-cp-c1" if w.get("Usage", "vip-cp-c1", "team-a") else "delete ipaddressclaim vip-cp-c1"
+    way_out = "delete usage vip-cp-c1" if w.get("Usage", "vip-cp-c1", "team-a") else "delete ipaddressclaim vip-cp-c1"
     assert any(r == "ClusterClassMissingVariable" and way_out in m for r, m in outs[-1].warnings)
 
 
 def test_the_way_out_of_a_claim_kept_for_a_lost_cluster_vip_works_with_usages_on():
     """The warning's way out, as worded, on the simulated management cluster with Usages on (Crossplane v2's default):
     a composed Usage deleted by hand waits for its `by` Cluster, and the claim's deletion is refused while its Usage
-    exists; the function detaches the Usage deleted by hand, so it goes, and Crossplane replays the claim's deletion.
-    (Adversarial review of 589e9b4, #1: the function re-applied the Usage attached, and the claim was held for as long
-    as the Cluster lived.)"""
+    exists; the function reads the Usage deleted by hand as the go-ahead and releases the claim in steps, marking it
+    let go so the steps after the Usage has gone know. (Adversarial review of 589e9b4, #1: the function re-applied the
+    Usage attached, and the claim was held for as long as the Cluster lived.)"""
     name, host, ns = "op0", "api.op0.example.com", "team-a"
     sim = Sim(seed=7)
     fleet(sim, classes=("alpha",))
@@ -498,13 +498,9 @@ def test_the_way_out_of_a_claim_kept_for_a_lost_cluster_vip_works_with_usages_on
     sim.settle(600)
     state = sim.crossplane.xrs[("platform.example.org", "WorkloadCluster", ns, name)]
     (warning,) = [m for r, m in state.warnings if r == "ClusterClassMissingVariable" and "by hand" in m]
-    assert f"kubectl -n {ns} delete usage,ipaddressclaim vip-cp-{name}" in warning
+    assert f"kubectl -n {ns} delete usage vip-cp-{name}" in warning
     address = sim.find("IPAddress", f"vip-cp-{name}", ns)["spec"]["address"]
-    for group, kind in (("protection.crossplane.io", "Usage"), (GROUP_IPAM, "IPAddressClaim")):  # the command's order
-        try:
-            sim.api.delete((group, kind, ns, f"vip-cp-{name}"), "kubectl")
-        except Exception as refused:  # noqa: BLE001 - the Usage webhook's refusal, recorded for its replay
-            assert "in-use" in str(refused), refused
+    sim.api.delete(("protection.crossplane.io", "Usage", ns, f"vip-cp-{name}"), "kubectl")  # the command
     sim.settle(600)
     assert sim.find("IPAddressClaim", f"vip-cp-{name}", ns) is None and sim.find("Usage", f"vip-cp-{name}", ns) is None
     assert sim.find("Cluster", name, ns)["spec"]["controlPlaneEndpoint"]["host"] == host
@@ -587,7 +583,7 @@ def test_a_kept_claims_usage_detached_by_a_release_that_was_reverted_is_attached
         x = with_status(x, outs[-1].status)
     assert w.get("Usage", "vip-cp-c1", "team-a")["spec"]["by"]["resourceRef"]["name"] == "c1"
     (warning,) = [m for r, m in outs[-1].warnings if r == "ClusterClassMissingVariable" and "by hand" in m]
-    assert "delete usage,ipaddressclaim vip-cp-c1" in warning
+    assert "kubectl -n team-a delete usage vip-cp-c1" in warning
 
 
 def test_an_xr_made_again_over_a_kept_claim_adopts_its_usage_and_gives_the_whole_way_out():
@@ -601,7 +597,7 @@ def test_an_xr_made_again_over_a_kept_claim_adopts_its_usage_and_gives_the_whole
     assert w.get("Usage", "vip-cp-c1", "team-a")["spec"]["by"]
     assert "vip-usage-control-plane" in w.composed["c1"]
     (warning,) = [m for r, m in outs[-1].warnings if r == "ClusterClassMissingVariable" and "by hand" in m]
-    assert "delete usage,ipaddressclaim vip-cp-c1" in warning
+    assert "kubectl -n team-a delete usage vip-cp-c1" in warning
 
 
 def test_deleting_an_xr_over_a_kept_claim_frees_its_address_only_after_the_cluster_is_gone():
@@ -834,3 +830,91 @@ def test_a_kept_variables_annotation_never_holds_back_a_variable_that_comes_with
     sim.settle(600)
     sim.check_claims_serve()
     sim.check()
+
+# An old refused deletion (Crossplane's record of it on the claim is never removed) changes nothing about a kept claim:
+# adversarial review of 95286d8, #1 (the Usage was neither adopted nor made while the claim carried the record).
+DELETION_ATTEMPT = "usage.crossplane.io/deletion-attempt-with-policy"
+
+
+def test_an_old_refused_deletion_of_a_kept_claim_does_not_stop_an_xr_made_again_adopting_its_usage():
+    # As test_an_xr_made_again_over_a_kept_claim_adopts_its_usage_and_gives_the_whole_way_out, but the claim once had
+    # a `kubectl delete` refused while its Usage protected it (the protection working; the annotation is never removed).
+    w, x = _lost_cluster_vip_world()
+    claim = w.get("IPAddressClaim", "vip-cp-c1", "team-a")
+    claim["metadata"].setdefault("annotations", {})[DELETION_ATTEMPT] = "Background"
+    assert w.get("Usage", "vip-cp-c1", "team-a")["spec"]["by"]  # it exists, attached: no replay is on its way
+    w.composed.clear()  # a restore: the XR made again; what it composed is found and adopted anew
+    x = _lost_host_xr()
+    for _ in range(4):
+        x = with_status(x, w.reconcile(x).status)
+    assert "vip-usage-control-plane" in w.composed["c1"]  # the Usage is adopted, so it goes with the XR and its way out works
+
+
+def test_an_old_refused_deletion_of_a_kept_claim_does_not_stop_a_usage_being_made_for_it():
+    # The same, restored without its Usage (or with Usages newly on): nothing ever protects the claim again.
+    w, x = _lost_cluster_vip_world()
+    claim = w.get("IPAddressClaim", "vip-cp-c1", "team-a")
+    claim["metadata"].setdefault("annotations", {})[DELETION_ATTEMPT] = "Background"
+    w.remove(w.get("Usage", "vip-cp-c1", "team-a"))
+    w.composed.clear()
+    x = _lost_host_xr()
+    for _ in range(4):
+        x = with_status(x, w.reconcile(x).status)
+    assert w.get("IPAddressClaim", "vip-cp-c1", "team-a") is not None
+    assert w.get("Usage", "vip-cp-c1", "team-a") is not None  # the claim outlives its Cluster only with a Usage
+
+
+@pytest.mark.parametrize("stale", [False, True], ids=["control", "stale-refusal"])
+def test_the_way_out_of_a_kept_claim_works_after_an_xr_made_again_with_or_without_an_old_refused_deletion(stale):
+    import copy
+
+    from tests.edits import VARIABLES, fleet
+    from tests.harness import cluster_class
+    from tests.sim import GROUP_IPAM, Sim
+
+    name, host, ns = "op0", "api.op0.example.com", "team-a"
+    sim = Sim(seed=7)
+    fleet(sim, classes=("alpha",))
+    _operator(sim, name)
+    sim.run_for(120)
+    c = copy.deepcopy(sim.find("Cluster", name, ns))
+    claimed = sim.find("IPAddress", f"vip-cp-{name}", ns)["spec"]["address"]
+    c["spec"]["controlPlaneEndpoint"] = {"host": host, "port": 6443}
+    c["spec"]["topology"]["variables"] = [v for v in c["spec"]["topology"].get("variables", []) if v["name"] != "clusterVip"]
+    c["spec"]["topology"]["variables"].append({"name": "clusterVip", "value": claimed})
+    sim.api.apply(c)
+    sim.run_for(60)
+    _release_owner_references(sim)
+    x = _xr_for(sim, name)
+    x["spec"]["cluster"]["controlPlaneEndpoint"] = {"host": host}
+    sim.crossplane.create_xr(x)
+    sim.settle(600)
+    claim_key = (GROUP_IPAM, "IPAddressClaim", ns, f"vip-cp-{name}")
+    usage_key = ("protection.crossplane.io", "Usage", ns, f"vip-cp-{name}")
+    if stale:
+        assert not sim.api.delete(claim_key, "kubectl")  # a mistaken delete, refused: the protection works; recorded
+    sim.settle(60)
+    sim.api.apply(cluster_class("alpha", ns, variables=tuple(v for v in VARIABLES if v != "clusterVip")))
+    sim.settle(600)
+    assert sim.api.get(usage_key)["spec"]["by"]
+    # The XR made again over what it composed (an orphaning delete and a re-create, as a restore or a move does).
+    key = ("platform.example.org", "WorkloadCluster", ns, name)
+    sim.crossplane.xrs.pop(key)
+    sim.crossplane.by_name.pop(name, None)
+    sim.crossplane.tracker.forget(key)
+    sim.api.remove_finalizer(key, "composite.apiextensions.crossplane.io")
+    sim.api.delete(key, actor="user")
+    for obj in list(sim.api.objects.values()):
+        refs = [r for r in obj["metadata"].get("ownerReferences", []) if r.get("kind") != "WorkloadCluster"]
+        if "ownerReferences" in obj["metadata"]:
+            obj["metadata"]["ownerReferences"] = refs
+    sim.crossplane.create_xr(x)
+    sim.settle(600)
+    state = sim.crossplane.xrs[key]
+    adopted = usage_key in state.refs.values()
+    # The warning's way out, as worded.
+    for k in (usage_key, claim_key):
+        sim.api.delete(k, "kubectl")
+    sim.settle(600)
+    held = sim.api.get(claim_key) is not None
+    assert (adopted, held) == (True, False), f"Usage adopted: {adopted}; claim still held after the way out: {held}"
