@@ -529,7 +529,7 @@ def test_a_lost_cluster_vips_claim_stays_when_an_xr_made_again_adopts_the_cluste
     assert w.get("IPAddressClaim", "vip-cp-c1", "team-a") is not None
 
 
-# A claim kept for a lost clusterVip (lifecycle's LEFT) keeps the protection any claim has: its Usage, by the Cluster.
+# A claim kept for a lost clusterVip keeps the protection any claim has: its Usage, by the Cluster.
 # Each row below failed on 1a42d47 (adversarial review of it: #1, #3, #4).
 
 LOST_HOST = "api.c1.example.com"
