@@ -143,8 +143,10 @@ def _live_control_plane(
             # Kept as any claim is, Usage and all. The way out by hand, with Usages on: its Usage deleted by hand (which,
             # composed, would wait for its Cluster) says none uses the address; the claim is released, marked (LET_GO) so
             # that the release's next steps know it once the Usage is gone.
+            # (Not while the Cluster is being deleted: the garbage collector deletes its Usages then, and its machines
+            # may still hold the address; the Usage waits for the Cluster.)
             usage = usages.read_observed(ctx.observed.get(usage_rn(CONTROL_PLANE)))
-            if ctx.cls.found and (claim.let_go or (usage is not None and usage.deleting)):
+            if ctx.cls.found and not ctx.cluster.deleting and (claim.let_go or (usage is not None and usage.deleting)):
                 why = f"its Usage was deleted by hand, and {ctx.cls.label} defines no {variable}"
                 return allocation.release(ctx, CONTROL_PLANE, dataclasses.replace(claim, let_go=True), state, why)
             protected = ctx.use_usages or usage is not None

@@ -168,7 +168,7 @@ DELIBERATE: tuple[tuple[str, str, str], ...] = (
             return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP)
 """,
      """            usage = usages.read_observed(ctx.observed.get(_usage_rn(CONTROL_PLANE)))
-            if ctx.cls.found and (claim.let_go or (usage is not None and usage.deleting)):
+            if ctx.cls.found and not ctx.cluster.deleting and (claim.let_go or (usage is not None and usage.deleting)):
                 why = f"its Usage was deleted by hand, and {ctx.cls.label} defines no {variable}"
                 return _release(ctx, CONTROL_PLANE, dataclasses.replace(claim, let_go=True), state, why)
             protected = ctx.use_usages or usage is not None

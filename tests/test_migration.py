@@ -918,3 +918,27 @@ def test_the_way_out_of_a_kept_claim_works_after_an_xr_made_again_with_or_withou
     sim.settle(600)
     held = sim.api.get(claim_key) is not None
     assert (adopted, held) == (True, False), f"Usage adopted: {adopted}; claim still held after the way out: {held}"
+
+
+def _usage_controller(w):
+    """Crossplane's Usage reconciler: a deleting Usage goes once it has no `by`, or once its `by` Cluster is gone."""
+    u = w.get("Usage", "vip-cp-c1", NS)
+    if u is not None and u["metadata"].get("deletionTimestamp"):
+        if "by" not in u["spec"] or w.get("Cluster", u["spec"]["by"]["resourceRef"]["name"], NS) is None:
+            w.remove(u)
+
+
+def test_a_usage_the_garbage_collector_deletes_with_its_cluster_frees_no_address_the_cluster_still_holds():
+    """Adversarial review of e7ef183, #1. The Usage controller makes a Usage owned by its `by` Cluster. `kubectl delete cluster c1 --cascade=foreground`
+    (or the namespace controller deleting team-a) deletes the Usage while the Cluster is torn down: nobody said
+    the address is unused, and kube-vip on the control-plane machines may still answer on it until CAPI is done."""
+    w, x = _lost_cluster_vip_world()
+    claim = w.get("IPAddressClaim", "vip-cp-c1", NS)
+    assert claim is not None and w.get("Usage", "vip-cp-c1", NS)["spec"]["by"]
+    w.get("Cluster", "c1", NS)["metadata"]["deletionTimestamp"] = "2026-01-01T00:05:00Z"  # CAPI tears it down (minutes)
+    w.get("Usage", "vip-cp-c1", NS)["metadata"]["deletionTimestamp"] = "2026-01-01T00:05:00Z"  # GC: a dependent of it
+    for _ in range(4):
+        x = with_status(x, w.reconcile(x).status)
+        _usage_controller(w)
+    assert w.get("Cluster", "c1", NS) is not None  # still being torn down
+    assert w.get("IPAddressClaim", "vip-cp-c1", NS) is not None, "claim released while its Cluster still exists"
