@@ -34,8 +34,6 @@ class PoolRef:
         return f"{self.kind} {self.name}"
 
 
-# The function's mark on a claim let go by hand (its Usage deleted by hand), kept on it while it is released.
-LET_GO = "vip.capi.gorizond.io/let-go-by-hand"
 
 @dataclasses.dataclass(frozen=True)
 class Claim:
@@ -47,9 +45,6 @@ class Claim:
     address_name: str | None = None  # status.addressRef.name once IPAM has bound it
     deleting: bool = False  # metadata.deletionTimestamp is set: IPAM frees its address soon
     created: float | None = None  # metadata.creationTimestamp, seconds since the epoch; None for a new claim
-    # Let go by hand: the function's own mark (LET_GO) on a claim it keeps until someone says none uses its address,
-    # by deleting its Usage; written while the claim is released, so the release's next steps know (see primaries.py).
-    let_go: bool = False
 
     @property
     def bound(self) -> bool:
@@ -96,19 +91,19 @@ def read_observed(obj: dict | None) -> Claim | None:
         address_name=address_name if isinstance(address_name, str) and address_name else None,
         deleting=bool(meta.get("deletionTimestamp")),
         created=timestamp(meta.get("creationTimestamp")),
-        let_go=isinstance(annotations := meta.get("annotations"), dict) and annotations.get(LET_GO) == "true",
     )
 
 
-def render(inp: Input, role: Role, claim: Claim, *, let_go: bool = False) -> dict:
-    """The desired IPAddressClaim: only the fields this function owns (``let_go``: with the mark LET_GO)."""
-    meta: dict = {"name": claim.name, "namespace": claim.namespace, "labels": {inp.labels.role: role.label_value}}
-    if let_go:
-        meta["annotations"] = {LET_GO: "true"}
+def render(inp: Input, role: Role, claim: Claim) -> dict:
+    """The desired IPAddressClaim: only the fields this function owns."""
     return {
         "apiVersion": inp.ipam.claim_api_version,
         "kind": "IPAddressClaim",
-        "metadata": meta,
+        "metadata": {
+            "name": claim.name,
+            "namespace": claim.namespace,
+            "labels": {inp.labels.role: role.label_value},
+        },
         "spec": {"poolRef": claim.pool_ref.to_dict()},
     }
 

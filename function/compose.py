@@ -52,9 +52,7 @@ def compose_claim(ctx: Context, role_key: str, role: Role, state: RoleState, clu
     """The claim, and its Usage by the Cluster where Usages are on, as its action says (lifecycle.py)."""
     claim_name, usage_name = claim_rn(role_key), usage_rn(role_key)
     written = lifecycle.compose(
-        state.action, state.claim,
-        claims.render(ctx.inp, role, state.claim, let_go=state.claim.let_go and state.action is ClaimAction.RELEASING)
-        if state.action in COMPOSED else None,
+        state.action, state.claim, claims.render(ctx.inp, role, state.claim) if state.action in COMPOSED else None,
         claim_name=claim_name, usage_name=usage_name, observed_usage=ctx.observed.get(usage_name),
         claim_api_version=ctx.inp.ipam.claim_api_version, cluster=cluster, use_usages=ctx.use_usages)
     for name, (resource, ready) in written.composed.items():
@@ -392,7 +390,7 @@ def _hold_released_behind_records(ctx: Context, observed: dnss.ObservedEndpoint 
         ctx.decision.released.discard(claim_rn(key))
         role = {CONTROL_PLANE: ctx.inp.roles.control_plane, INGRESS: ctx.inp.roles.ingress}.get(key)
         role = role or secondary_role(ctx, CONTROL_PLANE if key == SECONDARY[CONTROL_PLANE] else INGRESS)
-        ctx.decision.composed[claim_rn(key)] = Composed(resource=claims.render(ctx.inp, role, claim, let_go=claim.let_go), ready=True)
+        ctx.decision.composed[claim_rn(key)] = Composed(resource=claims.render(ctx.inp, role, claim), ready=True)
         # The claim stays for now: the release announced a moment ago happens on a later reconcile.
         ctx.decision.results = [r for r in ctx.decision.results
                                 if not (r.reason is Reason.RELEASED and r.role == key and claim.label in r.message)]

@@ -16,7 +16,7 @@ from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from function import context
 from function import decide as core
 from function import input as inputs
-from function import adopt, claims, metrics, pools
+from function import adopt, metrics, pools
 from function.conditions import Severity
 from function.requirements import Fetched, Selector
 from function.structs import ALL, NAMES, OPAQUE, OTHERS, pluck, struct_to_py, write
@@ -38,14 +38,13 @@ OBSERVED_SHAPES = {
     },
     **{
         name: {
-            "metadata": {**_META, "deletionTimestamp": ALL, "creationTimestamp": ALL,
-                         "annotations": {claims.LET_GO: ALL}},
+            "metadata": {**_META, "deletionTimestamp": ALL, "creationTimestamp": ALL},
             "spec": {"poolRef": ALL},
             "status": {"addressRef": ALL},
         }
         for name in context.CLAIM_RESOURCE.values()
     },
-    **{name: {"metadata": {"deletionTimestamp": ALL}, "spec": {"by": ALL}, "status": _CONDITIONS} for name in context.USAGE_RESOURCE.values()},
+    **{name: {"spec": {"by": ALL}, "status": _CONDITIONS} for name in context.USAGE_RESOURCE.values()},
     context.DNS: {"apiVersion": ALL, "kind": ALL, "metadata": {**_META, "generation": ALL}, "spec": {"endpoints": ALL},
                "status": {"observedGeneration": ALL}},
 }

@@ -84,6 +84,7 @@ DEFAULT = Defaults(
         ingress_vip="vip.capi.gorizond.io/ingress-vip",
         service_lb_count="vip.capi.gorizond.io/service-lb-count",
         dual_stack="vip.capi.gorizond.io/dual-stack",
+        release_address="vip.capi.gorizond.io/release-address",
         kept_variables="vip.capi.gorizond.io/kept-variables",
     ),
     roles=Defaults(

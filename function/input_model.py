@@ -169,6 +169,13 @@ class Annotations(_Model):
         default="vip.capi.gorizond.io/dual-stack",
         description="XR annotation; the value \"false\" turns the VIPs of the second address family off (and releases them).",
     )
+    release_address: Key = Field(
+        default="vip.capi.gorizond.io/release-address",
+        description="XR annotation: an address the control plane's claim keeps although the Cluster no longer carries it "
+        "(its ClusterClass dropped clusterVip behind the XR's own DNS endpoint, so kube-vip may still hold it), which "
+        "the platform engineer says nothing holds any more: the claim is then released. The warning that keeps the "
+        "claim gives it.",
+    )
     kept_variables: Key = Field(
         default="vip.capi.gorizond.io/kept-variables",
         description="Cluster annotation the function writes when it adopts a live Cluster (one with an endpoint): the VIP "

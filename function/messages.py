@@ -210,17 +210,15 @@ def kept_named(claim_label: str, address: str, where: str, why: str) -> str:
 
 
 def kept_for_lost_variable(claim_label: str, address: str, cluster_label: str, endpoint: str, class_label: str,
-                           variable: str, class_found: bool, namespace: str, name: str, *, usage: bool = False) -> str:
+                           variable: str, class_found: bool, xr_label: str, release_key: str) -> str:
     """The control plane's claim, kept while the ClusterClass does not pass its variable on (see primaries.py)."""
     head = f"{claim_label} ({address}) stays claimed although {cluster_label} serves on {endpoint}, the XR's own endpoint"
     if not class_found:
         return f"{head}: {class_label} cannot be read, and {address} may be its {variable}; it is decided once the class is read"
     return (f"{head}: {class_label} defines no variable {variable}, where {address} may have been carried, and a ClusterClass that "
             f"loses a variable releases nothing, since the control-plane machines' kube-vip may still hold {address}. "
-            + (f"Once none does, delete its Usage by hand (kubectl -n {namespace} delete usage {name}): the claim is then "
-               "released" if usage else
-               f"Once none does, delete the claim by hand (kubectl -n {namespace} delete ipaddressclaim {name})")
-            + ", and not made again, the endpoint being the XR's own")
+            f"Once none does, annotate {xr_label} {release_key}={address}: the claim is then released, and not made again, "
+            "the endpoint being the XR's own")
 
 
 # --- service load-balancer addresses (roles.serviceLb) ------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from function import addresses, allocation, claims, clusterclass, manual_vips, messages, usages
+from function import addresses, allocation, claims, clusterclass, manual_vips, messages
 from function.conditions import CONTROL_PLANE_READY, INGRESS_READY, Condition, Reason
 from function.lifecycle import ClaimAction
 from function.context import (
@@ -26,7 +26,6 @@ from function.context import (
     host_field,
     is_known,
     kept_variables,
-    usage_rn,
     written_secondary_is,
 )
 
@@ -140,19 +139,14 @@ def _live_control_plane(
             # Nothing on the Cluster tells that apart from a claim it never carried (capi-vip-allocator's under a host
             # of the user's, on a class without clusterVip: its kept-variables annotation says the same after an XR
             # made again adopts it), so that one stays too, warned, until deleted by hand.
-            # Kept as any claim is, Usage and all. The way out by hand, with Usages on: its Usage deleted by hand (which,
-            # composed, would wait for its Cluster) says none uses the address; the claim is released, marked (LET_GO) so
-            # that the release's next steps know it once the Usage is gone.
-            # (Not while the Cluster is being deleted: the garbage collector deletes its Usages then, and its machines
-            # may still hold the address; the Usage waits for the Cluster.)
-            usage = usages.read_observed(ctx.observed.get(usage_rn(CONTROL_PLANE)))
-            if ctx.cls.found and not ctx.cluster.deleting and (claim.let_go or (usage is not None and usage.deleting)):
-                why = f"its Usage was deleted by hand, and {ctx.cls.label} defines no {variable}"
-                return allocation.release(ctx, CONTROL_PLANE, dataclasses.replace(claim, let_go=True), state, why)
-            protected = ctx.use_usages or usage is not None
+            # Kept as any claim is, Usage and all, until the XR says none holds the address any more (its release-address
+            # annotation names it: the way out the warning gives; while the Cluster is being deleted, its machines may).
+            key = ctx.inp.annotations.release_address
+            if ctx.cls.found and not ctx.cluster.deleting and ctx.req.release_address == addresses.parse_ip(address.value):
+                why = f"XR {ctx.req.xr_name} is annotated {key}={address.value}, and {ctx.cls.label} defines no {variable}"
+                return allocation.release(ctx, CONTROL_PLANE, claim, state, why)
             ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, messages.kept_for_lost_variable(
-                claim.label, address.value, label, live, ctx.cls.label, variable, ctx.cls.found, claim.namespace, claim.name,
-                usage=protected))
+                claim.label, address.value, label, live, ctx.cls.label, variable, ctx.cls.found, ctx.req.xr_label, key))
             return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP)
         if repeats_pool:
             allocation.unreserved(ctx, slot, claim, address, live, where)

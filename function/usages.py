@@ -36,7 +36,6 @@ RELEASE_REASON = "function-capi-vip is releasing this VIP"
 class ObservedUsage:
     attached: bool  # has spec.by
     ready: bool
-    deleting: bool = False  # metadata.deletionTimestamp is set: deleted by hand (Crossplane deletes no Usage it composes)
 
 
 def read_observed(obj: dict | None) -> ObservedUsage | None:
@@ -48,9 +47,7 @@ def read_observed(obj: dict | None) -> ObservedUsage | None:
     ready = isinstance(conditions, list) and any(
         isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True" for c in conditions
     )
-    meta = obj.get("metadata")
-    deleting = isinstance(meta, dict) and bool(meta.get("deletionTimestamp"))
-    return ObservedUsage(attached=isinstance(spec, dict) and isinstance(spec.get("by"), dict), ready=ready, deleting=deleting)
+    return ObservedUsage(attached=isinstance(spec, dict) and isinstance(spec.get("by"), dict), ready=ready)
 
 
 def render(claim: claims.Claim, claim_api_version: str, cluster: dict | None) -> dict:

@@ -43,6 +43,7 @@ class ClusterRequest:
     service_lb_count: int | None = None  # the XR's count annotation, if set
     dual_stack_disabled: bool = False  # the XR's dual-stack annotation is "false"
     watch_circuit_opened: float | None = None  # since when Crossplane drops this XR's watch events (Responsive False)
+    release_address: str | None = None  # the XR's release-address annotation: an address said to be held by nothing
 
 
 def get_path(obj: dict, path: str) -> object:
@@ -138,6 +139,15 @@ def parse(xr: dict, inp: Input) -> ClusterRequest:
             )
             raise Fatal(msg)
 
+    release_raw = annotations.get(inp.annotations.release_address)
+    release_address = None
+    if release_raw is not None and release_raw != "":
+        release_address = addresses.parse_ip(release_raw)
+        if release_address is None:
+            msg = (f"{who}: annotation {inp.annotations.release_address}={_short(release_raw)} is not an IP address; "
+                   "set it to the address the warning names, or remove it")
+            raise Fatal(msg)
+
     service_lb_count = _service_lb_count(annotations.get(inp.annotations.service_lb_count), inp, who)
     dual_stack_disabled = _switched_off(annotations.get(inp.annotations.dual_stack), inp.annotations.dual_stack, who,
                                         "the VIPs of the second address family")
@@ -171,6 +181,7 @@ def parse(xr: dict, inp: Input) -> ClusterRequest:
         service_lb_count=service_lb_count,
         dual_stack_disabled=dual_stack_disabled,
         watch_circuit_opened=watch_circuit_opened(xr),
+        release_address=release_address,
     )
 
 

@@ -161,33 +161,19 @@ DELIBERATE: tuple[tuple[str, str, str], ...] = (
         same = isinstance(kept, str) and (addresses.parse_ip(kept) or kept) == (addresses.parse_ip(ing.vip) or ing.vip)
         variables[ing_var] = kept if same else ing.vip
 """),
-    ("the way out of a claim kept for a lost clusterVip works with Usages on: kept with its Usage, one deleted by hand "
-     "releases it, the claim marked let go meanwhile, and the warning says so (tests/test_migration.py)",
+    ("the way out of a claim kept for a lost clusterVip: the XR's release-address annotation naming its address releases "
+     "it, and the warning says so (tests/test_migration.py)",
      """            ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, messages.kept_for_lost_variable(
                 claim.label, address.value, label, live, ctx.cls.label, variable, ctx.cls.found, claim.namespace, claim.name))
             return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP)
 """,
-     """            usage = usages.read_observed(ctx.observed.get(_usage_rn(CONTROL_PLANE)))
-            if ctx.cls.found and not ctx.cluster.deleting and (claim.let_go or (usage is not None and usage.deleting)):
-                why = f"its Usage was deleted by hand, and {ctx.cls.label} defines no {variable}"
-                return _release(ctx, CONTROL_PLANE, dataclasses.replace(claim, let_go=True), state, why)
-            protected = ctx.use_usages or usage is not None
+     """            key = ctx.inp.annotations.release_address
+            if ctx.cls.found and not ctx.cluster.deleting and ctx.req.release_address == addresses.parse_ip(address.value):
+                why = f"XR {ctx.req.xr_name} is annotated {key}={address.value}, and {ctx.cls.label} defines no {variable}"
+                return _release(ctx, CONTROL_PLANE, claim, state, why)
             ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, messages.kept_for_lost_variable(
-                claim.label, address.value, label, live, ctx.cls.label, variable, ctx.cls.found, claim.namespace, claim.name,
-                usage=protected))
+                claim.label, address.value, label, live, ctx.cls.label, variable, ctx.cls.found, ctx.req.xr_label, key))
             return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP)
-"""),
-    ("a claim let go by hand carries the function's mark while it is released (tests/test_migration.py)",
-     """        state.action, state.claim, claims.render(ctx.inp, role, state.claim) if state.action in COMPOSED else None,
-""",
-     """        state.action, state.claim,
-        claims.render(ctx.inp, role, state.claim, let_go=state.claim.let_go and state.action is ClaimAction.RELEASING)
-        if state.action in COMPOSED else None,
-"""),
-    ("a claim let go by hand carries the function's mark while DNS records hold its release (tests/test_migration.py)",
-     """        ctx.decision.composed[_claim_rn(key)] = Composed(resource=claims.render(ctx.inp, role, claim), ready=True)
-""",
-     """        ctx.decision.composed[_claim_rn(key)] = Composed(resource=claims.render(ctx.inp, role, claim, let_go=claim.let_go), ready=True)
 """),
 )
 ROOT = Path(__file__).resolve().parents[1]

@@ -439,7 +439,7 @@ def test_a_cluster_behind_a_dns_endpoint_keeps_the_claim_of_its_cluster_vip_when
     assert any(r == "ClusterClassMissingVariable" and "IPAddressClaim team-a/vip-cp-c1 (10.0.0.15) stays claimed although" in m
                for r, m in outs[-1].warnings)
     assert outs[-1].cluster["spec"]["controlPlaneEndpoint"]["host"] == host
-    # The way out the warning gives: deleted by hand, it is not made again (the endpoint is the XR's own).
+    # Deleted by hand (with Usages off, a claim can be), it is not made again (the endpoint is the XR's own).
     for kind in ("Usage", "IPAddressClaim", "IPAddress"):
         w.remove(w.get(kind, "vip-cp-c1", "team-a"))
     for _ in range(2):
@@ -466,16 +466,23 @@ def test_the_operators_claim_under_a_users_dns_host_stays_warned_where_the_class
         outs.append(w.reconcile(x))
         x = with_status(x, outs[-1].status)
     assert w.get("IPAddressClaim", "vip-cp-c1", "team-a") is not None
-    way_out = "delete usage vip-cp-c1" if w.get("Usage", "vip-cp-c1", "team-a") else "delete ipaddressclaim vip-cp-c1"
+    way_out = "annotate XR team-a/c1 vip.capi.gorizond.io/release-address=10.0.0.15: the claim is then released"
     assert any(r == "ClusterClassMissingVariable" and way_out in m for r, m in outs[-1].warnings)
 
 
+def release_address(sim: Sim, name: str, address: str, ns: str = "team-a") -> None:
+    """The way out the warning gives: the XR annotated with the address nothing holds any more (an edit: a watch event)."""
+    key = ("platform.example.org", "WorkloadCluster", ns, name)
+    x = sim.api.get(key)
+    x["metadata"].setdefault("annotations", {})["vip.capi.gorizond.io/release-address"] = address
+    sim.crossplane.event(key, "applied", x)
+
+
 def test_the_way_out_of_a_claim_kept_for_a_lost_cluster_vip_works_with_usages_on():
-    """The warning's way out, as worded, on the simulated management cluster with Usages on (Crossplane v2's default):
-    a composed Usage deleted by hand waits for its `by` Cluster, and the claim's deletion is refused while its Usage
-    exists; the function reads the Usage deleted by hand as the go-ahead and releases the claim in steps, marking it
-    let go so the steps after the Usage has gone know. (Adversarial review of 589e9b4, #1: the function re-applied the
-    Usage attached, and the claim was held for as long as the Cluster lived.)"""
+    """The warning's way out, as worded, on the simulated management cluster with Usages on (Crossplane v2's default,
+    where a claim's deletion by hand is refused and a composed Usage deleted by hand waits for its Cluster): the XR
+    annotated with the address, the claim is released in its steps. (Adversarial review of 589e9b4, #1: the way out
+    given then, deleting the claim and its Usage by hand, left the claim held for as long as the Cluster lived.)"""
     name, host, ns = "op0", "api.op0.example.com", "team-a"
     sim = Sim(seed=7)
     fleet(sim, classes=("alpha",))
@@ -497,10 +504,10 @@ def test_the_way_out_of_a_claim_kept_for_a_lost_cluster_vip_works_with_usages_on
     sim.api.apply(cluster_class("alpha", ns, variables=tuple(v for v in VARIABLES if v != "clusterVip")))
     sim.settle(600)
     state = sim.crossplane.xrs[("platform.example.org", "WorkloadCluster", ns, name)]
-    (warning,) = [m for r, m in state.warnings if r == "ClusterClassMissingVariable" and "by hand" in m]
-    assert f"kubectl -n {ns} delete usage vip-cp-{name}" in warning
+    (warning,) = [m for r, m in state.warnings if r == "ClusterClassMissingVariable" and "release-address=" in m]
     address = sim.find("IPAddress", f"vip-cp-{name}", ns)["spec"]["address"]
-    sim.api.delete(("protection.crossplane.io", "Usage", ns, f"vip-cp-{name}"), "kubectl")  # the command
+    assert f"annotate XR {ns}/{name} vip.capi.gorizond.io/release-address={address}" in warning
+    release_address(sim, name, address)
     sim.settle(600)
     assert sim.find("IPAddressClaim", f"vip-cp-{name}", ns) is None and sim.find("Usage", f"vip-cp-{name}", ns) is None
     assert sim.find("Cluster", name, ns)["spec"]["controlPlaneEndpoint"]["host"] == host
@@ -554,7 +561,7 @@ def _lost_cluster_vip_world():
     for _ in range(3):
         outs.append(w.reconcile(x))
         x = with_status(x, outs[-1].status)
-    assert any(r == "ClusterClassMissingVariable" and "by hand" in m for r, m in outs[-1].warnings)
+    assert any(r == "ClusterClassMissingVariable" and "release-address=" in m for r, m in outs[-1].warnings)
     return w, x
 
 
@@ -582,8 +589,8 @@ def test_a_kept_claims_usage_detached_by_a_release_that_was_reverted_is_attached
         outs.append(w.reconcile(x))
         x = with_status(x, outs[-1].status)
     assert w.get("Usage", "vip-cp-c1", "team-a")["spec"]["by"]["resourceRef"]["name"] == "c1"
-    (warning,) = [m for r, m in outs[-1].warnings if r == "ClusterClassMissingVariable" and "by hand" in m]
-    assert "kubectl -n team-a delete usage vip-cp-c1" in warning
+    (warning,) = [m for r, m in outs[-1].warnings if r == "ClusterClassMissingVariable" and "release-address=" in m]
+    assert "vip.capi.gorizond.io/release-address=10.0.0.15" in warning
 
 
 def test_an_xr_made_again_over_a_kept_claim_adopts_its_usage_and_gives_the_whole_way_out():
@@ -596,8 +603,8 @@ def test_an_xr_made_again_over_a_kept_claim_adopts_its_usage_and_gives_the_whole
         x = with_status(x, outs[-1].status)
     assert w.get("Usage", "vip-cp-c1", "team-a")["spec"]["by"]
     assert "vip-usage-control-plane" in w.composed["c1"]
-    (warning,) = [m for r, m in outs[-1].warnings if r == "ClusterClassMissingVariable" and "by hand" in m]
-    assert "kubectl -n team-a delete usage vip-cp-c1" in warning
+    (warning,) = [m for r, m in outs[-1].warnings if r == "ClusterClassMissingVariable" and "release-address=" in m]
+    assert "vip.capi.gorizond.io/release-address=10.0.0.15" in warning
 
 
 def test_deleting_an_xr_over_a_kept_claim_frees_its_address_only_after_the_cluster_is_gone():
@@ -620,7 +627,7 @@ def test_deleting_an_xr_over_a_kept_claim_frees_its_address_only_after_the_clust
     sim.crossplane.create_xr(x)
     sim.settle(600)
     state = sim.crossplane.xrs[("platform.example.org", "WorkloadCluster", ns, name)]
-    assert any(r == "ClusterClassMissingVariable" and "by hand" in m for r, m in state.warnings)
+    assert any(r == "ClusterClassMissingVariable" and "release-address=" in m for r, m in state.warnings)
     freed_while_cluster_lives = []
 
     def watch(event, key, obj):
@@ -913,8 +920,7 @@ def test_the_way_out_of_a_kept_claim_works_after_an_xr_made_again_with_or_withou
     state = sim.crossplane.xrs[key]
     adopted = usage_key in state.refs.values()
     # The warning's way out, as worded.
-    for k in (usage_key, claim_key):
-        sim.api.delete(k, "kubectl")
+    release_address(sim, name, sim.find("IPAddress", f"vip-cp-{name}", ns)["spec"]["address"])
     sim.settle(600)
     held = sim.api.get(claim_key) is not None
     assert (adopted, held) == (True, False), f"Usage adopted: {adopted}; claim still held after the way out: {held}"
@@ -942,3 +948,56 @@ def test_a_usage_the_garbage_collector_deletes_with_its_cluster_frees_no_address
         _usage_controller(w)
     assert w.get("Cluster", "c1", NS) is not None  # still being torn down
     assert w.get("IPAddressClaim", "vip-cp-c1", NS) is not None, "claim released while its Cluster still exists"
+
+
+def test_a_usage_deleted_long_before_the_class_loses_cluster_vip_is_no_go_ahead():
+    """Adversarial review of d5cc49d, #1. The Usage of a claim that serves clusterVip behind the XR's own DNS endpoint is deleted by hand while the
+    class still defines clusterVip (a cleanup, a mistake): it waits for its Cluster, the function keeps it, nothing is
+    said. Weeks later the class drops clusterVip: the claim the function would keep and warn about ("kube-vip may
+    still hold it") is released at once, with no warning first: nobody said the address is unused now."""
+    w = World()
+    store = _operator_store()
+    store[-1]["spec"]["controlPlaneEndpoint"]["host"] = LOST_HOST  # clusterVip 10.0.0.15, the claim's
+    w.add(*store)
+    x = _lost_host_xr()
+    for _ in range(3):
+        x = with_status(x, w.reconcile(x).status)
+    assert w.get("Usage", "vip-cp-c1", NS)["spec"]["by"]
+    w.get("Usage", "vip-cp-c1", NS)["metadata"]["deletionTimestamp"] = "2026-01-01T00:05:00Z"  # kubectl delete usage
+    for _ in range(3):
+        out = w.reconcile(x)
+        x = with_status(x, out.status)
+        _usage_controller(w)
+        assert not any(r == "Released" for r, _ in out.normals)
+    assert w.get("Usage", "vip-cp-c1", NS) is not None  # waits for its Cluster, the function keeps it
+    w.add(cluster_class(variables=("ingressVip",)))  # much later: the class loses clusterVip
+    outs = []
+    for _ in range(4):
+        outs.append(w.reconcile(x))
+        x = with_status(x, outs[-1].status)
+        _usage_controller(w)
+    released = [m for o in outs for r, m in o.normals if r == "Released"]
+    assert w.get("IPAddressClaim", "vip-cp-c1", NS) is not None, f"released with no warning first: {released}"
+
+
+def test_a_release_address_that_names_another_address_releases_nothing():
+    w, x = _lost_cluster_vip_world()
+    x["metadata"].setdefault("annotations", {})["vip.capi.gorizond.io/release-address"] = "10.0.0.99"
+    outs = []
+    for _ in range(3):
+        outs.append(w.reconcile(x))
+        x = with_status(x, outs[-1].status)
+    assert w.get("IPAddressClaim", "vip-cp-c1", "team-a") is not None
+    assert not any(r == "Released" for o in outs for r, _ in o.normals)
+
+
+def test_the_release_address_releases_the_kept_claim_in_steps_and_it_is_not_made_again():
+    w, x = _lost_cluster_vip_world()
+    x["metadata"].setdefault("annotations", {})["vip.capi.gorizond.io/release-address"] = "10.0.0.15"
+    outs = []
+    for _ in range(4):
+        outs.append(w.reconcile(x))
+        x = with_status(x, outs[-1].status)
+    assert w.get("IPAddressClaim", "vip-cp-c1", "team-a") is None and w.get("Usage", "vip-cp-c1", "team-a") is None
+    assert outs[-1].cluster["spec"]["controlPlaneEndpoint"]["host"] == LOST_HOST
+    assert any(r == "Released" and "release-address=10.0.0.15" in m for o in outs for r, m in o.normals)

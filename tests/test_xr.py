@@ -52,6 +52,12 @@ def test_a_fatal_names_a_namespaced_xr_with_its_namespace_and_a_cluster_scoped_o
         parse(legacy)
 
 
+def test_a_release_address_that_is_no_ip_is_fatal_and_names_the_annotation():
+    with pytest.raises(xrs.Fatal, match=r"annotation vip\.capi\.gorizond\.io/release-address='api' is not an IP address"):
+        parse(xr(annotations={"vip.capi.gorizond.io/release-address": "api"}))
+    assert parse(xr(annotations={"vip.capi.gorizond.io/release-address": "FD00::1"})).release_address == "fd00::1"
+
+
 def test_a_port_without_host_is_not_a_manual_endpoint():
     r = parse(xr(cluster={"topology": {"class": "cc", "version": "v1"}, "controlPlaneEndpoint": {"port": 7443}}))
     assert (r.manual_host, r.port) == (None, 7443)
