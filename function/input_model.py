@@ -372,6 +372,14 @@ class Input(_Model):
 
     @pydantic.model_validator(mode="after")
     def _distinct(self) -> Input:
+        keys = {name: getattr(self.annotations, field) for field, name in (
+            ("ingress_enabled", "ingressEnabled"), ("ingress_vip", "ingressVip"), ("service_lb_count", "serviceLbCount"),
+            ("dual_stack", "dualStack"), ("release_address", "releaseAddress"), ("kept_variables", "keptVariables"))}
+        for name, key in keys.items():
+            same = [other for other, k in keys.items() if k == key and other != name]
+            if same:
+                msg = f"annotations.{name} and annotations.{same[0]} are both {key!r}: give each annotation a key of its own"
+                raise ValueError(msg)
         cp, ing = self.roles.control_plane, self.roles.ingress
         if cp.label_value == ing.label_value:
             msg = "roles.controlPlane.labelValue and roles.ingress.labelValue must differ"

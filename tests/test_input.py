@@ -110,6 +110,8 @@ def test_the_xr_paths_come_from_the_input():
         ({**HEAD, "kind": "Inputs"}, "kind: Input should be 'Input'"),
         ({**HEAD, "roles": {"ingress": {"labelValue": "control-plane", "variable": "x", "claimName": "x-{cluster}"}}},
          "roles.controlPlane.labelValue and roles.ingress.labelValue must differ"),
+        ({**HEAD, "annotations": {"releaseAddress": "vip.capi.gorizond.io/dual-stack"}},
+         "annotations.dualStack and annotations.releaseAddress are both 'vip.capi.gorizond.io/dual-stack'"),
     ],
 )
 def test_a_bad_input_names_the_field(raw, message):
