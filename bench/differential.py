@@ -1,7 +1,7 @@
 """The long differential run: under random user edits, a seeded answer always equals a fresh one.
 
     .venv/bin/python bench/differential.py [--steps 100000] [--segment 500] [--seed 0] [--jobs 2] [--oracle] [--setup dns]
-        [--log bench/gate.jsonl]
+        [--log bench/gate.jsonl]   # the runs kept so far: bench/gate.jsonl
     .venv/bin/python bench/differential.py --summary bench/gate.jsonl
 
 Crossplane v2.4+ sends a step the requirements it returned on the XR's last reconcile and
