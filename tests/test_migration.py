@@ -485,21 +485,7 @@ def test_the_way_out_of_a_claim_kept_for_a_lost_cluster_vip_works_with_usages_on
     given then, deleting the claim and its Usage by hand, left the claim held for as long as the Cluster lived.)"""
     name, host, ns = "op0", "api.op0.example.com", "team-a"
     sim = Sim(seed=7)
-    fleet(sim, classes=("alpha",))
-    _operator(sim, name)
-    sim.run_for(120)
-    c = copy.deepcopy(sim.find("Cluster", name, ns))
-    claimed = sim.find("IPAddress", f"vip-cp-{name}", ns)["spec"]["address"]
-    c["spec"]["controlPlaneEndpoint"] = {"host": host, "port": 6443}  # a DNS name in front of the clusterVip it holds
-    c["spec"]["topology"]["variables"] = [v for v in c["spec"]["topology"].get("variables", []) if v["name"] != "clusterVip"]
-    c["spec"]["topology"]["variables"].append({"name": "clusterVip", "value": claimed})
-    sim.api.apply(c)
-    sim.run_for(60)
-    _release_owner_references(sim)
-    x = _xr_for(sim, name)
-    x["spec"]["cluster"]["controlPlaneEndpoint"] = {"host": host}
-    sim.crossplane.create_xr(x)
-    sim.settle(600)
+    _takeover_behind_dns_host(sim, name, host, ns)
     assert sim.find("Usage", f"vip-cp-{name}", ns)["spec"]["by"]  # the claim serves clusterVip, protected
     sim.api.apply(cluster_class("alpha", ns, variables=tuple(v for v in VARIABLES if v != "clusterVip")))
     sim.settle(600)
@@ -565,6 +551,30 @@ def _lost_cluster_vip_world():
     return w, x
 
 
+def _takeover_behind_dns_host(sim: Sim, name: str, host: str, ns: str = "team-a", *, cluster_vip: bool = True,
+                              class_has_cluster_vip: bool = True) -> dict:
+    """The operator's Cluster moved behind the user's DNS host (clusterVip the claim's address, or none), its owner
+    references released (docs/migration.md), the class losing clusterVip first if asked, then the XR created and settled."""
+    fleet(sim, classes=("alpha",))
+    _operator(sim, name)
+    sim.run_for(120)
+    c = copy.deepcopy(sim.find("Cluster", name, ns))
+    claimed = sim.find("IPAddress", f"vip-cp-{name}", ns)["spec"]["address"]
+    c["spec"]["controlPlaneEndpoint"] = {"host": host, "port": 6443}  # a DNS name in front of the clusterVip it holds
+    variables = [v for v in c["spec"]["topology"].get("variables", []) if v["name"] != "clusterVip"]
+    c["spec"]["topology"]["variables"] = variables + ([{"name": "clusterVip", "value": claimed}] if cluster_vip else [])
+    sim.api.apply(c)
+    sim.run_for(60)
+    _release_owner_references(sim, ns)
+    if not class_has_cluster_vip:
+        sim.api.apply(cluster_class("alpha", ns, variables=tuple(v for v in VARIABLES if v != "clusterVip")))
+    x = _xr_for(sim, name, ns)
+    x["spec"]["cluster"]["controlPlaneEndpoint"] = {"host": host}
+    sim.crossplane.create_xr(x)
+    sim.settle(600)
+    return x
+
+
 def test_the_operators_claim_kept_under_a_users_dns_host_gets_a_usage_so_it_outlives_the_cluster():
     w = World()
     store = [s for s in _operator_store() if s["kind"] != "ClusterClass"]
@@ -610,22 +620,7 @@ def test_an_xr_made_again_over_a_kept_claim_adopts_its_usage_and_gives_the_whole
 def test_deleting_an_xr_over_a_kept_claim_frees_its_address_only_after_the_cluster_is_gone():
     name, host, ns = "op0", "api.op0.example.com", "team-a"
     sim = Sim(seed=7)
-    fleet(sim, classes=("alpha",))
-    _operator(sim, name)
-    sim.run_for(120)
-    c = copy.deepcopy(sim.find("Cluster", name, ns))
-    c["spec"]["controlPlaneEndpoint"] = {"host": host, "port": 6443}
-    sim.api.apply(c)
-    sim.run_for(60)
-    _release_owner_references(sim)
-    sim.api.apply(cluster_class("alpha", ns, variables=tuple(v for v in VARIABLES if v != "clusterVip")))
-    c = copy.deepcopy(sim.find("Cluster", name, ns))
-    c["spec"]["topology"]["variables"] = [v for v in c["spec"]["topology"]["variables"] if v["name"] != "clusterVip"]
-    sim.api.apply(c)
-    x = _xr_for(sim, name)
-    x["spec"]["cluster"]["controlPlaneEndpoint"] = {"host": host}
-    sim.crossplane.create_xr(x)
-    sim.settle(600)
+    _takeover_behind_dns_host(sim, name, host, ns, cluster_vip=False, class_has_cluster_vip=False)
     state = sim.crossplane.xrs[("platform.example.org", "WorkloadCluster", ns, name)]
     assert any(r == "ClusterClassMissingVariable" and "release-address=" in m for r, m in state.warnings)
     freed_while_cluster_lives = []
@@ -873,29 +868,9 @@ def test_an_old_refused_deletion_of_a_kept_claim_does_not_stop_a_usage_being_mad
 
 @pytest.mark.parametrize("stale", [False, True], ids=["control", "stale-refusal"])
 def test_the_way_out_of_a_kept_claim_works_after_an_xr_made_again_with_or_without_an_old_refused_deletion(stale):
-    import copy
-
-    from tests.edits import VARIABLES, fleet
-    from tests.harness import cluster_class
-    from tests.sim import GROUP_IPAM, Sim
-
     name, host, ns = "op0", "api.op0.example.com", "team-a"
     sim = Sim(seed=7)
-    fleet(sim, classes=("alpha",))
-    _operator(sim, name)
-    sim.run_for(120)
-    c = copy.deepcopy(sim.find("Cluster", name, ns))
-    claimed = sim.find("IPAddress", f"vip-cp-{name}", ns)["spec"]["address"]
-    c["spec"]["controlPlaneEndpoint"] = {"host": host, "port": 6443}
-    c["spec"]["topology"]["variables"] = [v for v in c["spec"]["topology"].get("variables", []) if v["name"] != "clusterVip"]
-    c["spec"]["topology"]["variables"].append({"name": "clusterVip", "value": claimed})
-    sim.api.apply(c)
-    sim.run_for(60)
-    _release_owner_references(sim)
-    x = _xr_for(sim, name)
-    x["spec"]["cluster"]["controlPlaneEndpoint"] = {"host": host}
-    sim.crossplane.create_xr(x)
-    sim.settle(600)
+    x = _takeover_behind_dns_host(sim, name, host, ns)
     claim_key = (GROUP_IPAM, "IPAddressClaim", ns, f"vip-cp-{name}")
     usage_key = ("protection.crossplane.io", "Usage", ns, f"vip-cp-{name}")
     if stale:
