@@ -686,6 +686,7 @@ class XRState:
     late: bool = False  # reported once
     had_cluster: bool = False  # the last reconcile composed the Cluster
     next_at: float | None = None
+    failures: int = 0  # reconciles failed in a row (Crossplane.backoff)
     conditions: dict[str, str] = dataclasses.field(default_factory=dict)  # type -> reason, as last reported
     warnings: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (reason, message), as last reported
     requirements: dict[str, fnv1.ResourceSelector] = dataclasses.field(default_factory=dict)  # of the last reconcile
@@ -847,6 +848,15 @@ class Crossplane:
         api.watchers.append(self._watch)
 
     # scheduling
+    @staticmethod
+    def backoff(state: XRState) -> float:
+        """The delay before an XR whose reconcile failed is tried again: Crossplane v2.4's rate limiter of the XR
+        controller (internal/controller/apiextensions/definition/reconciler.go: 1 s, doubled on each failure in a
+        row, at most 30 s; a success resets it). A watch event still reconciles the XR at once."""
+        delay = min(1.0 * 2 ** state.failures, 30.0)
+        state.failures += 1
+        return delay
+
     def enqueue(self, key: Key, delay: float) -> None:
         state = self.xrs.get(key)
         if state is None:
@@ -933,8 +943,10 @@ class Crossplane:
             rsp = self.call(xr, observed, state)
         except Exception as e:  # noqa: BLE001 - the function being down is a fault to survive
             self.errors.append(f"{key[3]}: {e}")
-            self.enqueue(key, 10.0)
+            delay = self.backoff(state)  # counted as a failure either way
+            self.enqueue(key, getattr(e, "retry_after", None) or delay)  # a call that waited: tried again when it would end
             return
+        state.failures = 0
         fatal = [r.message for r in rsp.results if r.severity == fnv1.SEVERITY_FATAL]
         if fatal:
             self.errors.append(f"{key[3]}: fatal: {fatal[0]}")
