@@ -214,6 +214,8 @@ class Proc:
         self.p: subprocess.Popen | None = None
         self.starts = 0
         self.stopped = False  # stopped on purpose: check() lets it be
+        self.exited_at: float | None = None  # when it was first seen exited (not stopped on purpose)
+        self.backoff = KUBELET_BACKOFF[0]  # the kubelet's delay before its next restart (Stack.kubelet)
         self.start()
 
     def start(self) -> None:
@@ -224,6 +226,7 @@ class Proc:
                                       start_new_session=True)
         self.starts += 1
         self.stopped = False
+        self.exited_at = None
 
     @property
     def running(self) -> bool:
@@ -232,6 +235,16 @@ class Proc:
     def check(self) -> None:
         if not self.running and not self.stopped:
             raise StackError(f"{self.name} exited with {self.p.returncode if self.p else None}:\n{self.tail()}")
+
+    def restart_due(self) -> bool:
+        """Exited, not on purpose, and its restart delay passed since it was first seen so (the kubelet's
+        CrashLoopBackOff: 10 s, doubled after each restart, at most 5 minutes)."""
+        if self.running or self.stopped:
+            return False
+        now = time.monotonic()
+        if self.exited_at is None:
+            self.exited_at = now
+        return now - self.exited_at >= self.backoff
 
     def kill(self) -> None:
         """SIGKILL: no chance to finish anything."""
@@ -256,6 +269,9 @@ class Proc:
         except OSError:
             return "(no log)"
         return f"{self.log}:\n" + "\n".join(text[-lines:])
+
+
+KUBELET_BACKOFF = (10.0, 300.0)  # the kubelet's restart delay: first, and at most (it doubles in between)
 
 
 def wait_for(what: str, ready, *, timeout: float, proc: Proc | None = None, interval: float = 0.25) -> float:
@@ -297,6 +313,8 @@ class Stack:
         self.bin = binaries()
         self.procs: dict[str, Proc] = {}
         self.ports: dict[str, int] = {}
+        self.kubelet = False  # restart a component that exits instead of failing (see check)
+        self.restarted: list[tuple[str, str]] = []  # (component, what happened)
         self.timings: dict[str, float] = {}
         self.client = None  # kubernetes.client.ApiClient of user e2e, once the API server is up
 
@@ -378,8 +396,44 @@ class Stack:
             proc.stop()
 
     def check(self) -> None:
-        for proc in self.procs.values():
-            proc.check()
+        """A component that exited fails the check; with ``kubelet`` on (the fault tests) it is started again after the
+        kubelet's delay instead, as the kubelet restarts a pod's container in a real management cluster, and listed
+        in ``restarted``."""
+        for name, proc in self.procs.items():
+            if self.kubelet and proc.restart_due():
+                self.restarted.append((name, f"{proc.name} (exited with {proc.p.returncode}, restarted after {proc.backoff:.0f} s)"))
+                proc.backoff = min(proc.backoff * 2, KUBELET_BACKOFF[1])
+                proc.start()
+            elif not self.kubelet:
+                proc.check()
+
+    # -- faults: a component stopped and started again, as it was (same ports, same data)
+    FAULTY = ("kube-apiserver", "etcd", "ipam", "function", "crossplane")
+
+    def stop_component(self, name: str) -> None:
+        """SIGTERM, as a rolling restart or a node drain stops a pod (the function: SIGKILL, its port closed at once)."""
+        if name not in self.FAULTY:
+            raise ValueError(f"no fault for {name}: one of {', '.join(self.FAULTY)}")
+        proc = self.procs[name]
+        proc.kill() if name == "function" else proc.stop()
+
+    def start_component(self, name: str) -> None:
+        """The component started again with its own command line; returns once it is ready again."""
+        proc = self.procs[name]
+        proc.start()
+        if name == "etcd":
+            wait_for("etcd /health", lambda: json.load(urllib.request.urlopen(
+                f"http://127.0.0.1:{self.ports['etcd']}/health", timeout=2)).get("health") == "true", timeout=60, proc=proc)
+        if name in ("etcd", "kube-apiserver"):
+            wait_for("kube-apiserver /readyz", lambda: http_ok(self.server + "/readyz", self.tls()), timeout=240,
+                     proc=self.procs["kube-apiserver"])
+        elif name == "ipam":
+            wait_for("IPAM provider /readyz", lambda: http_ok(f"http://127.0.0.1:{self.ports['ipam-health']}/readyz"),
+                     timeout=120, proc=proc)
+        elif name == "function":
+            self.wait_function()
+        elif name == "crossplane":
+            self.wait_crossplane()
 
     # -- components
     def start_etcd(self) -> None:

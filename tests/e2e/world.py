@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import heapq
 import json
 import time
 from pathlib import Path
@@ -156,6 +157,17 @@ def workload_cluster(name: str, namespace: str, cls: str, *, annotations: dict |
             "spec": {"crossplane": {"compositionRef": {"name": composition_name}}, "cluster": cluster}}
 
 
+def _transient() -> tuple[type[BaseException], ...]:
+    """What a read may raise while the API server is just back: its errors, a dropped connection."""
+    import urllib3
+    from kubernetes.client.exceptions import ApiException
+
+    return ApiException, urllib3.exceptions.HTTPError, OSError
+
+
+TRANSIENT = _transient()
+
+
 def conditions_of(obj: dict | None) -> dict[str, dict]:
     return {c["type"]: c for c in ((obj or {}).get("status") or {}).get("conditions") or []}
 
@@ -199,6 +211,14 @@ class World:
     def kill_function(self) -> None: raise NotImplementedError
     def start_function(self) -> None: raise NotImplementedError
     def restart_crossplane(self) -> None: raise NotImplementedError
+    # A fault: the component stopped (the function's port closed, the API server or etcd gone, a controller
+    # not running), and started again as it was; start returns once it is ready again.
+    def stop(self, component: str) -> None: raise NotImplementedError
+    def restarts(self) -> list[tuple[str, str]]: return []  # (component, what happened): taken down with a fault, started again
+    def synced(self, name: str, xr: dict | None) -> bool: raise NotImplementedError  # its last reconcile succeeded
+    def violations(self) -> list[str]: return []  # properties broken at any moment (the simulator watches every write)
+    def faults_over(self) -> None: pass  # from now on a component that exits is a failure again
+    def start(self, component: str) -> None: raise NotImplementedError
 
     # what it cost
     def counters(self) -> dict:
@@ -434,6 +454,34 @@ class StackWorld(World):
         configuration and the function's endpoint name them)."""
         self.stack.restart_crossplane(kill=True)
 
+    def stop(self, component):
+        self.stack.kubelet = True  # what a fault takes down with it is restarted, as in a real cluster; told in restarts()
+        self.stack.restarted = []
+        self.stack.stop_component(component)
+
+    def restarts(self):
+        return list(self.stack.restarted)
+
+    def faults_over(self):
+        """Every component running again, its restart delay reset (a test that failed midway leaves none down for
+        the next), and from now on a component that exits fails the next wait."""
+        from tests.e2e.stack import KUBELET_BACKOFF
+
+        self.stack.kubelet = False
+        for name, proc in self.stack.procs.items():
+            proc.backoff = KUBELET_BACKOFF[0]
+            if not proc.running and (proc.stopped or name in self.stack.FAULTY or proc.exited_at is not None):
+                if name in self.stack.FAULTY:
+                    self.stack.start_component(name)
+                else:
+                    proc.start()
+
+    def synced(self, name, xr):
+        return conditions_of(xr).get("Synced", {}).get("status") == "True"
+
+    def start(self, component):
+        self.stack.start_component(component)
+
     def counters(self):
         from tests.e2e.metrics import parse, total
 
@@ -506,6 +554,14 @@ class StackWorld(World):
 # --- the simulator -------------------------------------------------------------------------
 
 
+class Unreachable(ConnectionError):
+    """A function call that waited for the connection and did not get it: tried again when the wait would end."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("function-capi-vip is unreachable")
+        self.retry_after = retry_after
+
+
 class SimWorld(World):
     name = "sim"
 
@@ -518,10 +574,19 @@ class SimWorld(World):
         self.last: dict[str, object] = {}  # XR name -> the last response of its last call
         self.results: dict[str, list[tuple[str, str, str]]] = {}
         self.down = False
+        self.frozen: set[str] = set()  # components stopped, during which nothing runs (see stop)
+        self.down_at = self.reachable_at = 0.0  # when the function went down; when Crossplane reaches it again
+        self.blocked: set = set()  # XRs whose function call waits for the connection (see transport)
 
         def transport(req):
-            if self.down:
-                raise ConnectionError("function-capi-vip is down")
+            now = self.sim.clock.now
+            if self.down or now < self.reachable_at:
+                # Crossplane's function runner calls with waitForReady (internal/xfn/function_runner.go): the call
+                # waits for the connection, until the reconcile's 2-minute timeout or the connection being back
+                xr = req.observed.composite.resource
+                self.blocked.add(self._key(XR_KIND, xr["metadata"]["name"]))
+                raise Unreachable(120.0 if self.down else self.reachable_at - now)
+            self.blocked.discard(self._key(XR_KIND, req.observed.composite.resource["metadata"]["name"]))
             rsp = fn.run(req, now=self.sim.clock.epoch())
             name = req.observed.composite.resource["metadata"]["name"]
             self.last[name] = rsp
@@ -635,10 +700,10 @@ class SimWorld(World):
         self.sim.api.remove_finalizer(self._key("Cluster", name), TEARDOWN)
 
     def kill_function(self):
-        self.down = True  # every call fails, as a connection refused would
+        self.stop("function")
 
     def start_function(self):
-        self.down = False
+        self.start("function")
 
     def restart_crossplane(self):
         """What a restart loses: the in-memory record of each XR's requirements (v2.4 seeds
@@ -646,6 +711,84 @@ class SimWorld(World):
         for key, state in self.sim.crossplane.xrs.items():
             state.requirements = {}
             self.sim.crossplane.enqueue(key, 0.0)
+
+    def synced(self, name, xr):
+        key = self._key(XR_KIND, name)
+        state = self.sim.crossplane.xrs.get(key)
+        return state is not None and state.failures == 0 and key not in self.blocked
+
+    def violations(self):
+        return list(self.sim.violations)
+
+    def stop(self, component):
+        """The model of each fault: the function down, every call failing as a closed port does; IPAM not
+        binding; the API server or etcd gone, so nothing reads or writes and every controller's work waits
+        (``pass_time`` moves the clock, nothing runs); Crossplane stopped, nothing reconciled."""
+        if component == "function":
+            self.down, self.down_at = True, self.sim.clock.now
+        elif component == "ipam":
+            self.sim.ipam.set_up(False)
+        elif component in ("kube-apiserver", "etcd", "crossplane"):
+            self.frozen.add(component)
+            self.frozen_at = self.sim.clock.now
+        else:
+            raise ValueError(f"no fault for {component}")
+
+    def start(self, component):
+        """Back: what waited runs at once, in the order it was due (for Crossplane, a restart: see restart_crossplane)."""
+        if component == "function":
+            self.down = False
+            self.reachable_at = self._reconnect(self.down_at, self.sim.clock.now)
+            for key in self.blocked:  # a waiting call goes on the moment the connection is back
+                state = self.sim.crossplane.xrs.get(key)
+                if state is not None:
+                    state.next_at = None
+                    self.sim.crossplane.enqueue(key, self.reachable_at - self.sim.clock.now)
+        elif component == "ipam":
+            self.sim.ipam.set_up(True)
+        else:
+            self.frozen.discard(component)
+            if component == "crossplane":
+                self.restart_crossplane()
+            else:
+                self._failed_while_down()
+
+    @staticmethod
+    def _reconnect(down_at: float, now: float) -> float:
+        """When Crossplane's gRPC connection to the function is up again: it redials on gRPC's connection backoff
+        from the moment the function went away (1 s, times 1.6 after each failed dial, at most 120 s; jitter left
+        out), and until that dial every call waits (waitForReady), the function back or not. The real stack showed
+        it: the function unreachable for 2 minutes, the XRs converged a minute after it was back."""
+        t, delay = down_at, 1.0
+        while t < now:
+            t += delay
+            delay = min(delay * 1.6, 120.0)
+        return t
+
+    def _failed_while_down(self):
+        """Every reconcile tried while the API server was away failed, and its next try backed off as after any
+        failure: an XR due during the outage is tried again at the first of Crossplane's backoff steps after it
+        (Crossplane.backoff), and every other controller's work (IPAM binding a claim, the garbage collector, Cluster
+        API) at the first of controller-runtime's default steps (5 ms, doubled, at most 1,000 s). The real stack
+        showed it: 30 s without the API server, and the new XRs converged 43 s after it was back, their claims'
+        binding retried that late; the simulator had run all of it at once."""
+        crossplane, clock, now = self.sim.crossplane, self.sim.clock, self.sim.clock.now
+        for key, state in list(crossplane.xrs.items()):
+            if state.next_at is not None and self.frozen_at <= state.next_at < now:
+                t = state.next_at
+                while t < now:
+                    t += crossplane.backoff(state)
+                state.next_at = None
+                crossplane.enqueue(key, t - now)
+        retimed = []
+        for when, seq, action, args in clock._queue:
+            if self.frozen_at <= when < now and getattr(action, "__func__", None) is not type(crossplane)._run:
+                delay = 0.005
+                while when < now:
+                    when, delay = when + delay, min(delay * 2, 1000.0)
+            retimed.append((when, seq, action, args))
+        heapq.heapify(retimed)
+        clock._queue[:] = retimed
 
     def counters(self):
         return {"reconciles": sum(s.reconciles for s in self.sim.crossplane.xrs.values()),
@@ -665,6 +808,9 @@ class SimWorld(World):
     unit = "simulated s"
 
     def pass_time(self, seconds):
+        if self.frozen:
+            self.sim.clock.now += seconds  # nothing runs; what was due runs once the component is back
+            return
         self.sim.run_for(seconds)
 
     def diagnostics(self):
