@@ -69,7 +69,11 @@ def test_the_xr_is_ready_once_capi_reports_its_cluster_ready(world):
     scenarios.walkthrough(w)
     ready = conditions_of(w.xr("my-cluster")).get("Ready", {})
     assert (ready.get("status"), ready.get("reason")) == ("False", "Creating"), ready
-    # which composed resource is not ready Crossplane says in an event, not in the condition
-    assert ("Normal", "ComposeResources", 'Composed resource "cluster" is not yet ready') in w.events("my-cluster")
+    # which composed resource is not ready Crossplane says in an event, not in the condition; events reach the API
+    # server after the condition, and client-go's recorder folds the eleventh similar one of ten minutes into
+    # "(combined from similar events): <the newest message>"
+    w.wait("Crossplane's event that the Cluster is not yet ready", lambda: any(
+        (typ, reason) == ("Normal", "ComposeResources") and message.endswith('Composed resource "cluster" is not yet ready')
+        for typ, reason, message in w.events("my-cluster")))
     w.cluster_ready("my-cluster")
     w.wait("the XR Ready", lambda: conditions_of(w.xr("my-cluster")).get("Ready", {}).get("status") == "True")
