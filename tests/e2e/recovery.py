@@ -198,16 +198,19 @@ def _strike(world: World, fault: Fault, fleet: Fleet, size: int, timeout: float)
     converged: dict[str, float] = {}
     gone: dict[str, float] = {}
     changed: list[str] = []
-    first = View.of(world)
-    converging = _unconverged(first, fleet.live, fleet.manual)
+    converging: set[str] = set()
+    read: list[View] = []
 
     def settled() -> bool:
         now = world.now() - cleared
         try:
             view = View.of(world)
         except TRANSIENT:
-            return False  # the API server just back may still refuse a request: read again
+            return False  # the API server just back serves custom resources only once it has their CRDs again: read again
         unconverged = _unconverged(view, fleet.live, fleet.manual)
+        if not read:  # the first read after the fault cleared: the XRs still to converge
+            read.append(view)
+            converging.update(unconverged)
         _remember(view, fleet, [n for n in fleet.live if n not in unconverged], changed)
         for name in converging - unconverged - set(converged):
             converged[name] = now
