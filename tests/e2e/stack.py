@@ -422,14 +422,11 @@ class Stack:
         proc = self.procs[name]
         proc.start()
         if name == "etcd":
-            wait_for("etcd /health", lambda: json.load(urllib.request.urlopen(
-                f"http://127.0.0.1:{self.ports['etcd']}/health", timeout=2)).get("health") == "true", timeout=60, proc=proc)
+            self.wait_etcd()
         if name in ("etcd", "kube-apiserver"):
-            wait_for("kube-apiserver /readyz", lambda: http_ok(self.server + "/readyz", self.tls()), timeout=240,
-                     proc=self.procs["kube-apiserver"])
+            self.wait_apiserver()
         elif name == "ipam":
-            wait_for("IPAM provider /readyz", lambda: http_ok(f"http://127.0.0.1:{self.ports['ipam-health']}/readyz"),
-                     timeout=120, proc=proc)
+            self.wait_ipam()
         elif name == "function":
             self.wait_function()
         elif name == "crossplane":
@@ -446,8 +443,12 @@ class Stack:
             f"--initial-cluster=e2e=http://127.0.0.1:{peer}",
             "--unsafe-no-fsync", "--log-level=warn", "--quota-backend-bytes=4294967296",
         ], self.logs)
+        self.wait_etcd()
+
+    def wait_etcd(self) -> None:
         wait_for("etcd /health", lambda: json.load(urllib.request.urlopen(
-            f"http://127.0.0.1:{client}/health", timeout=2)).get("health") == "true", timeout=60, proc=self.procs["etcd"])
+            f"http://127.0.0.1:{self.ports['etcd']}/health", timeout=2)).get("health") == "true", timeout=60,
+            proc=self.procs["etcd"])
 
     def start_apiserver(self) -> None:
         port = free_port()
@@ -473,8 +474,7 @@ class Stack:
             f"--audit-policy-file={policy}", f"--audit-log-path={self.logs / 'audit.log'}", "--audit-log-format=json",
             "--audit-log-maxsize=0", "--v=1",
         ], self.logs)
-        wait_for("kube-apiserver /readyz", lambda: http_ok(self.server + "/readyz", self.tls()), timeout=240,
-                 proc=self.procs["kube-apiserver"])
+        self.wait_apiserver()
         from kubernetes import config
 
         self.client = config.new_client_from_config(str(self.kubeconfig("e2e")))
@@ -692,8 +692,15 @@ class Stack:
             self.bin["ipam"], "--webhook-port=0", "--diagnostics-address=0",
             f"--health-probe-bind-address=127.0.0.1:{health}", "--leader-elect=false",
         ], self.logs, {"KUBECONFIG": str(self.kubeconfig("ipam-provider"))})
-        wait_for("IPAM provider /readyz", lambda: http_ok(f"http://127.0.0.1:{health}/readyz"), timeout=120,
-                 proc=self.procs["ipam"])
+        self.wait_ipam()
+
+    def wait_apiserver(self) -> None:
+        wait_for("kube-apiserver /readyz", lambda: http_ok(self.server + "/readyz", self.tls()), timeout=240,
+                 proc=self.procs["kube-apiserver"])
+
+    def wait_ipam(self) -> None:
+        wait_for("IPAM provider /readyz", lambda: http_ok(f"http://127.0.0.1:{self.ports['ipam-health']}/readyz"),
+                 timeout=120, proc=self.procs["ipam"])
 
     def start_external_dns(self) -> None:
         """external-dns as a platform team runs it for DNSEndpoints: source crd, provider coredns,
