@@ -12,12 +12,13 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from function import addresses, claims, cluster as clusters, ledger, messages, pools, usages
+from function import addresses, claims, cluster as clusters, double_allocation, ledger, messages, pools, usages
 from function.conditions import Condition, Reason
 from function.lifecycle import ClaimAction
 from function.requirements import Selector
 from function.xr import Fatal
 from function.context import (
+    CLUSTER,
     CONTROL_PLANE,
     Context,
     INGRESS,
@@ -411,6 +412,17 @@ def allocate(
         return RoleState(
             vip=None, claim=claim, blocks=True, condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, message)
         )
+    held = held_elsewhere(ctx, role_key, claim, address.value)
+    if held == double_allocation.UNLISTED:
+        # Said as while it binds: one message less for Crossplane to write to the XR (messages.py).
+        message = _waiting_message(claim)
+        return RoleState(vip=None, claim=claim, action=ClaimAction.HOLD, blocks=True,
+                         condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, message))
+    if held != double_allocation.CLEAR:
+        message = messages.given_twice(claim.label, address.value, held, claim.pool_ref.label)
+        ctx.warn(Reason.CONFLICT, message)
+        state = RoleState(vip=None, blocks=True, condition=Condition(cond_type, False, Reason.CONFLICT, message))
+        return release(ctx, role_key, claim, state, f"{held} holds {address.value} too", twin=True)
     return RoleState(
         vip=address.value,
         claim=claim,
@@ -418,6 +430,26 @@ def allocate(
         origin=f"from {claim.pool_ref.label}",
         condition=Condition(cond_type, True, Reason.ALLOCATED, _bound_message(role, address.value, claim)),
     )
+
+
+def held_elsewhere(ctx: Context, role_key: str, claim: claims.Claim, value: str, *, placed: bool | None = None) -> str:
+    """Whether another IPAddress of the claim's pool holds the address it is bound to, before the address first goes
+    onto the Cluster (double_allocation.py): CLEAR, UNLISTED, or that IPAddress.
+
+    Not asked where the address is placed already: where the live Cluster carries it (``placed``, where the slot
+    knows its own position: service-lb's entry for the claim), or where the XR sets it itself (a manual value is
+    the user's, placed as any is). Until Crossplane has said whether a Cluster of the XR's name exists (one found
+    would be adopted with the address it carries), nothing is asked and nothing released: the Cluster is held back
+    meanwhile (compose.compose_cluster), and the next call asks."""
+    if CLUSTER in ctx.looking_up:
+        return double_allocation.CLEAR
+    if ctx.names is None:
+        ctx.names = _names(ctx)
+    value = addresses.parse_ip(value) or value  # a live list's entry may be written in another form
+    if placed is None:
+        placed = ledger.carried(ctx.names, value) is not None
+    placed = placed or any(n.slot is None and n.address == value for n in ctx.names)
+    return double_allocation.held_elsewhere(ctx.inp, ctx.fetched, ctx.require, claim, value, placed)
 
 
 def _names(ctx: Context) -> list[ledger.Name]:
@@ -448,13 +480,15 @@ def _names(ctx: Context) -> list[ledger.Name]:
     ])
 
 
-def release(ctx: Context, role_key: str, claim: claims.Claim, state: RoleState, why: str) -> RoleState:
+def release(ctx: Context, role_key: str, claim: claims.Claim, state: RoleState, why: str, *, twin: bool = False) -> RoleState:
     """Let a claim go: at once, or in steps while a Usage protects it (see usages.py).
 
     Returns state, which keeps the claim (releasing) until no Usage of it is observed. A claim whose address
     something else of the XR names (ledger.py) is not released: it stays, and a Conflict says why; one whose
     address is not read yet stays exactly as it is while anything could name it; and one whose address the live
     Cluster still carries, in its own place too, stays exactly as it is until the Cluster no longer does.
+    ``twin``: another IPAddress of its pool holds its address too (double_allocation.py), which the pool keeps
+    used after this claim goes: the release does not wait for a Cluster carrying it (another service-lb claim's).
     """
     if claim.bound and not claim.deleting:
         if ctx.names is None:
@@ -467,7 +501,7 @@ def release(ctx: Context, role_key: str, claim: claims.Claim, state: RoleState, 
         elif (name := ledger.named_elsewhere(ctx.names, role_key, address.value)) is not None:
             ctx.warn(Reason.CONFLICT, messages.kept_named(claim.label, address.value, name.where, why))
             return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP)
-        elif (carried := ledger.carried(ctx.names, address.value)) is not None:
+        elif not twin and (carried := ledger.carried(ctx.names, address.value)) is not None:
             step = messages.releasing_once_off(carried.where, address.value)
             ctx.tell(Reason.RELEASED, messages.releasing(role_key, claim.label, step, why), role_key)
             return dataclasses.replace(state, claim=claim, action=ClaimAction.HOLD)

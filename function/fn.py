@@ -16,7 +16,7 @@ from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from function import context
 from function import decide as core
 from function import input as inputs
-from function import adopt, metrics, pools
+from function import adopt, double_allocation, metrics, pools
 from function.conditions import Severity
 from function.requirements import Fetched, Selector
 from function.structs import ALL, NAMES, OPAQUE, OTHERS, pluck, struct_to_py, write
@@ -69,6 +69,7 @@ _CLASS_SHAPE = {
     "status": {"variables": [NAMES]},
 }
 _ADDRESS_SHAPE = {"kind": ALL, "metadata": _META, "spec": {"address": ALL}}
+_LISTED_ADDRESS_SHAPE = {"kind": ALL, "metadata": _META, "spec": {"address": ALL, "poolRef": ALL}}  # double_allocation.py
 # Found by name before the XR composed them (adopt.py): as observed, and who controls them.
 _EXISTING_SHAPES = {
     name: {**shape, "kind": ALL, "metadata": {**shape["metadata"], "ownerReferences": ALL, "deletionTimestamp": ALL}}
@@ -86,6 +87,8 @@ def _required_shape(requirement: str) -> dict:
         return _POOL_SHAPE
     if requirement.startswith("address/"):
         return _ADDRESS_SHAPE
+    if requirement.startswith(double_allocation.REQUIREMENT):
+        return _LISTED_ADDRESS_SHAPE
     if requirement.startswith("existing/"):
         if requirement.startswith(f"existing/{context.SERVICE_LB}-") or requirement.endswith("-secondary"):
             return _EXISTING_SHAPES[adopt.claim_requirement(context.CONTROL_PLANE)]  # a service-lb or secondary claim

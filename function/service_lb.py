@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from function import addresses, adopt, allocation, claims, clusterclass, messages, pools, usages
+from function import addresses, adopt, allocation, claims, clusterclass, double_allocation, messages, pools, usages
 from function.conditions import SERVICE_LB_READY, Condition, Reason
 from function.lifecycle import ClaimAction
 from function.requirements import Selector
@@ -213,6 +213,16 @@ def service_lb(ctx: Context) -> ServiceLb:
             # the list to drop it: ledger.carried.)
             ctx.warn(Reason.ADDRESS_MISMATCH, messages.lb_mismatch(ctx.cluster.label, was, claim.label, value, claim.pool_ref.label))
             value = was
+        held = allocation.held_elsewhere(ctx, key, claim, value, placed=_placed(ctx, observed, index, value, was, live))
+        if held == double_allocation.UNLISTED:
+            out.slots[index] = RoleState(vip=None, claim=claim, action=ClaimAction.HOLD, condition=_NO_CONDITION)
+            continue  # not on the Cluster's list yet: it waits as an unbound claim does
+        if held != double_allocation.CLEAR:
+            ctx.warn(Reason.CONFLICT, messages.given_twice(claim.label, value, held, claim.pool_ref.label))
+            why = f"{held} holds {value} too"
+            out.slots[index] = allocation.release(ctx, key, claim, RoleState(vip=None, condition=_NO_CONDITION), why,
+                                                  twin=True)
+            continue
         known_at[index] = value
         listed.append(value)
         out.slots[index] = RoleState(vip=value, claim=claim, source=POOL, condition=_NO_CONDITION)
@@ -247,6 +257,19 @@ def service_lb(ctx: Context) -> ServiceLb:
 
 
 _LOOKING = claims.Claim(name="", namespace="", pool_ref=claims.PoolRef("", "", ""))  # Crossplane has not answered yet
+
+
+def _placed(ctx: Context, observed: dict[int, claims.Claim], index: int, value: str, was: str | None,
+            live: list | None) -> bool:
+    """Whether the claim's address is on the live Cluster's list as this claim's: its recorded entry, or an entry of
+    the address no claim of a lower index holds too. (Two claims of the XR bound to one address, the provider's
+    cache lagging: the lower index keeps it, and the other, whose IPAddress is a twin, goes.)"""
+    if was is not None:
+        return True
+    same = addresses.parse_ip(value) or value
+    if not live or not any((addresses.parse_ip(a) or a) == same for a in live if isinstance(a, str)):
+        return False
+    return not any(i < index and c.bound and same in lb_known(ctx, i, c) for i, c in observed.items())
 
 
 def lb_known(ctx: Context, index: int, claim: claims.Claim) -> list[str]:

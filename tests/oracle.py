@@ -40,7 +40,7 @@ DELIBERATE: tuple[tuple[str, str, str], ...] = (
     usage = usages.read_observed(ctx.observed.get(_usage_rn(role_key)))
 """,
      """            return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP)
-        elif (carried := ledger.carried(ctx.names, address.value)) is not None:
+        elif not twin and (carried := ledger.carried(ctx.names, address.value)) is not None:
             step = messages.releasing_once_off(carried.where, address.value)
             ctx.tell(Reason.RELEASED, messages.releasing(role_key, claim.label, step, why), role_key)
             return dataclasses.replace(state, claim=claim, action=ClaimAction.HOLD)
@@ -174,6 +174,55 @@ DELIBERATE: tuple[tuple[str, str, str], ...] = (
             ctx.warn(Reason.CLUSTER_CLASS_MISSING_VARIABLE, messages.kept_for_lost_variable(
                 claim.label, address.value, label, live, ctx.cls.label, variable, ctx.cls.found, ctx.req.xr_label, key))
             return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP)
+"""),
+    ("an address the provider handed out twice goes onto no Cluster: before a bound address is first placed, its "
+     "pool's IPAddresses are listed, and a claim whose address another holds is released and made again "
+     "(function/double_allocation.py; tests/test_double_allocation.py)",
+     """from function import ledger, lifecycle, messages
+""",
+     """from function import allocation, double_allocation, ledger, lifecycle, messages, service_lb
+"""),
+    ("(the same: a twin's release does not wait for a Cluster carrying the address, which its twin keeps used)",
+     """def _release(ctx: _Context, role_key: str, claim: claims.Claim, state: RoleState, why: str) -> RoleState:
+""",
+     """def _release(ctx: _Context, role_key: str, claim: claims.Claim, state: RoleState, why: str, *, twin: bool = False) -> RoleState:
+"""),
+    ("(the same, in the control plane's, ingress's and the secondaries' allocation)",
+     """    return RoleState(
+        vip=address.value,
+        claim=claim,
+        source=POOL,
+""",
+     """    held = allocation.held_elsewhere(ctx, role_key, claim, address.value)
+    if held == double_allocation.UNLISTED:
+        return RoleState(vip=None, claim=claim, action=ClaimAction.HOLD, blocks=True,
+                         condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, _waiting_message(claim)))
+    if held != double_allocation.CLEAR:
+        message = messages.given_twice(claim.label, address.value, held, claim.pool_ref.label)
+        ctx.warn(Reason.CONFLICT, message)
+        state = RoleState(vip=None, blocks=True, condition=Condition(cond_type, False, Reason.CONFLICT, message))
+        return _release(ctx, role_key, claim, state, f"{held} holds {address.value} too", twin=True)
+    return RoleState(
+        vip=address.value,
+        claim=claim,
+        source=POOL,
+"""),
+    ("(the same, in service-lb's)",
+     """        known_at[index] = value
+        listed.append(value)
+""",
+     """        placed = service_lb._placed(ctx, observed, index, value, was, live)
+        held = allocation.held_elsewhere(ctx, key, claim, value, placed=placed)
+        if held == double_allocation.UNLISTED:
+            out.slots[index] = RoleState(vip=None, claim=claim, action=ClaimAction.HOLD, condition=_NO_CONDITION)
+            continue
+        if held != double_allocation.CLEAR:
+            ctx.warn(Reason.CONFLICT, messages.given_twice(claim.label, value, held, claim.pool_ref.label))
+            why = f"{held} holds {value} too"
+            out.slots[index] = _release(ctx, key, claim, RoleState(vip=None, condition=_NO_CONDITION), why, twin=True)
+            continue
+        known_at[index] = value
+        listed.append(value)
 """),
 )
 ROOT = Path(__file__).resolve().parents[1]

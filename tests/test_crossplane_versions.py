@@ -64,7 +64,7 @@ def test_resources_in_both_request_fields_are_read():
     observed, store = bound(ingress=None)
     # No Cluster observed yet: Crossplane also answers whether one exists already (adopt.py): none does.
     req = request(xr(), observed, modern=True, fetched={"cluster-class": [cluster_class(variables=("clusterVip",))],
-                                                        "existing/cluster": []})
+                                                        "existing/cluster": [], "ipaddresses": [store[0]]})
     req.extra_resources["address/control-plane"].items.add().resource.CopyFrom(to_struct(store[0]))
     out = Outcome(fn.run(req))
     assert out.cluster["spec"]["controlPlaneEndpoint"]["host"] == "10.0.0.10"
@@ -81,7 +81,16 @@ def test_the_v1beta1_protocol_is_served_like_v1():
     assert "cluster-class" in rsp.requirements.extra_resources
 
 
-def test_requirements_are_stable_on_the_second_call():
-    out = run(xr(), {CP_CLAIM: bound()[0][CP_CLAIM]}, [*STORE, *bound()[1]])
+def test_requirements_are_stable_on_the_second_call_of_a_converged_xr():
+    observed, store = live()
+    out = run(xr(), observed, [*STORE, *store])
     assert out.calls == 2
     assert isinstance(out.rsp, fnv1.RunFunctionResponse)
+
+
+def test_a_bound_address_not_yet_on_a_cluster_takes_one_call_more_for_its_pools_addresses():
+    # The first call asks for the claim's IPAddress, the second for its pool's (double_allocation.py), the third
+    # composes the Cluster and asks for nothing new.
+    out = run(xr(), {CP_CLAIM: bound()[0][CP_CLAIM]}, [*STORE, *bound()[1]])
+    assert out.calls == 3
+    assert "ipaddresses" in out.requirements

@@ -1,0 +1,180 @@
+"""An address the provider handed out twice goes onto no Cluster (function/double_allocation.py): before a bound
+address is first placed, its pool's IPAddresses are listed; a claim whose address another IPAddress of the pool holds
+is released and made again; an address a live Cluster carries is never checked, so never moved."""
+
+import pytest
+
+from tests.cases import COUNT, LB_WORLD, Case, Want, expect, lb_claims, run_case, with_lb, with_list
+from tests.fixtures import CC, ING_POOL, STORE, bound, live, world
+from tests.harness import CP_CLAIM, INGRESS_CLAIM, ip_address, observed_claim, observed_cluster, pool, run, xr
+
+BOUND, BOUND_STORE = bound()
+LIVE, LIVE_STORE = live()
+# The in-cluster provider's cache lagging after an API server outage: another claim's IPAddress, in another namespace,
+# of the same GlobalInClusterIPPool, holds the same address.
+CP_TWIN = ip_address("vip-cp-c2", "10.0.0.10", namespace="team-b")
+ING_TWIN = ip_address("vip-ingress-c2", "10.0.1.10", namespace="team-b", pool_name="ing-pool")
+TEAM_POOL = pool("team-pool", kind="InClusterIPPool", namespace="team-a", free=9, total=11)
+NAMESPACED = {CP_CLAIM: observed_claim("vip-cp-c1", pool_name="team-pool", kind="InClusterIPPool")}
+NAMESPACED_ADDRESS = ip_address("vip-cp-c1", "10.0.0.10", pool_name="team-pool", kind="InClusterIPPool")
+# A converged XR (no ingress) whose new ingress claim is bound to an address another IPAddress holds.
+CP_ONLY, CP_ONLY_STORE = live(ingress=None)
+INGRESS_ADDED = {**CP_ONLY, INGRESS_CLAIM: observed_claim("vip-ingress-c1", pool_name="ing-pool", role="ingress")}
+INGRESS_ADDED_STORE = (*STORE, *CP_ONLY_STORE, ip_address("vip-ingress-c1", "10.0.1.10", pool_name="ing-pool"))
+LB2, LB2_STORE = with_lb(*live(), lb_claims(2))
+LB_TWIN = ip_address("vip-lb-c2-0", "10.0.2.11", namespace="team-b", pool_name="lb-pool")
+
+CASES = [
+    pytest.param(Case(
+        reason="A control-plane address another IPAddress of the pool holds goes onto no Cluster: the Cluster is not "
+               "composed, the claim is released (made again once gone), and the warning names both IPAddresses.",
+        finding="fault suite: kube-apiserver stopped for 30 s, two new XRs' claims bound to one address",
+        xr=xr(), observed=BOUND, store=(*STORE, *BOUND_STORE, CP_TWIN),
+        want=Want(composed=False, not_desired=(CP_CLAIM,), reasons={"ControlPlaneVIPReady": "Conflict"},
+                  warned=(("Conflict", "IPAddressClaim team-a/vip-cp-c1 is bound to 10.0.0.10, which IPAddress "
+                                       "team-b/vip-cp-c2 of GlobalInClusterIPPool cp-pool holds too"),))),
+        id="a-control-plane-address-held-twice-is-not-placed"),
+    pytest.param(Case(
+        reason="An ingress address held twice holds the new Cluster back as a claim still binding does, and is "
+               "released.",
+        finding="fault suite: kube-apiserver stopped for 30 s (the ingress pool, in another run)",
+        xr=xr(), observed=BOUND, store=(*STORE, *BOUND_STORE, ING_TWIN),
+        want=Want(composed=False, desired=(CP_CLAIM,), not_desired=(INGRESS_CLAIM,),
+                  reasons={"IngressVIPReady": "Conflict", "ControlPlaneVIPReady": "Allocated"})),
+        id="an-ingress-address-held-twice-is-not-placed"),
+    pytest.param(Case(
+        reason="The same address in another pool is the platform's choice (an overlapping range on another "
+               "network): the Cluster is composed.",
+        finding="fault suite: kube-apiserver stopped for 30 s",
+        xr=xr(), observed=BOUND,
+        store=(*STORE, *BOUND_STORE, ip_address("vip-cp-c2", "10.0.0.10", namespace="team-b", pool_name="other-pool")),
+        want=Want(host="10.0.0.10", desired=(CP_CLAIM, INGRESS_CLAIM), warning_reasons=())),
+        id="the-same-address-in-another-pool-is-no-double-allocation"),
+    pytest.param(Case(
+        reason="Until Crossplane has listed the pool's IPAddresses, the claim is held as it is and no Cluster is "
+               "composed.",
+        finding="fault suite: kube-apiserver stopped for 30 s",
+        xr=xr(), observed=BOUND, store=(*STORE, *BOUND_STORE), drop=frozenset({"ipaddresses"}),
+        want=Want(composed=False, desired=(CP_CLAIM, INGRESS_CLAIM), reasons={"ControlPlaneVIPReady": "WaitingForAddress"},
+                  warning_reasons=())),
+        id="an-address-not-listed-yet-waits"),
+    pytest.param(Case(
+        reason="An address the live Cluster carries stays, whatever else holds it: a live endpoint never moves, and no "
+               "list is asked for.",
+        finding="fault suite: kube-apiserver stopped for 30 s",
+        xr=xr(), observed=LIVE, store=(*STORE, *LIVE_STORE, CP_TWIN, ING_TWIN),
+        want=Want(host="10.0.0.10", annotation="10.0.1.10", desired=(CP_CLAIM, INGRESS_CLAIM), warning_reasons=())),
+        id="an-address-the-live-cluster-carries-stays"),
+    pytest.param(Case(
+        reason="A live Cluster keeps what it serves while an ingress address held twice is released, not added.",
+        finding="fault suite: kube-apiserver stopped for 30 s",
+        xr=xr(), observed=INGRESS_ADDED, store=(*INGRESS_ADDED_STORE, ING_TWIN),
+        want=Want(host="10.0.0.10", annotation=None, not_desired=(INGRESS_CLAIM,), reasons={"IngressVIPReady": "Conflict"})),
+        id="an-ingress-address-held-twice-is-not-added-to-a-live-cluster"),
+    pytest.param(Case(
+        reason="A namespaced pool's claims and addresses are in its namespace: an IPAddress of a pool of the same name "
+               "in another namespace holds another address.",
+        finding="fault suite: kube-apiserver stopped for 30 s",
+        xr=xr(), observed=NAMESPACED,
+        store=(CC, TEAM_POOL, ING_POOL, NAMESPACED_ADDRESS,
+               ip_address("vip-cp-c2", "10.0.0.10", namespace="team-b", pool_name="team-pool", kind="InClusterIPPool")),
+        want=Want(desired=(CP_CLAIM,), reasons={"ControlPlaneVIPReady": "Allocated"}, warning_reasons=())),
+        id="a-namespaced-pools-twin-is-in-its-own-namespace-only"),
+    pytest.param(Case(
+        reason="A service-lb address held twice is not listed on the Cluster, and its claim is released.",
+        finding="fault suite: kube-apiserver stopped for 30 s",
+        xr=xr(annotations={COUNT: "2"}), observed=with_list(LB2, ["10.0.2.10"]), store=(*LB_WORLD, *LB2_STORE, LB_TWIN),
+        want=Want(listed=["10.0.2.10"], not_desired=("vip-claim-service-lb-1",), desired=("vip-claim-service-lb-0",),
+                  warned=(("Conflict", "which IPAddress team-b/vip-lb-c2-0 of GlobalInClusterIPPool lb-pool holds too"),))),
+        id="a-service-lb-address-held-twice-is-not-listed"),
+]
+
+
+# Two service-lb claims of the XR bound to one address: the first is listed, the second is not.
+LB_SAME = with_list(with_lb(*live(), lb_claims(1))[0], ["10.0.2.10"])
+LB_SAME["vip-claim-service-lb-1"] = observed_claim("vip-lb-c1-1", pool_name="lb-pool", role="service-lb")
+LB_SAME_STORE = (*LB_WORLD, *with_lb(*live(), lb_claims(1))[1], ip_address("vip-lb-c1-1", "10.0.2.10", pool_name="lb-pool"))
+ONLY_INPUT = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "ipam": {"poolKinds": [
+    {"apiVersion": "ipam.cluster.x-k8s.io/v1alpha2", "kind": "InClusterIPPool", "namespaced": True}]}}
+CP_ONLY_BOUND, CP_ONLY_BOUND_STORE = bound(ingress=None)
+INGRESS_OFF = {"vip.capi.gorizond.io/ingress-enabled": "false"}
+FOUND_CLUSTER = observed_cluster(host="10.0.0.10")  # of the XR's name, not observed yet: to be adopted
+
+CASES += [
+    pytest.param(Case(
+        reason="Two service-lb claims of one XR bound to one address: the one listed on the live Cluster stays, the "
+               "other is released (the first one's IPAddress keeps the address used), not listed twice.",
+        finding="adversarial review of the double-allocation check, F1",
+        xr=xr(annotations={COUNT: "2"}), observed=LB_SAME, store=LB_SAME_STORE,
+        want=Want(listed=["10.0.2.10"], desired=("vip-claim-service-lb-0",), not_desired=("vip-claim-service-lb-1",),
+                  reasons={"ServiceLBVIPsReady": "WaitingForAddress"})),
+        id="a-second-service-lb-claim-on-the-first-ones-address-goes"),
+    pytest.param(Case(
+        reason="An endpoint the XR sets itself is the user's, placed as any manual value is, even where the claim "
+               "holding it has a twin.",
+        finding="adversarial review of the double-allocation check, F2",
+        xr=xr(cluster={"controlPlaneEndpoint": {"host": "10.0.0.10", "port": 6443},
+                       "topology": {"class": "cc", "version": "v1.31.0"}}, annotations=INGRESS_OFF),
+        observed=CP_ONLY_BOUND, store=(*STORE, *CP_ONLY_BOUND_STORE, CP_TWIN),
+        want=Want(host="10.0.0.10", desired=(CP_CLAIM,), warning_reasons=())),
+        id="an-endpoint-the-xr-sets-itself-is-placed"),
+    pytest.param(Case(
+        reason="A claim of a pool kind the Input does not name is checked against every namespace's IPAddresses.",
+        finding="adversarial review of the double-allocation check, T1",
+        xr=xr(annotations=INGRESS_OFF), observed=CP_ONLY_BOUND, store=(*STORE, *CP_ONLY_BOUND_STORE, CP_TWIN),
+        inp=ONLY_INPUT, want=Want(composed=False, not_desired=(CP_CLAIM,), reasons={"ControlPlaneVIPReady": "Conflict"})),
+        id="a-pool-kind-not-named-is-listed-everywhere"),
+    pytest.param(Case(
+        reason="Until Crossplane has said whether a Cluster of the XR's name exists (one to adopt may carry the "
+               "address), nothing is released for a twin.",
+        finding="adversarial review of the double-allocation check, T2",
+        xr=xr(annotations=INGRESS_OFF), observed=CP_ONLY_BOUND,
+        store=(*STORE, *CP_ONLY_BOUND_STORE, CP_TWIN, FOUND_CLUSTER), drop=frozenset({"existing/cluster"}),
+        want=Want(composed=False, desired=(CP_CLAIM,), warning_reasons=())),
+        id="nothing-is-released-before-crossplane-says-whether-a-cluster-exists"),
+    pytest.param(Case(
+        reason="A Cluster of the XR's name found existing and carrying the address is adopted with it; its twin "
+               "elsewhere is not this claim's to answer for.",
+        finding="adversarial review of the double-allocation check, T2",
+        xr=xr(annotations=INGRESS_OFF), observed=CP_ONLY_BOUND,
+        store=(*STORE, *CP_ONLY_BOUND_STORE, CP_TWIN, FOUND_CLUSTER),
+        want=Want(host="10.0.0.10", desired=(CP_CLAIM,))),
+        id="a-cluster-found-existing-keeps-its-address"),
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_an_address_held_twice(case):
+    expect(run_case(case), case.want)
+
+
+def test_a_converged_xr_asks_for_no_list_of_addresses():
+    out = run(xr(), LIVE, [*STORE, *LIVE_STORE])
+    assert not [name for name in out.requirements if name.startswith("ipaddresses")]
+
+
+def test_before_crossplane_v2_2_every_namespace_is_listed_and_a_namespaced_pools_twin_is_still_its_own_namespaces():
+    store = [CC, TEAM_POOL, ING_POOL, NAMESPACED_ADDRESS,
+             ip_address("vip-cp-c2", "10.0.0.10", namespace="team-b", pool_name="team-pool", kind="InClusterIPPool")]
+    out = run(xr(), NAMESPACED, store, modern=False)
+    assert out.conditions["ControlPlaneVIPReady"][1] == "Allocated"
+
+
+def test_a_namespaced_pools_addresses_are_listed_in_its_namespace_and_a_global_pools_in_every_one():
+    namespaced = run(xr(), NAMESPACED, [CC, TEAM_POOL, ING_POOL, NAMESPACED_ADDRESS]).requirements
+    assert namespaced["ipaddresses/team-a"].namespace == "team-a"
+    everywhere = run(xr(), BOUND, [*STORE, *BOUND_STORE]).requirements["ipaddresses"]
+    assert not everywhere.HasField("namespace")
+    assert everywhere.kind == "IPAddress" and dict(everywhere.match_labels.labels) == {}
+
+
+def test_a_claim_released_for_a_twin_is_made_again_and_its_cluster_composed_on_another_address():
+    w = world(CP_TWIN)
+    w.reconcile(xr())  # the claims are made
+    claim = w.get("IPAddressClaim", "vip-cp-c1", "team-a")
+    claim["status"] = {"addressRef": {"name": "vip-cp-c1"}}  # the provider, its cache lagging: the twin's address
+    w.add(ip_address("vip-cp-c1", "10.0.0.10"))
+    outs = w.settle(xr(), rounds=6)
+    assert all(o.cluster is None or o.cluster["spec"]["controlPlaneEndpoint"]["host"] != "10.0.0.10" for o in outs)
+    assert outs[-1].cluster is not None
+    assert outs[-1].cluster["spec"]["controlPlaneEndpoint"]["host"] == w.get("IPAddress", "vip-cp-c1", "team-a")["spec"]["address"]
