@@ -63,10 +63,17 @@ def cli(  # noqa: PLR0913 - one parameter per flag
     )
 
 
+# A call that places a new address carries its pool's IPAddresses (double_allocation.py), for a GlobalInClusterIPPool
+# every namespace's: about 1.4 kB each as Crossplane sends them (managedFields included), so the SDK's 4 MB would refuse
+# the call once a pool has about 2,800. 64 MB holds about 45,000 (docs/performance.md).
+MAX_RECV_MESSAGE_MB = 64
+
 # Every flag's environment variable in --help (the SDK's flags too: TLS_SERVER_CERTS_DIR, ADDRESS, ...).
 for _param in cli.params:
     if isinstance(_param, click.Option) and _param.envvar:
         _param.show_envvar = True
+    if _param.name == "max_recv_message_size":
+        _param.default = MAX_RECV_MESSAGE_MB
 
 
 if __name__ == "__main__":

@@ -103,3 +103,30 @@ def test_version_is_the_projects():
 
     done = subprocess.run([*function_command(), "--version"], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == f"function-capi-vip, version {image.project_version()}"
+
+
+def test_a_call_carrying_a_large_pools_ipaddresses_is_served(server):
+    """A call that places a new address carries its pool's IPAddresses (function/double_allocation.py): for a
+    GlobalInClusterIPPool, every namespace's. 10,000 of them, as Crossplane sends them, are 14 MB: more than the
+    SDK's 4 MB default, within the function's."""
+    from tests.fixtures import bound
+    from tests.harness import ip_address
+
+    channel, *_ = server
+    stub = grpcv1.FunctionRunnerServiceStub(channel)
+    observed, store = bound()
+    managed = [{"manager": "cluster-api-ipam-provider-in-cluster", "operation": "Update", "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:metadata": {"f:finalizers": {}, "f:ownerReferences": {}},
+                             "f:spec": {"f:address": {}, "f:claimRef": {}, "f:gateway": {}, "f:poolRef": {}, "f:prefix": {}}}}]
+    others = []
+    for i in range(10_000):
+        a = ip_address(f"vip-cp-x{i}", f"10.1.{i // 250}.{i % 250 + 1}", namespace=f"team-{i % 50}")
+        a["metadata"].update({"uid": f"0f8fe0a0-7d0f-4ef1-9a43-{i:012d}", "resourceVersion": str(100_000 + i),
+                              "finalizers": ["ipam.cluster.x-k8s.io/ProtectAddress"], "managedFields": managed})
+        others.append(a)
+    fetched = {"cluster-class": [STORE[0]], "existing/cluster": [], "address/control-plane": [store[0]],
+               "address/ingress": [store[1]], "ipaddresses": [*others, *store]}
+    req = request(xr(), observed, modern=True, fetched=fetched)
+    assert req.ByteSize() > 4 * 1024 * 1024
+    out = Outcome(stub.RunFunction(req, timeout=30))
+    assert out.cluster["spec"]["controlPlaneEndpoint"]["host"] == "10.0.0.10"
