@@ -734,8 +734,11 @@ class SimWorld(World):
         else:
             raise ValueError(f"no fault for {component}")
 
+    IPAM_CACHE_BEHIND = 40.0  # seconds the IPAM provider's cache lags once the API server is back (sim.Ipam.lag)
+
     def start(self, component):
-        """Back: what waited runs at once, in the order it was due (for Crossplane, a restart: see restart_crossplane)."""
+        """Back: what waited runs at once, in the order it was due (for Crossplane, a restart: see restart_crossplane).
+        After the API server, the IPAM provider's cache lags it a while, and may give one address twice (sim.Ipam.lag)."""
         if component == "function":
             self.down = False
             self.reachable_at = self._reconnect(self.down_at, self.sim.clock.now)
@@ -752,6 +755,8 @@ class SimWorld(World):
                 self.restart_crossplane()
             else:
                 self._failed_while_down()
+            if component == "kube-apiserver":
+                self.sim.ipam.lag(self.sim.clock.now + self.IPAM_CACHE_BEHIND)
 
     @staticmethod
     def _reconnect(down_at: float, now: float) -> float:
