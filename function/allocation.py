@@ -419,10 +419,13 @@ def allocate(
         return RoleState(vip=None, claim=claim, action=ClaimAction.HOLD, blocks=True,
                          condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, message))
     if held != double_allocation.CLEAR:
-        message = messages.given_twice(claim.label, address.value, held, claim.pool_ref.label)
-        ctx.warn(Reason.CONFLICT, message)
-        state = RoleState(vip=None, blocks=True, condition=Condition(cond_type, False, Reason.CONFLICT, message))
-        return release(ctx, role_key, claim, state, f"{held} holds {address.value} too", twin=True)
+        state = release(ctx, role_key, claim, RoleState(vip=None, blocks=True, condition=_NO_SLOT_CONDITION),
+                        f"{held} holds {address.value} too", twin=True)
+        released = state.action is not ClaimAction.KEEP  # kept: the XR names the address itself (release warned)
+        message = messages.given_twice(claim.label, address.value, held, claim.pool_ref.label, released)
+        if released:
+            ctx.warn(Reason.CONFLICT, message)
+        return dataclasses.replace(state, condition=Condition(cond_type, False, Reason.CONFLICT, message))
     return RoleState(
         vip=address.value,
         claim=claim,
@@ -430,6 +433,9 @@ def allocate(
         origin=f"from {claim.pool_ref.label}",
         condition=Condition(cond_type, True, Reason.ALLOCATED, _bound_message(role, address.value, claim)),
     )
+
+
+_NO_SLOT_CONDITION = Condition("", False, Reason.CONFLICT, "")  # replaced by the caller
 
 
 def held_elsewhere(ctx: Context, role_key: str, claim: claims.Claim, value: str, *, placed: bool | None = None) -> str:
@@ -447,9 +453,27 @@ def held_elsewhere(ctx: Context, role_key: str, claim: claims.Claim, value: str,
         ctx.names = _names(ctx)
     value = addresses.parse_ip(value) or value  # a live list's entry may be written in another form
     if placed is None:
-        placed = ledger.carried(ctx.names, value) is not None
-    placed = placed or any(n.slot is None and n.address == value for n in ctx.names)
+        placed = ledger.carried_in(ctx.names, role_key, value)  # the slot's own place: another's is no placement of it
+    placed = placed or value in _set_for(ctx, role_key)
     return double_allocation.held_elsewhere(ctx.inp, ctx.fetched, ctx.require, claim, value, placed)
+
+
+def _set_for(ctx: Context, role_key: str) -> set[str]:
+    """The addresses the XR sets itself for the slot's own place (a value it sets for another is no placement of this
+    one): its endpoint host, its ingress-vip annotation (both of a pair), the secondary's variable, the service-lb list."""
+    inp, req = ctx.inp, ctx.req
+    if role_key == CONTROL_PLANE:
+        values: object = req.manual_host
+    elif role_key == INGRESS:
+        values = req.manual_ingress.split(",") if req.manual_ingress else None
+    elif role_key == SECONDARY[CONTROL_PLANE]:
+        values = written_variable(ctx, clusters.secondary_variable(inp, inp.roles.control_plane))
+    elif role_key == SECONDARY[INGRESS]:
+        values = written_variable(ctx, clusters.secondary_variable(inp, inp.roles.ingress))
+    else:
+        values = written_variable(ctx, inp.roles.service_lb.variable)
+    values = values if isinstance(values, list) else [values]
+    return {ip for v in values if isinstance(v, str) and (ip := addresses.parse_ip(v.strip())) is not None}
 
 
 def _names(ctx: Context) -> list[ledger.Name]:

@@ -54,6 +54,11 @@ def named_elsewhere(names: list[Name], slot: str, address: str) -> Name | None:
     return next((n for n in names if n.address == address and (n.slot is None or not _same_slot(n.slot, slot))), None)
 
 
+def carried_in(names: list[Name], slot: str, address: str) -> bool:
+    """Whether the live Cluster carries the address in the slot's own place (any service-lb entry for a service-lb slot)."""
+    return any(n.address == address and n.slot is not None and _same_slot(n.slot, slot) for n in names)
+
+
 def carried(names: list[Name], address: str) -> Name | None:
     """The position of the live Cluster, the slot's own included, that still carries the address; None: none.
 

@@ -104,10 +104,12 @@ def moved(claim_label: str, pool_label: str, target_label: str, why: str) -> str
     return f"{claim_label} is moved from {pool_label} to {target_label}: {why}"
 
 
-def given_twice(claim_label: str, value: str, other_label: str, pool_label: str) -> str:
+def given_twice(claim_label: str, value: str, other_label: str, pool_label: str, released: bool = True) -> str:
+    then = ("it is made again and the provider allocates another address" if released
+            else "it stays claimed while the XR names the address itself (the Conflict warning says where)")
     return (f"{claim_label} is bound to {value}, which {other_label} of {pool_label} holds too: the provider gave one "
             f"address twice (its cache lagging after an API server outage, say). No Cluster gets {value} from this "
-            "claim; it is made again and the provider allocates another address")
+            f"claim; {then}")
 
 
 # --- a claim being deleted, or gone from under a live Cluster -------------------------------------

@@ -135,9 +135,16 @@ def service_lb(ctx: Context) -> ServiceLb:
             out.slots[index] = RoleState(vip=None, claim=claim, action=ClaimAction.HOLD, condition=_NO_CONDITION)
             held_unread.append(index)
             continue
-        giving_up.update(known)
         why = (f"{where} asks for {count} service load-balancer addresses; a LoadBalancer Service in the workload "
                "cluster that still has this address keeps answering on it until you move it")
+        kept = {i: c for i, c in observed.items() if i < count}
+        if known and _titled(ctx, kept, known[0], exclude=index) is not None:
+            # A claim the XR keeps holds the same address (the provider gave it twice): it stays listed as that
+            # claim's, whose IPAddress keeps it used, so this one goes without waiting for the list to drop it.
+            out.slots[index] = allocation.release(ctx, key, claim, RoleState(vip=None, condition=_NO_CONDITION), why,
+                                                  twin=True)
+            continue
+        giving_up.update(known)
         out.slots[index] = allocation.release(ctx, key, claim, RoleState(vip=None, condition=_NO_CONDITION), why)
     choice: pools.Choice | None = None
     taken: dict[pools.Pool, int] = {}  # new claims per pool in this reconcile (a Pool is hashable)
@@ -218,10 +225,11 @@ def service_lb(ctx: Context) -> ServiceLb:
             out.slots[index] = RoleState(vip=None, claim=claim, action=ClaimAction.HOLD, condition=_NO_CONDITION)
             continue  # not on the Cluster's list yet: it waits as an unbound claim does
         if held != double_allocation.CLEAR:
-            ctx.warn(Reason.CONFLICT, messages.given_twice(claim.label, value, held, claim.pool_ref.label))
             why = f"{held} holds {value} too"
             out.slots[index] = allocation.release(ctx, key, claim, RoleState(vip=None, condition=_NO_CONDITION), why,
                                                   twin=True)
+            if out.slots[index].action is not ClaimAction.KEEP:  # kept: the XR names the address itself (warned)
+                ctx.warn(Reason.CONFLICT, messages.given_twice(claim.label, value, held, claim.pool_ref.label))
             continue
         known_at[index] = value
         listed.append(value)
@@ -262,14 +270,25 @@ _LOOKING = claims.Claim(name="", namespace="", pool_ref=claims.PoolRef("", "", "
 def _placed(ctx: Context, observed: dict[int, claims.Claim], index: int, value: str, was: str | None,
             live: list | None) -> bool:
     """Whether the claim's address is on the live Cluster's list as this claim's: its recorded entry, or an entry of
-    the address no claim of a lower index holds too. (Two claims of the XR bound to one address, the provider's
-    cache lagging: the lower index keeps it, and the other, whose IPAddress is a twin, goes.)"""
+    the address no other claim of the XR has a better title to. (Two claims of the XR bound to one address, the
+    provider's cache lagging: the one the XR's status records with it keeps it, else the lower index; the other,
+    whose IPAddress is a twin, goes.)"""
     if was is not None:
         return True
     same = addresses.parse_ip(value) or value
     if not live or not any((addresses.parse_ip(a) or a) == same for a in live if isinstance(a, str)):
         return False
-    return not any(i < index and c.bound and same in lb_known(ctx, i, c) for i, c in observed.items())
+    return _titled(ctx, observed, same, exclude=index) not in range(index) and not _recorded_at(ctx, same, index)
+
+
+def _recorded_at(ctx: Context, address: str, index: int) -> bool:
+    """Whether the XR's status records the address for another index than this one."""
+    return any(i != index and (addresses.parse_ip(a) or a) == address for i, a in ctx.lb_recorded.items())
+
+
+def _titled(ctx: Context, observed: dict[int, claims.Claim], address: str, exclude: int) -> int | None:
+    """The lowest index, other than ``exclude``, of a bound claim of the XR holding the address; None: none."""
+    return next((i for i, c in sorted(observed.items()) if i != exclude and c.bound and address in lb_known(ctx, i, c)), None)
 
 
 def lb_known(ctx: Context, index: int, claim: claims.Claim) -> list[str]:

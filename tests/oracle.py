@@ -187,6 +187,22 @@ DELIBERATE: tuple[tuple[str, str, str], ...] = (
 """,
      """def _release(ctx: _Context, role_key: str, claim: claims.Claim, state: RoleState, why: str, *, twin: bool = False) -> RoleState:
 """),
+    ("(the same: a service-lb claim above the count whose address a claim the XR keeps holds too goes at once, and the "
+     "address stays listed as the kept one's)",
+     """        giving_up.update(known)
+        why = (f"{where} asks for {count} service load-balancer addresses; a LoadBalancer Service in the workload "
+               "cluster that still has this address keeps answering on it until you move it")
+        out.slots[index] = _release(ctx, key, claim, RoleState(vip=None, condition=_NO_CONDITION), why)
+""",
+     """        why = (f"{where} asks for {count} service load-balancer addresses; a LoadBalancer Service in the workload "
+               "cluster that still has this address keeps answering on it until you move it")
+        kept = {i: c for i, c in observed.items() if i < count}
+        if known and service_lb._titled(ctx, kept, known[0], exclude=index) is not None:
+            out.slots[index] = _release(ctx, key, claim, RoleState(vip=None, condition=_NO_CONDITION), why, twin=True)
+            continue
+        giving_up.update(known)
+        out.slots[index] = _release(ctx, key, claim, RoleState(vip=None, condition=_NO_CONDITION), why)
+"""),
     ("(the same, in the control plane's, ingress's and the secondaries' allocation)",
      """    return RoleState(
         vip=address.value,
@@ -198,10 +214,13 @@ DELIBERATE: tuple[tuple[str, str, str], ...] = (
         return RoleState(vip=None, claim=claim, action=ClaimAction.HOLD, blocks=True,
                          condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, _waiting_message(claim)))
     if held != double_allocation.CLEAR:
-        message = messages.given_twice(claim.label, address.value, held, claim.pool_ref.label)
-        ctx.warn(Reason.CONFLICT, message)
-        state = RoleState(vip=None, blocks=True, condition=Condition(cond_type, False, Reason.CONFLICT, message))
-        return _release(ctx, role_key, claim, state, f"{held} holds {address.value} too", twin=True)
+        state = _release(ctx, role_key, claim, RoleState(vip=None, blocks=True, condition=allocation._NO_SLOT_CONDITION),
+                         f"{held} holds {address.value} too", twin=True)
+        released = state.action is not ClaimAction.KEEP
+        message = messages.given_twice(claim.label, address.value, held, claim.pool_ref.label, released)
+        if released:
+            ctx.warn(Reason.CONFLICT, message)
+        return dataclasses.replace(state, condition=Condition(cond_type, False, Reason.CONFLICT, message))
     return RoleState(
         vip=address.value,
         claim=claim,
@@ -217,9 +236,10 @@ DELIBERATE: tuple[tuple[str, str, str], ...] = (
             out.slots[index] = RoleState(vip=None, claim=claim, action=ClaimAction.HOLD, condition=_NO_CONDITION)
             continue
         if held != double_allocation.CLEAR:
-            ctx.warn(Reason.CONFLICT, messages.given_twice(claim.label, value, held, claim.pool_ref.label))
             why = f"{held} holds {value} too"
             out.slots[index] = _release(ctx, key, claim, RoleState(vip=None, condition=_NO_CONDITION), why, twin=True)
+            if out.slots[index].action is not ClaimAction.KEEP:
+                ctx.warn(Reason.CONFLICT, messages.given_twice(claim.label, value, held, claim.pool_ref.label))
             continue
         known_at[index] = value
         listed.append(value)

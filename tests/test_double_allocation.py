@@ -4,7 +4,7 @@ is released and made again; an address a live Cluster carries is never checked, 
 
 import pytest
 
-from tests.cases import COUNT, LB_WORLD, Case, Want, expect, lb_claims, run_case, with_lb, with_list
+from tests.cases import COUNT, LB_WORLD, Case, Want, expect, lb_claims, run_case, with_lb, with_list, with_status
 from tests.fixtures import CC, ING_POOL, STORE, bound, live, world
 from tests.harness import CP_CLAIM, INGRESS_CLAIM, ip_address, observed_claim, observed_cluster, pool, run, xr
 
@@ -140,6 +140,44 @@ CASES += [
         store=(*STORE, *CP_ONLY_BOUND_STORE, CP_TWIN, FOUND_CLUSTER),
         want=Want(host="10.0.0.10", desired=(CP_CLAIM,))),
         id="a-cluster-found-existing-keeps-its-address"),
+]
+
+INGRESS_ON_LIST = with_list({**CP_ONLY, INGRESS_CLAIM: observed_claim("vip-ingress-c1", pool_name="ing-pool", role="ingress")},
+                            ["10.0.1.10"])
+
+CASES += [
+    pytest.param(Case(
+        reason="Of two service-lb claims of one XR on one address, the one the XR's status records with it keeps it, "
+               "whatever its index; the other goes.",
+        finding="second adversarial review of the double-allocation check, 1",
+        xr=with_status(xr(annotations={COUNT: "2"}), {"serviceLb": "1=10.0.2.10"}), observed=LB_SAME, store=LB_SAME_STORE,
+        want=Want(listed=["10.0.2.10"], desired=("vip-claim-service-lb-1",), not_desired=("vip-claim-service-lb-0",))),
+        id="the-recorded-service-lb-claim-keeps-the-address"),
+    pytest.param(Case(
+        reason="The count lowered while two service-lb claims hold one address: the one above the count goes at once "
+               "(the kept one's IPAddress keeps the address used), and the address stays listed as the kept one's.",
+        finding="second adversarial review of the double-allocation check, 1",
+        xr=xr(annotations={COUNT: "1"}), observed=LB_SAME, store=LB_SAME_STORE,
+        want=Want(listed=["10.0.2.10"], desired=("vip-claim-service-lb-0",), not_desired=("vip-claim-service-lb-1",))),
+        id="a-lowered-count-lets-the-twin-above-it-go-at-once"),
+    pytest.param(Case(
+        reason="A value the XR sets for another role is no placement of this claim's address: it is checked; kept, as "
+               "the XR names it, with one Conflict warning that says where, and on no Cluster.",
+        finding="second adversarial review of the double-allocation check, 2",
+        xr=xr(annotations={"vip.capi.gorizond.io/ingress-vip": "10.0.0.10"}), observed=CP_ONLY_BOUND,
+        store=(*STORE, *CP_ONLY_BOUND_STORE, CP_TWIN),
+        want=Want(composed=False, desired=(CP_CLAIM,), reasons={"ControlPlaneVIPReady": "Conflict"},
+                  warning_reasons=("Conflict",),
+                  condition_message_has={"ControlPlaneVIPReady": ("stays claimed while the XR names the address",)})),
+        id="a-value-the-xr-sets-for-another-role-is-no-placement"),
+    pytest.param(Case(
+        reason="An address the live Cluster carries in another place (its service-lb list) is no placement of a new "
+               "ingress claim's: it is checked, and the ingress VIP not added.",
+        finding="second adversarial review of the double-allocation check, 3",
+        xr=xr(), observed=INGRESS_ON_LIST, store=(*LB_WORLD, *CP_ONLY_STORE,
+                                                  ip_address("vip-ingress-c1", "10.0.1.10", pool_name="ing-pool"), ING_TWIN),
+        want=Want(host="10.0.0.10", annotation=None, reasons={"IngressVIPReady": "Conflict"})),
+        id="another-place-on-the-live-cluster-is-no-placement"),
 ]
 
 
