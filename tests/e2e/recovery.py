@@ -222,6 +222,8 @@ def _strike(world: World, fault: Fault, fleet: Fleet, size: int, timeout: float)
 
     world.wait(f"every XR converged and reconciled, or gone, after {fault.name}", settled, timeout)
     assert not changed, "; ".join(changed)
+    if fault.change is not None:  # reconciled on the new revision, not only converged on the old one
+        world.wait("every live XR on the Composition's newest revision", lambda: not world.off_latest_revision(fleet.live), 120)
     check(world, fleet)
     unexpected = [r for name, r in world.restarts() if name not in fault.takes_down]
     assert not unexpected, f"{fault.name} took down what it should not have: {'; '.join(unexpected)}"

@@ -201,6 +201,9 @@ class World:
     def events(self, name: str) -> list[tuple[str, str, str]]: raise NotImplementedError  # (type, reason, message)
     def dns_records(self) -> set[tuple[str, str, str]]: raise NotImplementedError  # what external-dns publishes
     def set_input(self, inp: dict) -> None: raise NotImplementedError  # the Composition's Input edited: a new revision
+    # Of the XRs names, those not on the Composition's newest revision (the simulator has no revisions: every
+    # reconcile after set_input runs the new Input).
+    def off_latest_revision(self, names) -> list[str]: return []
 
     # the infrastructure provider's part (CAPI itself is real on the stack, modelled in the simulator)
     def cluster_ready(self, name: str) -> None: raise NotImplementedError
@@ -523,6 +526,17 @@ class StackWorld(World):
 
     def set_input(self, inp):
         self.kube.apply(composition(self.composition_name, inp))
+
+    def off_latest_revision(self, names):
+        """Crossplane moves each XR to the Composition's newest revision (spec.crossplane.compositionRevisionRef)."""
+        revisions = [r for r in self.kube.list("apiextensions.crossplane.io/v1", "CompositionRevision")
+                     if (r["metadata"].get("labels") or {}).get("crossplane.io/composition-name") == self.composition_name]
+        if not revisions:
+            return list(names)
+        newest = max(revisions, key=lambda r: r["spec"]["revision"])["metadata"]["name"]
+        xrs = {x["metadata"]["name"]: x for x in self.list(XR_KIND)}
+        return [n for n in names
+                if (((xrs.get(n) or {}).get("spec") or {}).get("crossplane") or {}).get("compositionRevisionRef", {}).get("name") != newest]
 
     def now(self):
         return time.monotonic()
