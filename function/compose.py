@@ -17,6 +17,7 @@ from function import (
     messages,
     pools,
     service_lb,
+    usages,
 )
 from function.conditions import CONTROL_PLANE_READY, Condition, Reason
 from function.lifecycle import COMPOSED, ClaimAction
@@ -314,6 +315,30 @@ def compose_dns(ctx: Context, cluster: dict | None, cp: RoleState, ing: RoleStat
     _hold_released_behind_records(ctx, observed, endpoints, composed=resource)
 
 
+def _usage_steps_now(ctx: Context) -> list[tuple[str, claims.Claim, str | None]]:
+    """The Usages this response detaches or removes while their claim, bound, stays composed (a release's steps
+    before the claim's): (role, claim, its address or None while it is not known)."""
+    out = []
+    for key in (CONTROL_PLANE, INGRESS, *SECONDARY.values()):
+        claim, observed = ctx.claims.get(key), usages.read_observed(ctx.observed.get(usage_rn(key)))
+        if claim is None or not claim.bound or claim_rn(key) not in ctx.decision.composed or observed is None:
+            continue
+        desired = ctx.decision.composed.get(usage_rn(key))
+        detached = observed.attached and desired is not None and "by" not in desired.resource.get("spec", {})
+        if detached or usage_rn(key) in ctx.decision.released:
+            address = address_of(ctx, key, claim)
+            out.append((key, claim, address.value if is_known(address) else None))
+    return out
+
+
+def _by(usage: dict) -> dict | None:
+    """The object a Usage is by, as usages.render takes it (None: detached)."""
+    by = (usage.get("spec") or {}).get("by")
+    if not isinstance(by, dict):
+        return None
+    return {"apiVersion": by.get("apiVersion"), "metadata": {"name": (by.get("resourceRef") or {}).get("name")}}
+
+
 def _released_now(ctx: Context) -> list[tuple[str, claims.Claim, str | None]]:
     """The bound claims this response releases: (role, claim, its address or None while it is not known)."""
     out = []
@@ -380,12 +405,24 @@ def _hold_released_behind_records(ctx: Context, observed: dnss.ObservedEndpoint 
         published = {t for e in observed.endpoints or [] if isinstance(e, dict) for t in e.get("targets") or []}
         wanted = {t for e in endpoints if isinstance(e, dict) for t in e.get("targets") or []}
         ready = observed.ready
-    for key, claim, vip in _released_now(ctx):
+    def still_named(vip: str | None) -> bool:
         if published is None:
-            named = True
-        else:
-            named = vip in published if vip else bool(published - wanted)
-        if not (named or not ready):
+            return True
+        return (vip in published if vip else bool(published - wanted)) or not ready
+
+    for key, claim, vip in _usage_steps_now(ctx):
+        # A release's steps behind the Usage (detach it, then remove it) wait for the records as the claim does: a
+        # deletion of the claim the Usage refused (by hand, say) is replayed by Crossplane the moment the Usage is
+        # gone (replayDeletion), and a Usage being deleted by hand goes the moment it is detached.
+        if still_named(vip):
+            observed_usage = ctx.observed[usage_rn(key)]
+            ctx.decision.released.discard(usage_rn(key))
+            ctx.decision.composed[usage_rn(key)] = Composed(
+                resource=usages.render(claim, ctx.inp.ipam.claim_api_version, _by(observed_usage)),
+                ready=usages.read_observed(observed_usage).ready)
+            ctx.dns_holding = True
+    for key, claim, vip in _released_now(ctx):
+        if not still_named(vip):
             continue
         ctx.decision.released.discard(claim_rn(key))
         role = {CONTROL_PLANE: ctx.inp.roles.control_plane, INGRESS: ctx.inp.roles.ingress}.get(key)

@@ -180,7 +180,7 @@ DELIBERATE: tuple[tuple[str, str, str], ...] = (
      "(function/double_allocation.py; tests/test_double_allocation.py)",
      """from function import ledger, lifecycle, messages
 """,
-     """from function import allocation, double_allocation, ledger, lifecycle, messages, service_lb
+     """from function import allocation, compose, double_allocation, ledger, lifecycle, messages, service_lb
 """),
     ("(the same: a twin's release does not wait for a Cluster carrying the address, which its twin keeps used)",
      """def _release(ctx: _Context, role_key: str, claim: claims.Claim, state: RoleState, why: str) -> RoleState:
@@ -243,6 +243,27 @@ DELIBERATE: tuple[tuple[str, str, str], ...] = (
             continue
         known_at[index] = value
         listed.append(value)
+"""),
+)
+DELIBERATE += (
+    ("a release's steps behind the Usage (detach, remove) wait for published records as the claim's deletion does: "
+     "a Usage deleted by hand goes once detached, and Crossplane replays a refused deletion of the claim once the Usage "
+     "is gone (tests/test_dns.py; the dns gate's seeds 32125 and 32380)",
+     """    for key, claim, vip in _released_now(ctx):
+        if published is None:
+            named = True
+""",
+     """    for key, claim, vip in compose._usage_steps_now(ctx):
+        if published is None or (vip in published if vip else bool(published - wanted)) or not ready:
+            observed_usage = ctx.observed[_usage_rn(key)]
+            ctx.decision.released.discard(_usage_rn(key))
+            ctx.decision.composed[_usage_rn(key)] = Composed(
+                resource=usages.render(claim, ctx.inp.ipam.claim_api_version, compose._by(observed_usage)),
+                ready=usages.read_observed(observed_usage).ready)
+            ctx.dns_holding = True
+    for key, claim, vip in _released_now(ctx):
+        if published is None:
+            named = True
 """),
 )
 ROOT = Path(__file__).resolve().parents[1]
