@@ -447,12 +447,12 @@ def held_elsewhere(ctx: Context, role_key: str, claim: claims.Claim, value: str,
     the user's, placed as any is). Until Crossplane has said whether a Cluster of the XR's name exists (one found
     would be adopted with the address it carries), nothing is asked and nothing released: the Cluster is held back
     meanwhile (compose.compose_cluster), and the next call asks."""
-    if CLUSTER in ctx.looking_up:
-        return double_allocation.CLEAR
-    if ctx.names is None:
-        ctx.names = _names(ctx)
+    if CLUSTER in ctx.looking_up or placed:
+        return double_allocation.CLEAR  # (a converged service-lb slot's every call: nothing more is read)
     value = addresses.parse_ip(value) or value  # a live list's entry may be written in another form
     if placed is None:
+        if ctx.names is None:
+            ctx.names = _names(ctx)
         placed = ledger.carried_in(ctx.names, role_key, value)  # the slot's own place: another's is no placement of it
     placed = placed or value in _set_for(ctx, role_key)
     return double_allocation.held_elsewhere(ctx.inp, ctx.fetched, ctx.require, claim, value, placed)
