@@ -294,7 +294,7 @@ def compose_dns(ctx: Context, cluster: dict | None, cp: RoleState, ing: RoleStat
         _keep_dns(ctx, observed, (cp, ing, *second.values()))
         return
     if observed is None and (cluster is None or not ctx.dns_records):
-        if _released_now(ctx):
+        if _released_now(ctx) or _usage_steps_now(ctx):
             # None observed (deleted by hand, say): its records may still be published until external-dns's next
             # sync, so a claim released now waits for external-dns to read one made now, even without records.
             witness = dnss.render(inp.dns, ctx.req.name, ctx.req.namespace, [])
@@ -334,9 +334,11 @@ def _usage_steps_now(ctx: Context) -> list[tuple[str, claims.Claim, str | None]]
 def _by(usage: dict) -> dict | None:
     """The object a Usage is by, as usages.render takes it (None: detached)."""
     by = (usage.get("spec") or {}).get("by")
-    if not isinstance(by, dict):
-        return None
-    return {"apiVersion": by.get("apiVersion"), "metadata": {"name": (by.get("resourceRef") or {}).get("name")}}
+    ref = by.get("resourceRef") if isinstance(by, dict) else None
+    if (not isinstance(by, dict) or by.get("kind") != "Cluster" or not isinstance(by.get("apiVersion"), str)
+            or not isinstance(ref, dict) or not isinstance(ref.get("name"), str)):
+        return None  # not a Usage by a Cluster named as the function writes it (edited by hand): held detached
+    return {"apiVersion": by["apiVersion"], "metadata": {"name": ref["name"]}}
 
 
 def _released_now(ctx: Context) -> list[tuple[str, claims.Claim, str | None]]:

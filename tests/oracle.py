@@ -266,6 +266,15 @@ DELIBERATE += (
             named = True
 """),
 )
+DELIBERATE += (
+    ("(the same, with no DNSEndpoint observed: a Usage step waits for external-dns to read one composed now)",
+     """    if observed is None and (cluster is None or not ctx.dns_records):
+        if _released_now(ctx):
+""",
+     """    if observed is None and (cluster is None or not ctx.dns_records):
+        if _released_now(ctx) or compose._usage_steps_now(ctx):
+"""),
+)
 ROOT = Path(__file__).resolve().parents[1]
 _MODULE = "function._oracle_decide"
 

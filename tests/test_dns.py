@@ -394,6 +394,39 @@ def test_with_no_dns_endpoint_observed_a_release_waits_for_external_dns_to_read_
     assert out.desired["vip-dns"]["spec"]["endpoints"] == [], reason
 
 
+@pytest.mark.parametrize(("reason", "world", "cluster"), [
+    pytest.param("a DNS-name host and ingress turned off", _name_host_cluster, NAME_HOST, id="no-record-left"),
+    pytest.param("no Cluster composed and the DNSEndpoint deleted by hand too", _no_cluster, None, id="no-cluster"),
+])
+def test_with_no_dns_endpoint_observed_a_usage_waits_for_external_dns_to_read_a_new_one(reason, world, cluster):
+    """The deleted DNSEndpoint's records may still be published until external-dns's next sync: the release's steps
+    behind the Usage wait, as the claim's deletion does, for external-dns to read one composed now."""
+    from tests.cases import usage
+
+    observed, store, fetched = world()
+    observed = applied_without(observed, "10.0.1.10")
+    observed["vip-usage-ingress"] = usage("vip-ingress-c1")
+    out = run(xr(cluster=cluster, annotations=OFF), observed, fetched, inp=INPUT)
+    assert "by" in out.desired["vip-usage-ingress"]["spec"], reason
+    assert out.desired["vip-dns"]["spec"]["endpoints"] == [], reason
+    observed["vip-dns"] = observed_endpoint([], generation=1, seen=1)
+    out = run(xr(cluster=cluster, annotations=OFF), observed, fetched, inp=INPUT)
+    assert "by" not in out.desired["vip-usage-ingress"]["spec"], reason
+
+
+def test_a_usage_edited_by_hand_to_another_by_is_held_detached_not_rewritten_as_a_cluster():
+    from tests.cases import usage
+
+    observed, store = live()
+    observed = applied_without(observed, "10.0.1.10")
+    observed["vip-dns"] = observed_endpoint(BOTH, generation=2, seen=2)
+    observed["vip-usage-ingress"] = usage("vip-ingress-c1")
+    observed["vip-usage-ingress"]["spec"]["by"] = {"apiVersion": "example.org/v1", "kind": "Other",
+                                                    "resourceRef": {"name": "x"}}
+    out = run(xr(annotations=OFF), observed, [*STORE, *store], inp=INPUT)
+    assert "vip-usage-ingress" in out.desired and "by" not in out.desired["vip-usage-ingress"]["spec"]
+
+
 def test_a_claim_held_behind_its_record_is_checked_again_at_the_waiting_ttl():
     observed, store = live()
     observed["vip-dns"] = observed_endpoint(BOTH, generation=2, seen=2)
