@@ -23,7 +23,7 @@ def pytest_terminal_summary(terminalreporter):
 
 
 # The tiers, by module: `pytest -m "not e2e and not image and not slow"` is the fast one (every rule's table, the
-# oracle's differential, the server), `pytest` everything (what CI runs).
+# small worlds' properties, the server), `pytest` everything (what CI runs).
 TIERS = {
     "e2e": lambda path: "e2e" in path.parts,
     "image": lambda path: path.name == "test_image.py",
