@@ -30,8 +30,8 @@ class ObservedCluster:
     port: int | None
     variables: dict[str, object]  # our VIP variables as the Cluster carries them
     # The live ingress VIP: the ingress variable's, where the Cluster carries one (the workload cluster is rendered from
-    # it), else the annotation's (first), as capi-vip-allocator leaves it. (The name is the annotation's for history.)
-    ingress_annotation: str | None
+    # it), else the annotation's (first), as capi-vip-allocator leaves it.
+    ingress: str | None
     ready: bool
     deleting: bool = False  # metadata.deletionTimestamp is set
     ingress_secondary: str | None = None  # the annotation's second VIP, once read as a pair (see as_pair)
@@ -44,8 +44,8 @@ class ObservedCluster:
         """The Cluster with its ingress annotation read as a dual-stack pair (where the ingress role has one)."""
         if self.ingress_pair is None:
             return self
-        primary = self.ingress_annotation if self.ingress_from_variable else self.ingress_pair[0]
-        return dataclasses.replace(self, ingress_annotation=primary, ingress_secondary=self.ingress_pair[1])
+        primary = self.ingress if self.ingress_from_variable else self.ingress_pair[0]
+        return dataclasses.replace(self, ingress=primary, ingress_secondary=self.ingress_pair[1])
 
     @property
     def label(self) -> str:
@@ -103,7 +103,7 @@ def read_observed(obj: dict | None, inp: Input) -> ObservedCluster | None:
         host=host,
         port=port,
         variables=variables,
-        ingress_annotation=ingress_variable or addresses.parse_ip(raw_ingress),
+        ingress=ingress_variable or addresses.parse_ip(raw_ingress),
         ingress_from_variable=ingress_variable is not None,
         ingress_annotated=addresses.parse_ip(raw_ingress),
         ready=_condition_true(status, ready_type),

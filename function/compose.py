@@ -178,16 +178,16 @@ def compose_cluster(
     if host is not None and not live_endpoint:
         origin = f" ({cp.origin})" if cp.origin else ""
         ctx.tell(Reason.ASSIGNED, f"control-plane VIP {cp.vip}{origin} assigned to {label}", CONTROL_PLANE)
-    if ing.vip is not None and (obs is None or obs.ingress_annotation != ing.vip):
+    if ing.vip is not None and (obs is None or obs.ingress != ing.vip):
         origin = f" ({ing.origin})" if ing.origin else ""
         ctx.tell(Reason.ASSIGNED, f"ingress VIP {ing.vip}{origin} assigned to {label}", INGRESS)
     for key, state in second.items():
         var = secondary_role(ctx, key).variable
         if variables.get(var) and (obs is None or obs.variables.get(var) != variables[var]):
             ctx.tell(Reason.ASSIGNED, f"secondary {key} VIP {variables[var]} assigned to {label}", SECONDARY[key])
-    if ing.vip is None and obs is not None and obs.ingress_annotation is not None and ing.action is not ClaimAction.RELEASING:
+    if ing.vip is None and obs is not None and obs.ingress is not None and ing.action is not ClaimAction.RELEASING:
         if CLAIM_RESOURCE[INGRESS] not in ctx.decision.released:
-            ctx.tell(Reason.RELEASED, f"ingress VIP {obs.ingress_annotation} removed from {label}", INGRESS)
+            ctx.tell(Reason.RELEASED, f"ingress VIP {obs.ingress} removed from {label}", INGRESS)
     return cp, resource
 
 

@@ -91,7 +91,7 @@ def check_manual(ctx: Context, slot: Slot, state: RoleState) -> RoleState:
     if state.source != MANUAL or state.vip is None or addresses.parse_ip(state.vip) is None:
         return state
     vip, cluster = state.vip, ctx.cluster
-    serving = cluster is not None and (cluster.host if slot.key == CONTROL_PLANE else cluster.ingress_annotation) == vip
+    serving = cluster is not None and (cluster.host if slot.key == CONTROL_PLANE else cluster.ingress) == vip
     problem = manual_problem(ctx, slot.key, vip)
     if problem is None:
         return state

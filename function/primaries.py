@@ -181,7 +181,7 @@ def ingress(ctx: Context) -> RoleState:
     # A new manual ingress VIP for an observed Cluster that must not be put in place: decided as if
     # the XR did not set it (a live manual VIP stays as it is), so nothing it serves is released.
     reason, message = refused
-    live = ctx.cluster.ingress_annotation
+    live = ctx.cluster.ingress
     state = _ingress_with(ctx, live if live and ctx.sources.get(INGRESS) == MANUAL else None)
     if reason is Reason.WAITING_FOR_ADDRESS:
         message = messages.manual_waiting_for_pools("ingress", ctx.req.manual_ingress)
@@ -196,7 +196,7 @@ def _refused_manual_ingress(ctx: Context) -> tuple[Reason, str] | None:
     (Input manualVips.checkPools), or None. The address of the XR's own ingress claim is no manual VIP."""
     manual, cluster = ctx.req.manual_ingress, ctx.cluster
     if (not ctx.inp.manual_vips.check_pools or cluster is None or ctx.req.ingress_disabled or not manual
-            or manual == cluster.ingress_annotation or addresses.parse_ip(manual) is None):
+            or manual == cluster.ingress or addresses.parse_ip(manual) is None):
         return None
     claim = ctx.claims[INGRESS]
     if claim is not None and not claim.deleting and claim.bound:
@@ -210,7 +210,7 @@ def _ingress_with(ctx: Context, manual: str | None) -> RoleState:
     slot = Slot(INGRESS, ctx.inp.roles.ingress, INGRESS_READY)
     role = slot.role
     claim = ctx.claims[INGRESS]
-    live = ctx.cluster.ingress_annotation if ctx.cluster else None
+    live = ctx.cluster.ingress if ctx.cluster else None
     annotation = ctx.inp.annotations
     repeats_pool = allocation.repeats_pool(ctx, INGRESS, manual, live)
     if repeats_pool and not ctx.req.ingress_disabled:

@@ -100,7 +100,7 @@ def _live_family(ctx: Context, key: str) -> str | None:
     if cluster is not None and key == CONTROL_PLANE:
         found = [cluster.host, as_str(cluster.variables.get(ctx.inp.roles.control_plane.variable))]
     elif cluster is not None:
-        found = [cluster.ingress_pair[0] if cluster.ingress_pair else cluster.ingress_annotation]
+        found = [cluster.ingress_pair[0] if cluster.ingress_pair else cluster.ingress]
     found.append(ctx.recorded.get(key))
     return next((f for f in map(pools.family, found) if f), None)
 
