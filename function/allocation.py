@@ -12,30 +12,25 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from function import addresses, claims, cluster as clusters, double_allocation, ledger, messages, pools, usages
+from function import addresses, claims, cluster as clusters, double_allocation, ledger, messages, namers, pools, usages
 from function.conditions import Condition, Reason
 from function.lifecycle import ClaimAction
 from function.requirements import Selector
 from function.xr import Fatal
 from function.context import (
     CLUSTER,
-    CONTROL_PLANE,
     Context,
-    INGRESS,
     MANUAL,
     POOL,
     RoleState,
     SECONDARY,
     SECONDARY_CLAIM_RESOURCE,
-    SERVICE_LB,
     Slot,
     address_of,
     claim_rn,
     explains,
-    host_field,
     is_known,
     usage_rn,
-    written_variable,
 )
 
 if TYPE_CHECKING:  # the model is loaded only when a step carries an Input (see input.py)
@@ -451,57 +446,9 @@ def held_elsewhere(ctx: Context, role_key: str, claim: claims.Claim, value: str,
         return double_allocation.CLEAR  # (a converged service-lb slot's every call: nothing more is read)
     value = addresses.parse_ip(value) or value  # a live list's entry may be written in another form
     if placed is None:
-        if ctx.names is None:
-            ctx.names = _names(ctx)
-        placed = ledger.carried_in(ctx.names, role_key, value)  # the slot's own place: another's is no placement of it
-    placed = placed or value in _set_for(ctx, role_key)
+        placed = ledger.carried_in(namers.of(ctx), role_key, value)  # the slot's own place: another's is no placement of it
+    placed = placed or value in namers.set_for(ctx, role_key)
     return double_allocation.held_elsewhere(ctx.inp, ctx.fetched, ctx.require, claim, value, placed)
-
-
-def _set_for(ctx: Context, role_key: str) -> set[str]:
-    """The addresses the XR sets itself for the slot's own place (a value it sets for another is no placement of this
-    one): its endpoint host, its ingress-vip annotation (both of a pair), the secondary's variable, the service-lb list."""
-    inp, req = ctx.inp, ctx.req
-    if role_key == CONTROL_PLANE:
-        values: object = req.manual_host
-    elif role_key == INGRESS:
-        values = req.manual_ingress.split(",") if req.manual_ingress else None
-    elif role_key == SECONDARY[CONTROL_PLANE]:
-        values = written_variable(ctx, clusters.secondary_variable(inp, inp.roles.control_plane))
-    elif role_key == SECONDARY[INGRESS]:
-        values = written_variable(ctx, clusters.secondary_variable(inp, inp.roles.ingress))
-    else:
-        values = written_variable(ctx, inp.roles.service_lb.variable)
-    values = values if isinstance(values, list) else [values]
-    return {ip for v in values if isinstance(v, str) and (ip := addresses.parse_ip(v.strip())) is not None}
-
-
-def _names(ctx: Context) -> list[ledger.Name]:
-    """Every address a value of the XR's own, or a position of the live Cluster, names (ledger.py)."""
-    inp, req, xr, spec = ctx.inp, ctx.req, f"XR {ctx.req.xr_name}", ctx.inp.xr.cluster_spec_path
-    variables = f"{spec}.topology.variables"
-    cp, ing, lb = inp.roles.control_plane, inp.roles.ingress, inp.roles.service_lb
-    cp2, ing2 = clusters.secondary_variable(inp, cp), clusters.secondary_variable(inp, ing)
-    names = ledger.own([
-        (req.manual_host, f"{host_field(ctx)} of {xr}"),
-        (req.manual_ingress, f"the annotation {inp.annotations.ingress_vip} of {xr}"),
-        # Read as the function applies them: the first entry of a variable written twice.
-        *((written_variable(ctx, var), f"{var} in {variables} of {xr}") for var in (cp2, ing2, lb.variable)),
-    ])
-    c = ctx.cluster
-    if c is None:
-        return names
-    pair = c.ingress_pair or (c.ingress_annotated, None)  # the annotation as written (the live VIP may be ingressVip's)
-    return names + ledger.live([
-        (CONTROL_PLANE, c.host, f"the control-plane endpoint of {c.label}"),
-        (CONTROL_PLANE, c.variables.get(cp.variable), f"{cp.variable} of {c.label}"),
-        (INGRESS, pair[0], f"the ingress VIP of {c.label}"),
-        (INGRESS, c.variables.get(ing.variable), f"{ing.variable} of {c.label}"),
-        (SECONDARY[INGRESS], pair[1], f"the secondary ingress VIP of {c.label}"),
-        (SECONDARY[CONTROL_PLANE], c.variables.get(cp2), f"{cp2} of {c.label}"),
-        (SECONDARY[INGRESS], c.variables.get(ing2), f"{ing2} of {c.label}"),
-        (SERVICE_LB, c.variables.get(lb.variable), f"a service load-balancer address of {c.label}"),
-    ])
 
 
 def release(ctx: Context, role_key: str, claim: claims.Claim, state: RoleState, why: str, *, twin: bool = False) -> RoleState:
@@ -515,17 +462,16 @@ def release(ctx: Context, role_key: str, claim: claims.Claim, state: RoleState, 
     used after this claim goes: the release does not wait for a Cluster carrying it (another service-lb claim's).
     """
     if claim.bound and not claim.deleting:
-        if ctx.names is None:
-            ctx.names = _names(ctx)  # (from the XR and the live Cluster alone: the same for every slot)
+        names = namers.of(ctx)
         address = address_of(ctx, role_key, claim)
         if not is_known(address):
             # Not fetched yet: it stays as it is until it is. (One read and not found, or no IP, is named by nothing.)
-            if ctx.names and not address.resolved:
+            if names and not address.resolved:
                 return dataclasses.replace(state, claim=claim, action=ClaimAction.HOLD)
-        elif (name := ledger.named_elsewhere(ctx.names, role_key, address.value)) is not None:
+        elif (name := ledger.named_elsewhere(names, role_key, address.value)) is not None:
             ctx.warn(Reason.CONFLICT, messages.kept_named(claim.label, address.value, name.where, why))
             return dataclasses.replace(state, claim=claim, action=ClaimAction.KEEP)
-        elif not twin and (carried := ledger.carried(ctx.names, address.value)) is not None:
+        elif not twin and (carried := ledger.carried(names, address.value)) is not None:
             step = messages.releasing_once_off(carried.where, address.value)
             ctx.tell(Reason.RELEASED, messages.releasing(role_key, claim.label, step, why), role_key)
             return dataclasses.replace(state, claim=claim, action=ClaimAction.HOLD)
