@@ -4,7 +4,7 @@ The in-cluster IPAM provider picks a free address from its informer cache. After
 that cache can lag the API server: the provider waits 5 s for each IPAddress it creates to show up in it,
 and when that times out it goes on to the next claim. The next claim can then get the same address. The
 fault suite hit this (tests/e2e/test_recovery.py, kube-apiserver stopped for 30 s: two new XRs' claims
-bound to one address in 3 runs of 6). Composing both Clusters with that address would give two clusters
+bound to one address in 3 runs of 5). Composing both Clusters with that address would give two clusters
 one VIP.
 
 So an address goes onto a Cluster for the first time only after the IPAddresses of its claim's pool have

@@ -284,7 +284,7 @@ class Ipam:
         created or deleted meanwhile is seen only then, so a claim bound meanwhile can be given an address another
         claim holds. The real provider does it: it waits 5 s for each IPAddress it creates to show in its cache, then
         goes on to the next claim (tests/e2e/test_recovery.py, kube-apiserver stopped for 30 s: two claims bound to
-        one address in 3 runs of 6; the cache caught up about 40 s after the API server was back)."""
+        one address in 3 runs of 5; the cache caught up about 40 s after the API server was back)."""
         self.behind_until = max(self.behind_until, until)
         self.clock.at(self.behind_until, self._catch_up)
 
