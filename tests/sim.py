@@ -1243,11 +1243,15 @@ class Sim:
                 written = {v.get("name"): v.get("value") for v in (xr["spec"]["cluster"].get("topology") or {}).get("variables") or []}
                 live = {v.get("name"): v.get("value") for v in ((cluster or {}).get("spec", {}).get("topology") or {}).get("variables") or []}
                 manual_ingress = annotations.get(INGRESS_VIP)
+                # The control plane's manual primary: the host the XR sets, else the live endpoint its status says is
+                # the XR's own (a manual endpoint it no longer sets stays, and stays manual).
+                endpoint = ((cluster or {}).get("spec", {}).get("controlPlaneEndpoint") or {}).get("host")
+                manual_cp = manual_host if manual_host is not None else (endpoint if own_endpoint else None)
                 deliberate = (annotations.get("vip.capi.gorizond.io/dual-stack") == "false" or same
                               or (written.get(variable) not in (None, "") and written.get(variable) != held)
                               or (ingress_role and (annotations.get("vip.capi.gorizond.io/ingress-enabled") == "false"
                                                     or (manual_ingress is not None and manual_ingress != held)))
-                              or (not ingress_role and manual_host is not None and manual_host != held and not live.get(variable)))
+                              or (not ingress_role and manual_cp is not None and manual_cp != held and not live.get(variable)))
             if okey[3].startswith(f"vip-lb-{xr['metadata']['name']}-"):
                 # Deliberate when the XR asks for fewer, and only once its address has left the Cluster's list.
                 address = self.api.get((GROUP_IPAM, "IPAddress", okey[2], okey[3]))
