@@ -254,17 +254,29 @@ def test_the_real_operator_is_taken_over_without_a_vip_moving_or_a_machine_rolli
 
     w.wait("the claims capi-vip-allocator makes again for the manual hosts", lambda: all(
         w.get("IPAddressClaim", f"vip-cp-{n}") for n in manual_host))
-    told = w.wait("the XRs of the manual hosts to say what to do", lambda: all(fatal(n) for n in manual_host) and
-                  {n: fatal(n) for n in [*manual_host, *mistaken] if fatal(n)})
-    for n, message in told.items():
-        assert "capi-vip-allocator" in message and "stop the operator" in message, message
-    # What the message says, done: the operator stopped, then its command.
+    w.wait("the XRs of the manual hosts to say what to do", lambda: all(fatal(n) for n in manual_host))
+    # What the messages say, done: the operator stopped, then each command, once per claim. Whether the operator put
+    # its owner reference back on a mistaken XR's claim is a race (it cannot once the XR composes the claim), and a
+    # message names one claim at a time: so the messages are followed until every XR concerned is Ready.
     w.stack.stop_operator()
-    for n, message in told.items():
-        ((namespace, claim, patch),) = re.findall(r"kubectl -n (\S+) patch ipaddressclaim (\S+) --type=merge -p '(.*)'", message)
-        assert namespace == ns
-        w.kube.patch("ipam.cluster.x-k8s.io/v1beta1", "IPAddressClaim", claim, json.loads(patch), ns)
-    for n in [*migrating, *mistaken]:
+    followed: dict[str, str] = {}
+
+    def follow_the_messages() -> bool:
+        for n in [*manual_host, *mistaken]:
+            message = fatal(n)
+            if not message:
+                continue
+            assert "capi-vip-allocator" in message and "stop the operator" in message, message
+            ((namespace, claim, patch),) = re.findall(r"kubectl -n (\S+) patch ipaddressclaim (\S+) --type=merge -p '(.*)'", message)
+            assert namespace == ns
+            if claim not in followed:  # a message not yet read anew after its command was run
+                w.kube.patch("ipam.cluster.x-k8s.io/v1beta1", "IPAddressClaim", claim, json.loads(patch), ns)
+                followed[claim] = n
+        return all(w.settled(n) for n in [*manual_host, *mistaken])
+
+    w.wait("the XRs concerned Ready, each message followed", follow_the_messages, timeout=300)
+    assert {f"vip-cp-{n}" for n in manual_host} <= set(followed), followed
+    for n in migrating:
         w.wait(f"XR {n} Ready", lambda n=n: w.settled(n), timeout=240)
     for n in manual_host:
         w.wait_gone("IPAddressClaim", f"vip-cp-{n}")
