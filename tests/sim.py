@@ -798,6 +798,13 @@ MAX_CALLS = 6  # Crossplane's MaxRequirementsIterations is 5: iterations 0 to 5
 Fetch = Callable[[fnv1.ResourceSelector], list[dict]]
 
 
+# The kinds whose lists grow with the fleet (a placing call carries its pool's IPAddresses): each object is turned
+# into its protobuf once per content, not once per call. Objects change in place here, so the cache keeps a copy and
+# compares it with the object (a value turned from true to 1 in place would compare equal: no kind cached does that).
+CACHED_KINDS = frozenset({"IPAddress"})
+_serialized: dict[Key, tuple[dict, bytes]] = {}
+
+
 def _fill(field, resolved: dict[str, list[dict]]) -> None:
     for name in list(field):
         del field[name]
@@ -805,7 +812,17 @@ def _fill(field, resolved: dict[str, list[dict]]) -> None:
         target = field[name]
         target.SetInParent()  # an empty answer is an answer: the requirement resolved to nothing
         for obj in items:
-            target.items.add().resource.update(obj)
+            resource = target.items.add().resource
+            if obj["kind"] not in CACHED_KINDS:
+                resource.update(obj)
+                continue
+            key = key_of(obj)
+            hit = _serialized.get(key)
+            if hit is not None and hit[0] == obj:
+                resource.MergeFromString(hit[1])
+            else:
+                resource.update(obj)
+                _serialized[key] = (copy.deepcopy(obj), resource.SerializeToString())
 
 
 def run_function(transport: Transport, req: fnv1.RunFunctionRequest, fetch: Fetch, *, modern: bool = True,

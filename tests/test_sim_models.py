@@ -103,3 +103,31 @@ def test_a_usage_refuses_deletion_while_its_user_exists_and_replays_it_after():
     assert sim.find("Cluster", "x", "a") is None
     assert sim.find("Usage", "u", "a") is None
     assert sim.find("IPAddressClaim", "c0", "a") is None  # the refused deletion was replayed
+
+
+def test_a_listed_object_is_sent_as_it_is_now_also_when_it_changed_in_place_since_it_was_last_sent():
+    """The simulator turns each IPAddress into its protobuf once per content (tests/sim.py _fill): what it sends must
+    equal what a fresh conversion gives, after the object changed in place and after it was made anew."""
+    from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+    from google.protobuf import struct_pb2
+
+    from tests.harness import ip_address
+    from tests.sim import _fill
+
+    def sent(obj: dict) -> struct_pb2.Struct:
+        req = fnv1.RunFunctionRequest()
+        _fill(req.required_resources, {"ipaddresses": [obj]})
+        return req.required_resources["ipaddresses"].items[0].resource
+
+    def fresh(obj: dict) -> struct_pb2.Struct:
+        s = struct_pb2.Struct()
+        s.update(obj)
+        return s
+
+    obj = ip_address("vip-cp-cached", "10.0.0.10")
+    assert sent(obj) == fresh(obj) and sent(obj) == fresh(obj)  # built, then from the cache
+    obj["metadata"]["finalizers"] = ["ipam.cluster.x-k8s.io/ProtectAddress"]
+    obj["metadata"]["deletionTimestamp"] = "2026-12-07T12:00:00Z"
+    assert sent(obj) == fresh(obj)
+    anew = ip_address("vip-cp-cached", "10.0.0.11")
+    assert sent(anew) == fresh(anew) and sent(anew).fields["spec"].struct_value.fields["address"].string_value == "10.0.0.11"
