@@ -608,8 +608,13 @@ class Usages:
         group = ref["apiVersion"].rpartition("/")[0]
         return (group, ref["kind"], usage["metadata"].get("namespace"), ref["resourceRef"]["name"])
 
+    def _in_namespace(self, namespace: str | None) -> list[dict]:
+        """The Usages of a namespace: a Usage's `of` and `by` are in its own (see _ref), and a fleet's thousands of
+        Usages are not read on every object's event."""
+        return [u for k, u in self.api.by_kind["Usage"].items() if k[2] == namespace]
+
     def _usages_of(self, key: Key) -> list[dict]:
-        return [u for u in self.api.of_kind("Usage") if self._ref(u, "of") == key]
+        return [u for u in self._in_namespace(key[2]) if self._ref(u, "of") == key]
 
     def _webhook(self, obj: dict, actor: str) -> None:
         key = key_of(obj)
@@ -638,7 +643,7 @@ class Usages:
             for usage in self._usages_of(key):  # the reconciler retries until `of` exists
                 self._label(key_of(usage))
         elif event == "deleted":
-            for usage in [u for u in self.api.of_kind("Usage") if self._ref(u, "by") == key]:
+            for usage in [u for u in self._in_namespace(key[2]) if self._ref(u, "by") == key]:
                 if usage["metadata"].get("deletionTimestamp") is not None:
                     self._finish(key_of(usage))
 
