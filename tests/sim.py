@@ -129,6 +129,7 @@ class Api:
         self.clock = clock
         self.objects: dict[Key, dict] = {}
         self.by_kind: dict[str, dict[Key, dict]] = defaultdict(dict)
+        self.by_place: dict[tuple[str, str | None], dict[Key, dict]] = defaultdict(dict)  # (kind, namespace) -> ...
         self.admit_apply: list[Callable[[dict, dict | None], None]] = []
         self.admit_delete: list[Callable[[dict, str], None]] = []
         self.watchers: list[Callable[[str, Key, dict], None]] = []
@@ -139,14 +140,15 @@ class Api:
         return self.objects.get(key)
 
     def find(self, kind: str, name: str, namespace: str | None = None) -> dict | None:
-        return self.by_kind[kind].get(next((k for k in self.by_kind[kind] if k[2] == namespace and k[3] == name), None))
+        place = self.by_place[(kind, namespace)]
+        return place.get(next((k for k in place if k[3] == name), None))
 
     def of_kind(self, kind: str) -> list[dict]:
         return list(self.by_kind[kind].values())
 
     def list(self, api_version: str, kind: str, labels: dict | None = None, namespace: str | None = None) -> list[dict]:
         out = []
-        for obj in self.by_kind[kind].values():
+        for obj in (self.by_kind[kind] if namespace is None else self.by_place[(kind, namespace)]).values():
             if obj["apiVersion"] != api_version:
                 continue
             meta = obj["metadata"]
@@ -248,11 +250,13 @@ class Api:
     def _store(self, key: Key, obj: dict) -> None:
         self.objects[key] = obj
         self.by_kind[key[1]][key] = obj
+        self.by_place[(key[1], key[2])][key] = obj
         self.version += 1
 
     def _remove(self, key: Key) -> None:
         obj = self.objects.pop(key)
         del self.by_kind[key[1]][key]
+        del self.by_place[(key[1], key[2])][key]
         self.version += 1
         self._notify("deleted", key, obj)
 
@@ -611,7 +615,7 @@ class Usages:
     def _in_namespace(self, namespace: str | None) -> list[dict]:
         """The Usages of a namespace: a Usage's `of` and `by` are in its own (see _ref), and a fleet's thousands of
         Usages are not read on every object's event."""
-        return [u for k, u in self.api.by_kind["Usage"].items() if k[2] == namespace]
+        return list(self.api.by_place[("Usage", namespace)].values())
 
     def _usages_of(self, key: Key) -> list[dict]:
         return [u for u in self._in_namespace(key[2]) if self._ref(u, "of") == key]
