@@ -17,11 +17,16 @@ objects themselves:
 - every address of a deleted XR is back in its pool (the pools count exactly the live XRs' addresses);
 - every XR converges: it reports its VIPs, its Cluster carries them, its claims hold them, and its last
   reconcile succeeded (Crossplane's Synced; in the simulator, no failure since);
+- every live XR is Ready again: the suite plays the infrastructure and control-plane providers
+  (``World.provide``) for each XR once its Cluster carries its VIPs, at once, as if machines took no time;
+  Cluster API computes the Cluster's Ready from that, and Crossplane the XR's;
 - no component exits but those the fault may take with it (``Fault.takes_down``).
 
-The time from the fault clearing to each XR converging (those not converged when it cleared), and to each
+The time from the fault clearing to each XR converging (those not converged when it cleared), to each XR
+Ready (those not Ready at some read after it cleared: the time it was last seen turning Ready), and to each
 deleted XR being gone with its Cluster and claims, is measured and returned (how many, p50, max), in the
-world's unit (seconds, or simulated seconds).
+world's unit (seconds, or simulated seconds). Each time is that of the read that first saw it, so it is late by
+up to one read's length: the longest read is returned too (``poll``).
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ class Fleet:
     ingress_total: int
     # object ("Cluster x000", "IPAddressClaim vip-cp-x000") -> (uid, address) as first seen converged: never to change
     seen: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
+    provided: set[str] = dataclasses.field(default_factory=set)  # the live XRs the providers' part was played for
 
     @property
     def live(self) -> list[str]:
@@ -125,6 +131,8 @@ def standing_fleet(world: World, size: int) -> Fleet:
     world.wait(f"{len(standing)} XRs converged", lambda: not _unconverged(View.of(world), standing, manual_vips), timeout=900)
     view = View.of(world)
     _remember(view, fleet, fleet.standing, [])
+    world.wait(f"{len(fleet.standing)} live XRs Ready", lambda: not _unready(world, fleet, View.of(world), fleet.standing, fleet.standing),
+               timeout=900)
     return fleet
 
 
@@ -144,6 +152,15 @@ def _unconverged(view: View, names, manual: dict[str, str]) -> set[str]:
         if bound != held:
             out.add(name)
     return out
+
+
+def _unready(world: World, fleet: Fleet, view: View, names, converged) -> set[str]:
+    """The XRs of names not Ready; first, the providers' part played for each XR of converged not yet given it
+    (once: the infrastructure cluster ready, the control plane initialized; World.provide)."""
+    for name in converged:
+        if name not in fleet.provided and world.provide(name):
+            fleet.provided.add(name)
+    return {n for n in names if not world.ready(view.xrs.get(n), view.clusters.get(n))}
 
 
 def _remember(view: View, fleet: Fleet, names, changed: list[str]) -> None:
@@ -196,39 +213,50 @@ def _strike(world: World, fault: Fault, fleet: Fleet, size: int, timeout: float)
     world.start(fault.component)
     cleared = world.now()
     converged: dict[str, float] = {}
+    ready: dict[str, float] = {}
     gone: dict[str, float] = {}
     changed: list[str] = []
     converging: set[str] = set()
+    readying: set[str] = set()
     read: list[View] = []
+    polls: list[float] = []
 
     def settled() -> bool:
         now = world.now() - cleared
         try:
             view = View.of(world)
+            unconverged = _unconverged(view, fleet.live, fleet.manual)
+            unready = _unready(world, fleet, view, fleet.live, [n for n in fleet.live if n not in unconverged])
         except TRANSIENT:
             return False  # the API server just back serves custom resources only once it has their CRDs again: read again
-        unconverged = _unconverged(view, fleet.live, fleet.manual)
+        finally:
+            polls.append(world.now() - cleared - now)
         if not read:  # the first read after the fault cleared: the XRs still to converge
             read.append(view)
             converging.update(unconverged)
         _remember(view, fleet, [n for n in fleet.live if n not in unconverged], changed)
         for name in converging - unconverged - set(converged):
             converged[name] = now
+        for name in unready:  # not Ready now: its time is that of the read that sees it Ready again
+            readying.add(name)
+            ready.pop(name, None)
+        for name in readying - unready - set(ready):
+            ready[name] = now
         for name in set(fleet.deleting) - set(gone):
             if name not in view.xrs and name not in view.clusters and not any(c.endswith(f"-{name}") for c in view.claims):
                 gone[name] = now
         unsynced = [n for n in fleet.live if not world.synced(n, view.xrs.get(n))]
-        return not changed and not unconverged and not unsynced and len(gone) == len(fleet.deleting)
+        return not changed and not unconverged and not unready and not unsynced and len(gone) == len(fleet.deleting)
 
-    world.wait(f"every XR converged and reconciled, or gone, after {fault.name}", settled, timeout)
+    world.wait(f"every XR converged, Ready and reconciled, or gone, after {fault.name}", settled, timeout)
     assert not changed, "; ".join(changed)
     if fault.change is not None:  # reconciled on the new revision, not only converged on the old one
         world.wait("every live XR on the Composition's newest revision", lambda: not world.off_latest_revision(fleet.live), 120)
     check(world, fleet)
     unexpected = [r for name, r in world.restarts() if name not in fault.takes_down]
     assert not unexpected, f"{fault.name} took down what it should not have: {'; '.join(unexpected)}"
-    return {"fault": fault.name, "xrs": size, "unit": world.unit, "converged": _spread(converged), "gone": _spread(gone),
-            "restarts": [r for _, r in world.restarts()]}
+    return {"fault": fault.name, "xrs": size, "unit": world.unit, "converged": _spread(converged), "ready": _spread(ready),
+            "gone": _spread(gone), "poll": max(polls), "restarts": [r for _, r in world.restarts()]}
 
 
 def _spread(times: dict[str, float]) -> tuple[int, float, float]:

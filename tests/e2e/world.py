@@ -207,6 +207,12 @@ class World:
 
     # the infrastructure provider's part (CAPI itself is real on the stack, modelled in the simulator)
     def cluster_ready(self, name: str) -> None: raise NotImplementedError
+    # The providers' part of cluster_ready, written without waiting: False while the Cluster or what the topology
+    # controller makes for it is not there yet.
+    def provide(self, name: str) -> bool: raise NotImplementedError
+    # The XR Ready, read from the XR and its Cluster as given (a list's items): the stack reads the XR's Ready
+    # condition, the simulator (which computes no XR conditions) its Cluster's.
+    def ready(self, xr: dict | None, cluster: dict | None) -> bool: raise NotImplementedError
     def add_teardown_finalizer(self, name: str) -> None: raise NotImplementedError
     def remove_teardown_finalizer(self, name: str) -> None: raise NotImplementedError
 
@@ -406,14 +412,10 @@ class StackWorld(World):
         r = ((cluster or {}).get("spec") or {}).get(ref) or {}
         return (r["apiVersion"], r["kind"], r["name"]) if r.get("name") else None
 
-    def cluster_ready(self, name):
-        """The providers' part, as the kubeadm control-plane provider and an infrastructure provider write
-        it once their machines are up: the infrastructure cluster ready, the control plane initialized and on
-        its version, and the workload cluster's kubeconfig Secret, whose API server is played by the management
-        cluster's own (Cluster API's remote connection probe then succeeds). Cluster API's core computes the
-        Cluster's conditions from them: v1beta1 Ready; v1beta2 Available where the Cluster has no workers."""
-        infra = self.wait("the infrastructure cluster the topology controller made", lambda: self._rendered(name, "infrastructureRef"))
-        cp = self.wait("the control plane the topology controller made", lambda: self._rendered(name, "controlPlaneRef"))
+    def provide(self, name):
+        infra, cp = self._rendered(name, "infrastructureRef"), self._rendered(name, "controlPlaneRef")
+        if infra is None or cp is None:
+            return False
         self.kube.apply({"apiVersion": "v1", "kind": "Secret", "type": "cluster.x-k8s.io/secret",
                          "metadata": {"name": f"{name}-kubeconfig", "namespace": self.ns,
                                       "labels": {"cluster.x-k8s.io/cluster-name": name}},
@@ -423,6 +425,19 @@ class StackWorld(World):
         # initialized, and on its version: no longer provisioning (CAPI's webhook refuses a version change until then)
         self.kube.patch_status("controlplane.cluster.x-k8s.io/v1beta2", cp[1], cp[2], {"status": {
             "initialization": {"controlPlaneInitialized": True}, "version": kcp["spec"]["version"]}}, self.ns)
+        return True
+
+    def ready(self, xr, cluster):
+        return conditions_of(xr).get("Ready", {}).get("status") == "True"
+
+    def cluster_ready(self, name):
+        """The providers' part, as the kubeadm control-plane provider and an infrastructure provider write
+        it once their machines are up: the infrastructure cluster ready, the control plane initialized and on
+        its version, and the workload cluster's kubeconfig Secret, whose API server is played by the management
+        cluster's own (Cluster API's remote connection probe then succeeds). Cluster API's core computes the
+        Cluster's conditions from them: v1beta1 Ready; v1beta2 Available where the Cluster has no workers."""
+        self.wait(f"the infrastructure cluster and control plane the topology controller made for {self.ns}/{name}",
+                  lambda: self.provide(name))
         # v1beta1 Ready (the control plane and the infrastructure), and the remote connection probe through the
         # kubeconfig; v1beta2 Available also needs the workers, which no machine here gives (a Cluster with none has it)
         self.wait(f"Cluster {self.ns}/{name} Ready and connected, as Cluster API computes them", lambda: conditions_of(
@@ -699,6 +714,15 @@ class SimWorld(World):
         self.sim.crossplane.inp = inp
         for key in self.sim.crossplane.xrs:
             self.sim.crossplane.enqueue(key, 0.0)
+
+    def provide(self, name):
+        if self.sim.api.get(self._key("Cluster", name)) is None:
+            return False
+        self.cluster_ready(name)
+        return True
+
+    def ready(self, xr, cluster):
+        return conditions_of(cluster).get("Ready", {}).get("status") == "True"
 
     def cluster_ready(self, name):
         key = self._key("Cluster", name)
