@@ -49,7 +49,7 @@ import ipaddress
 import itertools
 import json
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
@@ -278,7 +278,9 @@ class Ipam:
         self.up = True
         self.pending: set[Key] = set()
         self._addresses: dict[tuple, list] = {}
-        self._used: dict[tuple, set] = defaultdict(set)  # (pool kind, namespace, name) -> addresses in use
+        # (pool kind, namespace, name) -> address -> how many IPAddresses hold it: more than one once the provider gave
+        # an address twice, and deleting one of them leaves the address in use, as the provider's cache of IPAddresses does
+        self._used: dict[tuple, Counter] = defaultdict(Counter)
         self.behind_until = 0.0  # the provider's cache lags the API server until then (see lag)
         self._lagged: list[tuple[str, Key, dict]] = []
         api.watchers.append(self._watch)
@@ -305,7 +307,10 @@ class Ipam:
         ref = obj["spec"]["poolRef"]
         pool = (ref["kind"], key[2] if ref["kind"] == "InClusterIPPool" else None, ref["name"])
         address = ipaddress.ip_address(obj["spec"]["address"])
-        (self._used[pool].add if event == "created" else self._used[pool].discard)(address)
+        held = self._used[pool]
+        held[address] += 1 if event == "created" else -1
+        if held[address] <= 0:
+            del held[address]
 
     def set_up(self, up: bool) -> None:
         self.up = up
@@ -413,7 +418,7 @@ class Ipam:
             self._addresses[cache_key] = frozenset(self.addresses(pool))
         return self._addresses[cache_key]
 
-    def used(self, pool: dict) -> set:
+    def used(self, pool: dict) -> Counter:
         return self._used[(pool["kind"], pool["metadata"].get("namespace"), pool["metadata"]["name"])]
 
     def first_free(self, pool: dict):

@@ -131,3 +131,21 @@ def test_a_listed_object_is_sent_as_it_is_now_also_when_it_changed_in_place_sinc
     assert sent(obj) == fresh(obj)
     anew = ip_address("vip-cp-cached", "10.0.0.11")
     assert sent(anew) == fresh(anew) and sent(anew).fields["spec"].struct_value.fields["address"].string_value == "10.0.0.11"
+
+
+def test_an_address_given_twice_stays_in_use_until_both_its_ipaddresses_are_gone():
+    """The provider's cache lagging (after an API server outage) gives one address to two claims; deleting one of
+    them leaves the address held by the other, so it is not handed out a third time."""
+    sim = Sim()
+    sim.add(pool("p", addresses=("10.0.0.10-10.0.0.20",), gateway="10.0.0.1"))
+    sim.ipam.lag(sim.clock.now + 30)  # IPAddresses made meanwhile are seen only then
+    sim.add(claim("c0"), claim("c1"))
+    sim.run_for(40)
+    assert address_of(sim, "c0") == address_of(sim, "c1") == "10.0.0.10"
+    sim.api.delete((IPAM, "IPAddressClaim", "a", "c1"), actor="user")
+    sim.run_for(10)
+    assert address_of(sim, "c1") is None
+    sim.add(claim("c2"))
+    sim.run_for(10)
+    assert address_of(sim, "c2") == "10.0.0.11"
+
