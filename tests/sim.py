@@ -283,7 +283,36 @@ class Ipam:
         self._used: dict[tuple, Counter] = defaultdict(Counter)
         self.behind_until = 0.0  # the provider's cache lags the API server until then (see lag)
         self._lagged: list[tuple[str, Key, dict]] = []
+        self.costs: dict[str, float] | None = None  # see one_worker
+        self._queue: dict[Key, None] = {}  # the work queue of one_worker, in order, each key once
+        self._busy = False
         api.watchers.append(self._watch)
+
+    def one_worker(self, bind: float, release: float, read: float) -> None:
+        """The provider as it runs: one worker (controller-runtime's default of one reconcile at a time) over a
+        queue that holds each claim once; a reconcile takes ``bind`` seconds when it makes an IPAddress, ``release``
+        when it frees one, ``read`` otherwise (its API calls); and a restart queues every claim (the informer's first
+        list, in the API server's key order), so new claims wait behind every claim that exists. Without it, each
+        claim's reconcile runs ``delay`` after its event, all at once."""
+        self.costs = {"bind": bind, "release": release, "read": read}
+
+    def _enqueue(self, key: Key) -> None:
+        if self.costs is None:
+            self.clock.after(self.delay, self._reconcile, key)
+            return
+        self._queue.setdefault(key, None)
+        if not self._busy:
+            self._busy = True
+            self.clock.after(0.0, self._work)
+
+    def _work(self) -> None:
+        if not self._queue or not self.up:
+            self._busy = False  # down: the process is gone, and its queue with it
+            self._queue.clear()
+            return
+        key = next(iter(self._queue))
+        del self._queue[key]
+        self.clock.after(self.costs[self._reconcile(key)], self._work)
 
     def lag(self, until: float) -> None:
         """The provider's cache behind the API server until ``until``, as after an API server outage: an IPAddress
@@ -301,7 +330,7 @@ class Ipam:
         for event, key, obj in lagged:
             self._see_address(event, key, obj)
         for claim_key in list(self.pending):
-            self.clock.after(self.delay, self._reconcile, claim_key)
+            self._enqueue(claim_key)
 
     def _see_address(self, event: str, key: Key, obj: dict) -> None:
         ref = obj["spec"]["poolRef"]
@@ -315,8 +344,9 @@ class Ipam:
     def set_up(self, up: bool) -> None:
         self.up = up
         if up:
-            for key in sorted(self.pending):
-                self.clock.after(self.delay, self._reconcile, key)
+            restarted = sorted(self.api.by_kind["IPAddressClaim"]) if self.costs is not None else sorted(self.pending)
+            for key in restarted:
+                self._enqueue(key)
 
     def _watch(self, event: str, key: Key, obj: dict) -> None:
         if key[1] == "IPAddress" and event in ("created", "deleted"):
@@ -325,7 +355,7 @@ class Ipam:
             else:
                 self._see_address(event, key, obj)
         elif key[1] == "IPAddressClaim" and event in ("created", "deleting", "applied"):
-            self.clock.after(self.delay, self._reconcile, key)
+            self._enqueue(key)
         elif key[1] in self.POOLS and event == "created":
             self.api.add_finalizer(key, self.PROTECT_POOL)
         if key[1] in self.POOLS and event == "deleting":
@@ -333,21 +363,22 @@ class Ipam:
         elif key[1] in self.POOLS and event in ("created", "applied", "deleted"):
             # A pool appearing or changing re-queues the claims that wait for it.
             for claim_key in list(self.pending):
-                self.clock.after(self.delay, self._reconcile, claim_key)
+                self._enqueue(claim_key)
             if event != "deleted":
                 self._update_pool_status(key)
         elif key[1] == "Cluster" and event == "created":
             for claim_key in list(self.pending):
-                self.clock.after(self.delay, self._reconcile, claim_key)
+                self._enqueue(claim_key)
 
-    def _reconcile(self, key: Key) -> None:
+    def _reconcile(self, key: Key) -> str:
+        """One reconcile of a claim; returns what it did: bind, release or read (see one_worker)."""
         claim = self.api.get(key)
         if claim is None:
             self.pending.discard(key)
-            return
+            return "read"
         if not self.up:
             self.pending.add(key)
-            return
+            return "read"
         meta, spec = claim["metadata"], claim["spec"]
         if meta.get("deletionTimestamp") is not None:
             self.pending.discard(key)
@@ -361,29 +392,29 @@ class Ipam:
                 if pool is not None and pool["metadata"].get("deletionTimestamp") is not None:
                     self._release_pool(pool_key)
                 for waiting in list(self.pending):  # the pool is no longer full: waiting claims retry
-                    self.clock.after(self.delay, self._reconcile, waiting)
+                    self._enqueue(waiting)
             self.api.remove_finalizer(key, self.FINALIZER)
-            return
+            return "release" if address is not None else "read"
         cluster = spec.get("clusterName") or (meta.get("labels") or {}).get(CLUSTER_NAME_LABEL)
         if cluster and self.api.get(("cluster.x-k8s.io", "Cluster", key[2], cluster)) is None:
             self.pending.add(key)  # skipped until the Cluster exists
-            return
+            return "read"
         ref = spec.get("poolRef") or {}
         if ref.get("apiGroup") != GROUP_IPAM or ref.get("kind") not in self.POOLS:
             return  # not ours: the provider's predicate drops the claim
         if (claim.get("status") or {}).get("addressRef"):
             self.pending.discard(key)
-            return
+            return "read"
         self.api.add_finalizer(key, self.FINALIZER)
         pool_key = self._pool_key(ref, key[2])
         pool = self.api.get(pool_key)
         if pool is None or pool["metadata"].get("deletionTimestamp") is not None:
             self.pending.add(key)
-            return
+            return "read"
         free = self.first_free(pool)
         if free is None:
             self.pending.add(key)
-            return
+            return "read"
         self.pending.discard(key)
         spec_pool = pool["spec"]
         self.api.create({
@@ -395,6 +426,7 @@ class Ipam:
         })
         self.api.update_status(key, {"addressRef": {"name": key[3]}})
         self._update_pool_status(pool_key)
+        return "bind"
 
     def _release_pool(self, key: Key) -> None:
         """A deleting pool goes once no address of it remains (the provider's ProtectPool finalizer)."""

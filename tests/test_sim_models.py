@@ -149,3 +149,21 @@ def test_an_address_given_twice_stays_in_use_until_both_its_ipaddresses_are_gone
     sim.run_for(10)
     assert address_of(sim, "c2") == "10.0.0.11"
 
+
+def test_the_one_worker_provider_binds_claims_one_after_another_and_after_a_restart_reads_every_claim_first():
+    """sim.Ipam.one_worker, as the real provider ran in the fault suite: one reconcile at a time, each taking what
+    its API calls took; a restart queues every claim that exists, in key order, before the new ones' events."""
+    sim = Sim()
+    sim.ipam.one_worker(bind=0.5, release=0.4, read=0.2)
+    sim.add(pool("p", addresses=("10.0.0.10-10.0.0.20",), gateway="10.0.0.1"))
+    sim.add(*(claim(f"c{i}") for i in range(4)))
+    sim.run_for(1.6)
+    assert [address_of(sim, f"c{i}") for i in range(4)] == ["10.0.0.10", "10.0.0.11", "10.0.0.12", "10.0.0.13"]
+    sim.ipam.set_up(False)
+    sim.add(claim("d0"))  # waits: the provider is down
+    sim.run_for(5)
+    sim.ipam.set_up(True)  # c0..c3 read again (0.2 s each) before d0 is bound
+    sim.run_for(0.7)
+    assert address_of(sim, "d0") is None
+    sim.run_for(0.6)
+    assert address_of(sim, "d0") == "10.0.0.14"

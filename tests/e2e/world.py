@@ -623,6 +623,10 @@ class SimWorld(World):
 
         # provision and teardown never: the scenario plays the provider's part, as on the real stack
         self.sim = Sim(seed=seed, transport=transport, inp=inp, seeding=True, provision=1e9, teardown=0)
+        # The IPAM provider as the real one ran in the fault suite (its log, the IPAM fault at 100 XRs, a loaded stack):
+        # one worker; a claim bound in 0.55 s, one released in about 0.4 s, one read and left as it was in about 0.2 s;
+        # and after a restart every claim queued again (sim.Ipam.one_worker)
+        self.sim.ipam.one_worker(bind=0.55, release=0.4, read=0.2)
         after = self.sim.after_reconcile
 
         def after_reconcile(xr, state, desired):
