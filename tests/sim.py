@@ -152,8 +152,6 @@ class Api:
             if obj["apiVersion"] != api_version:
                 continue
             meta = obj["metadata"]
-            if namespace is not None and meta.get("namespace") != namespace:
-                continue
             have = meta.get("labels") or {}
             if labels and any(have.get(k) != v for k, v in labels.items()):
                 continue
@@ -292,7 +290,8 @@ class Ipam:
         """The provider as it runs: one worker (controller-runtime's default of one reconcile at a time) over a
         queue that holds each claim once; a reconcile takes ``bind`` seconds when it makes an IPAddress, ``release``
         when it frees one, ``read`` otherwise (its API calls); and a restart queues every claim (the informer's first
-        list, in the API server's key order), so new claims wait behind every claim that exists. Without it, each
+        list; the real provider takes it in its cache's order, here in key order so a run repeats), so new claims
+        wait behind every claim that exists. Without it, each
         claim's reconcile runs ``delay`` after its event, all at once."""
         self.costs = {"bind": bind, "release": release, "read": read}
 
