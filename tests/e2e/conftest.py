@@ -110,6 +110,12 @@ def opened_world(request, kind: str, inp: dict | None = None):
         yield w
         return
     s = request.getfixturevalue("stack")
+    from tests.package import crossplane_args
+
+    # Every test starts on Crossplane as the README installs it; a test that changes its flags puts them back.
+    if missing := [a for a in crossplane_args() if a not in s.procs["crossplane"].argv]:
+        pytest.fail(f"Crossplane runs without the README's {' '.join(missing)} (a test before this one changed its "
+                    f"flags and did not put them back: use Stack.crossplane_running_with)", pytrace=False)
     started = time.time()  # wall clock: the watch log's and the function log's
     counted = breaker_events(s)
     name = f"{ns}-composition" if inp else EXAMPLE_COMPOSITION

@@ -50,6 +50,7 @@ What is not real, and why:
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import ipaddress
@@ -640,16 +641,27 @@ class Stack:
                 f"--webhook-port={self.ports['crossplane-webhook']}", f"--metrics-port={self.ports['crossplane-metrics']}",
                 f"--health-probe-port={self.ports['crossplane-health']}", "--debug", *self.crossplane_args]
 
-    def restart_crossplane(self, *, crossplane_args: tuple[str, ...] | None = None, kill: bool = False) -> None:
+    def restart_crossplane(self, *, kill: bool = False) -> None:
         """Stop Crossplane (SIGKILL with kill, else SIGTERM) and start it again on the same ports (the webhook
-        configuration and the function's endpoint name them); crossplane_args replaces the extra flags for good."""
+        configuration and the function's endpoint name them), with the flags it has."""
         proc = self.procs["crossplane"]
         proc.kill() if kill else proc.stop()
-        if crossplane_args is not None:
-            self.crossplane_args = tuple(crossplane_args)
         proc.argv = [str(a) for a in self._crossplane_argv()]
         proc.start()
         self.wait_crossplane()
+
+    @contextlib.contextmanager
+    def crossplane_running_with(self, crossplane_args: tuple[str, ...]):
+        """Crossplane restarted with other extra flags for the block, and restarted with its own again after
+        it, whatever the block did (the rest of the suite runs with the README's flags)."""
+        own = self.crossplane_args
+        self.crossplane_args = tuple(crossplane_args)
+        try:
+            self.restart_crossplane()
+            yield
+        finally:
+            self.crossplane_args = own
+            self.restart_crossplane()
 
     def start_crossplane(self) -> None:
         webhook, metrics, health = free_port(), free_port(), free_port()

@@ -70,8 +70,7 @@ def test_an_edit_crossplane_drops_as_a_watch_event_still_reaches_a_converged_xr(
     watch circuit breaker; an edit of the converged XR made then is dropped as a watch event, and
     reaches its Cluster at the function's waiting TTL (15 s) instead of its converged one (20 minutes)."""
     stack = world.stack
-    stack.restart_crossplane(crossplane_args=())
-    try:
+    with stack.crossplane_running_with(()):
         cls = f"{world.ns}-byo"
         world.apply(cluster_class(cls, world.ns, ("clusterVip",)))
         world.create_xr(world.new_xr("hot", cls, host="192.0.2.10", annotations=OFF))  # no claim: one reconcile each
@@ -90,5 +89,3 @@ def test_an_edit_crossplane_drops_as_a_watch_event_still_reaches_a_converged_xr(
                    timeout=90)
         REPORT.append(f"breaker open [stack]: an edit of a converged XR whose events Crossplane dropped reached its "
                       f"Cluster after {time.monotonic() - opened:.1f} s (ttl.waiting 15s)")
-    finally:
-        stack.restart_crossplane()

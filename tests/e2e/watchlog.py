@@ -274,7 +274,8 @@ def breaker_opened(w) -> list[str]:
                 logged.setdefault(f"{ns}/{name}", line.split("triggered-by", 1)[-1][:120])
     out += [f"XR {xr}: Crossplane logged its watch circuit breaker open (triggered-by{by})" for xr, by in sorted(logged.items())
             if not any(o.startswith(f"XR {xr}:") for o in out)]
-    return out
+    flags = [a for a in w.stack.crossplane_args if a.startswith("--circuit-breaker")]
+    return [f"{o}; Crossplane runs with {' '.join(flags) if flags else 'its default breaker (burst 100)'}" for o in out]
 
 
 def events_per_xr(w, since: float) -> dict[str, tuple[int, dict[str, int]]]:
