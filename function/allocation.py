@@ -409,9 +409,8 @@ def allocate(
         )
     held = held_elsewhere(ctx, role_key, claim, address.value)
     if held == double_allocation.UNLISTED:
-        # Said as while it binds: one message less for Crossplane to write to the XR (messages.py).
-        message = _waiting_message(claim)
-        return RoleState(vip=None, claim=claim, action=ClaimAction.HOLD, blocks=True,
+        message = messages.unlisted(claim.label, address.value, claim.pool_ref.label)
+        return RoleState(vip=None, claim=claim, action=ClaimAction.HOLD, blocks=True, unlisted=address.value,
                          condition=Condition(cond_type, False, Reason.WAITING_FOR_ADDRESS, message))
     if held != double_allocation.CLEAR:
         state = release(ctx, role_key, claim, RoleState(vip=None, blocks=True, condition=_NO_SLOT_CONDITION),
@@ -448,6 +447,8 @@ def held_elsewhere(ctx: Context, role_key: str, claim: claims.Claim, value: str,
     if placed is None:
         placed = ledger.carried_in(namers.of(ctx), role_key, value)  # the slot's own place: another's is no placement of it
     placed = placed or value in namers.set_for(ctx, role_key)
+    if ctx.lists != double_allocation.FETCHED and not placed:  # a trial's (decide._lists_wanted)
+        return double_allocation.CLEAR if ctx.lists == double_allocation.TAKEN_CLEAR else double_allocation.UNLISTED
     return double_allocation.held_elsewhere(ctx.inp, ctx.fetched, ctx.require, claim, value, placed)
 
 

@@ -19,6 +19,7 @@ from function import (
     cluster as clusters,
     clusterclass,
     dns as dnss,
+    double_allocation,
     ledger,
     messages,
     structs,
@@ -103,6 +104,7 @@ class RoleState:
     blocks: bool = False  # hold back a Cluster that is not yet composed
     source: str | None = None  # POOL or MANUAL, once the VIP is known
     origin: str = ""  # where the VIP comes from, for events
+    unlisted: str | None = None  # the address it is bound to, placed once its pool's IPAddresses are listed (double_allocation.UNLISTED)
 
     def __post_init__(self) -> None:
         if self.action is None:
@@ -145,6 +147,7 @@ class Context:
     sec_others: set[str] = dataclasses.field(default_factory=set)  # secondary claim and Usage names that are not ours
     now: float | None = None  # seconds since the epoch, as the function's clock says; None: unknown
     names: list[ledger.Name] | None = None  # who names which address (ledger.py): read at the first release
+    lists: str = double_allocation.FETCHED  # the pools' IPAddress lists as fetched, or, in a trial decision, taken as clear or not listed (decide._lists_wanted)
 
     def require(self, name: str, selector: Selector) -> None:
         self.decision.requirements[name] = selector

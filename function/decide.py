@@ -51,6 +51,7 @@ from function import (
     cluster as clusters,
     clusterclass,
     compose,
+    double_allocation,
     manual_vips,
     primaries,
     secondaries,
@@ -112,6 +113,48 @@ def decide(
     status = xrs.get_path(xr, inp.xr.status_path)
     status = status if isinstance(status, dict) else {}
     usage_wanted = inp.usage == "Protection" or (inp.usage == "Auto" and (req.xr_namespaced or crossplane_v2))
+
+    def decided(lists: str = double_allocation.FETCHED) -> Decision:
+        ctx = _context(inp, req, xr, observed, fetched, observed_cluster, status, usage_wanted, by_name, earlier, now)
+        ctx.lists = lists
+        if by_name:
+            _adopt(ctx)
+        return _decide(ctx)
+
+    decision = decided()
+    asked = [n for n in decision.requirements if double_allocation.is_list(n)]
+    if not asked or CLUSTER in observed:
+        return decision
+    return _without_unwanted_lists(decision, asked, fetched, decided)
+
+
+def _without_unwanted_lists(decision: Decision, asked: list[str], fetched: Fetched, decided) -> Decision:
+    """The decision, where no Cluster is observed, with the pools' IPAddress lists it asked for (double_allocation.py)
+    only where what they say can change what this call applies; else the decision made without them, asking for none.
+
+    The call is decided again with every list taken as clear, and (where any was fetched) as not listed yet: the lists
+    are wanted where taken as clear the Cluster is composed (a new Cluster gets its addresses), or anything composed or
+    released differs between the two (say, a release the address's family calls for). Neither trial reads what the
+    lists say, so whether they are wanted, and the decision served where they are not, are the same on every call of a
+    reconcile, whether Crossplane sent the lists (v2.4 sends the last reconcile's requirements with the first call) or
+    not. A list asked for makes Crossplane watch every IPAddress of the pool's namespace (for a GlobalInClusterIPPool,
+    of every namespace) for the XR, and each of their events costs the XR's watch circuit breaker: an XR whose
+    control-plane address was bound long before its ingress address paid for all of them meanwhile. A trial that is
+    Fatal leaves the lists asked for."""
+    try:
+        clear = decided(double_allocation.TAKEN_CLEAR)
+        unlisted = decision if not any(fetched.resolved(n) for n in asked) else decided(double_allocation.TAKEN_UNLISTED)
+    except Fatal:
+        return decision
+    if CLUSTER in clear.composed or set(clear.composed) != set(unlisted.composed) or clear.released != unlisted.released:
+        return decision
+    for name in [n for n in unlisted.requirements if double_allocation.is_list(n)]:
+        del unlisted.requirements[name]
+    return unlisted
+
+
+def _context(inp: Input, req, xr: dict, observed: dict[str, dict], fetched: Fetched, observed_cluster, status: dict,
+             usage_wanted: bool, by_name: bool, earlier: frozenset[str], now: float | None) -> Context:
     ctx = Context(
         inp=inp,
         req=req,
@@ -140,9 +183,7 @@ def decide(
                                     or (ctx.cluster.ingress_pair is not None
                                         and status.get(SECONDARY_STATUS_KEYS[INGRESS]) == ctx.cluster.ingress_pair[1])):
         ctx.cluster = ctx.cluster.as_pair()  # only a role with a pair reads its annotation as one
-    if by_name:
-        _adopt(ctx)
-    return _decide(ctx)
+    return ctx
 
 
 def _adopt(ctx: Context) -> None:

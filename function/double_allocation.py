@@ -26,8 +26,11 @@ been listed and no other IPAddress holds it:
 
 For an InClusterIPPool, its claims and addresses are in its own namespace, so that namespace is listed. A
 GlobalInClusterIPPool's claims may be in any namespace, so every namespace is listed. The list is asked for
-only while a bound address waits to be placed. It costs one list of IPAddresses per XR being created, never
-one per converged reconcile.
+only while a bound address waits to be placed, and, before the XR's Cluster exists, only once the Cluster could
+be composed with it (every other address it needs bound, its ClusterClass read: decide._without_unwanted_lists):
+Crossplane watches every IPAddress of a list asked for on the XR's behalf, and their events cost the XR's watch
+circuit breaker. Until then the address is held, placed nowhere. It costs one list of IPAddresses per XR being
+created, never one per converged reconcile.
 """
 
 from __future__ import annotations
@@ -39,11 +42,17 @@ from function.requirements import Fetched, Selector
 
 CLEAR = "clear"
 UNLISTED = "unlisted"
+# How a decision reads the lists: as fetched; in decide._lists_wanted's trials, every list taken as clear or as not listed yet.
+FETCHED, TAKEN_CLEAR, TAKEN_UNLISTED = "fetched", "taken clear", "taken unlisted"
 REQUIREMENT = "ipaddresses"  # and "ipaddresses/<namespace>"
 
 
 def requirement(namespace: str | None) -> str:
     return f"{REQUIREMENT}/{namespace}" if namespace is not None else REQUIREMENT
+
+
+def is_list(requirement_name: str) -> bool:
+    return requirement_name == REQUIREMENT or requirement_name.startswith(REQUIREMENT + "/")
 
 
 def held_elsewhere(inp, fetched: Fetched, require: Callable[[str, Selector], None], claim: claims.Claim, value: str,

@@ -24,6 +24,11 @@ def waiting(claim_label: str, pool_label: str) -> str:
     return f"{claim_label} waits for {pool_label} to allocate an address"
 
 
+def unlisted(claim_label: str, value: str, pool_label: str) -> str:
+    return (f"{claim_label} is bound to {value}; it goes onto the Cluster once the Cluster can take it and "
+            f"{pool_label}'s IPAddresses show no other claim holds it")
+
+
 def bound(role_label: str, vip: str, claim_label: str) -> str:
     return f"{role_label} VIP {vip} from {claim_label}"
 

@@ -204,7 +204,7 @@ def _secondary_state(ctx: Context, key: str, primary: RoleState, refusals: list)
         # Nothing to pair with yet (no pool for the primary, say): an address claimed now would be held for nothing.
         return RoleState(vip=None, condition=Condition(cond, False, primary.condition.reason,
                                                        f"the {what} is claimed once the {key} VIP has a claim"))
-    family = pools.family(primary.vip)
+    family = pools.family(primary.vip or primary.unlisted)  # a bound primary's family, placed or not
     if family is None and key == CONTROL_PLANE and ctx.cluster is not None:
         family = pools.family(as_str(ctx.cluster.variables.get(inp.roles.control_plane.variable)))
     family = family or inp.dual_stack.primary_family
@@ -241,11 +241,12 @@ def _secondary_state(ctx: Context, key: str, primary: RoleState, refusals: list)
             ctx, slot, live, claim, messages.live_secondary_mismatch(ctx.cluster.label, role.variable, live, claim.label, a.value,
                                                                      claim.pool_ref.label, inp.annotations.dual_stack)))
     state = allocation.allocate(ctx, slot, claim, address, required=False)
-    if state.vip is not None and pools.family(state.vip) == family and state.claim is not None:
+    if (bound := state.vip or state.unlisted) is not None and pools.family(bound) == family and state.claim is not None:
         # Its pool was of the primary's family after all (edited, or the primary's claim bound in the other
         # family than was asked): it holds nothing the Cluster uses, so it is made again from the right one.
-        message = (f"{state.claim.label} is bound to {state.vip}, of the same family ({family}) as the {key} VIP "
-                   f"{primary.vip}; it is released and claimed again from a pool of {pools.other_family(family)} addresses. "
+        # (Whether its pool's IPAddresses are listed yet says nothing about its family.)
+        message = (f"{state.claim.label} is bound to {bound}, of the same family ({family}) as the {key} VIP "
+                   f"{primary.vip or primary.unlisted}; it is released and claimed again from a pool of {pools.other_family(family)} addresses. "
                    f"Check the spec.addresses of {state.claim.pool_ref.label}")
         ctx.warn(Reason.FAMILY_MISMATCH, message)
         waiting = RoleState(vip=None, blocks=True, condition=Condition(cond, False, Reason.FAMILY_MISMATCH, message))

@@ -88,9 +88,26 @@ def test_requirements_are_stable_on_the_second_call_of_a_converged_xr():
     assert isinstance(out.rsp, fnv1.RunFunctionResponse)
 
 
-def test_a_bound_address_not_yet_on_a_cluster_takes_one_call_more_for_its_pools_addresses():
-    # The first call asks for the claim's IPAddress, the second for its pool's (double_allocation.py), the third
+def test_bound_addresses_not_yet_on_a_cluster_take_one_call_more_for_their_pools_addresses():
+    # The first call asks for the claims' IPAddresses, the second for their pools' (double_allocation.py), the third
     # composes the Cluster and asks for nothing new.
-    out = run(xr(), {CP_CLAIM: bound()[0][CP_CLAIM]}, [*STORE, *bound()[1]])
+    out = run(xr(), *bound_with_store())
     assert out.calls == 3
     assert "ipaddresses" in out.requirements
+    assert out.cluster is not None
+
+
+def test_a_bound_address_waits_unlisted_while_the_other_binds_so_no_pool_is_watched_meanwhile():
+    # The control-plane address is bound, the ingress claim is new: the Cluster cannot be composed this call
+    # whatever the pool's IPAddresses say, so they are not asked for (Crossplane would watch every IPAddress of
+    # the pool for the XR meanwhile); the address goes onto nothing.
+    out = run(xr(), {CP_CLAIM: bound()[0][CP_CLAIM]}, [*STORE, *bound()[1]])
+    assert out.calls == 2
+    assert not any(name.startswith("ipaddresses") for name in out.requirements)
+    assert out.cluster is None
+    assert "controlPlaneVip" not in out.status
+
+
+def bound_with_store() -> tuple[dict, list]:
+    observed, store = bound()
+    return observed, [*STORE, *store]

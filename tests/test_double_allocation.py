@@ -5,7 +5,7 @@ is released and made again; an address a live Cluster carries is never checked, 
 import pytest
 
 from tests.cases import COUNT, LB_WORLD, Case, Want, expect, lb_claims, run_case, with_lb, with_list, with_status
-from tests.fixtures import CC, ING_POOL, STORE, bound, live, world
+from tests.fixtures import CC, CP_POOL, ING_POOL, STORE, bound, live, world
 from tests.harness import CP_CLAIM, INGRESS_CLAIM, ip_address, observed_claim, observed_cluster, pool, run, xr
 
 BOUND, BOUND_STORE = bound()
@@ -15,8 +15,11 @@ LIVE, LIVE_STORE = live()
 CP_TWIN = ip_address("vip-cp-c2", "10.0.0.10", namespace="team-b")
 ING_TWIN = ip_address("vip-ingress-c2", "10.0.1.10", namespace="team-b", pool_name="ing-pool")
 TEAM_POOL = pool("team-pool", kind="InClusterIPPool", namespace="team-a", free=9, total=11)
-NAMESPACED = {CP_CLAIM: observed_claim("vip-cp-c1", pool_name="team-pool", kind="InClusterIPPool")}
-NAMESPACED_ADDRESS = ip_address("vip-cp-c1", "10.0.0.10", pool_name="team-pool", kind="InClusterIPPool")
+# Both claims bound (the lists are asked for once the Cluster could be composed), the control plane's of a namespaced pool.
+NAMESPACED = {CP_CLAIM: observed_claim("vip-cp-c1", pool_name="team-pool", kind="InClusterIPPool"),
+              INGRESS_CLAIM: observed_claim("vip-ingress-c1", pool_name="ing-pool", role="ingress")}
+NAMESPACED_STORE = (CC, TEAM_POOL, ING_POOL, ip_address("vip-cp-c1", "10.0.0.10", pool_name="team-pool", kind="InClusterIPPool"),
+                    ip_address("vip-ingress-c1", "10.0.1.10", pool_name="ing-pool"))
 # A converged XR (no ingress) whose new ingress claim is bound to an address another IPAddress holds.
 CP_ONLY, CP_ONLY_STORE = live(ingress=None)
 INGRESS_ADDED = {**CP_ONLY, INGRESS_CLAIM: observed_claim("vip-ingress-c1", pool_name="ing-pool", role="ingress")}
@@ -76,7 +79,7 @@ CASES = [
                "in another namespace holds another address.",
         finding="fault suite: kube-apiserver stopped for 30 s",
         xr=xr(), observed=NAMESPACED,
-        store=(CC, TEAM_POOL, ING_POOL, NAMESPACED_ADDRESS,
+        store=(*NAMESPACED_STORE,
                ip_address("vip-cp-c2", "10.0.0.10", namespace="team-b", pool_name="team-pool", kind="InClusterIPPool")),
         want=Want(desired=(CP_CLAIM,), reasons={"ControlPlaneVIPReady": "Allocated"}, warning_reasons=())),
         id="a-namespaced-pools-twin-is-in-its-own-namespace-only"),
@@ -191,15 +194,48 @@ def test_a_converged_xr_asks_for_no_list_of_addresses():
     assert not [name for name in out.requirements if name.startswith("ipaddresses")]
 
 
+def lists(out) -> list[str]:
+    return [name for name in out.requirements if name.startswith("ipaddresses")]
+
+
+def test_the_pools_addresses_are_asked_for_only_once_the_cluster_can_be_composed():
+    # Asked for, Crossplane watches every IPAddress of the pool (for a GlobalInClusterIPPool, of every namespace) for
+    # the XR, and their events cost its watch circuit breaker: not while the Cluster waits for something else.
+    cp_only = {CP_CLAIM: BOUND[CP_CLAIM]}
+    waiting_for_ingress = run(xr(), cp_only, [*STORE, *BOUND_STORE])
+    assert lists(waiting_for_ingress) == [] and waiting_for_ingress.cluster is None
+    assert waiting_for_ingress.conditions["ControlPlaneVIPReady"][1:] == (
+        "WaitingForAddress", "IPAddressClaim team-a/vip-cp-c1 is bound to 10.0.0.10; it goes onto the Cluster once the "
+        "Cluster can take it and GlobalInClusterIPPool cp-pool's IPAddresses show no other claim holds it")
+    no_class = run(xr(), BOUND, [CP_POOL, ING_POOL, *BOUND_STORE])
+    assert lists(no_class) == [] and no_class.reason("ControlPlaneVIPReady") == "ClusterClassNotFound"
+    both_bound = run(xr(), BOUND, [*STORE, *BOUND_STORE])
+    assert lists(both_bound) == ["ipaddresses"] and both_bound.cluster is not None
+
+
+def test_lists_crossplane_sends_unasked_place_nothing_and_release_nothing_while_the_cluster_waits():
+    # Crossplane v2.4 sends the last reconcile's requirements with the first call: the pool's list shows a twin of
+    # the bound control-plane address while the ingress claim still binds. The answer that asks for no list is
+    # the one applied, as a fresh reconcile gives it: the claim is held, released only once the list is asked for.
+    seeded = run(xr(), BOUND, [*STORE, *BOUND_STORE]).requirements
+    cp_only = {CP_CLAIM: BOUND[CP_CLAIM]}
+    out = run(xr(), cp_only, [*STORE, *BOUND_STORE, CP_TWIN], seeded=seeded)
+    fresh = run(xr(), cp_only, [*STORE, *BOUND_STORE, CP_TWIN])
+    assert CP_CLAIM in out.desired and lists(out) == [] and out.warnings == [] and out.cluster is None
+    assert (out.desired, out.conditions, out.status, lists(out)) == (fresh.desired, fresh.conditions, fresh.status, lists(fresh))
+    both = run(xr(), BOUND, [*STORE, *BOUND_STORE, CP_TWIN], seeded=seeded)
+    assert CP_CLAIM not in both.desired and both.reason("ControlPlaneVIPReady") == "Conflict"
+
+
 def test_before_crossplane_v2_2_every_namespace_is_listed_and_a_namespaced_pools_twin_is_still_its_own_namespaces():
-    store = [CC, TEAM_POOL, ING_POOL, NAMESPACED_ADDRESS,
+    store = [*NAMESPACED_STORE,
              ip_address("vip-cp-c2", "10.0.0.10", namespace="team-b", pool_name="team-pool", kind="InClusterIPPool")]
     out = run(xr(), NAMESPACED, store, modern=False)
     assert out.conditions["ControlPlaneVIPReady"][1] == "Allocated"
 
 
 def test_a_namespaced_pools_addresses_are_listed_in_its_namespace_and_a_global_pools_in_every_one():
-    namespaced = run(xr(), NAMESPACED, [CC, TEAM_POOL, ING_POOL, NAMESPACED_ADDRESS]).requirements
+    namespaced = run(xr(), NAMESPACED, list(NAMESPACED_STORE)).requirements
     assert namespaced["ipaddresses/team-a"].namespace == "team-a"
     everywhere = run(xr(), BOUND, [*STORE, *BOUND_STORE]).requirements["ipaddresses"]
     assert not everywhere.HasField("namespace")
