@@ -105,7 +105,7 @@ def test_a_bound_address_waits_unlisted_while_the_other_binds_so_no_pool_is_watc
     assert out.calls == 2
     assert not any(name.startswith("ipaddresses") for name in out.requirements)
     assert out.cluster is None
-    assert "controlPlaneVip" not in out.status
+    assert "controlPlane" not in out.status and out.status.get("controlPlaneSource") is None
 
 
 def bound_with_store() -> tuple[dict, list]:
