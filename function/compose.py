@@ -365,14 +365,15 @@ def _keep_dns(ctx: Context, observed: dnss.ObservedEndpoint, states: tuple[RoleS
         and not is_known(address_of(ctx, key, claim))
         for key in (CONTROL_PLANE, INGRESS, *SECONDARY.values())
     )
-    held = {s.vip for s in states if s.vip and s.action is not ClaimAction.RELEASING}
+    # A claim held bound and unplaced (RoleState.unlisted) holds its address, which is read: not an unknown one.
+    held = {s.vip or s.unlisted for s in states if (s.vip or s.unlisted) and s.action is not ClaimAction.RELEASING}
 
     def stays(e: object) -> bool:
         targets = e.get("targets") if isinstance(e, dict) else None
         if not isinstance(targets, list) or not targets or set(targets) & giving_up:
             return False
         # An address not read yet may be any of them: nothing else about the records changes.
-        return any(s.action is ClaimAction.HOLD for s in states) or kept_unread or set(targets) <= held
+        return any(s.action is ClaimAction.HOLD and s.unlisted is None for s in states) or kept_unread or set(targets) <= held
 
     fields = ("dnsName", "recordType", "targets", "recordTTL")
     endpoints = [{k: e[k] for k in fields if k in e} for e in observed.endpoints if stays(e)]

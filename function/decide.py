@@ -133,8 +133,9 @@ def _without_unwanted_lists(decision: Decision, asked: list[str], fetched: Fetch
     only where what they say can change what this call applies; else the decision made without them, asking for none.
 
     The call is decided again with every list taken as clear, and (where any was fetched) as not listed yet: the lists
-    are wanted where taken as clear the Cluster is composed (a new Cluster gets its addresses), or anything composed or
-    released differs between the two (say, a release the address's family calls for). Neither trial reads what the
+    are wanted where taken as clear the Cluster is composed (a new Cluster gets its addresses), or anything composed
+    (by name or content) or released differs between the two (say, a release the address's family calls for, or a
+    DNS record of an address no claim holds). Neither trial reads what the
     lists say, so whether they are wanted, and the decision served where they are not, are the same on every call of a
     reconcile, whether Crossplane sent the lists (v2.4 sends the last reconcile's requirements with the first call) or
     not. A list asked for makes Crossplane watch every IPAddress of the pool's namespace (for a GlobalInClusterIPPool,
@@ -146,7 +147,7 @@ def _without_unwanted_lists(decision: Decision, asked: list[str], fetched: Fetch
         unlisted = decision if not any(fetched.resolved(n) for n in asked) else decided(double_allocation.TAKEN_UNLISTED)
     except Fatal:
         return decision
-    if CLUSTER in clear.composed or set(clear.composed) != set(unlisted.composed) or clear.released != unlisted.released:
+    if CLUSTER in clear.composed or clear.composed != unlisted.composed or clear.released != unlisted.released:
         return decision
     for name in [n for n in unlisted.requirements if double_allocation.is_list(n)]:
         del unlisted.requirements[name]

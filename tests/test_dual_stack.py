@@ -378,3 +378,23 @@ def test_with_check_pools_a_new_xrs_own_secondary_inside_a_pool_holds_the_cluste
     assert CP2 not in out.desired
     assert out.reason("ControlPlaneSecondaryVIPReady") == "ManualVIPInPool"
     assert any(r == "ManualVIPInPool" and "fd00:10::15" in m for r, m in out.warnings)
+
+
+def test_a_new_pair_adopting_both_secondary_claims_with_its_own_secondary_vip_settles_within_crossplanes_calls():
+    # The deepest reconcile known (the review of the deferred pool lists): with manualVips.checkPools, the XR writes
+    # its own clusterVipSecondary, and both secondary claims exist already, bound. The pools are asked for, dropped
+    # while an adopted claim's address is read, and asked for again; the pool lists come only once the Cluster could
+    # be composed. It settles in 6 calls, Crossplane's most (MaxRequirementsIterations 5): one more fails the reconcile.
+    observed, store = bound()
+    unowned = []
+    for name, pool_name, role in SECONDARY_CLAIMS.values():
+        claim = observed_claim(name, pool_name=pool_name, role=role)
+        claim["metadata"].pop("ownerReferences", None)
+        claim["metadata"]["labels"].pop("crossplane.io/composite", None)
+        unowned.append(claim)
+    store += [*WORLD, *unowned, ip_address("vip-cp-c1-secondary", "fd00:10::10", pool_name="cp6-pool"),
+              ip_address("vip-ingress-c1-secondary", "fd00:11::10", pool_name="ing6-pool")]
+    inp = {"apiVersion": "vip.fn.crossplane.io/v1beta1", "kind": "Input", "manualVips": {"checkPools": True}}
+    out = run(xr(variables=[{"name": "clusterVipSecondary", "value": "fd00:99::1"}]), observed, store, inp=inp)
+    assert out.cluster is not None
+    assert out.calls <= 6
