@@ -447,7 +447,7 @@ def held_elsewhere(ctx: Context, role_key: str, claim: claims.Claim, value: str,
     if placed is None:
         placed = ledger.carried_in(namers.of(ctx), role_key, value)  # the slot's own place: another's is no placement of it
     placed = placed or value in namers.set_for(ctx, role_key)
-    if ctx.lists != double_allocation.FETCHED and not placed:  # a trial's (decide._lists_wanted)
+    if ctx.lists != double_allocation.FETCHED and not placed:  # a trial's (decide._without_unwanted_lists)
         return double_allocation.CLEAR if ctx.lists == double_allocation.TAKEN_CLEAR else double_allocation.UNLISTED
     return double_allocation.held_elsewhere(ctx.inp, ctx.fetched, ctx.require, claim, value, placed)
 

@@ -69,7 +69,7 @@ def compose_cluster(
     cp_var, ing_var = inp.roles.control_plane.variable, inp.roles.ingress.variable
     if obs is None:
         if cp.vip is None and cp.unlisted is None:
-            return cp, None  # (an unlisted one is checked once nothing else holds the Cluster back: decide._lists_wanted)
+            return cp, None  # (an unlisted one is checked once nothing else holds the Cluster back: decide._without_unwanted_lists)
         if CLUSTER in ctx.looking_up or ctx.cluster_going:
             message = (
                 f"{ctx.cluster_going} exists and is being deleted; the Cluster is composed anew once it is gone"

@@ -147,7 +147,7 @@ class Context:
     sec_others: set[str] = dataclasses.field(default_factory=set)  # secondary claim and Usage names that are not ours
     now: float | None = None  # seconds since the epoch, as the function's clock says; None: unknown
     names: list[ledger.Name] | None = None  # who names which address (ledger.py): read at the first release
-    lists: str = double_allocation.FETCHED  # the pools' IPAddress lists as fetched, or, in a trial decision, taken as clear or not listed (decide._lists_wanted)
+    lists: str = double_allocation.FETCHED  # the pools' IPAddress lists as fetched, or, in a trial decision, taken as clear or not listed (decide._without_unwanted_lists)
 
     def require(self, name: str, selector: Selector) -> None:
         self.decision.requirements[name] = selector

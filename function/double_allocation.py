@@ -42,7 +42,7 @@ from function.requirements import Fetched, Selector
 
 CLEAR = "clear"
 UNLISTED = "unlisted"
-# How a decision reads the lists: as fetched; in decide._lists_wanted's trials, every list taken as clear or as not listed yet.
+# How a decision reads the lists: as fetched; in decide._without_unwanted_lists's trials, every list taken as clear or as not listed yet.
 FETCHED, TAKEN_CLEAR, TAKEN_UNLISTED = "fetched", "taken clear", "taken unlisted"
 REQUIREMENT = "ipaddresses"  # and "ipaddresses/<namespace>"
 
