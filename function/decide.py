@@ -137,10 +137,11 @@ def _without_unwanted_lists(decision: Decision, asked: list[str], fetched: Fetch
     (by name or content) or released differs between the two (say, a release the address's family calls for, or a
     DNS record of an address no claim holds). Neither trial reads what the lists say, so whether they are wanted, and
     the decision served where they are not, are the same on every call of a reconcile, whether Crossplane sent the
-    lists (v2.4 sends the last reconcile's requirements with the first call) or not. A list asked for makes Crossplane watch every IPAddress of the pool's namespace (for a GlobalInClusterIPPool,
-    of every namespace) for the XR, and each of their events costs the XR's watch circuit breaker: an XR whose
-    control-plane address was bound long before its ingress address paid for all of them meanwhile. A trial that is
-    Fatal leaves the lists asked for."""
+    lists (v2.4 sends the last reconcile's requirements with the first call) or not. A list asked for makes
+    Crossplane watch every IPAddress of the pool's namespace (for a GlobalInClusterIPPool, of every namespace) for
+    the XR, and each of their events costs the XR's watch circuit breaker: an XR whose control-plane address was
+    bound long before its ingress address paid for all of them meanwhile. A trial that is Fatal leaves the lists
+    asked for."""
     try:
         clear = decided(double_allocation.TAKEN_CLEAR)
         unlisted = decision if not any(fetched.resolved(n) for n in asked) else decided(double_allocation.TAKEN_UNLISTED)
